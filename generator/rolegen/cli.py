@@ -1,0 +1,101 @@
+"""Typer wiring only: options in, one call into rolegen.commands, results out. No logic lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rolegen import __version__, console
+from rolegen.commands import render as render_cmd
+from rolegen.commands import validate as validate_cmd
+from rolegen.console import Format
+
+EXIT_CODES = """Exit codes: 0 ok; 1 validation failure, stale output or error; 2 usage error (or drift with
+--detailed-exitcode); 130 interrupted."""
+
+app = typer.Typer(
+    name="rolegen",
+    help=f"Role-based Helm values and Patroni DCS patches for a two-site PostgreSQL pair.\n\n{EXIT_CODES}",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Shared option aliases, defined once.
+DirOption = Annotated[
+    Path, typer.Option("--dir", "-d", help="Environments directory.", file_okay=False, show_default=True)
+]
+EnvOption = Annotated[list[str], typer.Option("--env", "-e", help="Environment name (repeatable).")]
+AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every environment.")]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rolegen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    *,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Role-based configuration for a two-site Patroni pair."""
+
+
+@app.command("render", epilog=EXIT_CODES)
+def render(
+    *,
+    env: EnvOption = [],  # noqa: B006 - Typer reads the default, never mutates it
+    all_envs: AllOption = False,
+    role: Annotated[
+        str | None, typer.Option("--role", help="Declare a new role (leader|standby-leader|standby): rewrites the spec.")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 with a diff if output is stale.")] = False,
+    stdout: Annotated[bool, typer.Option("--stdout", help="Print the generated files instead of writing them.")] = False,
+    reseed: Annotated[
+        bool, typer.Option("--reseed", help="Print the re-seed patches (only for a site whose members were all wiped).")
+    ] = False,
+    fmt: FormatOption = Format.pretty,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Render Helm values and ConfigMap patches from environments/<env>.yaml."""
+    opts = render_cmd.RenderOptions(
+        envs=env, all_envs=all_envs, role=role, check=check, stdout=stdout, reseed=reseed,
+        write=fmt is Format.pretty,
+    )
+    result = console.run(lambda: render_cmd.run(directory, opts))
+    console.warn(result.warnings)
+    if fmt is not Format.pretty:
+        data = [r.as_dict() for r in result.rendered]
+        console.emit_data(data[0] if len(data) == 1 else data, fmt)
+    elif result.text:
+        typer.echo(result.text, nl=False)
+    else:
+        console.print_render(result)
+
+
+@app.command("validate", epilog=EXIT_CODES)
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files to check (default: all specs and generated files).")] = None,
+    *,
+    directory: DirOption = Path("environments"),
+    fmt: FormatOption = Format.pretty,
+) -> None:
+    """Validate specs and generated files against the JSON Schemas and the pair rules."""
+    result = console.run(lambda: validate_cmd.run(directory, paths or []))
+    if fmt is not Format.pretty:
+        console.emit_data({"files": result.files, "problems": [vars(p) for p in result.problems]}, fmt)
+        return
+    console.warn(result.problems)
+    typer.echo(f"ok: {len(result.files)} file(s) valid")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""One module per verb: each is a plain function that returns a result or raises RolegenError."""

@@ -1,0 +1,81 @@
+"""The environment spec as typed data (built only from a spec that passed schema validation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["leader", "standby-leader"]
+ROLES: tuple[Role, ...] = ("leader", "standby-leader")
+ROLE_ALIASES: dict[str, Role] = {"leader": "leader", "standby-leader": "standby-leader", "standby": "standby-leader"}
+
+# Parameters a hot standby refuses to start with if lower than on its primary; either site may lead, so the
+# pair must agree on them.
+HOT_STANDBY_PARAMETERS = (
+    "max_connections",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+    "max_worker_processes",
+    "max_wal_senders",
+)
+
+
+@dataclass(frozen=True)
+class Peer:
+    environment: str
+    host: str
+    port: int
+    cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    environment: str
+    role: Role
+    namespace: str
+    context: str | None
+    release: str
+    peer: Peer
+    scope: str
+    dynamic: dict[str, Any]
+    standby: dict[str, Any]
+    labels: dict[str, str]
+    leader_label_value: str
+    tsc: dict[str, Any]
+    members: dict[str, Any]
+    secrets: dict[str, str]
+    source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> Spec:
+        patroni = data["patroni"]
+        peer = data["peer"]
+        return cls(
+            environment=data["environment"],
+            role=data["role"],
+            namespace=data["kubernetes"]["namespace"],
+            context=data["kubernetes"].get("context"),
+            release=data["helm"]["release"],
+            peer=Peer(peer["environment"], peer["host"], peer["port"], tuple(peer.get("cidrs", ()))),
+            scope=patroni["scope"],
+            dynamic=patroni["dynamic"],
+            standby=patroni.get("standby", {}),
+            labels=patroni.get("labels", {"application": "patroni"}),
+            leader_label_value=patroni.get("leader_label_value", "primary"),
+            tsc=data.get("tsc", {"create": False}),
+            members=data.get("members", {}),
+            secrets=data["secrets"],
+            source=source,
+        )
+
+    @property
+    def config_map(self) -> str:
+        return f"{self.scope}-config"
+
+    @property
+    def leader_map(self) -> str:
+        return f"{self.scope}-leader"
+
+    def hot_standby_parameters(self) -> dict[str, Any]:
+        params = self.dynamic.get("postgresql", {}).get("parameters", {})
+        return {k: params[k] for k in HOT_STANDBY_PARAMETERS if k in params}

@@ -1,0 +1,184 @@
+"""Validate layer: JSON Schema (every error, sorted by path) plus the rules that span both environments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from rolegen.errors import Problem
+from rolegen.load import Document
+from rolegen.resources import load_schema
+from rolegen.spec import Spec
+
+_SECRET_HINT = "secret values never go in a spec or generated file: reference a Secret name under secrets:"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    # jsonschema's own wording is good except where a `not` hides the reason.
+    if error.validator == "propertyNames" or (
+        error.validator == "not" and isinstance(error.instance, str) and "propertyNames" in error.schema_path
+    ):
+        return f"key {error.instance!r} looks like a secret; {_SECRET_HINT}"
+    if error.validator == "not" and error.validator_value == {"required": ["standby_cluster"]}:
+        return "standby_cluster is decided by role and peer; remove it (extra keys go in patroni.standby)"
+    if error.validator == "additionalProperties" and "standby" in error.absolute_path:
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if any(k in ("username", "password") for k in extra):
+            return (
+                f"{error.message}; Patroni ignores credentials in standby_cluster (the standby uses its local "
+                "replication user: reference the same Secret names on both sites)"
+            )
+    return error.message
+
+
+def _error_path(error: jsonschema.ValidationError) -> str:
+    path = error.json_path
+    if error.validator == "not" and isinstance(error.instance, str) and "propertyNames" in error.schema_path:
+        # propertyNames errors point at the object; name the offending key.
+        path = f"{path}.{error.instance}"
+    return path
+
+
+def schema_problems(data: Any, schema_name: str, display: str) -> list[Problem]:
+    schema = load_schema(schema_name)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = {Problem(display, _error_path(e), _message(e)) for e in validator.iter_errors(data)}
+    return sorted(problems)
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """Every environment that validated, by name; `problems` holds errors and warnings for all of them."""
+
+    specs: dict[str, Spec]
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def validate_specs(docs: list[Document]) -> SpecSet:
+    problems: list[Problem] = []
+    specs: dict[str, Spec] = {}
+    for doc in docs:
+        found = schema_problems(doc.data, "environment", doc.display)
+        stem = doc.path.stem
+        if isinstance(doc.data, dict) and doc.data.get("environment") not in (None, stem):
+            found.append(
+                Problem(doc.display, "$.environment", f"{doc.data['environment']!r} must equal the file name {stem!r}")
+            )
+        problems += found
+        if not found:
+            specs[stem] = Spec.from_dict(doc.data, doc.display)
+    problems += cross_env_problems(specs)
+    return SpecSet(specs, sorted(set(problems)))
+
+
+def cross_env_problems(specs: Mapping[str, Spec]) -> list[Problem]:
+    """Rules no single file can check: the pair points at each other and agrees on what both must share."""
+    problems: list[Problem] = []
+    for name, spec in sorted(specs.items()):
+        src = spec.source
+        peer_name = spec.peer.environment
+        if peer_name == name:
+            problems.append(Problem(src, "$.peer.environment", "an environment cannot be its own peer"))
+            continue
+        peer = specs.get(peer_name)
+        if peer is None:
+            problems.append(
+                Problem(src, "$.peer.environment", f"peer {peer_name!r} has no valid spec (environments/{peer_name}.yaml)")
+            )
+            continue
+        if peer.peer.environment != name:
+            problems.append(
+                Problem(src, "$.peer.environment",
+                        f"peer {peer_name!r} points at {peer.peer.environment!r}, not back at {name!r}")
+            )
+            continue
+        if name > peer_name:
+            continue  # pair rules below are reported once, on the alphabetically first of the two
+        problems += _pair_problems(spec, peer)
+    return problems
+
+
+def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def both(path: str, message: str, severity: str = "error") -> None:
+        problems.extend(Problem(s.source, path, message, severity) for s in (a, b))
+
+    if a.release != b.release:
+        both("$.helm.release", f"release differs between {a.environment} and {b.environment} "
+                               f"({a.release!r} vs {b.release!r}); a pair shares one release name")
+    if a.scope != b.scope:
+        both("$.patroni.scope", f"scope differs between {a.environment} and {b.environment} "
+                                f"({a.scope!r} vs {b.scope!r}); both sites are one Patroni cluster")
+    if a.peer.port != b.peer.port:
+        both("$.peer.port", f"peer.port differs between {a.environment} ({a.peer.port}) and {b.environment} "
+                            f"({b.peer.port}); one TSC tunnel has one port on both sides")
+    if a.peer.host == b.peer.host:
+        both("$.peer.host", f"both sites reach their peer as {a.peer.host!r}; each side's Service names the other")
+    if a.secrets != b.secrets:
+        both("$.secrets", "Secret names differ between the pair; a standby replicates and rewinds with its "
+                          "local credentials, so both sites must reference the same Secrets")
+    pa, pb = a.hot_standby_parameters(), b.hot_standby_parameters()
+    for key in sorted(set(pa) | set(pb)):
+        if pa.get(key) != pb.get(key):
+            both(f"$.patroni.dynamic.postgresql.parameters.{key}",
+                 f"{key} differs ({a.environment}: {pa.get(key)}, {b.environment}: {pb.get(key)}); either site may "
+                 "lead, and a hot standby refuses a lower value than its primary's")
+    leaders = [s for s in (a, b) if s.role == "leader"]
+    if len(leaders) == 2:
+        both("$.role", f"{a.environment} and {b.environment} are both leader; a pair has exactly one leader site")
+    elif not leaders:
+        both("$.role", f"neither {a.environment} nor {b.environment} is leader; nothing accepts writes", "warning")
+    creators = [s for s in (a, b) if s.tsc.get("create")]
+    if len(creators) == 2:
+        both("$.tsc.create", "both sites create the TransportServerClaim; exactly one cluster hosts it")
+    elif not creators:
+        both("$.tsc.create", "neither site creates the TransportServerClaim; the tunnel must exist elsewhere",
+             "warning")
+    return problems
+
+
+def config_annotation_problems(text: str, display: str, path: str) -> list[Problem]:
+    """The `config` annotation must be a JSON object Patroni can load, holding no secret-like key."""
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [Problem(display, path, f"config annotation is not JSON: {exc.msg} at char {exc.pos}")]
+    if not isinstance(config, dict):
+        return [Problem(display, path, "config annotation must be a JSON object")]
+    env_schema = load_schema("environment")
+    schema = {
+        "$defs": env_schema["$defs"],
+        "type": "object",
+        "allOf": [{"$ref": "#/$defs/noSecrets"}],
+        "properties": {"standby_cluster": _STANDBY_CLUSTER},
+    }
+    validator = jsonschema.Draft202012Validator(schema)
+    found = {
+        Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in validator.iter_errors(config)
+    }
+    return sorted(found)
+
+
+# The seven keys Patroni accepts in standby_cluster; it silently drops anything else.
+_STANDBY_CLUSTER = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "properties": {
+        "host": {"type": "string"},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "primary_slot_name": {"type": "string"},
+        "create_replica_methods": {"type": "array", "items": {"type": "string"}},
+        "restore_command": {"type": "string"},
+        "archive_cleanup_command": {"type": "string"},
+        "recovery_min_apply_delay": {"type": ["string", "integer"]},
+    },
+}
