@@ -12,8 +12,10 @@ from rolegen.commands import render as render_cmd
 from rolegen.commands import validate as validate_cmd
 from rolegen.console import Format
 
-EXIT_CODES = """Exit codes: 0 ok; 1 validation failure, stale output or error; 2 usage error (or drift with
---detailed-exitcode); 130 interrupted."""
+EXIT_CODES = (
+    "Exit codes: 0 ok; 1 validation failure, stale output or error; "
+    "2 usage error (or drift with --detailed-exitcode); 130 interrupted."
+)
 
 app = typer.Typer(
     name="rolegen",
@@ -55,10 +57,15 @@ def render(
     env: EnvOption = [],  # noqa: B006 - Typer reads the default, never mutates it
     all_envs: AllOption = False,
     role: Annotated[
-        str | None, typer.Option("--role", help="Declare a new role (leader|standby-leader|standby): rewrites the spec.")
+        str | None,
+        typer.Option("--role", help="Declare a new role (leader|standby-leader|standby): rewrites the spec."),
     ] = None,
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 with a diff if output is stale.")] = False,
-    stdout: Annotated[bool, typer.Option("--stdout", help="Print the generated files instead of writing them.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 with a diff if output is stale.")
+    ] = False,
+    stdout: Annotated[
+        bool, typer.Option("--stdout", help="Print the generated files instead of writing them.")
+    ] = False,
     reseed: Annotated[
         bool, typer.Option("--reseed", help="Print the re-seed patches (only for a site whose members were all wiped).")
     ] = False,
@@ -67,7 +74,12 @@ def render(
 ) -> None:
     """Render Helm values and ConfigMap patches from environments/<env>.yaml."""
     opts = render_cmd.RenderOptions(
-        envs=env, all_envs=all_envs, role=role, check=check, stdout=stdout, reseed=reseed,
+        envs=env,
+        all_envs=all_envs,
+        role=role,
+        check=check,
+        stdout=stdout,
+        reseed=reseed,
         write=fmt is Format.pretty,
     )
     result = console.run(lambda: render_cmd.run(directory, opts))
@@ -83,7 +95,9 @@ def render(
 
 @app.command("validate", epilog=EXIT_CODES)
 def validate(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files to check (default: all specs and generated files).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files to check (default: all specs and generated files).")
+    ] = None,
     *,
     directory: DirOption = Path("environments"),
     fmt: FormatOption = Format.pretty,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -14,7 +14,7 @@ import yaml
 from rolegen.errors import Problem, RolegenError, ValidationFailed
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     pretty = "pretty"
     json = "json"
     yaml = "yaml"

@@ -24,9 +24,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
         key = str(loader.construct_object(key_node, deep=True))
         if key in result:
             mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
         result[key] = loader.construct_object(value_node, deep=True)
     return result
 
@@ -54,7 +52,7 @@ def display_name(path: Path, base: Path | None = None) -> str:
 def parse_yaml(text: str, display: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; a syntax error becomes a Problem with line and column (1-based)."""
     try:
-        return yaml.load(text, Loader=_StrictLoader), []  # noqa: S506 - _StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=_StrictLoader), []
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -49,9 +49,7 @@ def _read(path: Path) -> str | None:
 
 def plan(root: Path, files: dict[str, str], owned_dirs: list[str], display_base: str) -> list[Change]:
     """Compare `files` (relative to root) with disk; *.yaml files under `owned_dirs` not rendered are orphans."""
-    changes = {
-        rel: Change(root / rel, f"{display_base}/{rel}", _read(root / rel), text) for rel, text in files.items()
-    }
+    changes = {rel: Change(root / rel, f"{display_base}/{rel}", _read(root / rel), text) for rel, text in files.items()}
     for owned in owned_dirs:
         directory = root / owned
         if not directory.is_dir():

@@ -62,7 +62,10 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             "leaderLabelValue": spec.leader_label_value,
         },
         "auth": {name: {"existingSecret": secret} for name, secret in spec.secrets.items()},
-        "tsc": {"create": bool(spec.tsc.get("create")), **({"monitor": spec.tsc["monitor"]} if "monitor" in spec.tsc else {})},
+        "tsc": {
+            "create": bool(spec.tsc.get("create")),
+            **({"monitor": spec.tsc["monitor"]} if "monitor" in spec.tsc else {}),
+        },
     }
     if "replicas" in members:
         values["replicaCount"] = members["replicas"]
@@ -75,7 +78,10 @@ def helm_values(spec: Spec) -> dict[str, Any]:
         values["resources"] = copy.deepcopy(members["resources"])
     if "storage" in members:
         storage = members["storage"]
-        values["persistence"] = {"size": storage["size"], **({"storageClass": storage["class"]} if "class" in storage else {})}
+        values["persistence"] = {
+            "size": storage["size"],
+            **({"storageClass": storage["class"]} if "class" in storage else {}),
+        }
     return values
 
 

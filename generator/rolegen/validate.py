@@ -26,8 +26,7 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "not" and error.validator_value == {"required": ["standby_cluster"]}:
         return "standby_cluster is decided by role and peer; remove it (extra keys go in patroni.standby)"
     if error.validator == "additionalProperties" and "standby" in error.absolute_path:
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        if any(k in ("username", "password") for k in extra):
+        if isinstance(error.instance, dict) and {"username", "password"} & set(error.instance):
             return (
                 f"{error.message}; Patroni ignores credentials in standby_cluster (the standby uses its local "
                 "replication user: reference the same Secret names on both sites)"
@@ -91,13 +90,18 @@ def cross_env_problems(specs: Mapping[str, Spec]) -> list[Problem]:
         peer = specs.get(peer_name)
         if peer is None:
             problems.append(
-                Problem(src, "$.peer.environment", f"peer {peer_name!r} has no valid spec (environments/{peer_name}.yaml)")
+                Problem(
+                    src, "$.peer.environment", f"peer {peer_name!r} has no valid spec (environments/{peer_name}.yaml)"
+                )
             )
             continue
         if peer.peer.environment != name:
             problems.append(
-                Problem(src, "$.peer.environment",
-                        f"peer {peer_name!r} points at {peer.peer.environment!r}, not back at {name!r}")
+                Problem(
+                    src,
+                    "$.peer.environment",
+                    f"peer {peer_name!r} points at {peer.peer.environment!r}, not back at {name!r}",
+                )
             )
             continue
         if name > peer_name:
@@ -113,25 +117,39 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
         problems.extend(Problem(s.source, path, message, severity) for s in (a, b))
 
     if a.release != b.release:
-        both("$.helm.release", f"release differs between {a.environment} and {b.environment} "
-                               f"({a.release!r} vs {b.release!r}); a pair shares one release name")
+        both(
+            "$.helm.release",
+            f"release differs between {a.environment} and {b.environment} "
+            f"({a.release!r} vs {b.release!r}); a pair shares one release name",
+        )
     if a.scope != b.scope:
-        both("$.patroni.scope", f"scope differs between {a.environment} and {b.environment} "
-                                f"({a.scope!r} vs {b.scope!r}); both sites are one Patroni cluster")
+        both(
+            "$.patroni.scope",
+            f"scope differs between {a.environment} and {b.environment} "
+            f"({a.scope!r} vs {b.scope!r}); both sites are one Patroni cluster",
+        )
     if a.peer.port != b.peer.port:
-        both("$.peer.port", f"peer.port differs between {a.environment} ({a.peer.port}) and {b.environment} "
-                            f"({b.peer.port}); one TSC tunnel has one port on both sides")
+        both(
+            "$.peer.port",
+            f"peer.port differs between {a.environment} ({a.peer.port}) and {b.environment} "
+            f"({b.peer.port}); one TSC tunnel has one port on both sides",
+        )
     if a.peer.host == b.peer.host:
         both("$.peer.host", f"both sites reach their peer as {a.peer.host!r}; each side's Service names the other")
     if a.secrets != b.secrets:
-        both("$.secrets", "Secret names differ between the pair; a standby replicates and rewinds with its "
-                          "local credentials, so both sites must reference the same Secrets")
+        both(
+            "$.secrets",
+            "Secret names differ between the pair; a standby replicates and rewinds with its "
+            "local credentials, so both sites must reference the same Secrets",
+        )
     pa, pb = a.hot_standby_parameters(), b.hot_standby_parameters()
     for key in sorted(set(pa) | set(pb)):
         if pa.get(key) != pb.get(key):
-            both(f"$.patroni.dynamic.postgresql.parameters.{key}",
-                 f"{key} differs ({a.environment}: {pa.get(key)}, {b.environment}: {pb.get(key)}); either site may "
-                 "lead, and a hot standby refuses a lower value than its primary's")
+            both(
+                f"$.patroni.dynamic.postgresql.parameters.{key}",
+                f"{key} differs ({a.environment}: {pa.get(key)}, {b.environment}: {pb.get(key)}); either site may "
+                "lead, and a hot standby refuses a lower value than its primary's",
+            )
     leaders = [s for s in (a, b) if s.role == "leader"]
     if len(leaders) == 2:
         both("$.role", f"{a.environment} and {b.environment} are both leader; a pair has exactly one leader site")
@@ -141,8 +159,9 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
     if len(creators) == 2:
         both("$.tsc.create", "both sites create the TransportServerClaim; exactly one cluster hosts it")
     elif not creators:
-        both("$.tsc.create", "neither site creates the TransportServerClaim; the tunnel must exist elsewhere",
-             "warning")
+        both(
+            "$.tsc.create", "neither site creates the TransportServerClaim; the tunnel must exist elsewhere", "warning"
+        )
     return problems
 
 
@@ -162,9 +181,7 @@ def config_annotation_problems(text: str, display: str, path: str) -> list[Probl
         "properties": {"standby_cluster": _STANDBY_CLUSTER},
     }
     validator = jsonschema.Draft202012Validator(schema)
-    found = {
-        Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in validator.iter_errors(config)
-    }
+    found = {Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in validator.iter_errors(config)}
     return sorted(found)
 
 

@@ -66,11 +66,5 @@ def load_workspace(env_dir: Path, overrides: dict[Path, str] | None = None) -> W
     spec_set = validate_specs(docs)
     problems += spec_set.problems
     if any(p.severity == "error" for p in problems):
-        raise ValidationFailed(problems, hint=_hint(problems))
+        raise ValidationFailed(problems)
     return Workspace(env_dir, docs, spec_set)
-
-
-def _hint(problems: list[Problem]) -> str | None:
-    if any("both leader" in p.message for p in problems):
-        return "demote the other site first: rolegen render --env OTHER --role standby-leader (or rolegen switchover)"
-    return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolegen import output
-from rolegen.errors import Problem, RolegenError, UsageError
+from rolegen.errors import Problem, RolegenError, UsageError, ValidationFailed
 from rolegen.load import GENERATED_DIR
 from rolegen.render import Rendered, output_files, render, reseed_document
 from rolegen.spec import ROLE_ALIASES
@@ -55,8 +55,17 @@ def run(env_dir: Path, opts: RenderOptions) -> RenderResult:
             load_workspace(env_dir).select(opts.envs, False)  # raises the usual unknown-environment error
         text = path.read_text(encoding="utf-8")
         overrides[path] = set_role(text, new_role, path.as_posix())
-        old = load_workspace(env_dir).specs.get(env)
-        role_change = (env, old.role if old else "?", new_role)
+        old = load_workspace(env_dir).specs[env]
+        role_change = (env, old.role, new_role)
+        try:
+            load_workspace(env_dir, overrides)
+        except ValidationFailed as exc:
+            peer = old.peer.environment
+            raise ValidationFailed(
+                exc.problems,
+                hint=f"{env} cannot become leader while {peer} is: demote {peer} first "
+                f"(rolegen render --env {peer} --role standby-leader), or run rolegen switchover --to {env}",
+            ) from None
     ws = load_workspace(env_dir, overrides)
     envs = ws.select(opts.envs, opts.all_envs)
     rendered = [render(ws.specs[e]) for e in envs]

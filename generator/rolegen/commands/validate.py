@@ -50,7 +50,9 @@ def run(env_dir: Path, paths: list[Path]) -> ValidateResult:
 def _generated_problems(doc: Document) -> list[Problem]:
     if doc.path.parent.name == "patches":
         found = schema_problems(doc.data, "configmap-patch", doc.display)
-        config = doc.data.get("metadata", {}).get("annotations", {}).get("config") if isinstance(doc.data, dict) else None
+        config = (
+            doc.data.get("metadata", {}).get("annotations", {}).get("config") if isinstance(doc.data, dict) else None
+        )
         if isinstance(config, str):
             found += config_annotation_problems(config, doc.display, "$.metadata.annotations.config")
         return found
