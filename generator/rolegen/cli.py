@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from rolegen import __version__, console
+from rolegen.commands import check_schemas as check_schemas_cmd
 from rolegen.commands import render as render_cmd
 from rolegen.commands import validate as validate_cmd
 from rolegen.console import Format
@@ -109,6 +110,15 @@ def validate(
         return
     console.warn(result.problems)
     typer.echo(f"ok: {len(result.files)} file(s) valid")
+
+
+@app.command("check-schemas", epilog=EXIT_CODES)
+def check_schemas(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Schema files (default: the schemas rolegen ships).")] = None,
+) -> None:
+    """Check JSON Schemas against the 2020-12 metaschema."""
+    files = console.run(lambda: check_schemas_cmd.run(paths or []))
+    typer.echo(f"ok: {len(files)} schema(s) valid")
 
 
 def main() -> None:

@@ -1,0 +1,33 @@
+"""`rolegen check-schemas`: every schema is itself valid JSON Schema 2020-12 (the metaschema check)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from rolegen.errors import Problem, ValidationFailed
+from rolegen.load import display_name
+from rolegen.resources import schemas_dir
+
+
+def run(paths: list[Path]) -> list[str]:
+    """Check `paths` (default: the schemas rolegen ships); return the files checked."""
+    targets = paths or sorted(schemas_dir().glob("*.schema.json"))
+    problems: list[Problem] = []
+    for path in targets:
+        display = display_name(path)
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(display, "$", f"not a readable JSON document: {exc}"))
+            continue
+        meta = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        if meta is not jsonschema.Draft202012Validator:
+            problems.append(Problem(display, "$.$schema", "rolegen schemas use JSON Schema 2020-12"))
+        for error in meta(meta.META_SCHEMA).iter_errors(schema):
+            problems.append(Problem(display, error.json_path, error.message))
+    if problems:
+        raise ValidationFailed(problems)
+    return [display_name(p) for p in targets]
