@@ -114,7 +114,7 @@ def validate(
 
 @app.command("check-schemas", epilog=EXIT_CODES)
 def check_schemas(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Schema files (default: the schemas rolegen ships).")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Schema files (default: those rolegen ships).")] = None,
 ) -> None:
     """Check JSON Schemas against the 2020-12 metaschema."""
     files = console.run(lambda: check_schemas_cmd.run(paths or []))

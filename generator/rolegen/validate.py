@@ -25,12 +25,12 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"key {error.instance!r} looks like a secret; {_SECRET_HINT}"
     if error.validator == "not" and error.validator_value == {"required": ["standby_cluster"]}:
         return "standby_cluster is decided by role and peer; remove it (extra keys go in patroni.standby)"
-    if error.validator == "additionalProperties" and "standby" in error.absolute_path:
-        if isinstance(error.instance, dict) and {"username", "password"} & set(error.instance):
-            return (
-                f"{error.message}; Patroni ignores credentials in standby_cluster (the standby uses its local "
-                "replication user: reference the same Secret names on both sites)"
-            )
+    credentials = isinstance(error.instance, dict) and {"username", "password"} & set(error.instance)
+    if error.validator == "additionalProperties" and "standby" in error.absolute_path and credentials:
+        return (
+            f"{error.message}; Patroni ignores credentials in standby_cluster (the standby uses its local "
+            "replication user: reference the same Secret names on both sites)"
+        )
     return error.message
 
 
