@@ -129,10 +129,13 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
             f"({a.scope!r} vs {b.scope!r}); both sites are one Patroni cluster",
         )
     if a.peer.port != b.peer.port:
+        # A warning, not an error: one claim usually yields one port on both sides, but the tunnel is the
+        # platform's, and rolegen only needs each side's own peer address to be right.
         both(
             "$.peer.port",
-            f"peer.port differs between {a.environment} ({a.peer.port}) and {b.environment} "
-            f"({b.peer.port}); one TSC tunnel has one port on both sides",
+            f"peer.port differs between {a.environment} ({a.peer.port}) and {b.environment} ({b.peer.port}); "
+            "one TSC tunnel normally has one port on both sides",
+            "warning",
         )
     if a.peer.host == b.peer.host:
         both("$.peer.host", f"both sites reach their peer as {a.peer.host!r}; each side's Service names the other")
