@@ -1,0 +1,124 @@
+{{/*
+Helpers of rolegen-patroni. Every define is prefixed with the chart name.
+*/}}
+
+{{/* Chart name, overridable. */}}
+{{- define "rolegen-patroni.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Object name prefix: the release name (so the leader Service is `<release>-master`), or fullnameOverride.
+Kept at 45 characters so `<fullname>-static-config` fits a DNS label.
+*/}}
+{{- define "rolegen-patroni.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 45 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "rolegen-patroni.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Standard labels of every object the chart owns (not of `<scope>-config`, see dcsLabels). */}}
+{{- define "rolegen-patroni.labels" -}}
+helm.sh/chart: {{ include "rolegen-patroni.chart" . }}
+{{ include "rolegen-patroni.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: {{ include "rolegen-patroni.name" . }}
+{{- end -}}
+
+{{/* Selector labels: name + instance. */}}
+{{- define "rolegen-patroni.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rolegen-patroni.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Patroni's `kubernetes.labels` (default `application: patroni`). */}}
+{{- define "rolegen-patroni.patroniLabels" -}}
+{{- $labels := .Values.patroni.labels | default (dict "application" "patroni") -}}
+{{- toYaml $labels -}}
+{{- end -}}
+
+{{/*
+Labels Patroni selects its Pods and ConfigMaps by: `kubernetes.labels` plus `cluster-name: <scope>`.
+`<scope>-config` carries exactly these.
+*/}}
+{{- define "rolegen-patroni.dcsLabels" -}}
+{{- $labels := deepCopy (.Values.patroni.labels | default (dict "application" "patroni")) -}}
+{{- $_ := set $labels "cluster-name" .Values.patroni.scope -}}
+{{- toYaml $labels -}}
+{{- end -}}
+
+{{- define "rolegen-patroni.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "rolegen-patroni.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rolegen-patroni.masterServiceName" -}}
+{{- printf "%s-master" (include "rolegen-patroni.fullname" .) -}}
+{{- end -}}
+
+{{- define "rolegen-patroni.headlessServiceName" -}}
+{{- printf "%s-headless" (include "rolegen-patroni.fullname" .) -}}
+{{- end -}}
+
+{{- define "rolegen-patroni.staticConfigName" -}}
+{{- printf "%s-static-config" (include "rolegen-patroni.fullname" .) -}}
+{{- end -}}
+
+{{/* PGDATA inside the member volume. */}}
+{{- define "rolegen-patroni.dataDir" -}}
+{{- printf "%s/pgroot/data" (.Values.persistence.mountPath | trimSuffix "/") -}}
+{{- end -}}
+
+{{/*
+The DCS `config` annotation: `patroni.dynamic`, plus for a standby-leader
+`standby_cluster: {host: peer.host, port: peer.port, ...patroni.standby}`.
+toRawJson is compact with sorted keys and, unlike toJson, does not escape <, > and & (rolegen's
+dumps_json does not either), so the annotation is byte-identical to rolegen's patch.
+*/}}
+{{- define "rolegen-patroni.dcsConfig" -}}
+{{- $config := deepCopy (.Values.patroni.dynamic | default dict) -}}
+{{- if eq .Values.role "standby-leader" -}}
+{{- $standby := deepCopy (.Values.patroni.standby | default dict) -}}
+{{- $_ := set $standby "host" .Values.peer.host -}}
+{{- $_ := set $standby "port" .Values.peer.port -}}
+{{- $_ := set $config "standby_cluster" $standby -}}
+{{- end -}}
+{{- toRawJson $config -}}
+{{- end -}}
+
+{{/*
+Checks the schema cannot express. All messages are collected and reported in one `fail`.
+*/}}
+{{- define "rolegen-patroni.validateValues" -}}
+{{- $messages := list -}}
+{{- range $name := list "superuser" "replication" "rewind" -}}
+{{- if not (get (get $.Values.auth $name | default dict) "existingSecret") -}}
+{{- $messages = append $messages (printf "auth.%s.existingSecret: required (a Secret with keys username and password)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.peer.host (eq .Values.peer.host (include "rolegen-patroni.masterServiceName" .)) -}}
+{{- $messages = append $messages (printf "peer.host: %q is this release's own leader Service; a standby must follow the other site" .Values.peer.host) -}}
+{{- end -}}
+{{- if hasKey (.Values.patroni.dynamic | default dict) "standby_cluster" -}}
+{{- $messages = append $messages "patroni.dynamic.standby_cluster: not allowed; the role decides standby_cluster (host/port from peer, extra keys from patroni.standby)" -}}
+{{- end -}}
+{{- range $key := list "host" "port" -}}
+{{- if hasKey ($.Values.patroni.standby | default dict) $key -}}
+{{- $messages = append $messages (printf "patroni.standby.%s: not allowed; it comes from peer.%s" $key $key) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key, $_ := (.Values.patroni.labels | default dict) -}}
+{{- if or (eq $key "cluster-name" "role") (hasPrefix "app.kubernetes.io/" $key) -}}
+{{- $messages = append $messages (printf "patroni.labels.%s: reserved (cluster-name and role are Patroni's, app.kubernetes.io/* the chart's)" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if $messages -}}
+{{- fail (printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages)) -}}
+{{- end -}}
+{{- end -}}
