@@ -39,9 +39,9 @@ def test_render_all_on_committed_tree_is_not_changed(workdir: Path) -> None:
 def test_check_passes_then_fails_with_diff_after_spec_edit(workdir: Path) -> None:
     assert runner.invoke(app, ["render", "--all", "--check"]).exit_code == 0
     spec = workdir / "environments/golddr.yaml"
-    spec.write_text(spec.read_text().replace("port: 53647", "port: 53648"))
+    spec.write_text(spec.read_text().replace("port: 5432", "port: 53648"))
     gold = workdir / "environments/gold.yaml"
-    gold.write_text(gold.read_text().replace("port: 53647", "port: 53648"))
+    gold.write_text(gold.read_text().replace("port: 5432", "port: 53648"))
     before = snapshot(workdir)
     result = runner.invoke(app, ["render", "--all", "--check"])
     assert result.exit_code == 1
@@ -63,7 +63,7 @@ def test_role_standby_rewrites_only_the_role_line_and_regenerates(workdir: Path)
     assert gold.read_text() == original.replace("role: leader\n", "role: standby-leader\n")
     patch = yaml.safe_load((workdir / "environments/generated/gold/patches/patroni-config.yaml").read_text())
     config = json.loads(patch["metadata"]["annotations"]["config"])
-    assert config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 53647}
+    assert config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 5432}
     result = runner.invoke(app, ["render", "--env", "golddr", "--role", "leader"])
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["render", "--all", "--check"]).exit_code == 0
@@ -149,7 +149,7 @@ def test_validate_ok(workdir: Path) -> None:
 
 def test_validate_collects_errors_across_files_and_writes_nothing(workdir: Path) -> None:
     gold = workdir / "environments/gold.yaml"
-    gold.write_text(gold.read_text().replace("port: 53647", "port: 70000"))
+    gold.write_text(gold.read_text().replace("port: 5432", "port: 70000"))
     values = workdir / "environments/generated/golddr/values.yaml"
     values.write_text(values.read_text().replace("role: standby-leader", "role: master"))
     before = snapshot(workdir)
@@ -173,7 +173,7 @@ def test_validate_yaml_syntax_error_with_line_and_column(workdir: Path) -> None:
 
 def test_validate_bad_patch_annotation(workdir: Path) -> None:
     patch = workdir / "environments/generated/golddr/patches/patroni-config.yaml"
-    patch.write_text(patch.read_text().replace('"port":53647}', '"port":53647,"password":"x"}'))
+    patch.write_text(patch.read_text().replace('"port":5432}', '"port":5432,"password":"x"}'))
     result = runner.invoke(app, ["validate", str(patch), "-f", "json"])
     assert result.exit_code == 1
     assert "$.metadata.annotations.config<json>.standby_cluster" in result.stderr

@@ -86,7 +86,7 @@ def test_hooks_pass_fail_and_pass_again_after_render(project: Path, pre_commit_h
 
     spec = project / "environments/gold.yaml"
     original = spec.read_text()
-    spec.write_text(original.replace("port: 53647", "port: 70000"))
+    spec.write_text(original.replace("port: 5432", "port: 70000"))
     bad = _pre_commit(project, pre_commit_home)
     assert bad.returncode == 1
     assert "environments/gold.yaml::$.peer.port: 70000 is greater than the maximum of 65535" in bad.stdout
@@ -95,7 +95,7 @@ def test_hooks_pass_fail_and_pass_again_after_render(project: Path, pre_commit_h
     for env in ("gold", "golddr"):
         path = project / f"environments/{env}.yaml"
         text = original if env == "gold" else path.read_text()
-        path.write_text(text.replace("port: 53647", "port: 53700"))
+        path.write_text(text.replace("port: 5432", "port: 53700"))
     stale = _pre_commit(project, pre_commit_home)
     assert stale.returncode == 1
     assert "generated file(s) stale" in stale.stdout

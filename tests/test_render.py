@@ -16,7 +16,7 @@ from rolegen.render import (
     reseed_document,
     reseed_patches,
 )
-from rolegen.spec import Spec
+from rolegen.spec import Peer, Spec
 
 DYNAMIC = {
     "postgresql": {
@@ -31,7 +31,7 @@ def _spec(env: str) -> Spec:
 
 
 def test_standby_config_is_dynamic_plus_standby_cluster_exactly() -> None:
-    spec = replace(_spec("golddr"), dynamic=DYNAMIC)
+    spec = replace(_spec("golddr"), dynamic=DYNAMIC, peer=Peer("gold", "patroni-master-gold", 53647))
     annotation = configmap_patches(spec)["patroni-config"]["metadata"]["annotations"]["config"]
     assert json.loads(annotation) == {**DYNAMIC, "standby_cluster": {"host": "patroni-master-gold", "port": 53647}}
 
@@ -50,6 +50,7 @@ def test_annotation_is_compact_json_with_sorted_keys() -> None:
 
 def test_extra_standby_keys_join_host_and_port_which_always_come_from_peer() -> None:
     spec = replace(_spec("golddr"), standby={"primary_slot_name": "golddr", "recovery_min_apply_delay": "5min"})
+    spec = replace(spec, peer=Peer("gold", "patroni-master-gold", 53647))
     assert dcs_config(spec)["standby_cluster"] == {
         "host": "patroni-master-gold",
         "port": 53647,

@@ -136,7 +136,7 @@ def test_zero_leaders_is_only_a_warning(pair: tuple[dict[str, Any], dict[str, An
     [
         (lambda g: g["helm"].update(release="pg"), "$.helm.release", "one release name"),
         (lambda g: g["patroni"].update(scope="other"), "$.patroni.scope", "one Patroni cluster"),
-        (lambda g: g["peer"].update(port=5432), "$.peer.port", None),
+        (lambda g: g["peer"].update(port=15432), "$.peer.port", None),
         (lambda g: g["secrets"].update(replication="other"), "$.secrets", "same Secrets"),
         (lambda g: g["tsc"].update(create=False), "$.tsc.create", None),
         (
