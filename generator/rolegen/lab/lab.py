@@ -1,0 +1,210 @@
+"""The two-site lab: both sites of an environment pair on one machine, every piece real but the API server.
+
+What the lab changes in the specs, and why (everything else is rolegen's own rendering and the chart):
+- peer.host/peer.port: the peer's tunnel is a local proxy (one loopback address per site, one port);
+- Patroni timings (ttl/loop_wait/retry_timeout): seconds instead of tens of seconds, so a rehearsal is quick.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rolegen.chart import render_manifests  # noqa: F401 - imported for its Helm availability check
+from rolegen.commands.render import RenderOptions
+from rolegen.commands.render import run as render
+from rolegen.errors import RolegenError
+from rolegen.lab.members import free_port
+from rolegen.lab.runtime import MemberRuntime, member_runtime
+from rolegen.lab.site import LabSite
+from rolegen.resources import chart_dir
+from rolegen.workspace import load_workspace
+
+LAB_TIMINGS = {"ttl": 10, "loop_wait": 2, "retry_timeout": 5}
+PROXY_HOSTS = ("127.0.1.1", "127.0.1.2")
+USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewinder", "app": "app"}
+
+
+@dataclass
+class Pair:
+    leader: str
+    standby: str
+
+
+def _shared_free_port(hosts: tuple[str, ...]) -> int:
+    for _ in range(50):
+        port = free_port(hosts[0])
+        try:
+            for host in hosts[1:]:
+                free_port_at(host, port)
+        except OSError:
+            continue
+        return port
+    raise RolegenError("no TCP port free on every lab proxy address")
+
+
+def free_port_at(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, port))
+
+
+class Lab:
+    """`up()` brings both sites up from `env_dir`; `down()` stops every process it started."""
+
+    def __init__(self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None) -> None:
+        self.root = root
+        self.source = env_dir
+        self.env_dir = root / "environments"
+        self._runtime = runtime
+        self.sites: dict[str, LabSite] = {}
+        self.passwords: dict[str, dict[str, str]] = {}
+        self.kubeconfig = root / "kubeconfig"
+
+    # -- bring-up ------------------------------------------------------------------------------------------
+    def up(self, timeout: float = 120) -> None:
+        try:
+            self._up(timeout)
+        except BaseException:
+            self.down()
+            raise
+
+    def _up(self, timeout: float) -> None:
+        specs = load_workspace(self.source).specs
+        if len(specs) != 2:
+            raise RolegenError(f"the lab runs one pair of sites; {self.source} has {len(specs)} environments")
+        names = sorted(specs)
+        hosts = dict(zip(names, PROXY_HOSTS, strict=True))
+        port = _shared_free_port(PROXY_HOSTS)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self.env_dir.mkdir(exist_ok=True)
+        for name in names:
+            data = yaml.safe_load((self.source / f"{name}.yaml").read_text())
+            data["peer"].update(host=hosts[data["peer"]["environment"]], port=port)
+            data["patroni"]["dynamic"].update(LAB_TIMINGS)
+            text = "# Lab copy of the spec: peer address and Patroni timings adapted (see rolegen.lab.lab).\n"
+            (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))
+        render(self.env_dir, RenderOptions(all_envs=True))
+        runtime = self._runtime or member_runtime()
+        specs = load_workspace(self.env_dir).specs
+        first = next(iter(specs.values()))
+        self.passwords = {
+            secret: {"username": USERS[kind], "password": secrets.token_urlsafe(16)}
+            for kind, secret in first.secrets.items()
+        }
+        for name, spec in specs.items():
+            site = LabSite(
+                name, spec.namespace, spec.release, spec.context or name, self.root, runtime, (hosts[name], port)
+            )
+            self.sites[name] = site
+            site.start_api()
+            for secret, data in self.passwords.items():
+                site.create_secret(secret, data)
+        self._write_kubeconfig()
+        # Leader first: a standby cluster needs something to clone from.
+        order = sorted(specs, key=lambda n: specs[n].role != "leader")
+        for name in order:
+            self.helm_install(name)
+            self.sites[name].start_controller()
+        for name in order:
+            self.wait_role(name, specs[name].role, timeout)
+        self._write_state()
+
+    def helm_install(self, name: str) -> None:
+        import helm_python
+
+        site = self.sites[name]
+        values = yaml.safe_load((self.env_dir / "generated" / name / "values.yaml").read_text())
+        with helm_python.Config(
+            kubeconfig_path=str(site.kubeconfig), kube_context=site.context, namespace=site.namespace
+        ) as cfg:
+            cfg.install(str(chart_dir()), site.release, values)
+
+    def _write_kubeconfig(self) -> None:
+        config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+        for site in self.sites.values():
+            one = site.emulator.kubeconfig(site.namespace)
+            for key in ("clusters", "users", "contexts"):
+                config[key] += one[key]
+        config["current-context"] = next(iter(self.sites.values())).context
+        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def _write_state(self) -> None:
+        (self.root / "state.json").write_text(json.dumps(self.describe(), indent=2, sort_keys=True) + "\n")
+
+    # -- observation -----------------------------------------------------------------------------------------
+    def dsn(self, name: str, dbname: str = "postgres") -> str:
+        """libpq DSN of a site's `<release>-master` (its proxy), as the superuser."""
+        site = self.sites[name]
+        host, port = site.proxy.address
+        su = self._superuser()
+        return f"host={host} port={port} dbname={dbname} user={su['username']} password={su['password']}"
+
+    def member_dsn(self, name: str, ordinal: int) -> str:
+        member = self.sites[name].members[ordinal]
+        su = self._superuser()
+        return f"host=127.0.0.1 port={member.pg_port} dbname=postgres user={su['username']} password={su['password']}"
+
+    def _superuser(self) -> dict[str, str]:
+        spec = load_workspace(self.env_dir).specs
+        return self.passwords[next(iter(spec.values())).secrets["superuser"]]
+
+    def live_role(self, name: str) -> str | None:
+        """leader | standby-leader (of the site's leading member), from Patroni's REST API."""
+        for state in self.sites[name].member_states().values():
+            role = state.get("role")
+            if role in ("primary", "master"):
+                return "leader"
+            if role == "standby_leader":
+                return "standby-leader"
+        return None
+
+    def wait_role(self, name: str, role: str, timeout: float = 60) -> None:
+        """Gate on the database: a leader takes writes; a standby leader streams from its peer."""
+        from rolegen.lab.workload import wait_writable
+
+        site = self.sites[name]
+        if role == "leader":
+            site.wait(lambda: self.live_role(name) == "leader", timeout, "leader role")
+            wait_writable([self.dsn(name)], timeout).close()
+        else:
+            site.wait(lambda: self._streaming(name), timeout, "standby leader, streaming")
+
+    def _streaming(self, name: str) -> bool:
+        return any(
+            s.get("role") == "standby_leader" and "streaming" in (s.get("replication_state"), s.get("state"))
+            for s in self.sites[name].member_states().values()
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kubeconfig": str(self.kubeconfig),
+            "environments": str(self.env_dir),
+            "sites": {
+                name: {
+                    "context": site.context,
+                    "namespace": site.namespace,
+                    "api": site.emulator.url if site.api else None,
+                    "master": "{}:{}".format(*site.proxy.address),
+                    "members": {m.name: {"postgres": m.pg_port, "rest": m.rest_port} for m in site.members.values()},
+                }
+                for name, site in self.sites.items()
+            },
+        }
+
+    # -- teardown --------------------------------------------------------------------------------------------
+    def down(self) -> None:
+        for site in self.sites.values():
+            site.close()
+
+    def remove(self) -> None:
+        self.down()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,157 @@
+"""One Patroni member of a lab site: the chart's static configuration and container environment, adapted
+only for addresses and paths, run as a real Patroni + PostgreSQL process."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rolegen.lab.runtime import MemberProcess, MemberRuntime, spawn
+
+# Environment variables of the chart whose values are per-Pod addresses: the lab sets its own.
+_ADDRESS_ENV = ("PATRONI_POSTGRESQL_CONNECT_ADDRESS", "PATRONI_RESTAPI_CONNECT_ADDRESS", "PATRONI_KUBERNETES_POD_IP")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def resolve_env(container_env: list[dict[str, Any]], pod: str, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """What the kubelet would put in the container's environment: values, fieldRefs, secretKeyRefs, $(VAR)."""
+    env: dict[str, str] = {}
+    for item in container_env:
+        name = item["name"]
+        if "value" in item:
+            env[name] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), str(item["value"]))
+            continue
+        source = item.get("valueFrom", {})
+        if "fieldRef" in source:
+            env[name] = {"metadata.name": pod, "status.podIP": "127.0.0.1"}.get(source["fieldRef"]["fieldPath"], "")
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            value = secrets.get(ref["name"], {}).get(ref["key"])
+            if value is not None:
+                env[name] = value
+    return env
+
+
+@dataclass
+class LabMember:
+    """Member `name` of a site; its directory survives restarts (the PVC) until `wipe()`."""
+
+    name: str
+    directory: Path
+    runtime: MemberRuntime
+    pg_port: int = field(default_factory=free_port)
+    rest_port: int = field(default_factory=free_port)
+    process: MemberProcess | None = None
+
+    @property
+    def dsn_host(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.pg_port)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.process.poll() is None
+
+    def configure(self, static: dict[str, Any], files: dict[str, str], context: str) -> dict[str, Any]:
+        """The chart's patroni.yml with lab addresses and paths (and nothing else) changed."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o755)
+        self.runtime.own(self.directory)  # like a volume with fsGroup: Patroni may rename/remove data/ in it
+        run = self.runtime.data_dir(self.directory, "run")
+        config = copy.deepcopy(static)
+        config["name"] = self.name
+        config["restapi"] = {
+            **config.get("restapi", {}),
+            "listen": f"127.0.0.1:{self.rest_port}",
+            "connect_address": f"127.0.0.1:{self.rest_port}",
+        }
+        pg = config.setdefault("postgresql", {})
+        pg.update(
+            listen=f"127.0.0.1:{self.pg_port}",
+            connect_address=f"127.0.0.1:{self.pg_port}",
+            data_dir=str(self.directory / "data"),
+            bin_dir=str(self.runtime.bin_dir),
+            pgpass=str(run / "pgpass"),
+        )
+        pg.setdefault("parameters", {})["unix_socket_directories"] = str(run)
+        config.setdefault("kubernetes", {})["context"] = context
+        # Files the chart mounts under /etc/patroni (post-bootstrap script) live in the member directory.
+        for name, text in files.items():
+            if name == "patroni.yml":
+                continue
+            path = self.directory / name
+            path.write_text(text)
+            path.chmod(0o755)
+        bootstrap = config.get("bootstrap", {})
+        if isinstance(bootstrap.get("post_bootstrap"), str):
+            bootstrap["post_bootstrap"] = str(self.directory / Path(bootstrap["post_bootstrap"]).name)
+        return config
+
+    def start(self, config: dict[str, Any], env: dict[str, str], kubeconfig: Path) -> None:
+        data = self.directory / "data"
+        if not data.exists():
+            self.runtime.data_dir(self.directory, "data")
+        path = self.directory / "patroni.yml"
+        path.write_text(yaml.safe_dump(config, sort_keys=True))
+        path.chmod(0o644)
+        member_env = {k: v for k, v in env.items() if k not in _ADDRESS_ENV}
+        environment = self.runtime.env(self.directory / "run", KUBECONFIG=str(kubeconfig), **member_env)
+        self.process = spawn(
+            self.runtime, self.runtime.patroni_command(path), environment, self.directory / "patroni.log", self.directory
+        )
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process is not None:
+            self.process.stop(timeout)
+            self.process = None
+
+    def kill(self) -> None:
+        """Hard failure: SIGKILL Patroni and PostgreSQL at once (no SIGTERM first: no shutdown checkpoint)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.process.pid, signal.SIGKILL)
+            self.process.stop(timeout=5)
+            self.process = None
+
+    def wipe(self) -> None:
+        """The PVC is gone: so is the data."""
+        shutil.rmtree(self.directory / "data", ignore_errors=True)
+
+    def rest(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET Patroni's REST API; (0, {}) when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}{path}", timeout=1) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            exc.close()
+            try:
+                return exc.code, json.loads(body or b"{}")
+            except ValueError:
+                return exc.code, {}
+        except (OSError, ValueError):
+            return 0, {}
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return (self.directory / "patroni.log").read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
