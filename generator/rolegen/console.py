@@ -77,3 +77,17 @@ def print_render(result: Any) -> None:
         typer.echo(f"{change.status:9} {change.display}")
     if result.changes and all(c.status == "identical" for c in result.changes):
         typer.echo("Not changed")
+
+
+def print_lab(state: dict[str, Any], changed: bool | None) -> None:
+    if changed is False:
+        typer.echo("Not changed: the lab is already up")
+    typer.echo(f"export KUBECONFIG={state['kubeconfig']}")
+    typer.echo(f"# lab copy of the specs (peer addresses adapted): rolegen --dir {state['environments']} ...")
+    for name, site in sorted(state["sites"].items()):
+        typer.echo(f"{name}: context {site['context']}, namespace {site['namespace']}, master {site['master']}")
+        for member, info in sorted(site["members"].items()):
+            live = (
+                f" {info.get('role')} ({info.get('state')}, timeline {info.get('timeline')})" if "role" in info else ""
+            )
+            typer.echo(f"  {member}: postgres 127.0.0.1:{info['postgres']}{live}")

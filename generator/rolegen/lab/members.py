@@ -114,7 +114,11 @@ class LabMember:
         member_env = {k: v for k, v in env.items() if k not in _ADDRESS_ENV}
         environment = self.runtime.env(self.directory / "run", KUBECONFIG=str(kubeconfig), **member_env)
         self.process = spawn(
-            self.runtime, self.runtime.patroni_command(path), environment, self.directory / "patroni.log", self.directory
+            self.runtime,
+            self.runtime.patroni_command(path),
+            environment,
+            self.directory / "patroni.log",
+            self.directory,
         )
 
     def stop(self, timeout: float = 20) -> None:
@@ -154,4 +158,3 @@ class LabMember:
             return (self.directory / "patroni.log").read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-

@@ -24,7 +24,13 @@ RECONCILE_INTERVAL = 0.3
 
 class LabSite:
     def __init__(
-        self, env: str, namespace: str, release: str, context: str, root: Path, runtime: MemberRuntime,
+        self,
+        env: str,
+        namespace: str,
+        release: str,
+        context: str,
+        root: Path,
+        runtime: MemberRuntime,
         proxy: Address,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
@@ -115,7 +121,7 @@ class LabSite:
                 if ordinal >= replicas and self.members[ordinal].running:
                     self.members[ordinal].stop()
                     self._api.delete("pods", self.members[ordinal].name)
-            for ordinal, member in self.members.items():
+            for member in self.members.values():
                 if not member.running and f"data-{member.name}" not in pvcs:
                     member.wipe()  # the claim is gone, and with it the volume
             if sts is not None:
@@ -144,9 +150,10 @@ class LabSite:
         template = sts["spec"]["template"]
         if f"data-{name}" not in pvcs:
             claim = sts["spec"]["volumeClaimTemplates"][0]
+            labels = claim["metadata"].get("labels", {})
             self._api.create(
                 "persistentvolumeclaims",
-                {"metadata": {"name": f"data-{name}", "labels": claim["metadata"].get("labels", {})}, "spec": claim["spec"]},
+                {"metadata": {"name": f"data-{name}", "labels": labels}, "spec": claim["spec"]},
             )
         if self._api.get("pods", name) is None:  # Patroni patches its own Pod: it must exist first
             self._api.create(

@@ -1,0 +1,46 @@
+"""The process behind `rolegen lab up`: keeps both sites running until SIGTERM, then stops everything.
+
+python -m rolegen.lab.daemon --root DIR --env-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+import traceback
+from pathlib import Path
+
+from rolegen.lab.lab import Lab
+
+PID_FILE = "daemon.pid"
+ERROR_FILE = "error.txt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rolegen.lab.daemon")
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--env-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    args.root.mkdir(parents=True, exist_ok=True)
+    (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
+    lab = Lab(args.root, args.env_dir)
+    try:
+        lab.up()
+        stop.wait()
+    except BaseException as exc:  # reported to `rolegen lab up`, which prints it
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        (args.root / ERROR_FILE).write_text(f"{message}\n\n{traceback.format_exc()}")
+        return 1
+    finally:
+        lab.down()
+        (args.root / PID_FILE).unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
