@@ -172,3 +172,12 @@ def test_config_annotation_checks_json_and_standby_keys() -> None:
     [problem] = config_annotation_problems(bad, "f.yaml", "$.c")
     assert problem.path == "$.c<json>.standby_cluster"
     assert "'username' was unexpected" in problem.message
+
+
+def test_timings_patroni_would_rewrite_are_refused(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    gold, golddr = pair
+    gold["patroni"]["dynamic"]["ttl"] = 10
+    golddr["patroni"]["dynamic"].update(ttl=20, loop_wait=10, retry_timeout=10)
+    errors = _problems(gold, golddr)
+    assert "environments/gold.yaml::$.patroni.dynamic.ttl: 10 is less than the minimum of 20" in errors
+    assert any(e.startswith("environments/golddr.yaml::$.patroni.dynamic.ttl: ttl 20 is less than loop_wait") for e in errors)

@@ -71,11 +71,30 @@ def validate_specs(docs: list[Document]) -> SpecSet:
             found.append(
                 Problem(doc.display, "$.environment", f"{doc.data['environment']!r} must equal the file name {stem!r}")
             )
-        problems += found
         if not found:
-            specs[stem] = Spec.from_dict(doc.data, doc.display)
+            spec = Spec.from_dict(doc.data, doc.display)
+            found += _timing_problems(spec)
+            specs[stem] = spec
+        problems += found
     problems += cross_env_problems(specs)
     return SpecSet(specs, sorted(set(problems)))
+
+
+def _timing_problems(spec: Spec) -> list[Problem]:
+    """Patroni silently adjusts timings that break loop_wait + 2 * retry_timeout <= ttl (and writes them back,
+    which would show as drift forever): refuse them here."""
+    d = spec.dynamic
+    ttl, loop_wait, retry = d.get("ttl", 30), d.get("loop_wait", 10), d.get("retry_timeout", 10)
+    if loop_wait + 2 * retry > ttl:
+        return [
+            Problem(
+                spec.source,
+                "$.patroni.dynamic.ttl",
+                f"ttl {ttl} is less than loop_wait + 2 * retry_timeout ({loop_wait} + 2 * {retry}); Patroni "
+                "would adjust it",
+            )
+        ]
+    return []
 
 
 def cross_env_problems(specs: Mapping[str, Spec]) -> list[Problem]:
