@@ -1,0 +1,128 @@
+"""What a site looks like right now, read from API objects only (no exec): the DCS ConfigMaps Patroni keeps,
+its member Pods' `status` annotations and role labels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rolegen.kube import Cluster
+from rolegen.spec import Spec
+
+# Patroni's own annotations on <scope>-config: shown by diff, never counted as drift.
+PATRONI_OWNED = ("initialize", "history")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    role: str | None  # leader | standby-leader | replica | None (not running / unknown)
+    state: str | None
+    timeline: int | None
+    lsn: int | None  # primary: write location; standby: replay location
+    label: str | None  # the Pod's role label
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("name", "role", "state", "timeline", "lsn", "label")}
+
+
+_ROLES = {"primary": "leader", "master": "leader", "standby_leader": "standby-leader", "replica": "replica"}
+
+
+def member_from_pod(pod: dict[str, Any]) -> Member:
+    meta = pod.get("metadata", {})
+    try:
+        status = json.loads((meta.get("annotations") or {}).get("status", "{}"))
+    except ValueError:
+        status = {}
+    lsn = status.get("xlog_location", status.get("replay_lsn", status.get("receive_lsn")))
+    return Member(
+        name=meta.get("name", "?"),
+        role=_ROLES.get(status.get("role", "")),
+        state=status.get("replication_state") or status.get("state"),
+        timeline=status.get("timeline"),
+        lsn=int(lsn) if isinstance(lsn, int | str) and str(lsn).isdigit() else None,
+        label=(meta.get("labels") or {}).get("role"),
+    )
+
+
+@dataclass
+class SiteState:
+    """One snapshot of a site; `config` is None when `<scope>-config` or its annotation is missing."""
+
+    environment: str
+    config: dict[str, Any] | None
+    config_resource_version: str | None
+    config_annotations: dict[str, str] = field(default_factory=dict)
+    leader_annotations: dict[str, str] = field(default_factory=dict)
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def dcs_role(self) -> str | None:
+        """The role the DCS config declares: standby_cluster set means standby-leader."""
+        if self.config is None:
+            return None
+        return "standby-leader" if self.config.get("standby_cluster") else "leader"
+
+    @property
+    def live_role(self) -> str | None:
+        """The role Patroni reports on the site's leading member (None: nobody leads)."""
+        roles = {m.role for m in self.members}
+        if "leader" in roles:
+            return "leader"
+        if "standby-leader" in roles:
+            return "standby-leader"
+        return None
+
+    @property
+    def leader_member(self) -> Member | None:
+        return next((m for m in self.members if m.role in ("leader", "standby-leader")), None)
+
+    @property
+    def initialize(self) -> str | None:
+        return self.config_annotations.get("initialize") or None
+
+    @property
+    def optime(self) -> int | None:
+        value = self.leader_annotations.get("optime")
+        return int(value) if value and value.isdigit() else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "dcs_role": self.dcs_role,
+            "live_role": self.live_role,
+            "initialize": self.initialize,
+            "optime": self.optime,
+            "leader": self.leader_annotations.get("leader"),
+            "members": [m.as_dict() for m in self.members],
+        }
+
+
+def read_site(spec: Spec, cluster: Cluster) -> SiteState:
+    cm = cluster.get("configmap", spec.config_map)
+    annotations: dict[str, str] = ((cm or {}).get("metadata", {}).get("annotations")) or {}
+    config: dict[str, Any] | None = None
+    if "config" in annotations:
+        try:
+            parsed = json.loads(annotations["config"])
+            config = parsed if isinstance(parsed, dict) else None
+        except ValueError:
+            config = None
+    leader = cluster.get("configmap", spec.leader_map)
+    selector = ",".join([f"{k}={v}" for k, v in sorted(spec.labels.items())] + [f"cluster-name={spec.scope}"])
+    pods = cluster.list("pods", selector)
+    return SiteState(
+        environment=spec.environment,
+        config=config,
+        config_resource_version=(cm or {}).get("metadata", {}).get("resourceVersion"),
+        config_annotations=annotations,
+        leader_annotations=((leader or {}).get("metadata", {}).get("annotations")) or {},
+        members=sorted((member_from_pod(p) for p in pods), key=lambda m: m.name),
+    )
+
+
+def cluster_for(spec: Spec, kubeconfig: Any = None, context: str | None = None) -> Cluster:
+    """The cluster of `spec`: its kubeconfig context and namespace, unless overridden on the command line."""
+    return Cluster(namespace=spec.namespace, context=context or spec.context, kubeconfig=kubeconfig)
