@@ -20,11 +20,12 @@ class Member:
     role: str | None  # leader | standby-leader | replica | None (not running / unknown)
     state: str | None
     timeline: int | None
-    lsn: int | None  # primary: write location; standby: replay location
+    lsn: int | None  # Patroni's xlog_location: write location on a primary, max(receive, replay) on a standby
     label: str | None  # the Pod's role label
+    replay_lsn: int | None = None  # standbys only: what has been replayed (the switchover gate)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("name", "role", "state", "timeline", "lsn", "label")}
+        return {k: getattr(self, k) for k in ("name", "role", "state", "timeline", "lsn", "replay_lsn", "label")}
 
 
 _ROLES = {"primary": "leader", "master": "leader", "standby_leader": "standby-leader", "replica": "replica"}
@@ -36,15 +37,19 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         status = json.loads((meta.get("annotations") or {}).get("status", "{}"))
     except ValueError:
         status = {}
-    lsn = status.get("xlog_location", status.get("replay_lsn", status.get("receive_lsn")))
     return Member(
         name=meta.get("name", "?"),
         role=_ROLES.get(status.get("role", "")),
         state=status.get("replication_state") or status.get("state"),
         timeline=status.get("timeline"),
-        lsn=int(lsn) if isinstance(lsn, int | str) and str(lsn).isdigit() else None,
+        lsn=_int(status.get("xlog_location")),
         label=(meta.get("labels") or {}).get("role"),
+        replay_lsn=_int(status.get("replay_lsn")),
     )
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
 @dataclass

@@ -154,8 +154,13 @@ def _move(lab: Lab, src: str, dst: str) -> None:
     assert result.exit_code == 0, result.output
     patches = lab.env_dir / "generated"
     cluster(lab, src).kubectl(
-        "patch", "configmap", "patroni-config", "--type", "merge",
-        "--patch-file", str(patches / src / "patches" / "patroni-config.yaml"),
+        "patch",
+        "configmap",
+        "patroni-config",
+        "--type",
+        "merge",
+        "--patch-file",
+        str(patches / src / "patches" / "patroni-config.yaml"),
     )
     wait_for(lambda: lab.live_role(src) == "standby-leader", 60, f"{src} demoted")
     final = _optime(lab, src)
@@ -167,8 +172,13 @@ def _move(lab: Lab, src: str, dst: str) -> None:
     result = runner.invoke(app, ["render", "--dir", str(lab.env_dir), "--env", dst, "--role", "leader"])
     assert result.exit_code == 0, result.output
     cluster(lab, dst).kubectl(
-        "patch", "configmap", "patroni-config", "--type", "merge",
-        "--patch-file", str(patches / dst / "patches" / "patroni-config.yaml"),
+        "patch",
+        "configmap",
+        "patroni-config",
+        "--type",
+        "merge",
+        "--patch-file",
+        str(patches / dst / "patches" / "patroni-config.yaml"),
     )
     lab.wait_role(dst, "leader", 60)
     lab.wait_role(src, "standby-leader", 60)
