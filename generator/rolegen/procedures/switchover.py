@@ -95,9 +95,7 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
         log(f"[3/{total}] Wait for the LSN gate")
         result.final_lsn, result.timeline = _gate(pair, timeout)
         pair.mark("gate")
-        log(
-            f"   {to.environment} replayed {old.environment}'s final LSN {result.final_lsn} (timeline {result.timeline})"
-        )
+        log(f"   {to.environment} replayed final LSN {result.final_lsn} of {old.environment}, tl {result.timeline}")
         log(f"[4/{total}] Promote {to.environment}")
         pair.write_role(to, "leader", pair.read(to))
         pair.mark("promote_written")
