@@ -321,7 +321,7 @@ def test_patroni_configuration_is_extractable(env: str) -> None:
     assert {"PATRONI_REWIND_USERNAME", "PATRONI_REWIND_PASSWORD", "PATRONI_NAME", "PATRONI_KUBERNETES_POD_IP"} <= (
         env_names
     )
-    assert set(chart.static_files(manifests)) == {"patroni.yml", "post-bootstrap.sh"}
+    assert set(chart.static_files(manifests)) == {"patroni.yml", "post-bootstrap.sh", "startup-guard.py"}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -452,3 +452,26 @@ def test_helm_errors_become_rolegen_errors_with_a_hint(tmp_path: Path) -> None:
         chart.render_manifests(generated_values(ENVS[0]), "db", NAMESPACE, tmp_path / "no-chart")
     assert "cannot load the chart" in caught.value.message
     assert caught.value.hint
+
+
+@pytest.mark.parametrize("env", ["gold", "golddr"])
+def test_startup_guard_runs_before_patroni_and_knows_the_peer(env: str) -> None:
+    manifests = chart.render_manifests(generated_values(env), release(env), "ns")
+    container = chart.find(manifests, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python3", "/etc/patroni/startup-guard.py", "patroni", "/etc/patroni/patroni.yml"]
+    env_vars = {e["name"]: e.get("value") for e in container["env"]}
+    peer = generated_values(env)["peer"]
+    assert env_vars["GUARD_PEER_HOST"] == peer["host"]
+    assert env_vars["GUARD_PEER_PORT"] == str(peer["port"])
+    assert env_vars["GUARD_PEER_UNREACHABLE"] == "start"
+    guard = chart.static_files(manifests)["startup-guard.py"]
+    assert guard.rstrip("\n") == (REPO / "chart/files/startup-guard.py").read_text().rstrip("\n")
+
+
+def test_startup_guard_can_be_disabled() -> None:
+    values = {**generated_values("gold"), "startupGuard": {"enabled": False}}
+    manifests = chart.render_manifests(values, "patroni", "ns")
+    container = chart.find(manifests, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["patroni", "/etc/patroni/patroni.yml"]
+    assert "startup-guard.py" not in chart.static_files(manifests)
+    assert not any(e["name"].startswith("GUARD_") for e in container["env"])

@@ -104,7 +104,25 @@ class LabMember:
             bootstrap["post_bootstrap"] = str(self.directory / Path(bootstrap["post_bootstrap"]).name)
         return config
 
-    def start(self, config: dict[str, Any], env: dict[str, str], kubeconfig: Path) -> None:
+    def container_command(self, command: list[str]) -> list[str]:
+        """The container's command with image paths replaced by the member's: python3 -> the member
+        interpreter, `patroni` -> `python -m patroni`, /etc/patroni/X -> the member directory's X."""
+        python = str(self.runtime.python)
+        mapped: list[str] = []
+        for arg in command:
+            if arg == "python3":
+                mapped.append(python)
+            elif arg == "patroni":
+                mapped += [python, "-m", "patroni"]
+            elif arg.startswith("/etc/patroni/"):
+                mapped.append(str(self.directory / arg.removeprefix("/etc/patroni/")))
+            else:
+                mapped.append(arg)
+        return self.runtime.command(*mapped)
+
+    def start(
+        self, config: dict[str, Any], env: dict[str, str], kubeconfig: Path, command: list[str] | None = None
+    ) -> None:
         data = self.directory / "data"
         if not data.exists():
             self.runtime.data_dir(self.directory, "data")
@@ -113,13 +131,8 @@ class LabMember:
         path.chmod(0o644)
         member_env = {k: v for k, v in env.items() if k not in _ADDRESS_ENV}
         environment = self.runtime.env(self.directory / "run", KUBECONFIG=str(kubeconfig), **member_env)
-        self.process = spawn(
-            self.runtime,
-            self.runtime.patroni_command(path),
-            environment,
-            self.directory / "patroni.log",
-            self.directory,
-        )
+        args = self.container_command(command) if command else self.runtime.patroni_command(path)
+        self.process = spawn(self.runtime, args, environment, self.directory / "patroni.log", self.directory)
 
     def stop(self, timeout: float = 20) -> None:
         if self.process is not None:

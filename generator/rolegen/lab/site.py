@@ -168,7 +168,8 @@ class LabSite:
         files = self._mounted_files(template)
         static = yaml.safe_load(files["patroni.yml"])
         env = resolve_env(container.get("env", []), name, self._secrets())
-        member.start(member.configure(static, files, self.context), env, self.kubeconfig)
+        config = member.configure(static, files, self.context)
+        member.start(config, env, self.kubeconfig, container.get("command"))
 
     def _mounted_files(self, template: dict[str, Any]) -> dict[str, str]:
         for volume in template["spec"].get("volumes", []):
