@@ -80,7 +80,8 @@ class Cluster:
 
     def _error(self, stderr: str, args: tuple[str, ...]) -> ClusterError:
         lowered = stderr.lower()
-        if any(s in lowered for s in ("unable to connect", "connection refused", "no such host", "i/o timeout")):
+        unreachable = ("unable to connect", "connection refused", "was refused", "no such host", "i/o timeout")
+        if any(s in lowered for s in unreachable):
             return ClusterUnreachable(
                 f"cannot reach the cluster of context {self.name}: {stderr.splitlines()[-1] if stderr else ''}",
                 hint="check the kubeconfig context (--context/--kubeconfig) and that the API server is reachable",

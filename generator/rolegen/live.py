@@ -4,6 +4,8 @@ its member Pods' `status` annotations and role labels."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +64,7 @@ class SiteState:
     config_annotations: dict[str, str] = field(default_factory=dict)
     leader_annotations: dict[str, str] = field(default_factory=dict)
     members: list[Member] = field(default_factory=list)
+    read_at: float = field(default_factory=time.time)
 
     @property
     def dcs_role(self) -> str | None:
@@ -72,17 +75,28 @@ class SiteState:
 
     @property
     def live_role(self) -> str | None:
-        """The role Patroni reports on the site's leading member (None: nobody leads)."""
-        roles = {m.role for m in self.members}
-        if "leader" in roles:
-            return "leader"
-        if "standby-leader" in roles:
-            return "standby-leader"
-        return None
+        """The role Patroni reports on the member holding a live leader lock (None: nobody leads)."""
+        member = self.leader_member
+        return member.role if member else None
+
+    @property
+    def lock_holder(self) -> str | None:
+        """The member holding `<scope>-leader`, if its lock has not expired. A Pod's `status` annotation
+        outlives a crashed member; the lock's renewTime + ttl does not."""
+        holder = self.leader_annotations.get("leader")
+        renewed, ttl = self.leader_annotations.get("renewTime"), self.leader_annotations.get("ttl")
+        if not holder or not renewed:
+            return None
+        try:
+            expires = datetime.fromisoformat(renewed).timestamp() + float(ttl or 30)
+        except ValueError:
+            return None
+        return holder if expires > self.read_at else None
 
     @property
     def leader_member(self) -> Member | None:
-        return next((m for m in self.members if m.role in ("leader", "standby-leader")), None)
+        holder = self.lock_holder
+        return next((m for m in self.members if m.name == holder and m.role in ("leader", "standby-leader")), None)
 
     @property
     def initialize(self) -> str | None:

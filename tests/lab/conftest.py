@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,7 +10,13 @@ from pathlib import Path
 import pytest
 from emulator_http import CONTEXT, Http
 
+from rolegen.commands.lab import leftover_pids
 from rolegen.lab.emulator import Emulator
+from rolegen.lab.lab import Lab
+from rolegen.lab.runtime import member_runtime
+from rolegen.procedures.base import Pair, load_pair
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -44,3 +51,26 @@ def kubectl(kubeconfig: Path, tmp_path: Path) -> Callable[..., subprocess.Comple
         return proc
 
     return run
+
+
+# -- the two-site lab ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """Both sites from the bundled environments, once per test module; every process stopped after."""
+    runtime = member_runtime()
+    root = runtime.workdir()  # members (uid 65534) cannot traverse pytest's 0700 tmp dirs
+    lab = Lab(root, REPO / "environments", runtime)
+    try:
+        lab.up(timeout=120)
+        yield lab
+    finally:
+        lab.down()
+        left = leftover_pids(root)
+        shutil.rmtree(root, ignore_errors=True)
+    assert left == [], f"lab processes left behind: {left}"
+
+
+def lab_pair(lab: Lab, to: str, log: list[str] | None = None) -> Pair:
+    """A procedure's view of the lab: the lab's specs, kubeconfig and a test-owned kubectl cache."""
+    sink = log if log is not None else []
+    return load_pair(lab.env_dir, to, kubeconfig=lab.kubeconfig, log=sink.append, cache_dir=lab.root / "kube-cache")

@@ -4,9 +4,7 @@ configured only by what rolegen renders and the chart deploys."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,32 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.commands.lab import leftover_pids
 from rolegen.kube import Cluster
 from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import LabRuntimeError, member_runtime
 from rolegen.lab.workload import AckWriter, missing_ids
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    try:
-        runtime = member_runtime()
-    except LabRuntimeError as exc:
-        pytest.fail(f"no lab runtime: {exc.message}")
-    root = runtime.workdir()
-    lab = Lab(root, REPO / "environments", runtime)
-    try:
-        lab.up(timeout=120)
-        yield lab
-    finally:
-        lab.down()
-        left = leftover_pids(root)
-        shutil.rmtree(root, ignore_errors=True)
-    assert left == [], f"lab processes left behind: {left}"
 
 
 def cluster(lab: Lab, env: str) -> Cluster:

@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from rolegen.commands.lab import leftover_pids
+from conftest import lab_pair as pair
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import member_runtime
 from rolegen.lab.workload import AckWriter, missing_ids
 from rolegen.procedures import switchover
-from rolegen.procedures.base import Pair, load_pair
+from rolegen.procedures.base import Pair
 from rolegen.workspace import load_workspace
 
 pytestmark = pytest.mark.lab
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    runtime = member_runtime()
-    root = runtime.workdir()
-    lab = Lab(root, REPO / "environments", runtime)
-    try:
-        lab.up(timeout=120)
-        yield lab
-    finally:
-        lab.down()
-        left = leftover_pids(root)
-        shutil.rmtree(root, ignore_errors=True)
-    assert left == [], f"lab processes left behind: {left}"
-
-
-def pair(lab: Lab, to: str, log: list[str] | None = None) -> Pair:
-    sink = log if log is not None else []
-    return load_pair(lab.env_dir, to, kubeconfig=lab.kubeconfig, log=sink.append, cache_dir=lab.root / "kube-cache")
 
 
 def declared(lab: Lab) -> dict[str, str]:

@@ -140,12 +140,27 @@ class LabMember:
             self.process = None
 
     def kill(self) -> None:
-        """Hard failure: SIGKILL Patroni and PostgreSQL at once (no SIGTERM first: no shutdown checkpoint)."""
+        """Hard failure: SIGKILL Patroni and PostgreSQL at once (no SIGTERM first: no shutdown checkpoint).
+        Patroni starts the postmaster in a session of its own, so that a Patroni crash leaves it running:
+        it is killed separately, through postmaster.pid."""
+        postmaster = self._postmaster_pid()
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.process.pid, signal.SIGKILL)
+        if postmaster is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                # Patroni's launcher calls setsid() and exits: the postmaster's group is that launcher's pid.
+                os.killpg(os.getpgid(postmaster), signal.SIGKILL)
+        if self.process is not None:
             self.process.stop(timeout=5)
             self.process = None
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            first = (self.directory / "data" / "postmaster.pid").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+        return int(first) if first.strip().isdigit() else None
 
     def wipe(self) -> None:
         """The PVC is gone: so is the data."""

@@ -88,8 +88,7 @@ class LabSite:
 
     def restore_api(self) -> None:
         """The site's API server answers again (members stay down until resume_members)."""
-        self.emulator.store.closed = False  # the same objects come back, as etcd would
-        self.emulator.start()
+        self.emulator.start()  # same port, same objects: as a real API server backed by etcd
 
     def resume_members(self) -> None:
         """The platform restarts the site's Pods (no rolegen involved) and the tunnel comes back."""

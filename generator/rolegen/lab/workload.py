@@ -17,8 +17,13 @@ TABLE = "rolegen_lab_writes"
 @dataclass
 class WriteLog:
     acknowledged: list[int] = field(default_factory=list)
+    acknowledged_at: list[float] = field(default_factory=list)  # time.monotonic() of each acknowledgement
     unknown: list[int] = field(default_factory=list)  # in flight when the connection broke: may or may not exist
     failures: int = 0
+
+    def acknowledged_outside(self, start: float, end: float) -> list[int]:
+        """Ids acknowledged before `start` or after `end` (monotonic times): the ones no failure may lose."""
+        return [i for i, at in zip(self.acknowledged, self.acknowledged_at, strict=True) if not start <= at <= end]
     # Longest stretch with no acknowledged write while the writer ran (seconds).
     longest_gap: float = 0.0
 
@@ -72,6 +77,7 @@ class AckWriter:
             self.log.longest_gap = max(self.log.longest_gap, now - last_ack)
             last_ack = now
             self.log.acknowledged.append(next_id)
+            self.log.acknowledged_at.append(now)
             time.sleep(self._interval)
         if conn is not None:
             conn.close()

@@ -65,7 +65,8 @@ class Api:
     def __init__(self, store: Store) -> None:
         self.store = store
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            self.create(Route(NAMESPACES, ""), {"metadata": {"name": ns}}, {})
+            if not store.exists(NAMESPACES, "", ns):  # a restarted server keeps its store, as etcd would
+                self.create(Route(NAMESPACES, ""), {"metadata": {"name": ns}}, {})
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_namespace(self, route: Route) -> None:

@@ -60,6 +60,7 @@ class Emulator:
     def start(self) -> str:
         if self._server is not None:
             return self.url
+        self.store.closed = False  # restarting after stop(): same objects, watches allowed again
         try:
             self._server = EmulatorHTTPServer((self.host, self.port), Api(self.store))
         except OSError as e:
