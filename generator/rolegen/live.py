@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rolegen.kube import Cluster

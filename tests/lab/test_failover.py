@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import lab_pair as pair
 
+from conftest import lab_pair as pair
 from rolegen.lab.lab import Lab
 from rolegen.lab.workload import AckWriter, is_writable, missing_ids
 from rolegen.procedures import failback, failover
