@@ -86,3 +86,65 @@ def test_old_site_restarted_without_rolegen_never_accepts_a_write(lab: Lab) -> N
     back = failback.run(pair(lab, "gold"), method="auto", confirm=no_confirm)
     assert back.method == "rewind"
     lab.wait_role("gold", "leader")
+
+
+def _switch_inside(lab: Lab, env: str) -> None:
+    """A site-local Patroni switchover (a new timeline) through the leader member's REST API."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    site = lab.sites[env]
+    deadline, answer = time.monotonic() + 60, ""
+    while time.monotonic() < deadline:
+        leader = next(m for m in site.members.values() if m.running and m.rest("/leader")[0] == 200)
+        candidate = next(m for m in site.members.values() if m.running and m is not leader)
+        body = json.dumps({"leader": leader.name, "candidate": candidate.name}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{leader.rest_port}/switchover", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:  # candidate not ready yet (e.g. still recovering)
+            answer = exc.read().decode(errors="replace")
+            exc.close()
+        time.sleep(2)
+    pytest.fail(f"site-local switchover on {env} refused: {answer}")
+
+
+def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
+    gold, golddr = lab.sites["gold"], lab.sites["golddr"]
+    gold.fail()
+    failover.run(pair(lab, "golddr"), confirm=no_confirm)  # golddr on a new timeline; gold's fence pending
+    with AckWriter([lab.dsn("golddr")]) as writer:  # the right side's writes: none may be lost
+        # gold comes back while the tunnel is down both ways: its startup guard cannot ask golddr, starts as
+        # the DCS config says, and gold runs as a primary; a local switchover then puts it on a new timeline
+        # whose number golddr already used.
+        golddr.proxy.partition()
+        gold.restore_api()
+        gold.resume_members()
+        lab.wait_role("gold", "leader", 90)
+        gold.wait(lambda: sum(m.rest("/health")[0] == 200 for m in gold.members.values()) == 2, 60, "both up")
+        time.sleep(3)
+        _switch_inside(lab, "gold")
+        lab.wait_role("gold", "leader", 60)
+        with psycopg_connect(lab.dsn("gold")) as conn:
+            conn.execute("CREATE TABLE split_brain_rows (v text)")
+            conn.execute("INSERT INTO split_brain_rows VALUES ('written on the wrong side')")
+        golddr.proxy.heal()
+
+        log: list[str] = []
+        result = failback.run(pair(lab, "gold", log), method="auto", confirm=no_confirm, timeout=180)
+        lab.wait_role("gold", "leader")
+    assert result.method == "reseed"
+    assert "ended at different LSNs" in result.reason
+    assert missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
+    with psycopg_connect(lab.dsn("gold")) as conn:
+        assert conn.execute("SELECT to_regclass('split_brain_rows')").fetchone() == (None,)
+    assert declared(lab) == {"gold": "leader", "golddr": "standby-leader"}
+
+
+def psycopg_connect(dsn: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)

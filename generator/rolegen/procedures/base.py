@@ -10,7 +10,7 @@ from typing import Any
 
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
-from rolegen.kube import Cluster
+from rolegen.kube import Cluster, Conflict
 from rolegen.live import SiteState, read_site
 from rolegen.render import dcs_config, dumps_json
 from rolegen.spec import Role, Spec
@@ -57,16 +57,25 @@ class Pair:
         self.timings[event] = round(time.monotonic() - self._t0, 3)
 
     def write_role(self, spec: Spec, role: Role, state: SiteState) -> None:
-        """Rewrite the `config` annotation for `role`, keeping hand-set keys; refused (409) if it changed since
-        `state` was read."""
+        """Rewrite the `config` annotation for `role`, keeping hand-set keys. The write carries the
+        resourceVersion it was computed from; if the object changed meanwhile (Patroni also writes other
+        annotations of it, e.g. `history`), the config is recomputed from a fresh read, never overwritten blindly."""
         declared = dcs_config(replace(spec, role=role))
-        new = keep_extra(state.config or {}, declared)
-        self.cluster(spec).merge_patch(
-            "configmap",
-            spec.config_map,
-            {"metadata": {"annotations": {"config": dumps_json(new)}}},
-            resource_version=state.config_resource_version,
-        )
+        for attempt in range(3):
+            new = keep_extra(state.config or {}, declared)
+            try:
+                self.cluster(spec).merge_patch(
+                    "configmap",
+                    spec.config_map,
+                    {"metadata": {"annotations": {"config": dumps_json(new)}}},
+                    resource_version=state.config_resource_version,
+                )
+                return
+            except Conflict:
+                if attempt == 2:
+                    raise
+                self.log(f"   {spec.config_map} of {spec.environment} changed meanwhile: re-read, recomputed")
+                state = self.read(spec)
 
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.25) -> None:
         start = time.monotonic()

@@ -1,0 +1,136 @@
+"""Benchmark on the lab: planned switchover under write load, and failback by rewind vs re-seed.
+
+1. N planned switchovers (alternating), a writer acknowledging commits all along: total time and
+   write-unavailable time (longest gap between two acknowledged commits) per move, lost acknowledged ids.
+   Target: unavailable window <= 3 s median; 0 lost.
+2. Failback after a hard failure of gold at a database of --scale pgbench scale (100 ~ 1.5 GB): time until gold
+   streams again and bytes pulled over the tunnel (golddr's proxy), with --method rewind and with reseed.
+   Target: rewind bytes <= 0.5 x database size.
+
+Run: python bench/switchover.py [--switchovers 10] [--scale 100] [--skip-failback]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from rolegen.lab.lab import Lab
+from rolegen.lab.runtime import member_runtime
+from rolegen.lab.workload import AckWriter, missing_ids
+from rolegen.procedures import failback, failover, switchover
+from rolegen.procedures.base import load_pair
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pair(lab: Lab, to: str):  # type: ignore[no-untyped-def]
+    return load_pair(lab.env_dir, to, kubeconfig=lab.kubeconfig, log=lambda _: None, cache_dir=lab.root / "kc")
+
+
+def gap_within(writer: AckWriter, start: float, end: float) -> float:
+    times = [t for t in writer.log.acknowledged_at if start - 5 <= t <= end + 5]
+    inside = [b - a for a, b in zip(times, times[1:], strict=False) if b >= start and a <= end]
+    return max(inside, default=end - start)
+
+
+def bench_switchovers(lab: Lab, count: int) -> None:
+    rows = []
+    with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.002) as writer:
+        time.sleep(2)
+        for i in range(count):
+            to = "golddr" if i % 2 == 0 else "gold"
+            t0 = time.monotonic()
+            switchover.run(pair(lab, to), confirm=lambda _: None)
+            lab.wait_role(to, "leader")
+            t1 = time.monotonic()
+            time.sleep(1.5)
+            rows.append((to, t1 - t0, gap_within(writer, t0, t1)))
+    final = "gold" if count % 2 == 0 else "golddr"
+    lost = missing_ids(lab.dsn(final), writer.log.acknowledged)
+    print("| # | to | total (s) | writes unavailable (s) |\n|---|---|---|---|")
+    for i, (to, total, gap) in enumerate(rows, 1):
+        print(f"| {i} | {to} | {total:.2f} | {gap:.2f} |")
+    print(
+        f"median total {statistics.median(r[1] for r in rows):.2f} s; median unavailable "
+        f"{statistics.median(r[2] for r in rows):.2f} s (target <= 3 s); acknowledged {len(writer.log.acknowledged)}, "
+        f"lost {len(lost)}"
+    )
+
+
+def db_size(lab: Lab) -> int:
+    with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_database_size('postgres')").fetchone()
+        return int(row[0]) if row else 0
+
+
+def load(lab: Lab, scale: int) -> None:
+    pgbench = lab.sites["gold"].runtime.bin_dir / "pgbench"
+    host, port = lab.sites["gold"].proxy.address
+    env = {"PGPASSWORD": lab._superuser()["password"], "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(pgbench), "-i", "-q", "-s", str(scale), "-h", host, "-p", str(port), "-U", "postgres",
+                    "postgres"], env=env, check=True, capture_output=True)
+    # Some churn after the failover point makes the rewind real (changed blocks, new WAL).
+
+
+def churn(lab: Lab, env: str, seconds: int) -> None:
+    pgbench = lab.sites[env].runtime.bin_dir / "pgbench"
+    host, port = lab.sites[env].proxy.address
+    pw = {"PGPASSWORD": lab._superuser()["password"], "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(pgbench), "-T", str(seconds), "-c", "2", "-h", host, "-p", str(port), "-U", "postgres",
+                    "postgres"], env=pw, check=True, capture_output=True)
+
+
+def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
+    gold = lab.sites["gold"]
+    churn(lab, "gold", 3)
+    gold.fail()
+    failover.run(pair(lab, "golddr"), confirm=lambda _: None)
+    churn(lab, "golddr", 5)
+    gold.restore_api()
+    failover.run(pair(lab, "golddr"), confirm=lambda _: None)  # fences gold now that its API answers
+    link = lab.sites["golddr"].proxy
+    link.reset_counter()
+    gold.resume_members()
+    t0 = time.monotonic()
+    result = failback.run(pair(lab, "gold"), method=method, confirm=lambda _: None, timeout=900)  # type: ignore[arg-type]
+    standby_at = result.timings.get("standby", time.monotonic() - t0)
+    lab.wait_role("gold", "leader")
+    return standby_at, link.reset_counter()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--switchovers", type=int, default=10)
+    parser.add_argument("--scale", type=int, default=100)
+    parser.add_argument("--skip-failback", action="store_true")
+    args = parser.parse_args()
+    runtime = member_runtime()
+    root = runtime.workdir()
+    lab = Lab(root, REPO / "environments", runtime)
+    try:
+        lab.up()
+        bench_switchovers(lab, args.switchovers)
+        if not args.skip_failback:
+            load(lab, args.scale)
+            size = db_size(lab)
+            lab.wait_role("golddr", "standby-leader", 600)
+            print(f"\ndatabase size {size / 2**20:.0f} MiB (pgbench scale {args.scale})")
+            print("| failback | time to standby (s) | bytes over the link | bytes / DB size |\n|---|---|---|---|")
+            for method in ("rewind", "reseed"):
+                took, moved = bench_failback(lab, method)
+                print(f"| {method} | {took:.1f} | {moved / 2**20:.0f} MiB | {moved / size:.2f} |")
+    finally:
+        lab.down()
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
