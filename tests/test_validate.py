@@ -180,4 +180,6 @@ def test_timings_patroni_would_rewrite_are_refused(pair: tuple[dict[str, Any], d
     golddr["patroni"]["dynamic"].update(ttl=20, loop_wait=10, retry_timeout=10)
     errors = _problems(gold, golddr)
     assert "environments/gold.yaml::$.patroni.dynamic.ttl: 10 is less than the minimum of 20" in errors
-    assert any(e.startswith("environments/golddr.yaml::$.patroni.dynamic.ttl: ttl 20 is less than loop_wait") for e in errors)
+    assert any(
+        e.startswith("environments/golddr.yaml::$.patroni.dynamic.ttl: ttl 20 is less than loop_wait") for e in errors
+    )

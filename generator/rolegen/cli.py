@@ -121,6 +121,178 @@ def check_schemas(
     typer.echo(f"ok: {len(files)} schema(s) valid")
 
 
+# --- diff / apply (cluster verbs; heavy imports stay inside the functions so `validate` stays fast) ---------
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).", dir_okay=False),
+]
+ContextOption = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (default: kubernetes.context of the spec).")
+]
+
+
+@app.command("diff", epilog=EXIT_CODES)
+def diff(
+    *,
+    env: EnvOption = [],  # noqa: B006 - Typer reads the default, never mutates it
+    all_envs: AllOption = False,
+    fmt: FormatOption = Format.pretty,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there is drift (helm-diff convention).")
+    ] = False,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Rendered values, DCS config and role against the live site (read-only)."""
+    from rolegen.commands import diff as diff_cmd
+
+    opts = diff_cmd.DiffOptions(envs=env, all_envs=all_envs, kubeconfig=kubeconfig, context=context)
+    result = console.run(lambda: diff_cmd.run(directory, opts))
+    if fmt is Format.pretty:
+        for line in result.lines():
+            typer.echo(line)
+    else:
+        console.emit_data(result.as_dict(), fmt)
+    if detailed_exitcode and result.drift:
+        raise typer.Exit(2)
+
+
+@app.command("apply", epilog=EXIT_CODES)
+def apply(
+    *,
+    env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove hand-set keys of the config annotation (kept by default).")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for Patroni to report the declared role.", min=0)
+    ] = 300.0,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Converge one site: helm upgrade --install if values differ, then the config annotation, then wait."""
+    from rolegen import prompt
+    from rolegen.commands import apply as apply_cmd
+    from rolegen.plan import plan_lines
+
+    opts = apply_cmd.ApplyOptions(
+        env=env, kubeconfig=kubeconfig, context=context, dry_run=dry_run, prune=prune, timeout=timeout
+    )
+    hooks = apply_cmd.Hooks(
+        show=lambda plan: typer.echo("\n".join(plan_lines(plan))),
+        confirm=lambda question: prompt.confirm(question, yes=yes),
+        progress=typer.echo,
+    )
+    result = console.run(lambda: apply_cmd.run(directory, opts, hooks))
+    for line in apply_cmd.summary(result):
+        typer.echo(line)
+
+
+# --- end diff / apply ---------------------------------------------------------------------------------------
+
+# --- status and role changes (rolegen.procedures) ----------------------------------------------------------
+ToOption = Annotated[str, typer.Option("--to", help="Environment that becomes leader.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the numbered runbook; change nothing.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds each wait may take.", min=1)]
+
+
+@app.command("status", epilog=EXIT_CODES)
+def status(
+    *,
+    fmt: FormatOption = Format.pretty,
+    kubeconfig: KubeconfigOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Both sites side by side: members, roles, timelines, LSNs, declared vs live role, pending fence."""
+    from rolegen.commands import status as status_cmd
+
+    result = console.run(lambda: status_cmd.run(directory, kubeconfig))
+    if fmt is Format.pretty:
+        typer.echo("\n".join(result.lines()))
+    else:
+        console.emit_data(result.as_dict(), fmt)
+
+
+def _role_change(
+    verb: str,
+    to: str,
+    dry_run: bool,
+    yes: bool,
+    timeout: float,
+    kubeconfig: Path | None,
+    directory: Path,
+    method: str = "auto",
+) -> None:
+    from rolegen import prompt
+    from rolegen.commands import roles
+
+    opts = roles.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout)
+    ask = lambda question: prompt.confirm(question, yes=yes)  # noqa: E731
+    runners = {
+        "switchover": lambda: roles.run_switchover(directory, opts, ask, typer.echo),
+        "failover": lambda: roles.run_failover(directory, opts, ask, typer.echo),
+        "failback": lambda: roles.run_failback(directory, opts, method, ask, typer.echo),  # type: ignore[arg-type]
+    }
+    result = console.run(runners[verb])
+    if isinstance(result, str):
+        typer.echo(result, nl=False)
+    elif getattr(result, "timings", None):
+        typer.echo(f"{verb} to {to} done; timings (s): {result.timings}")
+
+
+@app.command("switchover", epilog=EXIT_CODES)
+def switchover(
+    *,
+    to: ToOption,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    timeout: TimeoutOption = 120,
+    kubeconfig: KubeconfigOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Planned: demote the leader site, wait for the LSN gate, promote --to; zero acknowledged writes lost."""
+    _role_change("switchover", to, dry_run, yes, timeout, kubeconfig, directory)
+
+
+@app.command("failover", epilog=EXIT_CODES)
+def failover(
+    *,
+    to: ToOption,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    timeout: TimeoutOption = 120,
+    kubeconfig: KubeconfigOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Unplanned: the leader site is down. Promote --to and fence the old site."""
+    _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory)
+
+
+@app.command("failback", epilog=EXIT_CODES)
+def failback(
+    *,
+    to: ToOption,
+    method: Annotated[str, typer.Option("--method", help="rewind | reseed | auto.")] = "auto",
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    timeout: TimeoutOption = 300,
+    kubeconfig: KubeconfigOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Bring the old site back as a standby (pg_rewind, or re-seed), then switch over back to it."""
+    if method not in ("rewind", "reseed", "auto"):
+        raise typer.BadParameter("must be rewind, reseed or auto", param_hint="--method")
+    _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, method)
+
+
+# --- end status and role changes ---------------------------------------------------------------------------
+
+
 lab_app = typer.Typer(
     help="Rehearse on a laptop: both sites with real Patroni/PostgreSQL/Helm/kubectl (needs rolegen[lab]).",
     no_args_is_help=True,

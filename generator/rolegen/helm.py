@@ -51,8 +51,12 @@ class Releases:
             return None
         except sdk.HelmError as exc:
             raise self._error("read release", name, exc) from None
-        info = status.get("info", {})
-        return ReleaseInfo(name, int(status.get("version", 0)), str(info.get("status", "unknown")), dict(values))
+        # helm-python-sdk 0.2.2 flattens the release: top-level `revision` and `status` (seen on a real run),
+        # not Helm's Go-struct `version` / `info.status`; accept both shapes.
+        info = status.get("info") or {}
+        revision = status.get("revision", status.get("version", 0))
+        state = status.get("status") or info.get("status") or "unknown"
+        return ReleaseInfo(name, int(revision), str(state), dict(values))
 
     def upgrade_install(self, name: str, values: dict[str, Any], chart: Path | None = None) -> ReleaseInfo:
         """`helm upgrade --install` with exactly `values` (no reuse of old ones)."""

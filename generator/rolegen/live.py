@@ -120,7 +120,12 @@ class SiteState:
 
 
 def read_site(spec: Spec, cluster: Cluster) -> SiteState:
-    cm = cluster.get("configmap", spec.config_map)
+    """One kubectl call: the DCS ConfigMaps and the member Pods all carry Patroni's selector labels."""
+    selector = ",".join([f"{k}={v}" for k, v in sorted(spec.labels.items())] + [f"cluster-name={spec.scope}"])
+    objects = cluster.list("configmaps,pods", selector)
+    maps = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "ConfigMap"}
+    pods = [o for o in objects if o.get("kind") == "Pod"]
+    cm = maps.get(spec.config_map)
     annotations: dict[str, str] = ((cm or {}).get("metadata", {}).get("annotations")) or {}
     config: dict[str, Any] | None = None
     if "config" in annotations:
@@ -129,9 +134,7 @@ def read_site(spec: Spec, cluster: Cluster) -> SiteState:
             config = parsed if isinstance(parsed, dict) else None
         except ValueError:
             config = None
-    leader = cluster.get("configmap", spec.leader_map)
-    selector = ",".join([f"{k}={v}" for k, v in sorted(spec.labels.items())] + [f"cluster-name={spec.scope}"])
-    pods = cluster.list("pods", selector)
+    leader = maps.get(spec.leader_map)
     return SiteState(
         environment=spec.environment,
         config=config,

@@ -77,3 +77,35 @@ def test_killed_at_any_step_and_rerun_converges_without_loss(
         lab.wait_role(to, "leader")
     assert result.resumed is not None
     assert missing_ids(lab.dsn(to), writer.log.acknowledged) == []
+
+
+def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+
+    runner = CliRunner()
+    common = ["--dir", str(lab.env_dir), "--kubeconfig", str(lab.kubeconfig)]
+    status = runner.invoke(app, ["status", "-f", "json", *common])
+    assert status.exit_code == 0, status.output
+    data = json.loads(status.stdout)
+    roles = {s["environment"]: (s["declared"], s["live_role"]) for s in data["sites"]}
+    leader = "gold" if roles["gold"][1] == "leader" else "golddr"  # earlier tests may have moved it
+    other = "golddr" if leader == "gold" else "gold"
+    assert roles == {leader: ("leader", "leader"), other: ("standby-leader", "standby-leader")}
+    assert data["same_system_id"] is True
+    assert not any(s["fence_pending"] for s in data["sites"])
+
+    refused = runner.invoke(app, ["switchover", "--to", other, *common])
+    assert refused.exit_code == 1
+    assert "hint: re-run with --yes" in refused.stderr
+    assert lab.live_role(leader) == "leader"
+
+    moved = runner.invoke(app, ["switchover", "--to", other, "--yes", *common])
+    assert moved.exit_code == 0, moved.output
+    assert "[6/6] Record the new roles" in moved.stdout
+    back = runner.invoke(app, ["switchover", "--to", leader, "--yes", *common])
+    assert back.exit_code == 0, back.output
+    lab.wait_role(leader, "leader")

@@ -26,7 +26,7 @@ from rolegen.lab.site import LabSite
 from rolegen.resources import chart_dir
 from rolegen.workspace import load_workspace
 
-LAB_TIMINGS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
+LAB_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
 PROXY_HOSTS = ("127.0.1.1", "127.0.1.2")
 USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewinder", "app": "app"}
 

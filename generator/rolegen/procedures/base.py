@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,12 @@ class Pair:
 
     def read(self, spec: Spec) -> SiteState:
         return read_site(spec, self.cluster(spec))
+
+    def read_both(self) -> tuple[SiteState, SiteState]:
+        """(target, other) read concurrently: the gate polls both sites and every second counts."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            target, other = pool.submit(self.read, self.to), pool.submit(self.read, self.other)
+            return target.result(), other.result()
 
     def mark(self, event: str) -> None:
         self.timings[event] = round(time.monotonic() - self._t0, 3)

@@ -66,7 +66,7 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
     log = pair.log
     result = SwitchoverResult(to.environment, old.environment)
     total = len(steps(pair))
-    t_state, o_state = pair.read(to), pair.read(old)
+    t_state, o_state = pair.read_both()
     for state in (t_state, o_state):
         if state.config is None:
             raise RolegenError(f"{state.environment}: no `config` annotation on {to.config_map}", hint="rolegen apply")
@@ -152,7 +152,7 @@ def _gate(pair: Pair, timeout: float) -> tuple[int, int]:
     seen: dict[str, int] = {}
 
     def reached() -> bool:
-        o_state, t_state = pair.read(pair.other), pair.read(pair.to)
+        t_state, o_state = pair.read_both()
         demoted, target = o_state.leader_member, t_state.leader_member
         if o_state.live_role != "standby-leader" or demoted is None or target is None or o_state.optime is None:
             return False
@@ -179,7 +179,7 @@ def _leads(pair: Pair, old_timeline: int) -> bool:
 
 
 def _follows(pair: Pair) -> bool:
-    o_state, t_state = pair.read(pair.other), pair.read(pair.to)
+    t_state, o_state = pair.read_both()
     demoted, leader = o_state.leader_member, t_state.leader_member
     return (
         demoted is not None

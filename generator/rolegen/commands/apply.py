@@ -1,0 +1,225 @@
+"""`rolegen apply`: converge one site to its generated files, in a safe order.
+
+1. refuse stale generated files (the spec changed since `rolegen render`);
+2. read the site (and, before a promotion, its peer): refuse to make a site leader while the peer leads;
+3. show the plan, confirm;
+4. `helm upgrade --install` with the generated values, only when the values differ or the release is missing
+   (so an unchanged site keeps its revision);
+5. make the `config` annotation match: one merge patch carrying the resourceVersion of the read the plan was
+   shown from — if anyone (Patroni, `patronictl edit-config`, a colleague) wrote in between, the API server
+   answers 409 and we report it instead of overwriting;
+6. wait, with progress, until Patroni reports the declared role on the site's Pods.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rolegen.commands.diff import read_plan
+from rolegen.commands.render import RenderOptions, StaleOutput
+from rolegen.commands.render import run as render_run
+from rolegen.errors import RolegenError
+from rolegen.helm import Releases
+from rolegen.kube import Cluster, ClusterError, Conflict
+from rolegen.live import cluster_for, read_site
+from rolegen.load import GENERATED_DIR
+from rolegen.plan import SitePlan
+from rolegen.render import dumps_json
+from rolegen.spec import Spec
+from rolegen.workspace import Workspace, load_workspace
+
+
+def _quiet(_: Any) -> None:
+    return None
+
+
+def _decline(_: str) -> bool:
+    return False  # the safe default when no one wired a prompt
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """How apply talks to its user; the CLI wires printing and rolegen.prompt, tests wire what they need."""
+
+    show: Callable[[SitePlan], None] = _quiet
+    confirm: Callable[[str], bool] = _decline
+    progress: Callable[[str], None] = _quiet
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    env: str
+    kubeconfig: Path | None = None
+    context: str | None = None
+    dry_run: bool = False
+    prune: bool = False
+    timeout: float = 300.0  # for Patroni to report the declared role
+    poll: float = 1.0
+
+
+@dataclass
+class ApplyResult:
+    plan: SitePlan
+    dry_run: bool = False
+    revision_after: int | None = None  # set when Helm ran
+    config_written: bool = False
+    waited: float | None = None  # seconds until Patroni reported the role, when apply had to wait
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.revision_after is not None or self.config_written
+
+
+def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyResult:
+    hooks = hooks or Hooks()
+    ws = load_workspace(env_dir)
+    [env] = ws.select([opts.env], False)
+    spec = ws.specs[env]
+    _refuse_stale(env_dir, env)
+    plan, cluster = read_plan(spec, opts.kubeconfig, opts.context, prune=opts.prune)
+    _refuse_second_leader(ws, spec, plan, opts.kubeconfig)
+    hooks.show(plan)
+    result = ApplyResult(plan, dry_run=opts.dry_run)
+    if opts.dry_run:
+        return result
+    if plan.changes:
+        if not hooks.confirm(f"Apply these changes to {env} (context {plan.context})?"):
+            raise RolegenError("aborted: nothing changed")
+        if plan.needs_helm:
+            result.revision_after = _helm(env_dir, spec, cluster, plan, hooks)
+        result.config_written = _ensure_config(spec, cluster, plan, helm_ran=plan.needs_helm, hooks=hooks)
+    if not plan.role_ok or result.changed:
+        result.waited = _wait_role(spec, cluster, opts, hooks)
+    return result
+
+
+def _refuse_stale(env_dir: Path, env: str) -> None:
+    try:
+        render_run(env_dir, RenderOptions(envs=[env], check=True))
+    except StaleOutput as exc:
+        exc.message = f"refusing to apply {env}: {exc.message} (the spec changed since rolegen render)"
+        exc.hint = f"review the diff above, then run: rolegen render --env {env}"
+        raise
+
+
+def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
+    """A promotion (declared leader, live DCS not leader) while the peer's Patroni leads would make two
+    primaries: the safe order is demote first, then promote. Checked before anything is shown or written."""
+    if spec.role != "leader" or plan.dcs_role == "leader":
+        return
+    peer_spec = ws.specs.get(spec.peer.environment)
+    if peer_spec is None:  # the pair rules make this impossible for a valid workspace
+        return
+    peer_cluster = cluster_for(peer_spec, kubeconfig)
+    try:
+        peer = read_site(peer_spec, peer_cluster)
+    except ClusterError as exc:
+        # Unreachable peer: we cannot prove it is not leading. Failing over to a dead peer's twin is the
+        # switchover command's job (it fences the old leader); apply stays conservative.
+        raise RolegenError(
+            f"refusing to make {spec.environment} leader: cannot read its peer {peer_spec.environment} "
+            f"to check it is not leader ({exc.message})",
+            hint=f"for an unplanned failover use rolegen switchover --to {spec.environment}",
+        ) from None
+    if peer.live_role == "leader":
+        member = peer.leader_member.name if peer.leader_member else "?"
+        raise RolegenError(
+            f"refusing to make {spec.environment} leader: its peer {peer_spec.environment} is live leader "
+            f"(member {member} on context {peer_cluster.name}); nothing was changed on either site",
+            hint=f"demote the peer first (rolegen render --env {peer_spec.environment} --role standby-leader, "
+            f"then rolegen apply --env {peer_spec.environment}), or use rolegen switchover --to {spec.environment}",
+        )
+
+
+def _helm(env_dir: Path, spec: Spec, cluster: Cluster, plan: SitePlan, hooks: Hooks) -> int:
+    # The generated values file, not a fresh render: it is what was reviewed and committed (and the stale check
+    # just proved the two equal).
+    path = env_dir / GENERATED_DIR / spec.environment / "values.yaml"
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    verb = "install" if plan.revision is None else "upgrade"
+    hooks.progress(f"{spec.environment}: helm {verb} {spec.release} (context {plan.context}) ...")
+    release = Releases(cluster).upgrade_install(spec.release, values)
+    hooks.progress(f"{spec.environment}: release {spec.release} at revision {release.revision} ({release.status})")
+    return release.revision
+
+
+def _ensure_config(spec: Spec, cluster: Cluster, plan: SitePlan, *, helm_ran: bool, hooks: Hooks) -> bool:
+    """Patch the `config` annotation to the plan's target unless it already holds it (semantically).
+
+    After Helm the ConfigMap is read again: Helm may have rewritten the annotation from the chart (and with
+    server-side apply in a real cluster might even be refused the field Patroni owns), so its resourceVersion
+    changed. Without Helm, the write carries the version the user saw and confirmed.
+    """
+    live, version = plan.live_config, plan.config_resource_version
+    if helm_ran:
+        site = read_site(spec, cluster)
+        live, version = site.config, site.config_resource_version
+    if live == plan.target_config:
+        return False
+    if version is None:
+        raise RolegenError(
+            f"ConfigMap {spec.config_map} does not exist on context {plan.context}",
+            hint=f"the chart creates it: check the Helm release (rolegen diff --env {spec.environment})",
+        )
+    patch = {"metadata": {"annotations": {"config": dumps_json(plan.target_config)}}}
+    try:
+        cluster.merge_patch("configmap", spec.config_map, patch, resource_version=version)
+    except Conflict:
+        done = " (the Helm upgrade before it was applied)" if helm_ran else ""
+        raise Conflict(
+            f"conflict: {spec.config_map} on context {plan.context} changed after it was read "
+            f"(resourceVersion {version}); the config annotation was not written{done}",
+            hint=f"someone else changed it meanwhile: run rolegen diff --env {spec.environment}, then apply again",
+        ) from None
+    hooks.progress(f"{spec.environment}: config annotation of {spec.config_map} patched")
+    return True
+
+
+def _wait_role(spec: Spec, cluster: Cluster, opts: ApplyOptions, hooks: Hooks) -> float:
+    """Poll the Pods' `status` annotations until Patroni reports the declared role (no exec, no REST)."""
+    start = time.monotonic()
+    last: object = object()
+    while True:
+        site = read_site(spec, cluster)
+        elapsed = time.monotonic() - start
+        role = site.live_role
+        if role != last:
+            hooks.progress(
+                f"{spec.environment}: Patroni reports {role or 'no leader'} "
+                f"(waiting for {spec.role}, {elapsed:.0f}s of {opts.timeout:.0f}s)"
+            )
+            last = role
+        if role == spec.role:
+            return elapsed
+        if elapsed >= opts.timeout:
+            raise RolegenError(
+                f"{spec.environment}: Patroni did not report role {spec.role} within {opts.timeout:.0f}s "
+                f"(live: {role or 'no leader'}); what was applied stays applied",
+                hint=f"check the members (rolegen diff --env {spec.environment}); "
+                "re-run apply with a longer --timeout to keep waiting",
+            )
+        time.sleep(opts.poll)
+
+
+def summary(result: ApplyResult) -> list[str]:
+    """The closing lines: "Not changed", or what was done."""
+    env = result.plan.environment
+    if result.dry_run:
+        return [f"{env}: dry run, nothing changed" + ("" if result.plan.changes else " (nothing to change)")]
+    lines: list[str] = []
+    if result.revision_after is not None:
+        lines.append(f"{env}: helm release {result.plan.release} now at revision {result.revision_after}")
+    if result.config_written:
+        lines.append(f"{env}: config annotation written")
+    if result.waited is not None:
+        lines.append(f"{env}: Patroni reports {result.plan.declared_role} ({result.waited:.1f}s)")
+    if not result.changed:
+        lines.append("Not changed")
+    return lines

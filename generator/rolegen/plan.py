@@ -1,0 +1,176 @@
+"""Pure planning for `diff` and `apply`: how one live site differs from its rendered environment, and what
+apply has to write to converge it. No IO here: the commands read the cluster and hand the snapshots in.
+
+Sections of a difference: `release` (the Helm release is missing), `values` (rendered Helm values vs the
+release's user-supplied values), `config` (the rendered DCS config vs the live `config` annotation, compared
+semantically: Patroni rewrites it in its own key order) and `role` (the role Patroni reports vs the declared
+one). Patroni's own annotations are carried along for display only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rolegen.drift import Difference, compare, keep_extra
+from rolegen.helm import ReleaseInfo
+from rolegen.live import PATRONI_OWNED, SiteState
+from rolegen.render import Rendered, dcs_config
+from rolegen.spec import Spec
+
+# Longest Patroni-owned value shown in pretty output (`history` grows with every timeline).
+_SHOW_MAX = 60
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    environment: str
+    context: str
+    namespace: str
+    release: str
+    declared_role: str
+    live_role: str | None
+    dcs_role: str | None
+    revision: int | None  # None: the release is missing
+    release_status: str | None
+    differences: tuple[Difference, ...]
+    patroni_owned: dict[str, str]
+    live_config: dict[str, Any] | None
+    target_config: dict[str, Any]  # what the `config` annotation must hold: declared + kept hand-set keys
+    config_resource_version: str | None  # of the read the plan is based on: the write must carry it
+    prune: bool = False
+    leader_member: str | None = field(default=None, compare=False)
+
+    @property
+    def drift(self) -> bool:
+        return any(d.drift for d in self.differences)
+
+    @property
+    def needs_helm(self) -> bool:
+        """Helm runs only for a missing release, different values, or a missing DCS ConfigMap (Helm re-creates
+        the chart's objects; rolegen never creates a ConfigMap Patroni selects by labels itself)."""
+        return any(d.section in ("release", "values") for d in self.differences) or self.config_resource_version is None
+
+    @property
+    def needs_config(self) -> bool:
+        return self.live_config != self.target_config
+
+    @property
+    def changes(self) -> bool:
+        return self.needs_helm or self.needs_config
+
+    @property
+    def role_ok(self) -> bool:
+        return self.live_role == self.declared_role
+
+    def as_dict(self) -> dict[str, Any]:
+        """The documented JSON form (README, "diff and apply"): keys stable, differences sorted."""
+        return {
+            "environment": self.environment,
+            "context": self.context,
+            "namespace": self.namespace,
+            "release": {"name": self.release, "revision": self.revision, "status": self.release_status},
+            "role": {"declared": self.declared_role, "live": self.live_role, "dcs": self.dcs_role},
+            "drift": self.drift,
+            "differences": [d.as_dict() for d in self.differences],
+            "patroni_owned": dict(sorted(self.patroni_owned.items())),
+        }
+
+
+def plan_site(
+    spec: Spec,
+    rendered: Rendered,
+    release: ReleaseInfo | None,
+    site: SiteState,
+    *,
+    context: str,
+    prune: bool = False,
+) -> SitePlan:
+    """Compare one live site with its rendered environment. With `prune`, hand-set extra keys count as drift
+    (apply removes them); without it they are shown and kept."""
+    declared = dcs_config(spec)
+    found: list[Difference] = []
+    if release is None:
+        found.append(Difference("release", "$", "missing", None, spec.release))
+    else:
+        # Extra release values are drift: `upgrade --install` resets values, so they would disappear anyway.
+        found += compare("values", release.values, rendered.values)
+        if release.status != "deployed":  # a failed/pending upgrade is re-run even when the values match
+            found.append(Difference("release", "$.status", "changed", release.status, "deployed"))
+    if site.config is None:
+        found.append(Difference("config", "$", "missing", None, declared))
+        target = declared
+    else:
+        found += compare("config", site.config, declared, extra_is_drift=prune)
+        target = declared if prune else keep_extra(site.config, declared)
+    if site.live_role != spec.role:
+        found.append(Difference("role", "$", "changed", site.live_role, spec.role))
+    owned = {k: v for k, v in site.config_annotations.items() if k in PATRONI_OWNED}
+    leader = site.leader_member
+    return SitePlan(
+        environment=spec.environment,
+        context=context,
+        namespace=spec.namespace,
+        release=spec.release,
+        declared_role=spec.role,
+        live_role=site.live_role,
+        dcs_role=site.dcs_role,
+        revision=release.revision if release else None,
+        release_status=release.status if release else None,
+        differences=tuple(sorted(found, key=_order)),
+        patroni_owned=owned,
+        live_config=site.config,
+        target_config=target,
+        config_resource_version=site.config_resource_version,
+        prune=prune,
+        leader_member=leader.name if leader else None,
+    )
+
+
+_SECTIONS = ("release", "role", "values", "config")
+
+
+def _order(d: Difference) -> tuple[int, str, str]:
+    return (_SECTIONS.index(d.section) if d.section in _SECTIONS else len(_SECTIONS), d.path, d.kind)
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def difference_line(d: Difference) -> str:
+    """One difference, `live -> declared`, the way pretty output shows it."""
+    if d.section == "release" and d.kind == "missing":
+        return f"release  {d.declared}: missing (helm upgrade --install creates it)"
+    if d.section == "release":
+        return f"release  status {d.live}, not {d.declared} (helm upgrade runs again)"
+    if d.section == "role":
+        live = d.live or "no leader"
+        return f"role     Patroni reports {live}, declared {d.declared}"
+    if d.kind == "missing":
+        text = f"missing, declared {_show(d.declared)}"
+    elif d.kind == "extra" and not d.drift:
+        text = f"extra {_show(d.live)} (kept; --prune removes)"
+    elif d.kind == "extra":
+        text = f"extra {_show(d.live)} (removed)"
+    else:
+        text = f"{_show(d.live)} -> {_show(d.declared)}"
+    return f"{d.section:8} {d.path}: {text}"
+
+
+def plan_lines(plan: SitePlan) -> list[str]:
+    """Pretty output of one site: a header, each difference, Patroni's own annotations, a verdict."""
+    release = (
+        f"release {plan.release} revision {plan.revision} ({plan.release_status})"
+        if plan.revision is not None
+        else f"release {plan.release} missing"
+    )
+    lines = [f"{plan.environment}: context {plan.context}, namespace {plan.namespace}, {release}"]
+    lines += [f"  {difference_line(d)}" for d in plan.differences]
+    for key, value in sorted(plan.patroni_owned.items()):
+        shown = value if len(value) <= _SHOW_MAX else value[: _SHOW_MAX - 3] + "..."
+        lines.append(f"  patroni  {key}: {shown} (Patroni-owned, never drift)")
+    drift = [d for d in plan.differences if d.drift]
+    lines.append(f"  drift: {len(drift)} difference(s) (live -> declared)" if drift else "  no drift")
+    return lines

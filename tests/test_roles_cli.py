@@ -1,0 +1,58 @@
+"""CLI of the role-change verbs where no cluster is needed: runbooks, refusals, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rolegen.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("verb", "to", "first"),
+    [
+        ("switchover", "golddr", "Switchover to golddr (planned, zero acknowledged writes lost):"),
+        ("failover", "golddr", "Failover to golddr (unplanned: gold is down):"),
+        ("failback", "gold", "Failback to gold:"),
+    ],
+)
+def test_dry_run_prints_the_numbered_runbook_and_touches_nothing(workdir: Path, verb: str, to: str, first: str) -> None:
+    result = runner.invoke(app, [verb, "--to", to, "--dry-run", "--kubeconfig", str(workdir / "missing")])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == first
+    numbered = [line for line in lines if line[:1].isdigit()]
+    assert numbered[0] == "1. Preflight"
+    assert [int(line.split(".")[0]) for line in numbered] == list(range(1, len(numbered) + 1))
+
+
+def test_unknown_target_is_a_usage_error(workdir: Path) -> None:
+    result = runner.invoke(app, ["switchover", "--to", "silver", "--dry-run"])
+    assert result.exit_code == 2
+    assert "unknown environment 'silver'" in result.stderr
+
+
+def test_bad_failback_method_is_a_usage_error(workdir: Path) -> None:
+    result = runner.invoke(app, ["failback", "--to", "gold", "--method", "magic", "--dry-run"])
+    assert result.exit_code == 2
+
+
+def test_unreachable_cluster_names_the_context(workdir: Path) -> None:
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {}}]\n"
+        "contexts: [{name: gold, context: {cluster: c, user: u}}, {name: golddr, context: {cluster: c, user: u}}]\n"
+        "current-context: gold\n"
+    )
+    result = runner.invoke(app, ["switchover", "--to", "golddr", "--yes", "--kubeconfig", str(kubeconfig)])
+    assert result.exit_code == 1
+    assert "context golddr" in result.stderr or "context gold" in result.stderr
+    assert "Traceback" not in result.output
+    status = runner.invoke(app, ["status", "--kubeconfig", str(kubeconfig)])
+    assert status.exit_code == 0
+    assert "UNREACHABLE" in status.stdout
