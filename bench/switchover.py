@@ -110,13 +110,15 @@ def main() -> int:
     parser.add_argument("--switchovers", type=int, default=10)
     parser.add_argument("--scale", type=int, default=100)
     parser.add_argument("--skip-failback", action="store_true")
+    parser.add_argument("--skip-switchovers", action="store_true")
     args = parser.parse_args()
     runtime = member_runtime()
     root = runtime.workdir()
     lab = Lab(root, REPO / "environments", runtime)
     try:
         lab.up()
-        bench_switchovers(lab, args.switchovers)
+        if not args.skip_switchovers:
+            bench_switchovers(lab, args.switchovers)
         if not args.skip_failback:
             load(lab, args.scale)
             size = db_size(lab)

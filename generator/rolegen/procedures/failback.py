@@ -119,6 +119,7 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
         _reseed(pair, timeout)
     result.method = chosen
     pair.mark("standby")
+    pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: _caught_up(pair), timeout)
     log(f"[5/{total}] Switch over back to {back.environment}")
     switchover.run(pair, confirm=lambda _: None, timeout=timeout)
     result.timings = dict(pair.timings)
@@ -126,7 +127,7 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
 
 
 def _streaming(pair: Pair) -> bool:
-    b_state, c_state = pair.read(pair.to), pair.read(pair.other)
+    b_state, c_state = pair.read_both()
     mine, theirs = b_state.leader_member, c_state.leader_member
     return (
         mine is not None
@@ -135,6 +136,15 @@ def _streaming(pair: Pair) -> bool:
         and mine.state == "streaming"
         and mine.timeline == theirs.timeline
     )
+
+
+def _caught_up(pair: Pair) -> bool:
+    """Replay lag within the switchover's bound: the switch back's preflight would refuse otherwise."""
+    b_state, c_state = pair.read_both()
+    mine, theirs = b_state.leader_member, c_state.leader_member
+    if mine is None or theirs is None or mine.replay_lsn is None or theirs.lsn is None:
+        return False
+    return theirs.lsn - mine.replay_lsn <= switchover.MAX_LAG_BYTES
 
 
 def _replicas(pair: Pair) -> int:
