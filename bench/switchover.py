@@ -87,9 +87,25 @@ def churn(lab: Lab, env: str, seconds: int) -> None:
                     "postgres"], env=pw, check=True, capture_output=True)
 
 
+def wait_caught_up(lab: Lab, timeout: float = 600) -> None:
+    """Steady state before the failure: gold's replica and golddr replayed everything (no lagging member may
+    win gold's later leader race with WAL golddr has already recycled)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(pg_current_wal_lsn() - replay_lsn), 0) FROM pg_stat_replication"
+            ).fetchone()
+        if row and row[0] >= 2 and row[1] == 0:
+            return
+        time.sleep(1)
+    raise TimeoutError("replicas did not catch up")
+
+
 def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
     gold = lab.sites["gold"]
     churn(lab, "gold", 3)
+    wait_caught_up(lab)
     gold.fail()
     failover.run(pair(lab, "golddr"), confirm=lambda _: None)
     churn(lab, "golddr", 5)

@@ -11,6 +11,7 @@ import pytest
 from emulator_http import CONTEXT, Http
 
 from rolegen.commands.lab import leftover_pids
+from rolegen.kube import Cluster
 from rolegen.lab.emulator import Emulator
 from rolegen.lab.lab import Lab
 from rolegen.lab.runtime import member_runtime
@@ -60,14 +61,23 @@ def lab() -> Iterator[Lab]:
     runtime = member_runtime()
     root = runtime.workdir()  # members (uid 65534) cannot traverse pytest's 0700 tmp dirs
     lab = Lab(root, REPO / "environments", runtime)
-    try:
-        lab.up(timeout=120)
-        yield lab
-    finally:
-        lab.down()
-        left = leftover_pids(root)
-        shutil.rmtree(root, ignore_errors=True)
+    # rolegen's own kubectl calls (no --cache-dir) keep their discovery cache in the lab, not in ~/.kube.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECACHEDIR", str(root / "kube-cache"))
+        try:
+            lab.up(timeout=120)
+            yield lab
+        finally:
+            lab.down()
+            left = leftover_pids(root)
+            shutil.rmtree(root, ignore_errors=True)
     assert left == [], f"lab processes left behind: {left}"
+
+
+def lab_cluster(lab: Lab, env: str) -> Cluster:
+    """kubectl access to one lab site, as rolegen has it."""
+    site = lab.sites[env]
+    return Cluster(site.namespace, site.context, lab.kubeconfig, lab.root / "kube-cache")
 
 
 def lab_pair(lab: Lab, to: str, log: list[str] | None = None) -> Pair:

@@ -4,55 +4,25 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from conftest import lab_cluster as cluster
 from rolegen import prompt
 from rolegen.cli import app
-from rolegen.commands.lab import leftover_pids
 from rolegen.helm import Releases
-from rolegen.kube import Cluster
 from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import LabRuntimeError, member_runtime
 from rolegen.render import dumps_json
 
 pytestmark = pytest.mark.lab
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    try:
-        runtime = member_runtime()
-    except LabRuntimeError as exc:
-        pytest.fail(f"no lab runtime: {exc.message}")
-    root = runtime.workdir()
-    lab = Lab(root, REPO / "environments", runtime)
-    # rolegen's own kubectl calls (no --cache-dir) keep their discovery cache in the lab, not in ~/.kube.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KUBECACHEDIR", str(root / "kube-cache"))
-        try:
-            lab.up(timeout=120)
-            yield lab
-        finally:
-            lab.down()
-            left = leftover_pids(root)
-            shutil.rmtree(root, ignore_errors=True)
-    assert left == [], f"lab processes left behind: {left}"
 
 
 def cli(lab: Lab, *args: str, env_dir: Path | None = None) -> Any:
     return runner.invoke(app, [*args, "--dir", str(env_dir or lab.env_dir), "--kubeconfig", str(lab.kubeconfig)])
-
-
-def cluster(lab: Lab, env: str) -> Cluster:
-    site = lab.sites[env]
-    return Cluster(site.namespace, site.context, lab.kubeconfig, lab.root / "kube-cache")
 
 
 def config_map(lab: Lab, env: str) -> dict[str, Any]:
@@ -147,6 +117,7 @@ def test_revision_increments_only_when_values_change(lab: Lab, tmp_path: Path) -
     spec = env_dir / "gold.yaml"
     spec.write_text(spec.read_text().replace("interval: 10", "interval: 15"))
     before = revision(lab, "gold")
+    initialize = config_map(lab, "gold")["metadata"]["annotations"]["initialize"]
 
     stale = cli(lab, "apply", "--env", "gold", "--yes", env_dir=env_dir)
     assert stale.exit_code == 1 and "refusing to apply gold" in stale.stderr
@@ -163,6 +134,8 @@ def test_revision_increments_only_when_values_change(lab: Lab, tmp_path: Path) -
     result = cli(lab, "apply", "--env", "gold", "--yes", env_dir=env_dir)
     assert result.exit_code == 0, result.output
     assert revision(lab, "gold") == before + 1
+    # Patroni-owned annotations survive a helm upgrade of the chart that renders <scope>-config.
+    assert config_map(lab, "gold")["metadata"]["annotations"]["initialize"] == initialize
     again = cli(lab, "apply", "--env", "gold", "--yes", env_dir=env_dir)
     assert again.exit_code == 0 and again.stdout.splitlines()[-1] == "Not changed"
     assert revision(lab, "gold") == before + 1

@@ -11,18 +11,13 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from conftest import lab_cluster as cluster
 from rolegen.cli import app
-from rolegen.kube import Cluster
 from rolegen.lab.lab import Lab
 from rolegen.lab.workload import AckWriter, missing_ids
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cluster(lab: Lab, env: str) -> Cluster:
-    site = lab.sites[env]
-    return Cluster(site.namespace, site.context, lab.kubeconfig, lab.root / "kube-cache")
 
 
 def config_annotation(lab: Lab, env: str) -> dict[str, object]:

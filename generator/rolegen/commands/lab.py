@@ -96,7 +96,7 @@ def leftover_pids(root: Path) -> list[int]:
     """Processes whose command line mentions the lab root (members, postgres children, the daemon)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
