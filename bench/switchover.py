@@ -40,16 +40,18 @@ def gap_within(writer: AckWriter, start: float, end: float) -> float:
     return max(inside, default=end - start)
 
 
-def bench_switchovers(lab: Lab, count: int) -> None:
+def bench_switchovers(lab: Lab, count: int, verbose: bool = False) -> None:
     rows = []
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.002) as writer:
         time.sleep(2)
         for i in range(count):
             to = "golddr" if i % 2 == 0 else "gold"
             t0 = time.monotonic()
-            switchover.run(pair(lab, to), confirm=lambda _: None)
+            result = switchover.run(pair(lab, to), confirm=lambda _: None)
             lab.wait_role(to, "leader")
             t1 = time.monotonic()
+            if verbose:
+                print(f"   {to}: {result.timings}")
             time.sleep(1.5)
             rows.append((to, t1 - t0, gap_within(writer, t0, t1)))
     final = "gold" if count % 2 == 0 else "golddr"
@@ -106,6 +108,11 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
     gold = lab.sites["gold"]
     churn(lab, "gold", 3)
     wait_caught_up(lab)
+    # Steady state has a recent checkpoint (checkpoint_timeout): rewind needs the new leader to still hold WAL
+    # from the old leader's last checkpoint before the divergence.
+    with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    churn(lab, "gold", 2)
     gold.fail()
     failover.run(pair(lab, "golddr"), confirm=lambda _: None)
     churn(lab, "golddr", 5)
@@ -115,7 +122,7 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
     link.reset_counter()
     gold.resume_members()
     t0 = time.monotonic()
-    result = failback.run(pair(lab, "gold"), method=method, confirm=lambda _: None, timeout=900)  # type: ignore[arg-type]
+    result = failback.run(pair(lab, "gold"), method=method, confirm=lambda _: None, timeout=300)  # type: ignore[arg-type]
     standby_at = result.timings.get("standby", time.monotonic() - t0)
     lab.wait_role("gold", "leader")
     return standby_at, link.reset_counter()
@@ -127,6 +134,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=100)
     parser.add_argument("--skip-failback", action="store_true")
     parser.add_argument("--skip-switchovers", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print each move's step timings")
     args = parser.parse_args()
     runtime = member_runtime()
     root = runtime.workdir()
@@ -134,7 +142,7 @@ def main() -> int:
     try:
         lab.up()
         if not args.skip_switchovers:
-            bench_switchovers(lab, args.switchovers)
+            bench_switchovers(lab, args.switchovers, args.verbose)
         if not args.skip_failback:
             load(lab, args.scale)
             size = db_size(lab)
