@@ -13,6 +13,7 @@ Run: python bench/switchover.py [--switchovers 10] [--scale 100] [--skip-failbac
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import statistics
 import subprocess
@@ -36,7 +37,7 @@ def pair(lab: Lab, to: str):  # type: ignore[no-untyped-def]
 
 def gap_within(writer: AckWriter, start: float, end: float) -> float:
     times = [t for t in writer.log.acknowledged_at if start - 5 <= t <= end + 5]
-    inside = [b - a for a, b in zip(times, times[1:], strict=False) if b >= start and a <= end]
+    inside = [b - a for a, b in itertools.pairwise(times) if b >= start and a <= end]
     return max(inside, default=end - start)
 
 
