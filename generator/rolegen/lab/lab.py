@@ -177,6 +177,18 @@ class Lab:
             wait_writable([self.dsn(name)], timeout).close()
         else:
             site.wait(lambda: self._streaming(name), timeout, "standby leader, streaming")
+        # rolegen reads API objects, which Patroni updates once per loop: wait until they say the same.
+        site.wait(lambda: self.api_role(name) == role, timeout, f"{role} in the API objects")
+
+    def api_role(self, name: str) -> str | None:
+        """The site's role as rolegen sees it (leader lock + Pod status annotations, through kubectl)."""
+        from rolegen.kube import Cluster
+        from rolegen.live import read_site
+
+        site = self.sites[name]
+        spec = load_workspace(self.env_dir).specs[name]
+        cluster = Cluster(site.namespace, site.context, self.kubeconfig, self.root / "kube-cache")
+        return read_site(spec, cluster).live_role
 
     def _streaming(self, name: str) -> bool:
         return any(
