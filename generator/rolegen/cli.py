@@ -7,16 +7,20 @@ from typing import Annotated
 
 import typer
 
-from rolegen import __version__, console
+from rolegen import __version__, cli_lab, cli_roles, console
+from rolegen.cli_options import (
+    EXIT_CODES,
+    AllOption,
+    ContextOption,
+    DirOption,
+    EnvOption,
+    FormatOption,
+    KubeconfigOption,
+)
 from rolegen.commands import check_schemas as check_schemas_cmd
 from rolegen.commands import render as render_cmd
 from rolegen.commands import validate as validate_cmd
 from rolegen.console import Format
-
-EXIT_CODES = (
-    "Exit codes: 0 ok; 1 validation failure, stale output or error; "
-    "2 usage error (or drift with --detailed-exitcode); 130 interrupted."
-)
 
 app = typer.Typer(
     name="rolegen",
@@ -26,14 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-# Shared option aliases, defined once.
-DirOption = Annotated[
-    Path, typer.Option("--dir", "-d", help="Environments directory.", file_okay=False, show_default=True)
-]
-EnvOption = Annotated[list[str], typer.Option("--env", "-e", help="Environment name (repeatable).")]
-AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every environment.")]
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
 def _version(value: bool) -> None:
@@ -122,15 +118,6 @@ def check_schemas(
 
 
 # --- diff / apply (cluster verbs; heavy imports stay inside the functions so `validate` stays fast) ---------
-KubeconfigOption = Annotated[
-    Path | None,
-    typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).", dir_okay=False),
-]
-ContextOption = Annotated[
-    str | None, typer.Option("--context", help="kubeconfig context (default: kubernetes.context of the spec).")
-]
-
-
 @app.command("diff", epilog=EXIT_CODES)
 def diff(
     *,
@@ -195,137 +182,11 @@ def apply(
 # --- end diff / apply ---------------------------------------------------------------------------------------
 
 # --- status and role changes (rolegen.procedures) ----------------------------------------------------------
-ToOption = Annotated[str, typer.Option("--to", help="Environment that becomes leader.")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the numbered runbook; change nothing.")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds each wait may take.", min=1)]
-
-
-@app.command("status", epilog=EXIT_CODES)
-def status(
-    *,
-    fmt: FormatOption = Format.pretty,
-    kubeconfig: KubeconfigOption = None,
-    directory: DirOption = Path("environments"),
-) -> None:
-    """Both sites side by side: members, roles, timelines, LSNs, declared vs live role, pending fence."""
-    from rolegen.commands import status as status_cmd
-
-    result = console.run(lambda: status_cmd.run(directory, kubeconfig))
-    if fmt is Format.pretty:
-        typer.echo("\n".join(result.lines()))
-    else:
-        console.emit_data(result.as_dict(), fmt)
-
-
-def _role_change(
-    verb: str,
-    to: str,
-    dry_run: bool,
-    yes: bool,
-    timeout: float,
-    kubeconfig: Path | None,
-    directory: Path,
-    method: str = "auto",
-) -> None:
-    from rolegen import prompt
-    from rolegen.commands import roles
-
-    opts = roles.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout)
-    ask = lambda question: prompt.confirm(question, yes=yes)  # noqa: E731
-    runners = {
-        "switchover": lambda: roles.run_switchover(directory, opts, ask, typer.echo),
-        "failover": lambda: roles.run_failover(directory, opts, ask, typer.echo),
-        "failback": lambda: roles.run_failback(directory, opts, method, ask, typer.echo),  # type: ignore[arg-type]
-    }
-    result = console.run(runners[verb])
-    if isinstance(result, str):
-        typer.echo(result, nl=False)
-    elif getattr(result, "timings", None):
-        typer.echo(f"{verb} to {to} done; timings (s): {result.timings}")
-
-
-@app.command("switchover", epilog=EXIT_CODES)
-def switchover(
-    *,
-    to: ToOption,
-    dry_run: DryRunOption = False,
-    yes: YesOption = False,
-    timeout: TimeoutOption = 120,
-    kubeconfig: KubeconfigOption = None,
-    directory: DirOption = Path("environments"),
-) -> None:
-    """Planned: demote the leader site, wait for the LSN gate, promote --to; zero acknowledged writes lost."""
-    _role_change("switchover", to, dry_run, yes, timeout, kubeconfig, directory)
-
-
-@app.command("failover", epilog=EXIT_CODES)
-def failover(
-    *,
-    to: ToOption,
-    dry_run: DryRunOption = False,
-    yes: YesOption = False,
-    timeout: TimeoutOption = 120,
-    kubeconfig: KubeconfigOption = None,
-    directory: DirOption = Path("environments"),
-) -> None:
-    """Unplanned: the leader site is down. Promote --to and fence the old site."""
-    _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory)
-
-
-@app.command("failback", epilog=EXIT_CODES)
-def failback(
-    *,
-    to: ToOption,
-    method: Annotated[str, typer.Option("--method", help="rewind | reseed | auto.")] = "auto",
-    dry_run: DryRunOption = False,
-    yes: YesOption = False,
-    timeout: TimeoutOption = 300,
-    kubeconfig: KubeconfigOption = None,
-    directory: DirOption = Path("environments"),
-) -> None:
-    """Bring the old site back as a standby (pg_rewind, or re-seed), then switch over back to it."""
-    if method not in ("rewind", "reseed", "auto"):
-        raise typer.BadParameter("must be rewind, reseed or auto", param_hint="--method")
-    _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, method)
-
-
-# --- end status and role changes ---------------------------------------------------------------------------
-
-
-lab_app = typer.Typer(
-    help="Rehearse on a laptop: both sites with real Patroni/PostgreSQL/Helm/kubectl (needs rolegen[lab]).",
-    no_args_is_help=True,
-)
-app.add_typer(lab_app, name="lab")
-LabRootOption = Annotated[Path | None, typer.Option("--root", help="Lab directory (default: per-user, /var/tmp).")]
-
-
-@lab_app.command("up")
-def lab_up(*, directory: DirOption = Path("environments"), root: LabRootOption = None) -> None:
-    """Bring up both sites from the environments and print how to reach them."""
-    from rolegen.commands import lab as lab_cmd
-
-    state, changed = console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root()))
-    console.print_lab(state, changed)
-
-
-@lab_app.command("status")
-def lab_status(*, root: LabRootOption = None, fmt: FormatOption = Format.pretty) -> None:
-    """Members of both lab sites with their live roles."""
-    from rolegen.commands import lab as lab_cmd
-
-    state = console.run(lambda: lab_cmd.status(root or lab_cmd.default_root()))
-    console.emit_data(state, fmt) if fmt is not Format.pretty else console.print_lab(state, None)
-
-
-@lab_app.command("down")
-def lab_down(*, root: LabRootOption = None) -> None:
-    """Stop every lab process and remove the lab directory."""
-    from rolegen.commands import lab as lab_cmd
-
-    stopped = console.run(lambda: lab_cmd.down(root or lab_cmd.default_root()))
-    typer.echo("lab stopped" if stopped else "Not changed: no lab was running")
+app.command("status", epilog=EXIT_CODES)(cli_roles.status)
+app.command("switchover", epilog=EXIT_CODES)(cli_roles.switchover)
+app.command("failover", epilog=EXIT_CODES)(cli_roles.failover)
+app.command("failback", epilog=EXIT_CODES)(cli_roles.failback)
+app.add_typer(cli_lab.lab_app, name="lab")
 
 
 def main() -> None:

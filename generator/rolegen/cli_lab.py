@@ -1,0 +1,43 @@
+"""CLI wiring of `rolegen lab up|status|down` (the `lab` extra); added to the root app by cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rolegen import console
+from rolegen.cli_options import DirOption, FormatOption, LabRootOption
+from rolegen.console import Format
+
+lab_app = typer.Typer(
+    help="Rehearse on a laptop: both sites with real Patroni, PostgreSQL, Helm and kubectl (needs the lab extra).",
+    no_args_is_help=True,
+)
+
+
+@lab_app.command("up")
+def lab_up(*, directory: DirOption = Path("environments"), root: LabRootOption = None) -> None:
+    """Bring up both sites from the environments and print how to reach them."""
+    from rolegen.commands import lab as lab_cmd
+
+    state, changed = console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root()))
+    console.print_lab(state, changed)
+
+
+@lab_app.command("status")
+def lab_status(*, root: LabRootOption = None, fmt: FormatOption = Format.pretty) -> None:
+    """Members of both lab sites with their live roles."""
+    from rolegen.commands import lab as lab_cmd
+
+    state = console.run(lambda: lab_cmd.status(root or lab_cmd.default_root()))
+    console.emit_data(state, fmt) if fmt is not Format.pretty else console.print_lab(state, None)
+
+
+@lab_app.command("down")
+def lab_down(*, root: LabRootOption = None) -> None:
+    """Stop every lab process and remove the lab directory."""
+    from rolegen.commands import lab as lab_cmd
+
+    stopped = console.run(lambda: lab_cmd.down(root or lab_cmd.default_root()))
+    typer.echo("lab stopped" if stopped else "Not changed: no lab was running")

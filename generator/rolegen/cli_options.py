@@ -1,0 +1,41 @@
+"""Option aliases and help text shared by every command module of the CLI, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rolegen.console import Format
+
+EXIT_CODES = (
+    "Exit codes: 0 ok; 1 validation failure, stale output or error; "
+    "2 usage error (or drift with --detailed-exitcode); 130 interrupted."
+)
+
+# Shared option aliases, defined once.
+DirOption = Annotated[
+    Path, typer.Option("--dir", "-d", help="Environments directory.", file_okay=False, show_default=True)
+]
+EnvOption = Annotated[list[str], typer.Option("--env", "-e", help="Environment name (repeatable).")]
+AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every environment.")]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).", dir_okay=False),
+]
+ContextOption = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (default: kubernetes.context of the spec).")
+]
+
+
+ToOption = Annotated[str, typer.Option("--to", help="Environment that becomes leader.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the numbered runbook; change nothing.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds each wait may take.", min=1)]
+
+
+LabRootOption = Annotated[Path | None, typer.Option("--root", help="Lab directory (default: per-user, /var/tmp).")]
