@@ -84,7 +84,7 @@ class Pair:
                 self.log(f"   {spec.config_map} of {spec.environment} changed meanwhile: re-read, recomputed")
                 state = self.read(spec)
 
-    def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.25) -> None:
+    def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1) -> None:
         start = time.monotonic()
         last_note = start
         while True:
