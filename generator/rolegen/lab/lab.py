@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rolegen.chart import render_manifests  # noqa: F401 - imported for its Helm availability check
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
@@ -50,8 +50,6 @@ def _shared_free_port(hosts: tuple[str, ...]) -> int:
 
 
 def free_port_at(host: str, port: int) -> None:
-    import socket
-
     with socket.socket() as s:
         s.bind((host, port))
 
