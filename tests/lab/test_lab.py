@@ -120,21 +120,17 @@ def _replayed(lab: Lab, env: str) -> int:
     return 0
 
 
+def _declare(lab: Lab, env: str, role: str) -> None:
+    """rolegen render --role, then the generated patch applied with real kubectl."""
+    result = CliRunner().invoke(app, ["render", "--dir", str(lab.env_dir), "--env", env, "--role", role])
+    assert result.exit_code == 0, result.output
+    patch = lab.env_dir / "generated" / env / "patches" / "patroni-config.yaml"
+    cluster(lab, env).kubectl("patch", "configmap", "patroni-config", "--type", "merge", "--patch-file", str(patch))
+
+
 def _move(lab: Lab, src: str, dst: str) -> None:
     """The safe order by hand, with rolegen's rendered patches and real kubectl: demote, LSN gate, promote."""
-    runner = CliRunner()
-    result = runner.invoke(app, ["render", "--dir", str(lab.env_dir), "--env", src, "--role", "standby-leader"])
-    assert result.exit_code == 0, result.output
-    patches = lab.env_dir / "generated"
-    cluster(lab, src).kubectl(
-        "patch",
-        "configmap",
-        "patroni-config",
-        "--type",
-        "merge",
-        "--patch-file",
-        str(patches / src / "patches" / "patroni-config.yaml"),
-    )
+    _declare(lab, src, "standby-leader")
     wait_for(lambda: lab.live_role(src) == "standby-leader", 60, f"{src} demoted")
     final = _optime(lab, src)
     wait_for(
@@ -142,17 +138,7 @@ def _move(lab: Lab, src: str, dst: str) -> None:
         30,
         f"{dst} replayed {src}'s final LSN {final}: {lab.sites[dst].member_states()} {lab.sites[src].member_states()}",
     )
-    result = runner.invoke(app, ["render", "--dir", str(lab.env_dir), "--env", dst, "--role", "leader"])
-    assert result.exit_code == 0, result.output
-    cluster(lab, dst).kubectl(
-        "patch",
-        "configmap",
-        "patroni-config",
-        "--type",
-        "merge",
-        "--patch-file",
-        str(patches / dst / "patches" / "patroni-config.yaml"),
-    )
+    _declare(lab, dst, "leader")
     lab.wait_role(dst, "leader", 60)
     lab.wait_role(src, "standby-leader", 60)
 

@@ -116,6 +116,18 @@ def load_pair(
     return Pair(env_dir, target, other, clusters, log)
 
 
+def follows(standby: SiteState, leader: SiteState, *, streaming: bool = False) -> bool:
+    """`standby`'s leading member is a standby leader on `leader`'s timeline (and streaming, if asked)."""
+    mine, theirs = standby.leader_member, leader.leader_member
+    return (
+        mine is not None
+        and theirs is not None
+        and mine.role == "standby-leader"
+        and (not streaming or mine.state == "streaming")
+        and mine.timeline == theirs.timeline
+    )
+
+
 def status_line(state: SiteState) -> str:
     leader = state.leader_member
     where = f"{leader.name} tl {leader.timeline}" if leader else "no leading member"

@@ -11,7 +11,7 @@ from typing import Literal
 from rolegen.errors import RolegenError
 from rolegen.live import SiteState
 from rolegen.procedures import switchover
-from rolegen.procedures.base import Pair, Step, runbook, status_line
+from rolegen.procedures.base import Pair, Step, follows, runbook, status_line
 from rolegen.render import reseed_patches
 
 Method = Literal["rewind", "reseed", "auto"]
@@ -128,14 +128,7 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
 
 def _streaming(pair: Pair) -> bool:
     b_state, c_state = pair.read_both()
-    mine, theirs = b_state.leader_member, c_state.leader_member
-    return (
-        mine is not None
-        and theirs is not None
-        and mine.role == "standby-leader"
-        and mine.state == "streaming"
-        and mine.timeline == theirs.timeline
-    )
+    return follows(b_state, c_state, streaming=True)
 
 
 def _caught_up(pair: Pair) -> bool:

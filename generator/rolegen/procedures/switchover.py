@@ -12,7 +12,7 @@ from rolegen.commands.render import RenderOptions, StaleOutput
 from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
 from rolegen.live import SiteState
-from rolegen.procedures.base import Pair, Step, runbook, status_line
+from rolegen.procedures.base import Pair, Step, follows, runbook, status_line
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 
@@ -182,13 +182,7 @@ def _leads(pair: Pair, old_timeline: int) -> bool:
 
 def _follows(pair: Pair) -> bool:
     t_state, o_state = pair.read_both()
-    demoted, leader = o_state.leader_member, t_state.leader_member
-    return (
-        demoted is not None
-        and leader is not None
-        and demoted.role == "standby-leader"
-        and demoted.timeline == leader.timeline
-    )
+    return follows(o_state, t_state)
 
 
 def dry_run(pair: Pair) -> str:
