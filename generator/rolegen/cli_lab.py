@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,6 +24,20 @@ def lab_up(*, directory: DirOption = Path("environments"), root: LabRootOption =
 
     state, changed = console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root()))
     console.print_lab(state, changed)
+
+
+@lab_app.command("build")
+def lab_build(*, force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False) -> None:
+    """Build the pinned kube-apiserver, kube-controller-manager and etcd from Go modules (needs Go)."""
+    from rolegen.lab import k8sbin
+
+    if force or not k8sbin.cache_dir().is_dir():
+        typer.echo(f"building Kubernetes {k8sbin.K8S_VERSION} and etcd {k8sbin.ETCD_VERSION} (cold: minutes)")
+    result = console.run(lambda: k8sbin.build(force=force))
+    if result.built:
+        typer.echo(f"built in {result.seconds:.0f}s: {result.directory}")
+    else:
+        typer.echo(f"Not changed: {result.directory}")
 
 
 @lab_app.command("status")
