@@ -1,9 +1,11 @@
-"""The lab's own API client (it plays kubelet and StatefulSet controller): plain JSON over HTTP to one
-emulated API server. rolegen itself never uses this; it goes through kubectl (rolegen.kube)."""
+"""The lab's own API client (node agent, volume provisioner, site set-up): plain JSON over HTTP(S) to one
+site's API server, with the lab's admin client certificate on TLS. rolegen itself never uses this; it goes
+through kubectl (rolegen.kube)."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -16,9 +18,10 @@ class ApiError(Exception):
 
 
 class KubeApi:
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, tls: ssl.SSLContext | None = None) -> None:
         self.url = url.rstrip("/")
         self.namespace = namespace
+        self.tls = tls
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -26,7 +29,7 @@ class KubeApi:
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
+            with urllib.request.urlopen(req, timeout=5, context=self.tls) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             text = exc.read().decode(errors="replace")
@@ -36,7 +39,10 @@ class KubeApi:
 
     def path(self, kind: str, name: str | None = None) -> str:
         group = "/apis/apps/v1" if kind == "statefulsets" else "/api/v1"
-        base = f"{group}/namespaces/{self.namespace}/{kind}"
+        if kind in ("nodes", "persistentvolumes", "namespaces"):
+            base = f"{group}/{kind}"
+        else:
+            base = f"{group}/namespaces/{self.namespace}/{kind}"
         return f"{base}/{name}" if name else base
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
@@ -59,9 +65,9 @@ class KubeApi:
     def merge_patch(self, kind: str, name: str, patch: dict[str, Any]) -> None:
         self.request("PATCH", self.path(kind, name), patch, "application/merge-patch+json")
 
-    def delete(self, kind: str, name: str) -> None:
+    def delete(self, kind: str, name: str, options: dict[str, Any] | None = None) -> None:
         try:
-            self.request("DELETE", self.path(kind, name))
+            self.request("DELETE", self.path(kind, name), options)
         except ApiError as exc:
             if exc.status != 404:
                 raise

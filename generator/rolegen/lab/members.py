@@ -60,6 +60,11 @@ class LabMember:
     pg_port: int = field(default_factory=free_port)
     rest_port: int = field(default_factory=free_port)
     process: MemberProcess | None = None
+    data_dir: Path | None = None  # PGDATA; default <directory>/data (the node agent puts it on the Pod's volume)
+
+    @property
+    def data(self) -> Path:
+        return self.data_dir or self.directory / "data"
 
     @property
     def dsn_host(self) -> tuple[str, int]:
@@ -69,7 +74,7 @@ class LabMember:
     def running(self) -> bool:
         return self.process is not None and self.process.process.poll() is None
 
-    def configure(self, static: dict[str, Any], files: dict[str, str], context: str) -> dict[str, Any]:
+    def configure(self, static: dict[str, Any], files: dict[str, str], context: str | None) -> dict[str, Any]:
         """The chart's patroni.yml with lab addresses and paths (and nothing else) changed."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o755)
@@ -86,12 +91,13 @@ class LabMember:
         pg.update(
             listen=f"127.0.0.1:{self.pg_port}",
             connect_address=f"127.0.0.1:{self.pg_port}",
-            data_dir=str(self.directory / "data"),
+            data_dir=str(self.data),
             bin_dir=str(self.runtime.bin_dir),
             pgpass=str(run / "pgpass"),
         )
         pg.setdefault("parameters", {})["unix_socket_directories"] = str(run)
-        config.setdefault("kubernetes", {})["context"] = context
+        if context is not None:  # None: Patroni runs in-cluster (ServiceAccount token, KUBERNETES_SERVICE_*)
+            config.setdefault("kubernetes", {})["context"] = context
         # Files the chart mounts under /etc/patroni (post-bootstrap script) live in the member directory.
         for name, text in files.items():
             if name == "patroni.yml":
@@ -121,17 +127,24 @@ class LabMember:
         return self.runtime.command(*mapped)
 
     def start(
-        self, config: dict[str, Any], env: dict[str, str], kubeconfig: Path, command: list[str] | None = None
+        self,
+        config: dict[str, Any],
+        env: dict[str, str],
+        kubeconfig: Path | None,
+        command: list[str] | None = None,
+        wrap: tuple[str, ...] = (),
     ) -> None:
-        data = self.directory / "data"
-        if not data.exists():
-            self.runtime.data_dir(self.directory, "data")
+        """Run the container command (`wrap` goes first, before privileges are dropped)."""
+        if not self.data.exists():
+            self.runtime.data_dir(self.data.parent, self.data.name)
         path = self.directory / "patroni.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=True))
         path.chmod(0o644)
         member_env = {k: v for k, v in env.items() if k not in _ADDRESS_ENV}
-        environment = self.runtime.env(self.directory / "run", KUBECONFIG=str(kubeconfig), **member_env)
-        args = self.container_command(command) if command else self.runtime.patroni_command(path)
+        if kubeconfig is not None:
+            member_env["KUBECONFIG"] = str(kubeconfig)
+        environment = self.runtime.env(self.directory / "run", **member_env)
+        args = [*wrap, *(self.container_command(command) if command else self.runtime.patroni_command(path))]
         self.process = spawn(self.runtime, args, environment, self.directory / "patroni.log", self.directory)
 
     def stop(self, timeout: float = 20) -> None:
@@ -157,14 +170,14 @@ class LabMember:
 
     def _postmaster_pid(self) -> int | None:
         try:
-            first = (self.directory / "data" / "postmaster.pid").read_text().splitlines()[0]
+            first = (self.data / "postmaster.pid").read_text().splitlines()[0]
         except (OSError, IndexError):
             return None
         return int(first) if first.strip().isdigit() else None
 
     def wipe(self) -> None:
         """The PVC is gone: so is the data."""
-        shutil.rmtree(self.directory / "data", ignore_errors=True)
+        shutil.rmtree(self.data, ignore_errors=True)
 
     def rest(self, path: str) -> tuple[int, dict[str, Any]]:
         """GET Patroni's REST API; (0, {}) when it does not answer."""
