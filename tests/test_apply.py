@@ -51,7 +51,8 @@ class FakeReleases:
     def __init__(self, cluster: Any) -> None:
         pass
 
-    def upgrade_install(self, name: str, values: dict[str, Any]) -> ReleaseInfo:
+    def upgrade_install(self, name: str, values: dict[str, Any], yield_config_of: str | None = None) -> ReleaseInfo:
+        assert yield_config_of == "patroni-config"  # Helm may take only the DCS config annotation back
         FakeReleases.calls.append((name, values))
         return ReleaseInfo(name, 4, "deployed", values)
 

@@ -70,3 +70,16 @@ def test_build_command_sets_the_version_reported_by_the_server() -> None:
     assert f"version.gitVersion={k8sbin.K8S_VERSION}" in ldflags and "version.gitMinor=34" in ldflags
     assert cmd[-3:] == ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
                         "./etcd"]
+
+
+def test_lab_up_without_binaries_fails_before_starting_anything(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+
+    root = tmp_path / "lab"
+    environments = Path(__file__).resolve().parent.parent / "environments"
+    result = CliRunner().invoke(app, ["lab", "up", "--dir", str(environments), "--root", str(root)])
+    assert result.exit_code == 1
+    assert "error: no Kubernetes binaries" in result.stderr and "rolegen lab build" in result.stderr
+    assert not root.exists()

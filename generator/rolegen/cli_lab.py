@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rolegen import console
-from rolegen.cli_options import DirOption, FormatOption, LabRootOption
+from rolegen.cli_options import DirOption, FormatOption, K8sBinOption, LabRootOption
 from rolegen.console import Format
 
 lab_app = typer.Typer(
@@ -18,11 +18,13 @@ lab_app = typer.Typer(
 
 
 @lab_app.command("up")
-def lab_up(*, directory: DirOption = Path("environments"), root: LabRootOption = None) -> None:
+def lab_up(
+    *, directory: DirOption = Path("environments"), root: LabRootOption = None, k8s_bin: K8sBinOption = None
+) -> None:
     """Bring up both sites from the environments and print how to reach them."""
     from rolegen.commands import lab as lab_cmd
 
-    state, changed = console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root()))
+    state, changed = console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin))
     console.print_lab(state, changed)
 
 

@@ -39,3 +39,12 @@ TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds each wa
 
 
 LabRootOption = Annotated[Path | None, typer.Option("--root", help="Lab directory (default: per-user, /var/tmp).")]
+K8sBinOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--k8s-bin",
+        help="Directory with kube-apiserver, kube-controller-manager and etcd "
+        "(default: $KUBEBUILDER_ASSETS, then the cache `rolegen lab build` fills).",
+        file_okay=False,
+    ),
+]

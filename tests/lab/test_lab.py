@@ -1,4 +1,4 @@
-"""The two-cluster lab end to end: real Patroni, PostgreSQL, kubectl and Helm on emulated API servers,
+"""The two-cluster lab end to end: real Patroni, PostgreSQL, kubectl and Helm on real Kubernetes control planes,
 configured only by what rolegen renders and the chart deploys."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_deleting_a_pvc_and_scaling_up_reclones_the_member(lab: Lab) -> None:
     wait_for(lambda: not site.members[1].running, 30, "patroni-1 stopped")
     lab.wait_role("gold", "leader", 60)  # patroni-1 may have been the leader: patroni-0 takes over
     gold.delete("pvc", "data-patroni-1")
-    wait_for(lambda: not (site.members[1].directory / "data").exists(), 10, "patroni-1's volume wiped")
+    wait_for(lambda: not site.members[1].data.exists(), 10, "patroni-1's volume wiped")
     with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
         conn.execute("INSERT INTO lab_rows VALUES ('while patroni-1 was gone')")
     gold.scale("statefulset", "patroni", 2)

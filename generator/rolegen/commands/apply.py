@@ -145,7 +145,7 @@ def _helm(env_dir: Path, spec: Spec, cluster: Cluster, plan: SitePlan, hooks: Ho
     values = yaml.safe_load(path.read_text(encoding="utf-8"))
     verb = "install" if plan.revision is None else "upgrade"
     hooks.progress(f"{spec.environment}: helm {verb} {spec.release} (context {plan.context}) ...")
-    release = Releases(cluster).upgrade_install(spec.release, values)
+    release = Releases(cluster).upgrade_install(spec.release, values, yield_config_of=spec.config_map)
     hooks.progress(f"{spec.environment}: release {spec.release} at revision {release.revision} ({release.status})")
     return release.revision
 

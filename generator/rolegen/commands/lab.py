@@ -18,6 +18,8 @@ from rolegen.errors import RolegenError
 from rolegen.workspace import load_workspace
 
 PID_FILE, ERROR_FILE, STATE_FILE = "daemon.pid", "error.txt", "state.json"
+# Daemons this process started (they outlive `lab up`): `down` reaps them when it runs in the same process.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def default_root() -> Path:
@@ -40,15 +42,17 @@ def _state(root: Path) -> dict[str, Any]:
     return data
 
 
-def up(env_dir: Path, root: Path, timeout: float = 240) -> tuple[dict[str, Any], bool]:
+def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None) -> tuple[dict[str, Any], bool]:
     """Start the lab daemon; returns (state, changed). Already up: the state and changed=False."""
     try:
+        import cryptography  # noqa: F401
         import helm_python  # noqa: F401
-
-        import rolegen.lab.emulator  # noqa: F401
     except ImportError as exc:
         raise RolegenError(f"the lab needs extra packages ({exc.name})", hint="pip install 'rolegen[lab]'") from None
+    from rolegen.lab import k8sbin
+
     load_workspace(env_dir)  # invalid specs fail here, before anything starts
+    binaries = k8sbin.find(k8s_bin)  # so do missing Kubernetes binaries (with the hint to build them)
     if _pid(root) is not None and (root / STATE_FILE).exists():
         return _state(root), False
     shutil.rmtree(root, ignore_errors=True)
@@ -56,7 +60,8 @@ def up(env_dir: Path, root: Path, timeout: float = 240) -> tuple[dict[str, Any],
     root.chmod(0o755)
     with open(root / "daemon.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rolegen.lab.daemon", "--root", str(root), "--env-dir", str(env_dir.resolve())],
+            [sys.executable, "-m", "rolegen.lab.daemon", "--root", str(root), "--env-dir", str(env_dir.resolve()),
+             "--k8s-bin", str(binaries.directory.resolve())],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -65,6 +70,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240) -> tuple[dict[str, Any],
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (root / STATE_FILE).exists():
+            _STARTED[proc.pid] = proc
             return _state(root), True
         if proc.poll() is not None:
             error = (root / ERROR_FILE).read_text() if (root / ERROR_FILE).exists() else "(no error recorded)"
@@ -84,6 +90,9 @@ def down(root: Path, timeout: float = 60) -> bool:
             time.sleep(0.2)
         if _pid(root) == pid:
             os.killpg(pid, signal.SIGKILL)
+        started = _STARTED.pop(pid, None)
+        if started is not None:
+            started.wait(10)
     for leftover in leftover_pids(root):  # the daemon was killed hard: its members run in their own sessions
         with contextlib.suppress(ProcessLookupError):
             os.killpg(leftover, signal.SIGKILL)

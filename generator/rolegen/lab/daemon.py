@@ -1,6 +1,6 @@
 """The process behind `rolegen lab up`: keeps both sites running until SIGTERM, then stops everything.
 
-python -m rolegen.lab.daemon --root DIR --env-dir DIR
+python -m rolegen.lab.daemon --root DIR --env-dir DIR [--k8s-bin DIR]
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rolegen.lab.daemon")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--env-dir", type=Path, required=True)
+    parser.add_argument("--k8s-bin", type=Path, default=None)
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
-    lab = Lab(args.root, args.env_dir)
+    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin)
     try:
         lab.up()
         stop.wait()

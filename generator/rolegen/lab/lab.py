@@ -1,4 +1,5 @@
-"""The two-site lab: both sites of an environment pair on one machine, every piece real but the API server.
+"""The two-site lab: both sites of an environment pair on one machine, each on a real Kubernetes control plane
+(only the node agent and the volume provisioner are lab-made).
 
 What the lab changes in the specs, and why (everything else is rolegen's own rendering and the chart):
 - peer.host/peer.port: the peer's tunnel is a local proxy (one loopback address per site, one port);
@@ -20,6 +21,7 @@ import yaml
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
+from rolegen.lab import k8sbin
 from rolegen.lab.members import free_port
 from rolegen.lab.runtime import MemberRuntime, member_runtime
 from rolegen.lab.site import LabSite
@@ -57,8 +59,11 @@ def free_port_at(host: str, port: int) -> None:
 class Lab:
     """`up()` brings both sites up from `env_dir`; `down()` stops every process it started."""
 
-    def __init__(self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None) -> None:
+    def __init__(
+        self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None
+    ) -> None:
         self.root = root
+        self.k8s_bin = k8s_bin
         self.source = env_dir
         self.env_dir = root / "environments"
         self._runtime = runtime
@@ -79,6 +84,7 @@ class Lab:
         if len(specs) != 2:
             raise RolegenError(f"the lab runs one pair of sites; {self.source} has {len(specs)} environments")
         names = sorted(specs)
+        binaries = k8sbin.find(self.k8s_bin)  # before anything starts: no binaries, no lab
         hosts = dict(zip(names, PROXY_HOSTS, strict=True))
         port = _shared_free_port(PROXY_HOSTS)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -98,9 +104,10 @@ class Lab:
             secret: {"username": USERS[kind], "password": secrets.token_urlsafe(16)}
             for kind, secret in first.secrets.items()
         }
-        for name, spec in specs.items():
+        for index, (name, spec) in enumerate(specs.items(), start=1):
             site = LabSite(
-                name, spec.namespace, spec.release, spec.context or name, self.root, runtime, (hosts[name], port)
+                name, spec.namespace, spec.release, spec.context or name, self.root, runtime, (hosts[name], port),
+                binaries, index,
             )
             self.sites[name] = site
             site.start_api()
@@ -129,7 +136,7 @@ class Lab:
     def _write_kubeconfig(self) -> None:
         config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
         for site in self.sites.values():
-            one = site.emulator.kubeconfig(site.namespace)
+            one = site.kubeconfig_data()
             for key in ("clusters", "users", "contexts"):
                 config[key] += one[key]
         config["current-context"] = next(iter(self.sites.values())).context
@@ -202,7 +209,7 @@ class Lab:
                 name: {
                     "context": site.context,
                     "namespace": site.namespace,
-                    "api": site.emulator.url if site.api else None,
+                    "api": site.plane.url,
                     "master": "{}:{}".format(*site.proxy.address),
                     "members": {m.name: {"postgres": m.pg_port, "rest": m.rest_port} for m in site.members.values()},
                 }

@@ -3,11 +3,8 @@ controller creates (there is no scheduler: the agent binds them to its Node thro
 
 Owns the Pods' processes. Each Pod's container command runs as a local process exactly as lab members ran
 before (members.py, runtime.py: uid 65534 via setpriv, scrubbed environment, the chart's patroni.yml with
-loopback addresses, PGDATA on the Pod's PersistentVolume). The Pod's ServiceAccount token comes from the
-TokenRequest API (bound to the Pod, 3607 s, as the kubelet asks) and, as root, is bind-mounted in a private
-mount namespace on /var/run/secrets/kubernetes.io/serviceaccount with KUBERNETES_SERVICE_HOST/PORT set:
-Patroni and the startup guard run in genuine in-cluster mode, as the chart's ServiceAccount, under the
-chart's RBAC. Not root: a per-Pod kubeconfig carrying the same token.
+loopback addresses, PGDATA on the Pod's PersistentVolume), authenticated as the Pod's ServiceAccount
+(serviceaccount.py): Patroni and the startup guard run in-cluster, under the chart's RBAC.
 
 Reported: phase, Pod IP (podstatus.py), conditions with Ready from the container's readinessProbe (httpGet,
 probed at most every second), containerStatuses with restartCount. restartPolicy Always: a process that
@@ -32,10 +29,9 @@ from rolegen.lab.members import LabMember, resolve_env
 from rolegen.lab.podstatus import ContainerState, comparable, node, node_status, now, pod_status
 from rolegen.lab.provisioner import Provisioner
 from rolegen.lab.runtime import MemberRuntime
+from rolegen.lab.serviceaccount import pod_credentials
 
-MOUNT_POINT = Path("/run/secrets/kubernetes.io/serviceaccount")  # /var/run is /run
 TICK = 0.25
-_BIND = 'mount --bind "$0" ' + str(MOUNT_POINT) + ' && exec "$@"'
 
 
 @dataclass
@@ -101,6 +97,18 @@ class NodeAgent:
             for member in self.members.values():
                 member.stop()
 
+    def report_stopped(self) -> None:
+        """After a node outage, before restarting anything: every container that is not running is reported
+        terminated (rolegen trusts a stopped container to run no postmaster)."""
+        with self.lock:
+            for run in self.pods.values():
+                member = self.members.get(int(run.name.rsplit("-", 1)[1]))
+                if run.terminating or (member is not None and member.running):
+                    continue
+                run.container.running = run.container.ready = False
+                run.container.waiting, run.container.last_exit = None, 137
+                self._report(run)
+
     def _loop(self) -> None:
         while not self._stop.wait(TICK):
             if self._paused.is_set():
@@ -160,11 +168,12 @@ class NodeAgent:
         if member.running:
             self._probe(run, member, container)
         elif time.monotonic() >= run.not_before:
-            if member.process is not None:  # exited on its own
+            crashed = member.process is not None  # exited on its own (None: killed by a lab fault)
+            if crashed and member.process is not None:
                 run.container.last_exit = member.process.process.returncode
                 member.stop()
             if run.started_once:
-                quick = time.monotonic() - run.started_at < 10
+                quick = crashed and time.monotonic() - run.started_at < 10
                 run.crashes = run.crashes + 1 if quick else 0
                 run.not_before = time.monotonic() + (min(10.0, 2.0 ** run.crashes) if quick else 0.0)
                 run.container.restarts += 1
@@ -215,7 +224,9 @@ class NodeAgent:
         static = yaml.safe_load(files["patroni.yml"])
         member.data_dir = self._on_volume(str(static.get("postgresql", {}).get("data_dir", "")), mounts)
         env = resolve_env(container.get("env", []), member.name, self._secrets())
-        wrap, kubeconfig, extra, context = self._credentials(pod, member)
+        wrap, kubeconfig, extra, context = pod_credentials(
+            self.api, pod, self.root / self.site / "pods" / member.name, self.runtime, self.api_port
+        )
         config = member.configure(static, files, context)
         member.start(config, {**env, **extra}, kubeconfig, container.get("command"), wrap)
         return True
@@ -238,42 +249,6 @@ class NodeAgent:
             for s in self.api.list("secrets")
             if s.get("type") != "helm.sh/release.v1"
         }
-
-    def _credentials(self, pod: dict[str, Any], member: LabMember
-                     ) -> tuple[tuple[str, ...], Path | None, dict[str, str], str | None]:
-        """(command prefix, kubeconfig, environment, kubeconfig context) carrying the Pod's SA token."""
-        meta, spec = pod["metadata"], pod["spec"]
-        projected = [v for v in spec.get("volumes", []) if any(
-            "serviceAccountToken" in s for s in (v.get("projected") or {}).get("sources", []))]
-        if not projected:  # automountServiceAccountToken: false
-            return (), None, {}, None
-        sa = spec.get("serviceAccountName", "default")
-        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
-            "expirationSeconds": 3607,
-            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}}}
-        token = self.api.request("POST", self.api.path("serviceaccounts", sa) + "/token", request)["status"]["token"]
-        root_ca = self.api.get("configmaps", "kube-root-ca.crt")
-        if root_ca is None:
-            raise RolegenError(f"lab site {self.site}: no kube-root-ca.crt ConfigMap yet")
-        directory = self.root / self.site / "pods" / meta["name"] / "serviceaccount"
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in (("token", token), ("ca.crt", root_ca["data"]["ca.crt"]), ("namespace", self.api.namespace)):
-            (directory / name).write_text(text)
-            (directory / name).chmod(0o644)
-        if self.runtime.drop_privileges:  # root: genuine in-cluster mode in a private mount namespace
-            MOUNT_POINT.mkdir(parents=True, exist_ok=True)
-            wrap = ("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", _BIND, str(directory))
-            return wrap, None, {"KUBERNETES_SERVICE_HOST": "127.0.0.1",
-                                "KUBERNETES_SERVICE_PORT": str(self.api_port)}, None
-        kubeconfig = directory.parent / "kubeconfig"
-        ca = base64.b64encode(root_ca["data"]["ca.crt"].encode()).decode()
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "pod",
-            "clusters": [{"name": "pod", "cluster": {"server": self.api.url, "certificate-authority-data": ca}}],
-            "users": [{"name": "pod", "user": {"token": token}}],
-            "contexts": [{"name": "pod", "context": {"cluster": "pod", "user": "pod"}}]}))
-        kubeconfig.chmod(0o600)
-        return (), kubeconfig, {}, "pod"
 
     # -- stopping a Pod -------------------------------------------------------------------------------------
     def _terminate(self, pod: dict[str, Any]) -> None:

@@ -43,6 +43,8 @@ def pod_status(pod_ip: str, start_time: str, c: ContainerState, since: str) -> d
     state: dict[str, Any]
     if c.running:
         state = {"running": {"startedAt": c.started_at}}
+    elif c.waiting is None and c.last_exit is not None:  # died, not restarted yet (e.g. a node outage)
+        state = {"terminated": {"exitCode": c.last_exit, "reason": "Error"}}
     else:
         state = {"waiting": {"reason": c.waiting or "ContainerCreating"}}
     container: dict[str, Any] = {

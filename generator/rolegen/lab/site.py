@@ -1,10 +1,15 @@
-"""One lab site: an emulated API server, the lab acting as kubelet + StatefulSet controller for the chart's
-Patroni members, and the proxy standing for `<release>-master` + the TSC tunnel."""
+"""One lab site: a real Kubernetes control plane (controlplane.py: etcd, kube-apiserver, kube-controller-manager),
+the lab's node agent and volume provisioner (nodeagent.py, provisioner.py) running the Pods the real
+StatefulSet controller creates, and the proxy standing for `<release>-master` + the TSC tunnel.
+
+Owns the site's lifecycle and its faults: `fail()` takes the whole site down (members SIGKILLed, tunnel cut,
+etcd + API server + controller manager stopped), `restore_api()` brings the control plane back with its data,
+`resume_members()` lets the node agent restart the Pods (as a kubelet after a node reboot).
+"""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import threading
 import time
 from pathlib import Path
@@ -13,13 +18,16 @@ from typing import Any
 import yaml
 
 from rolegen.errors import RolegenError
-from rolegen.lab.emulator import Emulator
+from rolegen.lab import crds
+from rolegen.lab.controlplane import ControlPlane
+from rolegen.lab.k8sbin import K8sBinaries
 from rolegen.lab.kubeapi import ApiError, KubeApi
-from rolegen.lab.members import LabMember, free_port, resolve_env
+from rolegen.lab.members import LabMember
+from rolegen.lab.nodeagent import NodeAgent
 from rolegen.lab.proxy import Address, TunnelProxy
 from rolegen.lab.runtime import MemberRuntime
 
-RECONCILE_INTERVAL = 0.3
+LEADER_POLL = 0.1
 
 
 class LabSite:
@@ -32,163 +40,100 @@ class LabSite:
         root: Path,
         runtime: MemberRuntime,
         proxy: Address,
+        binaries: K8sBinaries,
+        index: int = 1,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
         self.root, self.runtime = root, runtime
-        self.emulator = Emulator(port=free_port(), context=context)
-        self.api: KubeApi | None = None
-        self.members: dict[int, LabMember] = {}
+        self.plane = ControlPlane(env, root / env / "control-plane", binaries)
+        self.api = KubeApi(self.plane.url, namespace)
+        self.agent = NodeAgent(env, index, self.api, runtime, root, self.plane.port, binaries_version(binaries))
+        self.kubeconfig = root / f"kubeconfig-{env}"
         self._leader: Address | None = None
         self.proxy = TunnelProxy(proxy, lambda: self._leader)
-        self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"lab-{env}", daemon=True)
-        self.errors: list[str] = []
+        self._dark = threading.Event()
+        self._thread = threading.Thread(target=self._watch_leader, name=f"leader-{env}", daemon=True)
+
+    @property
+    def members(self) -> dict[int, LabMember]:
+        return self.agent.members
+
+    @property
+    def errors(self) -> list[str]:
+        return self.agent.errors
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start_api(self) -> str:
-        url = self.emulator.start()
-        self.api = KubeApi(url, self.namespace)
+        self.plane.start()
+        self.api.tls = self.plane.ssl_context()
         self.api.ensure_namespace()
-        self.kubeconfig = self.emulator.write_kubeconfig(self.root / f"kubeconfig-{self.env}", self.namespace)
-        return url
+        crds.install(self.api)
+        self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_data(), sort_keys=False))
+        self.kubeconfig.chmod(0o600)
+        return self.plane.url
+
+    def kubeconfig_data(self) -> dict[str, Any]:
+        return self.plane.kubeconfig(self.context, self.namespace)
 
     def create_secret(self, name: str, data: dict[str, str]) -> None:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
         try:
-            self._api.create("secrets", {"metadata": {"name": name}, "type": "Opaque", "data": encoded})
+            self.api.create("secrets", {"metadata": {"name": name}, "type": "Opaque", "data": encoded})
         except ApiError as exc:
             if exc.status != 409:
                 raise
 
     def start_controller(self) -> None:
+        """The node agent (Pods, volumes) and the `<release>-master` leader tracking."""
+        self.agent.start()
         self._thread.start()
 
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        with self._lock:
-            for member in self.members.values():
-                member.stop()
+            self._thread.join(timeout=5)
+        self.agent.stop()
         self.proxy.close()
-        self.emulator.stop()
+        self.plane.stop()
 
     # -- failure injection ---------------------------------------------------------------------------------
     def fail(self) -> None:
-        """The whole site goes dark: members SIGKILLed, API server down, tunnel cut."""
-        self._paused.set()
-        with self._lock:
+        """The whole site goes dark: members SIGKILLed, control plane (etcd, API server, controllers) down,
+        tunnel cut."""
+        self._dark.set()
+        self.agent.pause()
+        with self.agent.lock:
             for member in self.members.values():
                 member.kill()
-            self._leader = None
+        self._leader = None
         self.proxy.partition()
-        self.emulator.stop()
+        self.plane.stop()
 
     def restore_api(self) -> None:
-        """The site's API server answers again (members stay down until resume_members)."""
-        self.emulator.start()  # same port, same objects: as a real API server backed by etcd
+        """The site's control plane answers again, with its etcd data (members stay down until resume_members);
+        the node agent reports their containers terminated, as a node coming back does before restarting them."""
+        self.plane.start()
+        self.api.tls = self.plane.ssl_context()
+        self.agent.report_stopped()
 
     def resume_members(self) -> None:
         """The platform restarts the site's Pods (no rolegen involved) and the tunnel comes back."""
         self.proxy.heal()
-        self._paused.clear()
+        self._dark.clear()
+        self.agent.resume()
 
-    # -- kubelet + StatefulSet controller ------------------------------------------------------------------
-    @property
-    def _api(self) -> KubeApi:
-        if self.api is None:
-            raise RolegenError(f"lab site {self.env}: API server not started")
-        return self.api
-
-    def _loop(self) -> None:
-        while not self._stop.wait(RECONCILE_INTERVAL):
-            if self._paused.is_set():
-                continue
-            try:
-                self.reconcile()
-            except (ApiError, OSError) as exc:
-                self.errors.append(str(exc))
-
-    def reconcile(self) -> None:
-        with self._lock:
-            sts = self._api.get("statefulsets", self.release)
-            replicas = int(sts["spec"].get("replicas", 1)) if sts else 0
-            pvcs = {p["metadata"]["name"] for p in self._api.list("persistentvolumeclaims")}
-            for ordinal in sorted(self.members):
-                if ordinal >= replicas and self.members[ordinal].running:
-                    self.members[ordinal].stop()
-                    self._api.delete("pods", self.members[ordinal].name)
-            for member in self.members.values():
-                if not member.running and f"data-{member.name}" not in pvcs:
-                    member.wipe()  # the claim is gone, and with it the volume
-            if sts is not None:
-                for ordinal in range(replicas):
-                    self._ensure_member(ordinal, sts, pvcs)
-            self._leader = self._find_leader()
-        if sts is not None:
-            with contextlib.suppress(ApiError):
-                ready = sum(1 for m in self.members.values() if m.running)
-                self._api.request(
-                    "PATCH",
-                    self._api.path("statefulsets", self.release) + "/status",
-                    {"status": {"replicas": ready, "readyReplicas": ready, "availableReplicas": ready}},
-                    "application/merge-patch+json",
-                )
-
-    def _ensure_member(self, ordinal: int, sts: dict[str, Any], pvcs: set[str]) -> None:
-        name = f"{self.release}-{ordinal}"
-        member = self.members.get(ordinal)
-        if member is None:
-            member = self.members[ordinal] = LabMember(name, self.root / self.env / name, self.runtime)
-        if member.running:
-            return
-        if member.process is not None:  # exited on its own: the kubelet restarts it (restartPolicy Always)
-            member.stop()
-        template = sts["spec"]["template"]
-        if f"data-{name}" not in pvcs:
-            claim = sts["spec"]["volumeClaimTemplates"][0]
-            labels = claim["metadata"].get("labels", {})
-            self._api.create(
-                "persistentvolumeclaims",
-                {"metadata": {"name": f"data-{name}", "labels": labels}, "spec": claim["spec"]},
-            )
-        if self._api.get("pods", name) is None:  # Patroni patches its own Pod: it must exist first
-            self._api.create(
-                "pods",
-                {
-                    "metadata": {"name": name, "labels": template["metadata"].get("labels", {})},
-                    "spec": template["spec"],
-                    "status": {"phase": "Running", "podIP": "127.0.0.1"},
-                },
-            )
-        container = next(c for c in template["spec"]["containers"] if c["name"] == "patroni")
-        files = self._mounted_files(template)
-        static = yaml.safe_load(files["patroni.yml"])
-        env = resolve_env(container.get("env", []), name, self._secrets())
-        config = member.configure(static, files, self.context)
-        member.start(config, env, self.kubeconfig, container.get("command"))
-
-    def _mounted_files(self, template: dict[str, Any]) -> dict[str, str]:
-        for volume in template["spec"].get("volumes", []):
-            if "configMap" in volume:
-                cm = self._api.get("configmaps", volume["configMap"]["name"])
-                if cm and "patroni.yml" in (cm.get("data") or {}):
-                    data: dict[str, str] = cm["data"]
-                    return data
-        raise RolegenError(f"lab site {self.env}: the StatefulSet mounts no ConfigMap with patroni.yml")
-
-    def _secrets(self) -> dict[str, dict[str, str]]:
-        return {
-            s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
-            for s in self._api.list("secrets")
-            if s.get("type") != "helm.sh/release.v1"
-        }
+    # -- `<release>-master` ----------------------------------------------------------------------------------
+    def _watch_leader(self) -> None:
+        while not self._stop.wait(LEADER_POLL):
+            if not self._dark.is_set():
+                self._leader = self._find_leader()
 
     def _find_leader(self) -> Address | None:
         """Where `<release>-master` points: the running member whose Patroni answers /leader with 200."""
-        for member in self.members.values():
+        with self.agent.lock:
+            members = list(self.members.values())
+        for member in members:
             if member.running and member.rest("/leader")[0] == 200:
                 return member.dsn_host
         return None
@@ -201,7 +146,17 @@ class LabSite:
                 return
             time.sleep(0.2)
         logs = "\n".join(f"--- {m.name}\n{m.log_tail(1500)}" for m in self.members.values())
-        raise TimeoutError(f"lab site {self.env}: {what} not reached in {timeout:.0f}s\n{logs}")
+        errors = "\n".join(self.errors[-5:])
+        raise TimeoutError(f"lab site {self.env}: {what} not reached in {timeout:.0f}s\n{logs}\n{errors}")
 
     def member_states(self) -> dict[str, dict[str, Any]]:
-        return {m.name: m.rest("/patroni")[1] for m in self.members.values() if m.running}
+        return {m.name: m.rest("/patroni")[1] for m in list(self.members.values()) if m.running}
+
+
+def binaries_version(binaries: K8sBinaries) -> str:
+    from rolegen.lab.k8sbin import version_of
+
+    try:
+        return version_of(binaries)
+    except OSError as exc:
+        raise RolegenError(f"cannot run {binaries.path('kube-apiserver')}: {exc}") from exc
