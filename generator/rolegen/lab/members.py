@@ -148,9 +148,21 @@ class LabMember:
         self.process = spawn(self.runtime, args, environment, self.directory / "patroni.log", self.directory)
 
     def stop(self, timeout: float = 20) -> None:
+        """SIGTERM (Patroni stops PostgreSQL), SIGKILL after `timeout`; a postmaster that outlived its Patroni
+        (it runs in a session of its own) is killed too, so no process of the member is left."""
         if self.process is not None:
+            postmaster = self._postmaster_pid()
             self.process.stop(timeout)
             self.process = None
+            if postmaster is not None and self._is_our_postmaster(postmaster):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(postmaster), signal.SIGKILL)
+
+    def _is_our_postmaster(self, pid: int) -> bool:
+        try:
+            return str(self.data) in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return False
 
     def kill(self) -> None:
         """Hard failure: SIGKILL Patroni and PostgreSQL at once (no SIGTERM first: no shutdown checkpoint).
