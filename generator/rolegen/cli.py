@@ -15,6 +15,7 @@ from rolegen.cli_options import (
     DirOption,
     EnvOption,
     FormatOption,
+    KubeClientOption,
     KubeconfigOption,
 )
 from rolegen.commands import check_schemas as check_schemas_cmd
@@ -128,6 +129,7 @@ def diff(
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there is drift (helm-diff convention).")
     ] = False,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     context: ContextOption = None,
     directory: DirOption = Path("environments"),
 ) -> None:
@@ -158,6 +160,7 @@ def apply(
         float, typer.Option("--timeout", help="Seconds to wait for Patroni to report the declared role.", min=0)
     ] = 300.0,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     context: ContextOption = None,
     directory: DirOption = Path("environments"),
 ) -> None:

