@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rolegen import __version__, cli_lab, cli_roles, console
+from rolegen import __version__, cli_import, cli_lab, cli_roles, console
 from rolegen.cli_options import (
     EXIT_CODES,
     AllOption,
@@ -189,6 +189,7 @@ app.command("status", epilog=EXIT_CODES)(cli_roles.status)
 app.command("switchover", epilog=EXIT_CODES)(cli_roles.switchover)
 app.command("failover", epilog=EXIT_CODES)(cli_roles.failover)
 app.command("failback", epilog=EXIT_CODES)(cli_roles.failback)
+app.command("import", epilog=EXIT_CODES)(cli_import.import_site)
 app.add_typer(cli_lab.lab_app, name="lab")
 
 
