@@ -68,3 +68,13 @@ def test_lab_up_asks_for_the_lab_extra_only_when_a_lab_package_is_missing(
     with pytest.raises(RolegenError) as err:  # everything installed: the next check (the specs) speaks
         lab.up(tmp_path / "environments", tmp_path / "lab")
     assert "extra packages" not in err.value.message
+
+
+def test_shell_completion_is_offered() -> None:
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+
+    result = CliRunner().invoke(app, ["--help"])
+    assert "--install-completion" in result.output and "--show-completion" in result.output
+    assert "rolegen --install-completion" in (REPO / "README.md").read_text()

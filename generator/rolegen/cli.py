@@ -28,7 +28,7 @@ app = typer.Typer(
     help=f"Role-based Helm values and Patroni DCS patches for a two-site PostgreSQL pair.\n\n{EXIT_CODES}",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (README: Shell completion)
     pretty_exceptions_enable=False,
 )
 
