@@ -112,3 +112,16 @@ def test_cli_refuses_to_overwrite_a_spec_without_force(workdir: Path) -> None:
     assert result.exit_code == 1
     assert "error: environments/gold.yaml exists" in result.output
     assert "hint: pass --force" in result.output
+
+
+def test_a_value_left_to_the_chart_default_is_not_drift() -> None:
+    from rolegen.drift import Difference
+    from rolegen.plan import at_chart_default, difference_line
+
+    same = at_chart_default(Difference("values", "$.tsc.create", "missing", None, False))
+    assert same.drift is False
+    assert difference_line(same) == "values   $.tsc.create: not set, declared false = the chart's default (no change)"
+    assert at_chart_default(Difference("values", "$.replicaCount", "missing", None, 1)).drift is True  # default 2
+    assert at_chart_default(Difference("values", "$.tsc", "missing", None, {"create": False})).drift is False
+    assert at_chart_default(Difference("values", "$.tsc", "missing", None, {"create": True})).drift is True
+    assert at_chart_default(Difference("values", "$.tsc.create", "changed", True, False)).drift is True

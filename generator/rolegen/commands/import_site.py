@@ -27,6 +27,7 @@ from rolegen.helm import Releases
 from rolegen.kube import Cluster, ClusterError
 from rolegen.output import atomic_write
 from rolegen.render import helm_values
+from rolegen.resources import chart_defaults
 from rolegen.spec import Spec
 from rolegen.validate import schema_problems
 
@@ -167,6 +168,8 @@ def infer_spec(live: LiveSite, opts: ImportOptions) -> tuple[dict[str, Any], lis
     for key, spec_key in (("labels", "labels"), ("leaderLabelValue", "leader_label_value")):
         if _get(values, "patroni", key) is not None:
             patroni[spec_key] = copy.deepcopy(values["patroni"][key])
+    if values and _get(values, "patroni", "labels") is None:  # the release runs with the chart's labels
+        patroni["labels"] = copy.deepcopy(chart_defaults()["patroni"]["labels"])
     patroni["dynamic"] = copy.deepcopy(dynamic)
     patroni["standby"] = copy.deepcopy(extra_standby)
     data: dict[str, Any] = {
