@@ -67,3 +67,38 @@ def test_timeout_ends_the_live_line_then_fails(clock: list[float], monkeypatch: 
     with pytest.raises(RolegenError, match="timed out after 5s waiting for x"):
         _pair([]).wait("x", lambda: False, 5, every=1)
     assert tty.getvalue().endswith("   ... x: timed out after 6s\n")
+
+
+def test_watch_redraws_in_place_on_a_terminal(clock: list[float]) -> None:
+    from rolegen.progress import watch
+
+    frames = iter(["one\n", "two\n"])
+    tty = Tty()
+    watch(lambda: next(frames), 2, stream=tty, count=2)
+    assert tty.getvalue().count("\x1b[H\x1b[2J") == 2 and tty.getvalue().endswith("(Ctrl-C stops)\ntwo\n")
+    plain = io.StringIO()
+    frames = iter(["one\n", "two\n"])
+    watch(lambda: next(frames), 2, stream=plain, count=2)
+    lines = plain.getvalue().splitlines()
+    assert [line for line in lines if not line.startswith("--- every 2s, ")] == ["one", "two"]
+
+
+def test_status_watch_repeats_until_ctrl_c_then_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+    from rolegen.commands import status
+
+    monkeypatch.setattr(status, "run", lambda *args: status.StatusResult([]))
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    result = CliRunner().invoke(app, ["status", "--watch", "--interval", "1.5"])
+    assert result.exit_code == 130
+    assert result.stdout.count("--- every 1.5s, ") == 2 and result.stdout.count("\nhealthy\n") == 2
+    assert sleeps == [1.5, 1.5]

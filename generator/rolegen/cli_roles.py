@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -28,12 +29,27 @@ def status(
     kubeconfig: KubeconfigOption = None,
     kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C (exit 130): in place on a terminal.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.", min=0.5)] = 2.0,
 ) -> None:
     """Both sites side by side: members, roles, timelines, LSNs, pending fence, divergence.
 
     Exit 0 when both sites answer, report their declared roles, no fence is pending and neither diverged; else 1."""
     from rolegen.commands import status as status_cmd
 
+    if watch:
+        from rolegen import progress
+
+        def frame() -> str:
+            result = status_cmd.run(directory, kubeconfig)
+            if fmt is Format.pretty:
+                return "\n".join(result.lines()) + "\n"
+            return json.dumps(result.as_dict(), sort_keys=True) + "\n"  # one object per line with -f json|yaml
+
+        console.run(lambda: progress.watch(frame, interval))
+        return
     result = console.run(lambda: status_cmd.run(directory, kubeconfig))
     if fmt is Format.pretty:
         typer.echo("\n".join(result.lines()))

@@ -56,3 +56,19 @@ class WaitLine:
         if self.live and self.shown:
             self.stream.write(f"\r\x1b[2K   ... {self.what}: {outcome} after {time.monotonic() - self.start:.0f}s\n")
             self.stream.flush()
+
+
+def watch(frame: Callable[[], str], every: float, stream: TextIO | None = None, count: int | None = None) -> None:
+    """Print `frame()` every `every` seconds until Ctrl-C (KeyboardInterrupt propagates; the CLI exits 130):
+    redrawn in place on a terminal, one frame after the other (each after a `---` header) otherwise."""
+    out = stream if stream is not None else sys.stdout
+    live = bool(getattr(out, "isatty", lambda: False)())
+    shown = 0
+    while count is None or shown < count:
+        text = frame()
+        head = f"every {every:g}s, {time.strftime('%H:%M:%S', time.gmtime())} UTC (Ctrl-C stops)"
+        out.write(("\x1b[H\x1b[2J" if live else "--- ") + head + "\n" + text)
+        out.flush()
+        shown += 1
+        if count is None or shown < count:
+            time.sleep(every)
