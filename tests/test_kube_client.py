@@ -141,3 +141,11 @@ def test_only_kube_py_runs_the_client() -> None:
         and re.search(r"\.kubectl\(|kubectl_binary\(", path.read_text())
     ]
     assert offenders == []
+
+
+def test_errors_name_the_client_that_failed(fakes: Path, tmp_path: Path) -> None:
+    failing = tmp_path / "bin" / "oc"
+    failing.write_text("#!/bin/sh\necho 'error: the server could not find the requested resource' >&2\nexit 1\n")
+    with pytest.raises(RolegenError) as err:
+        kube.Cluster("ns", "ctx").list("transportserverclaims")
+    assert err.value.message.startswith("oc get transportserverclaims -o failed on context ctx: error: the server")

@@ -137,10 +137,10 @@ class Cluster:
                 hint="check the VPN/tunnel and the context",
             ) from None
         if proc.returncode != 0:
-            raise self._error(proc.stderr.strip(), args)
+            raise self._error(proc.stderr.strip(), args, Path(client).name)
         return proc.stdout
 
-    def _error(self, stderr: str, args: tuple[str, ...]) -> ClusterError:
+    def _error(self, stderr: str, args: tuple[str, ...], client: str = "kubectl") -> ClusterError:
         lowered = stderr.lower()
         unreachable = ("unable to connect", "connection refused", "was refused", "no such host", "i/o timeout")
         if any(s in lowered for s in unreachable):
@@ -156,7 +156,7 @@ class Cluster:
             return AlreadyExists(f"{' '.join(args[:3])} on context {self.name}: already exists")
         if "forbidden" in lowered:
             return Forbidden(
-                f"kubectl {' '.join(args[:3])} on context {self.name} is forbidden: {stderr.splitlines()[-1]}",
+                f"{client} {' '.join(args[:3])} on context {self.name} is forbidden: {stderr.splitlines()[-1]}",
                 hint="your kubeconfig user lacks this permission in the namespace (kubectl auth can-i)",
             )
         if "the object has been modified" in lowered or "conflict" in lowered:
@@ -164,7 +164,7 @@ class Cluster:
                 f"{' '.join(args[:3])} on context {self.name}: changed by someone else since it was read",
                 hint="re-run to see the new state; nothing was overwritten",
             )
-        return ClusterError(f"kubectl {' '.join(args[:3])} failed on context {self.name}: {stderr}")
+        return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}")
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         try:
