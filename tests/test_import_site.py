@@ -125,3 +125,14 @@ def test_a_value_left_to_the_chart_default_is_not_drift() -> None:
     assert at_chart_default(Difference("values", "$.tsc", "missing", None, {"create": False})).drift is False
     assert at_chart_default(Difference("values", "$.tsc", "missing", None, {"create": True})).drift is True
     assert at_chart_default(Difference("values", "$.tsc.create", "changed", True, False)).drift is True
+
+
+def test_peer_known_by_address_only_asks_for_its_environment_name() -> None:
+    values, config = _generated("golddr")
+    config["standby_cluster"] = {"host": "10.0.0.7", "port": 5432}
+    values["peer"]["host"] = "10.0.0.7"
+    with pytest.raises(UsageError) as err:
+        infer_spec(LiveSite("patroni", values, config, scope="patroni"), _options("golddr"))
+    assert err.value.message == ("cannot name the peer environment of golddr: its peer 10.0.0.7:5432 is not "
+                                 "patroni-master-<env>")
+    assert err.value.hint == "pass --peer-env NAME (the peer's spec name)"

@@ -99,6 +99,9 @@ def _peer(live: LiveSite, opts: ImportOptions, standby: dict[str, Any] | None) -
         port = service["spec"]["ports"][0].get("port")
     env = opts.peer_env or (host[len(f"{live.release}-master-"):] if host and host.startswith(
         f"{live.release}-master-") else None)
+    if host and port and not env:
+        raise UsageError(f"cannot name the peer environment of {opts.env}: its peer {host}:{port} is not "
+                         f"{live.release}-master-<env>", hint="pass --peer-env NAME (the peer's spec name)")
     missing = [flag for flag, v in (("--peer-env", env), ("--peer-host", host), ("--peer-port", port)) if not v]
     if missing:
         raise UsageError(
