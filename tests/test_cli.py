@@ -171,6 +171,23 @@ def test_validate_yaml_syntax_error_with_line_and_column(workdir: Path) -> None:
     assert "environments/gold.yaml::$: YAML syntax error at line 3, column 1" in result.stderr
 
 
+def test_unquoted_date_in_parameters_renders_as_the_string_written(workdir: Path) -> None:
+    # PyYAML reads `2026-11-26 12:00:00` as a datetime; Patroni gets the parameter as text, so rolegen does too.
+    gold = workdir / "environments/gold.yaml"
+    gold.write_text(
+        gold.read_text().replace("        wal_level: replica\n", "        wal_level: replica\n"
+                                 "        recovery_target_time: 2026-11-26 12:00:00\n")
+    )
+    result = runner.invoke(app, ["render", "--all"])
+    assert result.exit_code == 0, result.output
+    patch = (workdir / "environments/generated/gold/patches/patroni-config.yaml").read_text()
+    assert '"recovery_target_time":"2026-11-26 12:00:00"' in patch
+    values = (workdir / "environments/generated/gold/values.yaml").read_text()
+    assert "      recovery_target_time: '2026-11-26 12:00:00'\n" in values
+    assert runner.invoke(app, ["validate"]).exit_code == 0
+    assert runner.invoke(app, ["render", "--all", "--check"]).exit_code == 0
+
+
 def test_validate_bad_patch_annotation(workdir: Path) -> None:
     patch = workdir / "environments/generated/golddr/patches/patroni-config.yaml"
     patch.write_text(patch.read_text().replace('"port":5432}', '"port":5432,"password":"x"}'))
