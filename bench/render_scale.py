@@ -12,12 +12,11 @@ Run: python bench/render_scale.py [--runs 5] [--sizes 2,10,100,1000] [--rolegen 
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import Timings, load_note, run_timed
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_100_S = 0.5
@@ -43,17 +42,6 @@ def write_pairs(env_dir: Path, environments: int) -> None:
             (env_dir / f"{env}.yaml").write_text(text, encoding="utf-8")
 
 
-def timed(cmd: list[str], cwd: Path, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
-    return times
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -64,17 +52,19 @@ def main() -> int:
     if any(n < 2 or n % 2 for n in sizes):
         parser.error("sizes must be even and >= 2 (environments come in pairs)")
     medians: dict[str, dict[int, float]] = {label: {} for label in COMMANDS}
-    print(f"rolegen: {args.rolegen}; median of {args.runs} runs per cell, whole process")
-    print("| environments | " + " | ".join(f"{label} (s)" for label in COMMANDS) + " |")
-    print("|---|" + "---|" * len(COMMANDS))
+    print(f"rolegen: {args.rolegen}; median of {args.runs} runs per cell, whole process; {load_note()}")
+    print("| environments | " + " | ".join(f"{label}: wall (s) | CPU (s)" for label in COMMANDS) + " |")
+    print("|---|" + "---|---|" * len(COMMANDS))
     for n in sizes:
+        cells: dict[str, Timings] = {}
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             write_pairs(root / "environments", n)
-            timed([args.rolegen, "render", "--all"], root, 1)  # the committed output, not timed
+            run_timed([args.rolegen, "render", "--all"], root, 1, warm=False)  # the committed output
             for label, cmd in COMMANDS.items():
-                medians[label][n] = statistics.median(timed([args.rolegen, *cmd], root, args.runs))
-        print(f"| {n} | " + " | ".join(f"{medians[label][n]:.3f}" for label in COMMANDS) + " |")
+                cells[label] = run_timed([args.rolegen, *cmd], root, args.runs)
+                medians[label][n] = cells[label].median
+        print(f"| {n} | " + " | ".join(f"{c.median:.3f} | {c.cpu_median:.3f}" for c in cells.values()) + " |")
     ok = True
     for label, by_size in medians.items():
         if len(by_size) >= 2:
