@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -42,10 +43,17 @@ def _error_path(error: jsonschema.ValidationError) -> str:
     return path
 
 
+@cache
+def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+    """The validator of `schemas/<name>.schema.json`, built once per process (it caches resolved $refs).
+
+    No format checker: the schemas use patterns, not `format`, so none is needed.
+    """
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
 def schema_problems(data: Any, schema_name: str, display: str) -> list[Problem]:
-    schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = {Problem(display, _error_path(e), _message(e)) for e in validator.iter_errors(data)}
+    problems = {Problem(display, _error_path(e), _message(e)) for e in _validator(schema_name).iter_errors(data)}
     return sorted(problems)
 
 
@@ -195,16 +203,19 @@ def config_annotation_problems(text: str, display: str, path: str) -> list[Probl
         return [Problem(display, path, f"config annotation is not JSON: {exc.msg} at char {exc.pos}")]
     if not isinstance(config, dict):
         return [Problem(display, path, "config annotation must be a JSON object")]
-    env_schema = load_schema("environment")
+    errors = _annotation_validator().iter_errors(config)
+    return sorted({Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in errors})
+
+
+@cache
+def _annotation_validator() -> jsonschema.protocols.Validator:
     schema = {
-        "$defs": env_schema["$defs"],
+        "$defs": load_schema("environment")["$defs"],
         "type": "object",
         "allOf": [{"$ref": "#/$defs/noSecrets"}],
         "properties": {"standby_cluster": _STANDBY_CLUSTER},
     }
-    validator = jsonschema.Draft202012Validator(schema)
-    found = {Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in validator.iter_errors(config)}
-    return sorted(found)
+    return jsonschema.Draft202012Validator(schema)
 
 
 # The seven keys Patroni accepts in standby_cluster; it silently drops anything else.
