@@ -66,19 +66,19 @@ def inline_refs(schema: dict[str, Any], unroll: int = 3) -> dict[str, Any]:
     defs: dict[str, Any] = schema.get("$defs", {})
     recursive = {name for name in defs if name in _reachable(defs, name)}
 
-    def walk(node: Any, unroll: int) -> Any:
+    def walk(node: Any, depth: int) -> Any:
         if isinstance(node, list):
-            return [walk(item, unroll) for item in node]
+            return [walk(item, depth) for item in node]
         if not isinstance(node, dict):
             return node
-        out = {key: walk(value, unroll) for key, value in node.items() if key != "$ref"}
+        out = {key: walk(value, depth) for key, value in node.items() if key != "$ref"}
         ref = node.get("$ref")
         name = ref[len(_LOCAL_DEF) :] if isinstance(ref, str) and ref.startswith(_LOCAL_DEF) else None
-        if name is None or name not in defs or (name in recursive and unroll == 0):
+        if name is None or name not in defs or (name in recursive and depth == 0):
             if ref is not None:
                 out["$ref"] = ref
             return out
-        body = walk(defs[name], unroll - 1 if name in recursive else unroll)
+        body = walk(defs[name], depth - 1 if name in recursive else depth)
         if not out:
             return body
         out["allOf"] = [*out.get("allOf", []), body]
