@@ -52,6 +52,7 @@ def main() -> int:
     if any(n < 2 or n % 2 for n in sizes):
         parser.error("sizes must be even and >= 2 (environments come in pairs)")
     medians: dict[str, dict[int, float]] = {label: {} for label in COMMANDS}
+    cpu: dict[str, dict[int, float]] = {label: {} for label in COMMANDS}
     print(f"rolegen: {args.rolegen}; median of {args.runs} runs per cell, whole process; {load_note()}")
     print("| environments | " + " | ".join(f"{label}: wall (s) | CPU (s)" for label in COMMANDS) + " |")
     print("|---|" + "---|---|" * len(COMMANDS))
@@ -64,13 +65,15 @@ def main() -> int:
             for label, cmd in COMMANDS.items():
                 cells[label] = run_timed([args.rolegen, *cmd], root, args.runs)
                 medians[label][n] = cells[label].median
+                cpu[label][n] = cells[label].cpu_median
         print(f"| {n} | " + " | ".join(f"{c.median:.3f} | {c.cpu_median:.3f}" for c in cells.values()) + " |")
     ok = True
     for label, by_size in medians.items():
         if len(by_size) >= 2:
             lo, hi = min(by_size), max(by_size)
             slope_ms = (by_size[hi] - by_size[lo]) / (hi - lo) * 1000
-            print(f"{label}: {slope_ms:.2f} ms per environment ({lo} -> {hi} environments)")
+            cpu_ms = (cpu[label][hi] - cpu[label][lo]) / (hi - lo) * 1000
+            print(f"{label}: {slope_ms:.2f} ms per environment, CPU {cpu_ms:.2f} ms ({lo} -> {hi} environments)")
         if 100 in by_size and 1000 in by_size:
             ratio = by_size[1000] / by_size[100]
             ok &= ratio <= LINEAR_FACTOR
