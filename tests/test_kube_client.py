@@ -149,3 +149,11 @@ def test_errors_name_the_client_that_failed(fakes: Path, tmp_path: Path) -> None
     with pytest.raises(RolegenError) as err:
         kube.Cluster("ns", "ctx").list("transportserverclaims")
     assert err.value.message.startswith("oc get transportserverclaims -o failed on context ctx: error: the server")
+
+
+def test_status_without_any_client_says_so_in_its_client_line(fakes: Path, tmp_path: Path) -> None:
+    (tmp_path / "bin" / "oc").unlink()
+    result = CliRunner().invoke(app, ["status", "--dir", str(REPO / "environments")])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        "client: none (no cluster client found: neither kubectl nor oc is beside this Python or on PATH)")

@@ -87,6 +87,8 @@ class ClientInfo:
     problem: str | None = None
 
     def line(self) -> str:
+        if not Path(self.path).is_absolute():
+            return f"client: none ({self.problem})"
         version = self.version or f"(version unknown: {self.problem})"
         return f"client: {Path(self.path).name} {version} ({self.path})"
 
