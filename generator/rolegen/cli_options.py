@@ -52,3 +52,21 @@ K8sBinOption = Annotated[
         file_okay=False,
     ),
 ]
+
+
+def _use_kube_client(value: str | None) -> str | None:
+    from rolegen import kube
+
+    kube.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, kubectl, oc
+    return value
+
+
+KubeClientOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kube-client",
+        help="Cluster client, a path or a name on PATH: kubectl or oc (default: $ROLEGEN_KUBE_CLIENT, "
+        "the kubectl installed with rolegen, kubectl on PATH, then oc on PATH).",
+        callback=_use_kube_client,
+    ),
+]
