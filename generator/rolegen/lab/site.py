@@ -1,5 +1,11 @@
 """One lab site: an emulated API server, the lab acting as kubelet + StatefulSet controller for the chart's
-Patroni members, and the proxy standing for `<release>-master` + the TSC tunnel."""
+Patroni members, and two proxies: `proxy` stands for the `<release>-master` Service (local clients, writers) and
+`tunnel` for the TSC tunnel endpoint the *peer's* standby_cluster (and startup guard) connects to, so cutting the
+tunnel stops replication while local writes continue.
+
+Fault injection lives here, in the lab's own process management (never in the API emulator): members killed
+(restarted by the reconcile loop as a kubelet would, unless held down), Patroni paused (SIGSTOP, its PostgreSQL
+keeps running), the tunnel cut, the whole site lost."""
 
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ class LabSite:
         root: Path,
         runtime: MemberRuntime,
         proxy: Address,
+        tunnel: Address | None = None,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
         self.root, self.runtime = root, runtime
@@ -39,7 +46,11 @@ class LabSite:
         self.api: KubeApi | None = None
         self.members: dict[int, LabMember] = {}
         self._leader: Address | None = None
-        self.proxy = TunnelProxy(proxy, lambda: self._leader)
+        self.proxy = TunnelProxy(proxy, lambda: self._leader)  # <release>-master: local clients
+        self.tunnel = TunnelProxy(tunnel, lambda: self._leader) if tunnel else self.proxy  # what the peer dials
+        self.held: set[int] = set()  # ordinals kept down (kill --no-restart): the reconcile loop skips them
+        self.paused: set[int] = set()  # ordinals whose Patroni is SIGSTOPped
+        self.api_down = False
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._paused = threading.Event()
@@ -70,9 +81,14 @@ class LabSite:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         with self._lock:
+            for ordinal in sorted(self.paused):
+                self.members[ordinal].resume()  # a stopped Patroni ignores SIGTERM: it would orphan its postgres
+            self.paused.clear()
             for member in self.members.values():
                 member.stop()
         self.proxy.close()
+        if self.tunnel is not self.proxy:
+            self.tunnel.close()
         self.emulator.stop()
 
     # -- failure injection ---------------------------------------------------------------------------------
@@ -80,20 +96,84 @@ class LabSite:
         """The whole site goes dark: members SIGKILLed, API server down, tunnel cut."""
         self._paused.set()
         with self._lock:
+            self.paused.clear()
             for member in self.members.values():
                 member.kill()
             self._leader = None
         self.proxy.partition()
+        self.tunnel.partition()
         self.emulator.stop()
+        self.api_down = True
 
     def restore_api(self) -> None:
         """The site's API server answers again (members stay down until resume_members)."""
         self.emulator.start()  # same port, same objects: as a real API server backed by etcd
+        self.api_down = False
 
     def resume_members(self) -> None:
         """The platform restarts the site's Pods (no rolegen involved) and the tunnel comes back."""
         self.proxy.heal()
+        self.tunnel.heal()
         self._paused.clear()
+
+    @property
+    def lost(self) -> bool:
+        """The site is dark (fail() without resume_members())."""
+        return self._paused.is_set()
+
+    def resolve(self, member: str | None) -> list[int]:
+        """Ordinals meant by a member selector: None = every member, `leader` = the one answering /leader,
+        else a member name (`patroni-1`) or an ordinal (`1`)."""
+        with self._lock:
+            if member is None:
+                return sorted(self.members)
+            if member == "leader":
+                found = [o for o, m in sorted(self.members.items()) if o not in self.paused and m.is_leader()]
+                if not found:
+                    raise RolegenError(f"{self.env}: no member leads right now", hint="rolegen lab status")
+                return found[:1]
+            for ordinal, m in self.members.items():
+                if member in (m.name, str(ordinal)):
+                    return [ordinal]
+        known = ", ".join(m.name for m in self.members.values())
+        raise RolegenError(f"{self.env} has no member {member!r}", hint=f"members: {known}")
+
+    def kill(self, member: str | None = None, restart: bool = True) -> list[str]:
+        """SIGKILL Patroni and PostgreSQL. restart=True: the reconcile loop restarts them at once (a kubelet,
+        restartPolicy Always); False: they stay down until start()."""
+        with self._lock:
+            ordinals = self.resolve(member)
+            for ordinal in ordinals:
+                if not restart:
+                    self.held.add(ordinal)
+                self.paused.discard(ordinal)
+                self.members[ordinal].kill()
+            self._leader = self._find_leader()
+        return [self.members[o].name for o in ordinals]
+
+    def start(self, member: str | None = None) -> list[str]:
+        """Let held-down members run again (the reconcile loop starts them with their data)."""
+        with self._lock:
+            ordinals = self.resolve(member)
+            self.held -= set(ordinals)
+        return [self.members[o].name for o in ordinals]
+
+    def pause(self, member: str | None = None) -> list[str]:
+        """SIGSTOP the members' Patroni only: PostgreSQL keeps running (and a primary keeps taking writes)."""
+        with self._lock:
+            ordinals = [o for o in self.resolve(member) if self.members[o].running]
+            for ordinal in ordinals:
+                self.members[ordinal].pause()
+                self.paused.add(ordinal)
+        return [self.members[o].name for o in ordinals]
+
+    def resume(self, member: str | None = None) -> list[str]:
+        with self._lock:
+            ordinals = [o for o in self.resolve(member) if o in self.paused]
+            for ordinal in ordinals:
+                self.members[ordinal].resume()
+                self.paused.discard(ordinal)
+        return [self.members[o].name for o in ordinals]
 
     # -- kubelet + StatefulSet controller ------------------------------------------------------------------
     @property
@@ -125,7 +205,8 @@ class LabSite:
                     member.wipe()  # the claim is gone, and with it the volume
             if sts is not None:
                 for ordinal in range(replicas):
-                    self._ensure_member(ordinal, sts, pvcs)
+                    if ordinal not in self.held:
+                        self._ensure_member(ordinal, sts, pvcs)
             self._leader = self._find_leader()
         if sts is not None:
             with contextlib.suppress(ApiError):
@@ -188,8 +269,9 @@ class LabSite:
 
     def _find_leader(self) -> Address | None:
         """Where `<release>-master` points: the running member whose Patroni answers /leader with 200."""
-        for member in self.members.values():
-            if member.running and member.rest("/leader")[0] == 200:
+        for ordinal, member in self.members.items():
+            # A paused Patroni answers nothing, as its readiness probe would not: no longer an endpoint.
+            if ordinal not in self.paused and member.running and member.is_leader():
                 return member.dsn_host
         return None
 
@@ -204,4 +286,6 @@ class LabSite:
         raise TimeoutError(f"lab site {self.env}: {what} not reached in {timeout:.0f}s\n{logs}")
 
     def member_states(self) -> dict[str, dict[str, Any]]:
-        return {m.name: m.rest("/patroni")[1] for m in self.members.values() if m.running}
+        return {
+            m.name: m.rest("/patroni")[1] for o, m in self.members.items() if m.running and o not in self.paused
+        }
