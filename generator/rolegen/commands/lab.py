@@ -157,25 +157,24 @@ _DONE = {"kill": "killed", "start": "started", "pause": "paused (Patroni SIGSTOP
 
 def fault(root: Path, op: str, target: str | None = None, **args: Any) -> str:
     """One fault operation on the running lab; returns the line telling what changed."""
-    control = client(root)
     if op in _DONE:
         site, member = parse_target(target or "")
-        names = control.request(op, site=site, member=member, **args)
+        names = client(root).request(op, site=site, member=member, **args)
         if not names:
             return f"Not changed: no member of {site} to {op}"
         note = ""
         if op == "kill":
-            restarted = args.get("restart", True)
-            note = " (the lab restarts them at once)" if restarted else f" (kept down until: rolegen lab start {target})"
+            restart = args.get("restart", True)
+            note = " (the lab restarts them at once)" if restart else f" (kept down until: rolegen lab start {target})"
         return f"{site}: {', '.join(names)} {_DONE[op]}{note}"
     if op in ("cut", "heal"):
-        sites = control.request(op, site=target)
+        sites = client(root).request(op, site=target)
         verb = "cut (replication and peer checks stop; local writes continue)" if op == "cut" else "healed"
         return f"tunnel towards {', '.join(sites)} {verb}" if sites else "Not changed: no tunnel was cut"
     if op == "lose":
-        control.request(op, site=target)
+        client(root).request(op, site=target)
         return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"
     if op == "restore":
-        control.request(op, site=target, **args)
+        client(root).request(op, site=target, **args)
         return f"{target}: API server answers again" + ("" if args.get("api_only") else "; members and links back")
     raise UsageError(f"unknown lab fault {op!r}")

@@ -32,8 +32,11 @@ from rolegen.drill.scenarios import (
     Write,
 )
 from rolegen.errors import RolegenError
+from rolegen.kube import Cluster
 from rolegen.lab.control import Control
 from rolegen.lab.workload import AckWriter, missing_ids
+from rolegen.live import SiteState, read_site
+from rolegen.workspace import load_workspace
 
 # Writes acknowledged this long before a site-loss mark may not have shipped yet: they belong to its window.
 SHIP_SLACK = 1.0
@@ -109,15 +112,16 @@ class Drill:
             procs = [self.spawn(r) for r in step.runs]
             self.groups.append([self.wait(r, p, out, None) for r, (p, out) in zip(step.runs, procs, strict=True)])
         elif isinstance(step, WaitNoLeader):
-            self.until(lambda: self.api_role(step.site) is None, 60, f"{step.site}'s leader lock to expire")
+            self.until(lambda: self.api_view(step.site).live_role is None, 60,
+                       f"no live leader of {step.site} in the API objects", every=0.1)
             self.event(f"{step.site}: no live leader lock in the API objects")
         elif isinstance(step, Converge):
-            self.until(lambda: self.leads(step.leader, step.follower), self.timeout + 30,
+            self.until(lambda: self.leads(step.leader, step.follower), self.timeout,
                        f"{step.leader} to lead" + (" with its peer streaming from it" if step.follower else ""))
             self.event(f"{step.leader} leads" + (", peer streaming" if step.follower else ""))
         elif isinstance(step, Return):
-            if self.leads(step.to, follower=True):
-                self.event(f"{step.to} already leads with its peer streaming: no failback needed")
+            if self.declared().get(step.to) == "leader":
+                self.event(f"the specs still declare {step.to} leader: no failback to run")
             else:
                 self.rolegen_step(Rolegen("failback", step.to))
 
@@ -151,6 +155,8 @@ class Drill:
                 break
         if step.mark:
             self.marks[step.mark] = time.monotonic()
+        if record.expect == "ok" and record.exit_code != 0:
+            raise StepFailed(f"rolegen {step.verb} --to {step.to} failed: the scenario cannot continue")
 
     def spawn(self, step: Rolegen) -> tuple[subprocess.Popen[bytes], Path]:
         out = self._outdir / f"run-{len(self.report.runs) + sum(map(len, self.groups))}-{time.monotonic_ns()}.log"
@@ -186,40 +192,46 @@ class Drill:
         return record
 
     # -- observation -------------------------------------------------------------------------------------------
-    def until(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+    def until(self, check: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check():
                 return
-            time.sleep(0.2)
+            time.sleep(every)
         raise StepFailed(f"timed out after {timeout:.0f}s waiting for {what}; roles: {self.roles()}")
 
     def leads(self, site: str, follower: bool) -> bool:
+        """`site` leads (Patroni says so and its master endpoint takes writes) and, if `follower`, its peer is a
+        standby leader streaming on the same timeline; and rolegen's own view (the API objects, which Patroni
+        updates once per loop) already says the same, so the next rolegen run starts from what we saw."""
         role, timeline, _ = live_role(patroni_states(self.ep, site))
         if role != "leader" or not master_writable(self.ep.master_dsn(site)):
             return False
+        peer = next(s for s in self.ep.sites if s != site)
+        if follower:
+            peer_role, peer_timeline, streaming = live_role(patroni_states(self.ep, peer))
+            if not (peer_role == "standby-leader" and streaming and peer_timeline == timeline):
+                return False
+        if self.api_view(site).live_role != "leader":
+            return False
         if not follower:
             return True
-        peer = next(s for s in self.ep.sites if s != site)
-        peer_role, peer_timeline, streaming = live_role(patroni_states(self.ep, peer))
-        return peer_role == "standby-leader" and streaming and peer_timeline == timeline
+        standby = self.api_view(peer).leader_member
+        return standby is not None and standby.role == "standby-leader" and standby.state == "streaming"
+
+    def declared(self) -> dict[str, str]:
+        return {name: spec.role for name, spec in load_workspace(self.ep.env_dir).specs.items()}
 
     def roles(self) -> dict[str, dict[str, str | None]]:
-        from rolegen.workspace import load_workspace
-
-        declared = {name: spec.role for name, spec in load_workspace(self.ep.env_dir).specs.items()}
+        declared = self.declared()
         return {s: {"live": live_role(patroni_states(self.ep, s))[0], "declared": declared.get(s)}
                 for s in self.ep.sites}
 
-    def api_role(self, site: str) -> str | None:
-        """The site's live role as rolegen reads it (leader lock + Pod annotations), through kubectl."""
-        from rolegen.kube import Cluster
-        from rolegen.live import read_site
-        from rolegen.workspace import load_workspace
-
+    def api_view(self, site: str) -> SiteState:
+        """The site as rolegen reads it (leader lock + Pod annotations), through kubectl."""
         spec = load_workspace(self.ep.env_dir).specs[site]
         cache = Path(self.ep.info["root"]) / "kube-cache"
-        return read_site(spec, Cluster(spec.namespace, spec.context, self.ep.kubeconfig, cache)).live_role
+        return read_site(spec, Cluster(spec.namespace, spec.context, self.ep.kubeconfig, cache))
 
     def measure(self, acknowledged: list[int], at: list[float], unknown: int, gap: float) -> None:
         report, expect = self.report, self.scenario.expect

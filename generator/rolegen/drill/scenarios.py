@@ -2,9 +2,10 @@
 
 A step is one of: `Write` (let the workload run), `Fault` (a lab operation, see rolegen.lab.control.OPS),
 `Rolegen` (one `rolegen` CLI run, possibly SIGKILLed and re-run), `Concurrent` (several runs started at once),
-`WaitNoLeader` (until the site's leader lock has expired, as rolegen reads it), `Converge` (until a site leads,
-and its peer streams from it unless `follower=False`) and `Return` (`rolegen failback --to SITE`, unless SITE
-already leads: what an operator does to get back to the baseline).
+`WaitNoLeader` (until rolegen would read no live leader on the site: its lock expired, or the member holding it
+restarted and reports another role), `Converge` (until a site leads,
+and its peer streams from it unless `follower=False`) and `Return` (`rolegen failback --to SITE`, unless the
+specs still declare SITE leader, i.e. no role change happened: what an operator does to get back to the baseline).
 
 Every scenario starts from and returns to the baseline (gold leads, golddr follows). The expectations encode the
 fault model's promise: no acknowledged write lost outside the scenario's loss window (the only one is a site loss,
@@ -96,7 +97,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Write(1.0), Rolegen("switchover", "gold"), Converge("gold"), Write(0.5))),
     Scenario("crash-restart-failover",
              "gold's members SIGKILLed and restarted at once (a kubelet); failover to golddr; failback to gold", (
-        Write(1.5), Fault("kill", {"site": "gold"}, mark="fault"), Rolegen("failover", "golddr", expect="safe"),
+        Write(1.5), Fault("kill", {"site": "gold"}, mark="fault"), WaitNoLeader("gold"),
+        Rolegen("failover", "golddr", expect="safe"),
         Write(1.0), Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("site-loss-failover",
              "gold dark (members down, API down, tunnel cut); failover; gold's API returns; failover re-run fences; "
