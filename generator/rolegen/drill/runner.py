@@ -256,3 +256,10 @@ class Drill:
             if ident in missing:
                 inside = window is not None and window[0] <= when <= window[1]
                 (report.lost_in_window if inside else report.lost).append(ident)
+
+
+def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:
+    """Heal every fault and bring `leader` back with its peer streaming (failback when the specs declare the peer
+    leader): what a drill series does between scenarios. The report says whether it worked."""
+    steps: tuple[Step, ...] = (Fault("heal_all"), Return(leader), Converge(leader))
+    return Drill(control, Scenario("baseline", f"back to {leader} leading", steps), timeout=timeout).run()
