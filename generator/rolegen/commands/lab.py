@@ -113,10 +113,22 @@ def status(root: Path) -> dict[str, Any]:
     if _pid(root) is None or not (root / STATE_FILE).exists():
         raise RolegenError("the lab is not running", hint="start it with: rolegen lab up")
     state = _state(root)
+    with contextlib.suppress(RolegenError):  # a daemon from before the control socket: no faults shown
+        for name, faults in client(root).request("faults").items():
+            state["sites"][name]["faults"] = _fault_words(faults)
     for site in state["sites"].values():
         for name, member in site["members"].items():
             member.update(_member_status(member["rest"]), name=name)
     return state
+
+
+def _fault_words(faults: dict[str, Any]) -> list[str]:
+    """`lab status`'s words for the faults in force on one site (see Lab.faults)."""
+    words = ["LOST"] * bool(faults.get("lost")) + ["API down"] * bool(faults.get("api_down") and not faults.get("lost"))
+    words += ["tunnel towards it cut"] * bool(faults.get("tunnel_cut") and not faults.get("lost"))
+    words += [f"{m} kept down" for m in faults.get("held", [])]
+    words += [f"{m} Patroni paused" for m in faults.get("paused", [])]
+    return words
 
 
 def _member_status(rest_port: int) -> dict[str, Any]:

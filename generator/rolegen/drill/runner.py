@@ -165,7 +165,7 @@ class Drill:
         with open(out, "wb") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=dict(os.environ))
-        self.event(f"rolegen {step.verb} --to {step.to} started (pid {proc.pid})")
+        self.event(f"rolegen {step.verb} --to {step.to} started")
         return proc, out
 
     def wait(self, step: Rolegen, proc: subprocess.Popen[bytes], out: Path, kill_after: float | None) -> RunRecord:

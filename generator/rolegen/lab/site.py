@@ -154,7 +154,7 @@ class LabSite:
     def start(self, member: str | None = None) -> list[str]:
         """Let held-down members run again (the reconcile loop starts them with their data)."""
         with self._lock:
-            ordinals = self.resolve(member)
+            ordinals = [o for o in self.resolve(member) if o in self.held]
             self.held -= set(ordinals)
         return [self.members[o].name for o in ordinals]
 
