@@ -21,6 +21,7 @@ from pathlib import Path
 from rolegen.drill.observe import Endpoints, LogWatch, Prober, live_role, master_writable, patroni_states
 from rolegen.drill.report import Report, RunRecord
 from rolegen.drill.scenarios import (
+    BASELINE,
     Concurrent,
     Converge,
     Fault,
@@ -62,8 +63,18 @@ class Drill:
     def run(self) -> Report:
         self._t0 = time.monotonic()
         watch = LogWatch(self.ep)
+        if self.scenario.from_baseline and not self.leads(BASELINE, follower=True):
+            raise RolegenError(
+                f"the lab is not at the drills' baseline ({BASELINE} leading, its peer streaming from it, the specs "
+                f"agreeing): {self.roles()}",
+                hint=f"rolegen lab heal, then rolegen failback --to {BASELINE} --dir {self.ep.env_dir} --kubeconfig "
+                f"{self.ep.kubeconfig}; or rolegen lab down && rolegen lab up")
         writer = AckWriter([self.ep.master_dsn(s) for s in self.ep.sites])
-        writer.start()  # waits for a writable site: the drill starts from a working pair
+        try:
+            writer.start()  # waits for a writable site
+        except TimeoutError:
+            raise RolegenError("no site of the lab accepts writes: the workload cannot start",
+                               hint="rolegen lab status") from None
         prober = Prober(self.ep.member_dsns()).start(self._t0)
         try:
             self.event(f"workload writing through {', '.join(s + ' master' for s in self.ep.sites)}")
@@ -262,4 +273,5 @@ def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60
     """Heal every fault and bring `leader` back with its peer streaming (failback when the specs declare the peer
     leader): what a drill series does between scenarios. The report says whether it worked."""
     steps: tuple[Step, ...] = (Fault("heal_all"), Return(leader), Converge(leader))
-    return Drill(control, Scenario("baseline", f"back to {leader} leading", steps), timeout=timeout).run()
+    back = Scenario("baseline", f"back to {leader} leading", steps, from_baseline=False)
+    return Drill(control, back, timeout=timeout).run()

@@ -89,6 +89,10 @@ class Scenario:
     summary: str
     steps: tuple[Step, ...]
     expect: Expect = Expect()
+    from_baseline: bool = True  # refuse to start unless BASELINE leads with its peer streaming
+
+
+BASELINE = "gold"  # the bundled environments' leader: every scenario starts and ends with it leading
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
