@@ -5,6 +5,7 @@ tests/lab/test_diff_apply.py."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from rolegen.helm import ReleaseInfo
 from rolegen.kube import ClusterUnreachable, Conflict
 from rolegen.live import Member, SiteState
 from rolegen.plan import SitePlan
+from rolegen.records import Records
 from rolegen.render import dcs_config
 from rolegen.spec import Spec
 from rolegen.workspace import load_workspace
@@ -43,6 +45,29 @@ class FakeCluster:
         if self.conflict:
             raise Conflict("patch configmap patroni-config on context gold: changed by someone else")
         self.patches.append((kind, name, patch, resource_version))
+
+
+class FakeStore:
+    """rolegen.records.RecordStore in memory: the lease apply takes on both sites, without a cluster."""
+
+    leases: ClassVar[dict[str, Records]] = {}
+
+    def __init__(self, spec: Spec, cluster: Any) -> None:
+        self.spec = spec
+
+    def read(self) -> Records:
+        return FakeStore.leases.get(self.spec.environment, Records())
+
+    def ensure(self) -> Records:
+        return FakeStore.leases.setdefault(self.spec.environment, Records(resource_version="1"))
+
+    def write(self, values: dict[str, Any], resource_version: str) -> None:
+        current = self.ensure()
+        assert current.resource_version == resource_version
+        lease = values.get("rolegen.io/lease", current.lease)
+        FakeStore.leases[self.spec.environment] = dataclasses.replace(
+            current, lease=lease, resource_version=str(int(resource_version) + 1)
+        )
 
 
 class FakeReleases:
@@ -122,7 +147,9 @@ def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def fakes(monkeypatch: pytest.MonkeyPatch, specs: dict[str, Spec]) -> Iterator[Any]:
     """install(plan, sites=..., conflict=...) wires the fakes; returns what they recorded."""
     FakeReleases.calls = []
+    FakeStore.leases = {}
     monkeypatch.setattr(apply_cmd, "Releases", FakeReleases)
+    monkeypatch.setattr(apply_cmd, "RecordStore", FakeStore)
 
     def install(plan: SitePlan, sites: list[SiteState] | None = None, conflict: bool = False) -> Fakes:
         f = Fakes(FakeCluster(conflict), sites or [state(specs[plan.environment], plan.declared_role)])
@@ -219,6 +246,22 @@ def test_values_drift_runs_helm_with_the_generated_file_then_rereads_the_config(
     assert "gold: helm release patroni now at revision 4" in result.stdout
 
 
+def test_after_helm_the_config_is_recomputed_from_what_is_there_now(fakes: Any, specs: dict[str, Spec]) -> None:
+    """A key set by hand (patronictl edit-config) between the plan and the write is kept, not overwritten by
+    the plan's older picture of the annotation."""
+    gold = specs["gold"]
+    hand_set = {**dcs_config(gold), "ttl": 1, "synchronous_mode": True}
+    after_helm = state(gold, "leader", config=hand_set, rv="13")
+    f = fakes(plan_for(gold, Difference("values", "$.replicaCount", "changed", 1, 2)), sites=[after_helm, after_helm])
+    result = apply("--env", "gold", "--yes")
+    assert result.exit_code == 0, result.output
+    [(_, _, patch, version)] = f.cluster.patches
+    written = json.loads(patch["metadata"]["annotations"]["config"])
+    assert version == "13"
+    assert written["synchronous_mode"] is True  # kept: set by hand after the plan was read
+    assert written["ttl"] == dcs_config(gold)["ttl"]  # declared keys win
+
+
 def test_conflict_is_reported_never_retried(fakes: Any, specs: dict[str, Spec]) -> None:
     f = fakes(
         plan_for(specs["gold"], Difference("config", "$.ttl", "changed", 10, 30), live={"ttl": 10}), conflict=True
@@ -266,9 +309,39 @@ def test_promotion_is_refused_while_the_peer_leads(fakes: Any, golddr_declared_l
     result = apply("--env", "golddr", "--yes")
     assert result.exit_code == 1
     assert result.stdout == ""  # refused before the plan is shown
-    assert "error: refusing to make golddr leader: its peer gold is live leader (member patroni-0" in result.stderr
+    assert "error: refusing to make golddr leader: its peer gold leads (DCS config" in result.stderr
+    assert "Patroni leader, member patroni-0" in result.stderr
     assert "hint: demote the peer first" in result.stderr
     assert f.reads == ["gold"] and f.cluster.patches == [] and FakeReleases.calls == []
+
+
+def test_promotion_is_refused_while_the_peer_dcs_still_declares_leader(
+    fakes: Any, golddr_declared_leader: Spec
+) -> None:
+    """A handover in progress: the peer's Patroni leads nobody right now, but its DCS config still says leader,
+    so it may lead again any second."""
+    gold = load_workspace(Path("environments")).specs["gold"]
+    plan = plan_for(golddr_declared_leader, dcs_role="standby-leader", live={"standby_cluster": {}})
+    peer = state(gold, None, config={"ttl": 30})  # no standby_cluster: DCS leader
+    f = fakes(plan, sites=[peer])
+    result = apply("--env", "golddr", "--yes")
+    assert result.exit_code == 1
+    assert "its peer gold leads (DCS config leader, Patroni no leader" in result.stderr
+    assert f.cluster.patches == [] and FakeReleases.calls == []
+
+
+def test_promotion_rechecks_the_peer_after_confirmation(fakes: Any, golddr_declared_leader: Spec) -> None:
+    """The peer was a standby when the plan was shown; by the time the user said yes it had been promoted
+    (another operator, a failover): the promotion is refused before anything is written."""
+    gold = load_workspace(Path("environments")).specs["gold"]
+    plan = plan_for(golddr_declared_leader, dcs_role="standby-leader", live={"standby_cluster": {}})
+    f = fakes(plan, sites=[state(gold, "standby-leader", config={"standby_cluster": {"host": "x"}}),
+                           state(gold, "leader")])
+    result = apply("--env", "golddr", "--yes")
+    assert result.exit_code == 1
+    assert "refusing to make golddr leader: its peer gold leads" in result.stderr
+    assert f.reads == ["gold", "gold"] and f.cluster.patches == []
+    assert FakeStore.leases["golddr"].lease is None  # the lease was released
 
 
 def test_promotion_is_refused_when_the_peer_cannot_be_read(

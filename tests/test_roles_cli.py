@@ -16,7 +16,7 @@ runner = CliRunner()
     ("verb", "to", "first"),
     [
         ("switchover", "golddr", "Switchover to golddr (planned, zero acknowledged writes lost):"),
-        ("failover", "golddr", "Failover to golddr (unplanned: gold is down):"),
+        ("failover", "golddr", "Failover to golddr (unplanned: gold failed):"),
         ("failback", "gold", "Failback to gold:"),
     ],
 )
@@ -54,5 +54,6 @@ def test_unreachable_cluster_names_the_context(workdir: Path) -> None:
     assert "context golddr" in result.stderr or "context gold" in result.stderr
     assert "Traceback" not in result.output
     status = runner.invoke(app, ["status", "--kubeconfig", str(kubeconfig)])
-    assert status.exit_code == 0
+    assert status.exit_code == 1  # a script or a monitor sees that something is wrong
     assert "UNREACHABLE" in status.stdout
+    assert "NOT HEALTHY: gold unreachable" in status.stdout

@@ -9,7 +9,9 @@ leader and pg_rewinds from the peer.
 
 Peer unreachable (tunnel down or peer dead: indistinguishable from here): GUARD_PEER_UNREACHABLE=start starts
 as the DCS config says (availability first; fencing then relies on rolegen failover having written the config),
-=wait keeps retrying until the peer answers or the config gains standby_cluster (safety first).
+=wait keeps retrying until the peer answers or the config gains standby_cluster (safety first). A peer that
+answers but refuses us (authentication, pg_hba, TLS) is not "unreachable": the guard exits 1 and the Pod
+restarts with back-off until an operator fixes it. Every decision is one line: `startup-guard: decision=...`.
 Needs only what a Patroni image has: python3, PyYAML, psycopg (3) or psycopg2.
 """
 
@@ -60,10 +62,35 @@ def request(method: str, path: str, body: Any = None) -> Any:
         return json.loads(resp.read())
 
 
-def peer_is_primary(host: str, port: str) -> bool | None:
-    """True/False from the peer's database; None if it cannot be asked."""
-    dsn = dict(host=host, port=port, dbname="postgres", connect_timeout="5",
-               user=os.environ.get("PATRONI_REWIND_USERNAME", ""), password=os.environ.get("PATRONI_REWIND_PASSWORD", ""))
+# What a failed connection to the peer means. Only a network failure is "unreachable" (the tunnel is down or
+# the peer is dead: indistinguishable from here); a refusal by the peer (authentication, pg_hba, TLS) proves the
+# peer is there and our credentials or its rules are wrong: starting as leader then would be guessing.
+_UNREACHABLE = ("could not connect", "connection refused", "timeout expired", "timed out", "could not translate host",
+                "name or service not known", "no route to host", "network is unreachable",
+                "server closed the connection unexpectedly", "connection reset", "temporary failure in name resolution")
+_REFUSED = ("password authentication failed", "authentication failed", "no pg_hba.conf entry", "does not exist",
+            "permission denied", "ssl", "certificate", "no password supplied")
+
+
+def classify(error: str) -> str:
+    """'refused' (the peer answered and said no), 'unreachable' (no answer), or 'error' (anything else)."""
+    lowered = error.lower()
+    if any(s in lowered for s in _REFUSED):
+        return "refused"
+    if any(s in lowered for s in _UNREACHABLE):
+        return "unreachable"
+    return "error"
+
+
+def connect_kwargs(host: str, port: str) -> dict[str, str]:
+    """Keyword arguments, never a `k='v'` string: the driver quotes a password with ' or \\ correctly."""
+    return {"host": host, "port": port, "dbname": "postgres", "connect_timeout": "5",
+            "user": os.environ.get("PATRONI_REWIND_USERNAME", ""),
+            "password": os.environ.get("PATRONI_REWIND_PASSWORD", "")}
+
+
+def peer_state(host: str, port: str) -> tuple[str, str]:
+    """('primary' | 'standby' | 'unreachable' | 'refused' | 'error', detail) from the peer's database."""
     try:
         import psycopg
 
@@ -73,16 +100,37 @@ def peer_is_primary(host: str, port: str) -> bool | None:
 
         connect = psycopg2.connect
     try:
-        conn = connect(" ".join(f"{k}='{v}'" for k, v in dsn.items()))
+        conn = connect(**connect_kwargs(host, port))
     except Exception as exc:  # any driver's connection error
-        log(f"peer {host}:{port} unreachable: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
-        return None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return classify(detail), detail
     try:
         cur = conn.cursor()
         cur.execute("SELECT pg_is_in_recovery()")
-        return not cur.fetchone()[0]
+        return ("standby" if cur.fetchone()[0] else "primary"), ""
     finally:
         conn.close()
+
+
+def decide(dcs_standby: bool, peer: str, policy: str) -> str:
+    """start | fence | wait | fail — the whole policy, as a table:
+    DCS declares standby -> start; peer standby -> start (as leader); peer primary -> fence;
+    peer refused us or failed oddly -> fail (exit 1: the Pod restarts with back-off, visibly);
+    peer unreachable -> `policy` (start: availability first; wait: safety first)."""
+    if dcs_standby:
+        return "start"
+    if peer == "standby":
+        return "start"
+    if peer == "primary":
+        return "fence"
+    if peer == "unreachable":
+        return "start" if policy == "start" else "wait"
+    return "fail"
+
+
+def decision(what: str, **facts: str) -> None:
+    """One line per decision, the same shape every time: `grep 'startup-guard: decision='` finds them all."""
+    log("decision=" + what + "".join(f" {k}={v!r}" if " " in v else f" {k}={v}" for k, v in facts.items()))
 
 
 def guard(config_file: str) -> None:
@@ -93,35 +141,39 @@ def guard(config_file: str) -> None:
     host, port = os.environ.get("GUARD_PEER_HOST"), os.environ.get("GUARD_PEER_PORT")
     policy = os.environ.get("GUARD_PEER_UNREACHABLE", "start")
     if not host or not port:
-        log("no peer configured: nothing to guard")
+        decision("start", reason="no peer configured")
         return
+    peer_at = f"{host}:{port}"
     while True:
         cm = request("GET", path)
         annotations = cm["metadata"].get("annotations") or {}
         dynamic = json.loads(annotations.get("config") or "{}")
-        if dynamic.get("standby_cluster"):
-            log("DCS config declares a standby cluster: starting")
-            return
-        primary = peer_is_primary(host, port)
-        if primary is False:
-            log(f"peer {host}:{port} is a standby: starting as leader")
-            return
-        if primary is True:
+        standby = bool(dynamic.get("standby_cluster"))
+        state, detail = ("skipped", "") if standby else peer_state(host, port)
+        what = decide(standby, state, policy)
+        facts = {"dcs": "standby" if standby else "leader", "peer": peer_at, "peer_state": state}
+        if detail:
+            facts["detail"] = detail
+        if what == "fence":
             dynamic["standby_cluster"] = {"host": host, "port": int(port)}
-            patch = {"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"],
-                                  "annotations": {"config": json.dumps(dynamic, sort_keys=True, separators=(",", ":"))}}}
+            text = json.dumps(dynamic, sort_keys=True, separators=(",", ":"))
+            version = cm["metadata"]["resourceVersion"]
+            patch = {"metadata": {"resourceVersion": version, "annotations": {"config": text}}}
             try:
                 request("PATCH", path, patch)
             except urllib.error.HTTPError as exc:
                 if exc.code != 409:
                     raise
                 continue  # changed meanwhile: look again
-            log(f"FENCED: peer {host}:{port} is a writable primary; this site now follows it as a standby")
+            decision("fence", **facts, reason="the peer is a writable primary: this site now follows it")
             return
-        if policy == "start":
-            log("peer unreachable and policy 'start': starting as the DCS config says")
+        if what == "start":
+            decision("start", **facts, policy=policy)
             return
-        log("peer unreachable and policy 'wait': retrying in 5s")
+        if what == "fail":
+            decision("fail", **facts)
+            raise SystemExit(1)
+        decision("wait", **facts, policy=policy, retry="5s")
         time.sleep(5)
 
 
@@ -132,7 +184,7 @@ def main() -> None:
     try:
         guard(command[-1])
     except Exception as exc:  # never start unguarded on an unexpected error: let the Pod restart and retry
-        log(f"error: {exc}")
+        decision("fail", error=str(exc) or type(exc).__name__)
         sys.exit(1)
     os.execvp(command[0], command)
 

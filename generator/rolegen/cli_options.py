@@ -36,6 +36,10 @@ ToOption = Annotated[str, typer.Option("--to", help="Environment that becomes le
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the numbered runbook; change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds each wait may take.", min=1)]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Take over an expired role-change lease (never a live one)."),
+]
 
 
 LabRootOption = Annotated[Path | None, typer.Option("--root", help="Lab directory (default: per-user, /var/tmp).")]

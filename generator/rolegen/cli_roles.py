@@ -11,6 +11,7 @@ from rolegen import console
 from rolegen.cli_options import (
     DirOption,
     DryRunOption,
+    ForceOption,
     FormatOption,
     KubeconfigOption,
     TimeoutOption,
@@ -26,7 +27,9 @@ def status(
     kubeconfig: KubeconfigOption = None,
     directory: DirOption = Path("environments"),
 ) -> None:
-    """Both sites side by side: members, roles, timelines, LSNs, declared vs live role, pending fence."""
+    """Both sites side by side: members, roles, timelines, LSNs, pending fence, divergence.
+
+    Exit 0 when both sites answer, report their declared roles, no fence is pending and neither diverged; else 1."""
     from rolegen.commands import status as status_cmd
 
     result = console.run(lambda: status_cmd.run(directory, kubeconfig))
@@ -34,6 +37,8 @@ def status(
         typer.echo("\n".join(result.lines()))
     else:
         console.emit_data(result.as_dict(), fmt)
+    if not result.healthy:
+        raise typer.Exit(1)
 
 
 def _role_change(
@@ -44,12 +49,15 @@ def _role_change(
     timeout: float,
     kubeconfig: Path | None,
     directory: Path,
+    force: bool,
     method: str = "auto",
+    accept_data_loss: bool = False,
 ) -> None:
     from rolegen import prompt
     from rolegen.commands import roles
 
-    opts = roles.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout)
+    opts = roles.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout, force=force,
+                             accept_data_loss=accept_data_loss)
     ask = lambda question: prompt.confirm(question, yes=yes)  # noqa: E731
     runners = {
         "switchover": lambda: roles.run_switchover(directory, opts, ask, typer.echo),
@@ -71,9 +79,10 @@ def switchover(
     timeout: TimeoutOption = 120,
     kubeconfig: KubeconfigOption = None,
     directory: DirOption = Path("environments"),
+    force: ForceOption = False,
 ) -> None:
     """Planned: demote the leader site, wait for the LSN gate, promote --to; zero acknowledged writes lost."""
-    _role_change("switchover", to, dry_run, yes, timeout, kubeconfig, directory)
+    _role_change("switchover", to, dry_run, yes, timeout, kubeconfig, directory, force)
 
 
 def failover(
@@ -84,9 +93,15 @@ def failover(
     timeout: TimeoutOption = 120,
     kubeconfig: KubeconfigOption = None,
     directory: DirOption = Path("environments"),
+    force: ForceOption = False,
+    accept_data_loss: Annotated[
+        bool,
+        typer.Option("--accept-data-loss", help="Promote even if --to lacks WAL the fenced old site holds."),
+    ] = False,
 ) -> None:
-    """Unplanned: the leader site is down. Promote --to and fence the old site."""
-    _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory)
+    """Unplanned: the leader site failed. Fence it first when its API answers, then promote --to."""
+    _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory, force,
+                 accept_data_loss=accept_data_loss)
 
 
 def failback(
@@ -98,8 +113,9 @@ def failback(
     timeout: TimeoutOption = 300,
     kubeconfig: KubeconfigOption = None,
     directory: DirOption = Path("environments"),
+    force: ForceOption = False,
 ) -> None:
     """Bring the old site back as a standby (pg_rewind, or re-seed), then switch over back to it."""
     if method not in ("rewind", "reseed", "auto"):
         raise typer.BadParameter("must be rewind, reseed or auto", param_hint="--method")
-    _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, method)
+    _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, force, method)

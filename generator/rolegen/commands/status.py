@@ -1,13 +1,19 @@
-"""`rolegen status`: both sites side by side, from API objects only (no exec into Pods)."""
+"""`rolegen status`: both sites side by side, from API objects only (no exec into Pods), and a verdict a script
+or a monitor can use: `healthy` is False (exit 1) when a site is unreachable, reports a role other than the one
+declared, still has to be fenced, or is DIVERGED (its data went past the point where the leader's timeline
+began: rules.divergence)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rolegen.kube import Cluster, ClusterUnreachable
+from rolegen.kube import Cluster, ClusterError
 from rolegen.live import SiteState, read_site
+from rolegen.procedures.rules import Divergence, divergence, lsn_text
+from rolegen.spec import Spec
 from rolegen.workspace import load_workspace
 
 
@@ -18,19 +24,43 @@ class SiteStatus:
     context: str | None
     state: SiteState | None  # None: API unreachable
     error: str | None = None
+    peer_dcs_role: str | None = None
+    diverged: Divergence | None = None
 
     @property
     def fence_pending(self) -> bool:
-        """Declared standby, but the live DCS config still lets it lead (or cannot be checked)."""
-        return self.declared == "standby-leader" and (self.state is None or self.state.dcs_role == "leader")
+        """The peer's DCS config makes it leader, and this site's does too (or cannot be read)."""
+        if self.peer_dcs_role != "leader" or self.declared != "standby-leader":
+            return False
+        return self.state is None or self.state.dcs_role == "leader"
+
+    @property
+    def problems(self) -> list[str]:
+        out = []
+        if self.state is None:
+            out.append(f"{self.environment} unreachable")
+        elif self.state.live_role != self.declared:
+            out.append(f"{self.environment} reports {self.state.live_role or 'no leader'}, declared {self.declared}")
+        if self.fence_pending:
+            out.append(f"{self.environment} fence pending")
+        if self.diverged is not None:
+            out.append(f"{self.environment} diverged")
+        return out
 
     def as_dict(self) -> dict[str, Any]:
-        live = self.state.as_dict() if self.state else {"error": self.error}
+        live: dict[str, Any] = self.state.as_dict() if self.state else {"error": self.error}
+        members: list[dict[str, Any]] = live.get("members", [])
+        for member in members:
+            for key in ("lsn", "replay_lsn"):
+                if member.get(key) is not None:
+                    member[f"{key}_text"] = lsn_text(member[key])
         return {
             "environment": self.environment,
             "declared": self.declared,
             "context": self.context,
             "fence_pending": self.fence_pending,
+            "diverged": None if self.diverged is None else {"reason": self.diverged.reason,
+                                                            "repair": self.diverged.repair},
             **live,
         }
 
@@ -54,11 +84,24 @@ class StatusResult:
             return None
         return max(leaders[0].lsn - standbys[0].replay_lsn, 0)
 
+    @property
+    def problems(self) -> list[str]:
+        out = [p for s in self.sites for p in s.problems]
+        if self.same_system_id is False:
+            out.append("system ids differ")
+        return out
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "sites": [s.as_dict() for s in self.sites],
             "same_system_id": self.same_system_id,
             "lag_bytes": self.lag_bytes,
+            "healthy": self.healthy,
+            "problems": self.problems,
         }
 
     def lines(self) -> list[str]:
@@ -69,29 +112,46 @@ class StatusResult:
                 out.append(f"{head}; UNREACHABLE: {site.error}")
             else:
                 st = site.state
-                mismatch = "" if st.live_role in (None, site.declared) else "  <-- differs from declared"
+                mismatch = "" if st.live_role == site.declared else "  <-- differs from declared"
                 out.append(f"{head}; DCS config {st.dcs_role}; Patroni reports {st.live_role or 'no leader'}{mismatch}")
                 for m in st.members:
                     lsn = m.replay_lsn if m.role != "leader" and m.replay_lsn is not None else m.lsn
+                    shown = lsn_text(lsn) if lsn is not None else "-"
                     out.append(
-                        f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  lsn {lsn or '-'}"
+                        f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  lsn {shown}"
                     )
             if site.fence_pending:
                 out.append(f"  FENCE PENDING: {site.environment} must get standby_cluster before its members lead")
+            if site.diverged is not None:
+                out.append(f"  DIVERGED: {site.diverged.reason}")
+                out.append(f"    repair: rolegen failback --to {site.environment} (method {site.diverged.repair})")
         same = self.same_system_id
         out.append("system id: " + {None: "unknown", True: "equal on both sites", False: "DIFFERS"}[same])
         if self.lag_bytes is not None:
             out.append(f"standby replay lag: {self.lag_bytes} bytes")
+        out.append("healthy" if self.healthy else "NOT HEALTHY: " + "; ".join(self.problems))
         return out
+
+
+def _read(spec: Spec, kubeconfig: Path | None) -> SiteStatus:
+    cluster = Cluster(spec.namespace, spec.context, kubeconfig)
+    try:
+        return SiteStatus(spec.environment, spec.role, spec.context, read_site(spec, cluster))
+    except ClusterError as exc:
+        return SiteStatus(spec.environment, spec.role, spec.context, None, exc.message)
 
 
 def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
     specs = load_workspace(env_dir).specs
-    sites = []
-    for name, spec in sorted(specs.items()):
-        cluster = Cluster(spec.namespace, spec.context, kubeconfig)
-        try:
-            sites.append(SiteStatus(name, spec.role, spec.context, read_site(spec, cluster)))
-        except ClusterUnreachable as exc:
-            sites.append(SiteStatus(name, spec.role, spec.context, None, exc.message))
+    names = sorted(specs)
+    with ThreadPoolExecutor(max_workers=max(len(names), 1)) as pool:
+        sites = list(pool.map(lambda n: _read(specs[n], kubeconfig), names))
+    by_name = {s.environment: s for s in sites}
+    for site in sites:
+        peer = by_name.get(specs[site.environment].peer.environment)
+        if peer is None or peer.state is None:
+            continue
+        site.peer_dcs_role = peer.state.dcs_role
+        if site.state is not None and peer.state.live_role == "leader" and site.state.live_role != "leader":
+            site.diverged = divergence(site.state, peer.state)
     return StatusResult(sites)

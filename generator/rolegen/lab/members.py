@@ -60,6 +60,7 @@ class LabMember:
     pg_port: int = field(default_factory=free_port)
     rest_port: int = field(default_factory=free_port)
     process: MemberProcess | None = None
+    restarts: int = 0
 
     @property
     def dsn_host(self) -> tuple[str, int]:

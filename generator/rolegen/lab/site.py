@@ -56,6 +56,7 @@ class LabSite:
         self._paused = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lab-{env}", daemon=True)
         self.errors: list[str] = []
+        self._reported: dict[str, tuple[bool, int]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start_api(self) -> str:
@@ -106,9 +107,12 @@ class LabSite:
         self.api_down = True
 
     def restore_api(self) -> None:
-        """The site's API server answers again (members stay down until resume_members)."""
+        """The site's API server answers again (members stay down until resume_members); its kubelet reports
+        the members' containers as terminated, as a node coming back does before it restarts them."""
         self.emulator.start()  # same port, same objects: as a real API server backed by etcd
         self.api_down = False
+        with self._lock:
+            self._report_containers()
 
     def resume_members(self) -> None:
         """The platform restarts the site's Pods (no rolegen involved) and the tunnel comes back."""
@@ -144,7 +148,9 @@ class LabSite:
         with self._lock:
             ordinals = self.resolve(member)
             for ordinal in ordinals:
-                if not restart:
+                if restart:
+                    self.members[ordinal].restarts += 1  # the kubelet's restartCount
+                else:
                     self.held.add(ordinal)
                 self.paused.discard(ordinal)
                 self.members[ordinal].kill()
@@ -156,6 +162,8 @@ class LabSite:
         with self._lock:
             ordinals = [o for o in self.resolve(member) if o in self.held]
             self.held -= set(ordinals)
+            for ordinal in ordinals:
+                self.members[ordinal].restarts += 1
         return [self.members[o].name for o in ordinals]
 
     def pause(self, member: str | None = None) -> list[str]:
@@ -208,6 +216,7 @@ class LabSite:
                     if ordinal not in self.held:
                         self._ensure_member(ordinal, sts, pvcs)
             self._leader = self._find_leader()
+            self._report_containers()
         if sts is not None:
             with contextlib.suppress(ApiError):
                 ready = sum(1 for m in self.members.values() if m.running)
@@ -227,6 +236,7 @@ class LabSite:
             return
         if member.process is not None:  # exited on its own: the kubelet restarts it (restartPolicy Always)
             member.stop()
+            member.restarts += 1
         template = sts["spec"]["template"]
         if f"data-{name}" not in pvcs:
             claim = sts["spec"]["volumeClaimTemplates"][0]
@@ -250,6 +260,22 @@ class LabSite:
         env = resolve_env(container.get("env", []), name, self._secrets())
         config = member.configure(static, files, self.context)
         member.start(config, env, self.kubeconfig, container.get("command"))
+
+    def _report_containers(self) -> None:
+        """As a kubelet does: each Pod's status says whether its container runs (rolegen trusts a stopped
+        container to run no postmaster), with the restart count."""
+        for member in self.members.values():
+            running = member.running
+            if self._reported.get(member.name) == (running, member.restarts):
+                continue
+            state: dict[str, Any] = {"running": {}} if running else {"terminated": {"exitCode": 137, "reason": "Error"}}
+            body = {"status": {"containerStatuses": [{
+                "name": "patroni", "ready": running, "restartCount": member.restarts, "state": state,
+            }]}}
+            with contextlib.suppress(ApiError):
+                self._api.request("PATCH", self._api.path("pods", member.name) + "/status", body,
+                                  "application/merge-patch+json")
+                self._reported[member.name] = (running, member.restarts)
 
     def _mounted_files(self, template: dict[str, Any]) -> dict[str, str]:
         for volume in template["spec"].get("volumes", []):

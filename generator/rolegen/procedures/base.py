@@ -11,8 +11,11 @@ from typing import Any
 
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
-from rolegen.kube import Cluster, Conflict
+from rolegen.kube import Cluster, ClusterUnreachable, Conflict
+from rolegen.lease import Lease
 from rolegen.live import SiteState, read_site
+from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
+from rolegen.records import FENCE, PROMOTION, RecordStore
 from rolegen.render import dcs_config, dumps_json
 from rolegen.spec import Role, Spec
 from rolegen.workspace import load_workspace
@@ -46,10 +49,18 @@ class Pair:
     clusters: dict[str, Cluster]
     log: Log = print
     timings: dict[str, float] = field(default_factory=dict)
+    lease: Lease | None = None  # set while a CLI run holds the role-change lease: checked before every write
     _t0: float = field(default_factory=time.monotonic)
 
     def cluster(self, spec: Spec) -> Cluster:
         return self.clusters[spec.environment]
+
+    def store(self, spec: Spec) -> RecordStore:
+        return RecordStore(spec, self.cluster(spec))
+
+    def guard(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     def read(self, spec: Spec) -> SiteState:
         return read_site(spec, self.cluster(spec))
@@ -69,6 +80,7 @@ class Pair:
         annotations of it, e.g. `history`), the config is recomputed from a fresh read, never overwritten blindly."""
         declared = dcs_config(replace(spec, role=role))
         for attempt in range(3):
+            self.guard()
             new = keep_extra(state.config or {}, declared)
             try:
                 self.cluster(spec).merge_patch(
@@ -83,6 +95,77 @@ class Pair:
                     raise
                 self.log(f"   {spec.config_map} of {spec.environment} changed meanwhile: re-read, recomputed")
                 state = self.read(spec)
+
+    def record(self, spec: Spec, key: str, value: dict[str, Any] | None) -> None:
+        """Write one of rolegen's records (rolegen.records) on `spec`'s site, re-reading on a conflict."""
+        store = self.store(spec)
+        for attempt in range(5):
+            self.guard()
+            current = store.ensure()
+            assert current.resource_version is not None
+            try:
+                store.write({key: value}, current.resource_version)
+                return
+            except Conflict:
+                if attempt == 4:
+                    raise
+
+    def demote(self, spec: Spec, state: SiteState, timeout: float, *, leader: Spec, promotion: str | None) -> SiteState:
+        """Fence `spec`'s site (standby_cluster -> its peer) unless its DCS config already says so, then wait
+        until no member of it may accept writes (rules.demotion_blockers: observed, not assumed), and record
+        what each member held at that moment (rolegen.records FENCE). Returns the site as last read."""
+        if state.dcs_role != "standby-leader":
+            self.write_role(spec, "standby-leader", state)
+        marker = FenceMarker.of(self.read(spec) if state.dcs_role != "standby-leader" else state, time.monotonic())
+        last: list[SiteState] = [state]
+        blockers: list[str] = []
+
+        def done() -> bool:
+            last[0] = self.read(spec)
+            blockers[:] = demotion_blockers(last[0], marker, time.monotonic())
+            return not blockers
+
+        try:
+            self.wait(f"no member of {spec.environment} to accept writes", done, timeout)
+        except RolegenError:
+            raise RolegenError(
+                f"{spec.environment} is fenced (its DCS config declares standby) but a member may still accept "
+                f"writes: {'; '.join(blockers)}",
+                hint=f"if its Patroni hangs, stop that member (kubectl --context {spec.context or '<context>'} -n "
+                f"{spec.namespace} delete pod NAME --grace-period=0 --force; a liveness probe does the same), then "
+                "re-run the same rolegen command: it resumes",
+            ) from None
+        final = last[0]
+        members = {m.name: {"timeline": m.timeline, "lsn": m.lsn, "role": m.role} for m in final.members}
+        self.record(spec, FENCE, {
+            "leader": leader.environment,
+            "promotion": promotion,
+            "members": members,
+            "max_timeline": max(final.timelines) if final.timelines else None,
+            "writers": [m.name for m in final.writable_members],
+        })
+        return final
+
+    def record_promotion(self, target: SiteState, *, timeline_before: int | None, fenced_first: bool) -> str:
+        """Record, before promoting the target, the timeline it leaves; and tie the old site's fence record (if
+        this run or an earlier one observed the fence) to this promotion. Returns the promotion's id."""
+        lead = holder(target)
+        lsn = lead.replay_lsn if lead and lead.replay_lsn is not None else (lead.lsn if lead else None)
+        ident = f"{self.other.environment}->{self.to.environment}@{timeline_before}/{lsn}"
+        self.record(self.to, PROMOTION, {
+            "id": ident,
+            "from": self.other.environment,
+            "timeline_before": timeline_before,
+            "lsn": lsn,
+            "fenced_first": fenced_first,
+        })
+        try:
+            fence = self.store(self.other).read().fence or {}
+        except ClusterUnreachable:
+            return ident  # fenced later, by the run that finds its API answering again
+        if fence and fence.get("leader") == self.to.environment and not fence.get("promotion"):
+            self.record(self.other, FENCE, {**fence, "promotion": ident})
+        return ident
 
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1) -> None:
         start = time.monotonic()
@@ -106,6 +189,7 @@ def load_pair(
     kubeconfig: Path | None = None,
     log: Log = print,
     cache_dir: Path | None = None,
+    lease: Lease | None = None,
 ) -> Pair:
     specs = load_workspace(env_dir).specs
     if to not in specs:
@@ -113,7 +197,7 @@ def load_pair(
     target = specs[to]
     other = specs[target.peer.environment]
     clusters = {s.environment: Cluster(s.namespace, s.context, kubeconfig, cache_dir) for s in (target, other)}
-    return Pair(env_dir, target, other, clusters, log)
+    return Pair(env_dir, target, other, clusters, log, lease=lease)
 
 
 def follows(standby: SiteState, leader: SiteState, *, streaming: bool = False) -> bool:
@@ -136,3 +220,15 @@ def status_line(state: SiteState) -> str:
 
 def describe(states: list[SiteState]) -> dict[str, Any]:
     return {s.environment: s.as_dict() for s in states}
+
+
+def record_roles(pair: Pair, *, leader: Spec, standby: Spec) -> None:
+    """Rewrite the two specs' `role:` lines (demotion first: never two leaders on disk) and regenerate."""
+    from rolegen.commands.render import RenderOptions
+    from rolegen.commands.render import run as render
+
+    for spec, role in ((standby, "standby-leader"), (leader, "leader")):
+        rendered = render(pair.env_dir, RenderOptions(envs=[spec.environment], role=role))
+        for change in rendered.changes:
+            if change.status != "identical":
+                pair.log(f"   {change.status:9} {change.display}")

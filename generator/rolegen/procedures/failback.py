@@ -3,16 +3,19 @@ pg_rewind, no wipe — or, when rewind cannot work, re-seed it; then switch over
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
+from rolegen.kube import Conflict
 from rolegen.live import SiteState
 from rolegen.procedures import switchover
 from rolegen.procedures.base import Pair, Step, follows, runbook, status_line
-from rolegen.render import reseed_patches
+from rolegen.procedures.rules import divergence
+from rolegen.records import FENCE
+from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
 
 Method = Literal["rewind", "reseed", "auto"]
 
@@ -22,15 +25,18 @@ def steps(pair: Pair) -> list[Step]:
     return [
         Step(
             "Preflight",
-            f"{cur.environment} reports leader; {back.environment}'s API answers. Rewind cannot work (re-seed is "
-            f"chosen) when\n{back.environment}'s system id differs, or both sites' `history` show the same "
-            "timeline number ending at\ndifferent LSNs (it ran as a primary on a timeline that collides).",
+            f"{cur.environment} reports leader; {back.environment}'s API answers. {back.environment} is DIVERGED when "
+            f"its data went past\nthe point where {cur.environment}'s timeline began (both `history` annotations, "
+            "the members' timelines and LSNs,\nrolegen's promotion and fence records). pg_rewind repairs a "
+            "divergence on an older timeline; re-seed is\nchosen when the system id differs, a timeline number "
+            f"was used on both sites, or {back.environment} went further.",
         ),
         Step(
             f"Fence {back.environment}",
             f"Its {back.config_map} `config` gets standby_cluster -> {back.peer.host}:{back.peer.port} (if "
-            "failover could not write it).\nA member still running as primary is demoted: its writes since the "
-            "failover are discarded by the rewind.",
+            "failover could not write it);\nwait until no member may accept writes, and record what each held. A "
+            "member still running as primary\nis demoted: its writes since the failover are discarded by the "
+            "repair.",
         ),
         Step(
             "Rewind (method rewind/auto)",
@@ -60,26 +66,12 @@ class FailbackResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _history(state: SiteState) -> dict[int, int]:
-    try:
-        entries = json.loads(state.config_annotations.get("history") or "[]")
-    except ValueError:
-        return {}
-    return {int(e[0]): int(e[1]) for e in entries if isinstance(e, list) and len(e) >= 2}
-
-
 def rewind_blocker(back: SiteState, cur: SiteState) -> str | None:
-    """Why pg_rewind cannot bring `back` onto `cur`'s history (None: it can)."""
+    """Why pg_rewind cannot bring `back` onto `cur`'s history (None: it can, or nothing needs repair)."""
     if back.initialize and cur.initialize and back.initialize != cur.initialize:
         return f"system ids differ ({back.initialize} vs {cur.initialize})"
-    mine, theirs = _history(back), _history(cur)
-    for timeline in sorted(set(mine) & set(theirs)):
-        if mine[timeline] != theirs[timeline]:
-            return (
-                f"timeline {timeline} ended at different LSNs on the two sites ({mine[timeline]} vs "
-                f"{theirs[timeline]}): the same timeline number was used twice"
-            )
-    return None
+    found = divergence(back, cur)
+    return found.reason if found is not None and found.repair == "reseed" else None
 
 
 def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: float = 120) -> FailbackResult:
@@ -91,18 +83,23 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
     log(f"   {status_line(c_state)}\n   {status_line(b_state)}")
     if c_state.live_role != "leader":
         raise RolegenError(f"{cur.environment} does not report leader", hint="rolegen status")
-    if b_state.live_role == "leader" and c_state.live_role == "leader":
-        log(f"   SPLIT BRAIN: {back.environment} accepts writes too; they will be discarded")
+    if b_state.writable_members:
+        names = ", ".join(m.name for m in b_state.writable_members)
+        log(f"   SPLIT BRAIN: {back.environment} may accept writes too ({names}); they will be discarded")
+    found = divergence(b_state, c_state)
+    if found is not None:
+        log(f"   {back.environment} is DIVERGED: {found.reason} (repair: {found.repair})")
     blocker = rewind_blocker(b_state, c_state)
     chosen = "reseed" if method == "reseed" or (method == "auto" and blocker) else "rewind"
     if method == "rewind" and blocker:
         raise RolegenError(f"pg_rewind cannot work: {blocker}", hint="use --method reseed (or auto)")
-    result.reason = blocker or ""
+    result.reason = blocker or (found.reason if found else "")
     log(f"   method: {chosen}" + (f" ({blocker})" if blocker else ""))
     confirm(f"Bring {back.environment} back as a standby of {cur.environment} ({chosen}), then switch over to it?")
     log(f"[2/{total}] Fence {back.environment}")
-    if b_state.dcs_role != "standby-leader":
-        pair.write_role(back, "standby-leader", b_state)
+    promotion = (c_state.records.promotion or {}).get("id")
+    if chosen == "rewind" or b_state.members:
+        pair.demote(back, b_state, timeout, leader=cur, promotion=promotion)
     pair.mark("fenced")
     if chosen == "rewind":
         log(f"[3/{total}] Rewind")
@@ -127,8 +124,9 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
 
 
 def _streaming(pair: Pair) -> bool:
+    """Following the leader's timeline, streaming, and nothing shows the data left its history."""
     b_state, c_state = pair.read_both()
-    return follows(b_state, c_state, streaming=True)
+    return follows(b_state, c_state, streaming=True) and divergence(b_state, c_state) is None
 
 
 def _caught_up(pair: Pair) -> bool:
@@ -157,21 +155,48 @@ def _ensure_scaled(pair: Pair) -> None:
 def _reseed(pair: Pair, timeout: float) -> None:
     back, cluster = pair.to, pair.cluster(pair.to)
     replicas = _replicas(pair)
+    pair.guard()
     cluster.scale("statefulset", back.release, 0)
     pair.wait(f"{back.environment} to stop every member", lambda: not pair.read(back).members, timeout)
     prefix = f"data-{back.release}-"
     for pvc in cluster.list("pvc"):
         name = pvc["metadata"]["name"]
         if name.startswith(prefix) and name.removeprefix(prefix).isdigit():
+            pair.guard()
             cluster.delete("pvc", name)
-    for name, patch in reseed_patches(replace(back, role="standby-leader")).items():
-        if cluster.get("configmap", name) is not None:
-            cluster.merge_patch("configmap", name, patch)
+    _forget(pair)
     pair.log(f"   {back.environment} wiped: PVCs deleted, initialize/history/leader cleared; scaling to {replicas}")
+    pair.guard()
     cluster.scale("statefulset", back.release, replicas)
     pair.wait(
         f"{back.environment} to clone and stream from {pair.other.environment}", lambda: _streaming(pair), timeout
     )
+
+
+def _forget(pair: Pair) -> None:
+    """What Patroni and rolegen remember of the wiped data: `initialize`/`history` (the `config` kept as the
+    standby role plus hand-set keys, written against the resourceVersion read), the leader lock, and rolegen's
+    fence record (it described data that no longer exists)."""
+    back, cluster = pair.to, pair.cluster(pair.to)
+    declared = dcs_config(replace(back, role="standby-leader"))
+    for attempt in range(5):
+        state = pair.read(back)
+        if state.config_resource_version is None:
+            break
+        patch = {"metadata": {"annotations": {
+            "config": dumps_json(keep_extra(state.config or {}, declared)), "history": None, "initialize": None,
+        }}}
+        try:
+            pair.guard()
+            cluster.merge_patch("configmap", back.config_map, patch, resource_version=state.config_resource_version)
+            break
+        except Conflict:
+            if attempt == 4:
+                raise
+    if cluster.get("configmap", back.leader_map) is not None:
+        cleared = {"metadata": {"annotations": dict.fromkeys(LEADER_ANNOTATIONS)}}
+        cluster.merge_patch("configmap", back.leader_map, cleared)
+    pair.record(back, FENCE, None)
 
 
 def dry_run(pair: Pair) -> str:

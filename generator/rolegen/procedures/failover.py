@@ -1,18 +1,24 @@
-"""Unplanned failover: the leader site is gone. Promote its peer, then fence the old site so that it can only
-come back as a standby. Fencing is also enforced by the chart's startup guard, so it never depends on
-rolegen winning a race against the platform restarting the old site's Pods."""
+"""Unplanned failover: the leader site failed. Fence it first whenever its API answers, so it can never lead
+again behind the new leader's back; promote its peer only once no member of it may accept writes and the peer
+has everything the old site still holds. When its API does not answer, promote and name the pending fence.
+
+Decisions are rules.failover_decision; the old site's health is *observed* (a lock renewed while we watch),
+never inferred from comparing its timestamps with this machine's clock.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rolegen.commands.render import RenderOptions
-from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
 from rolegen.kube import ClusterUnreachable
 from rolegen.live import SiteState
-from rolegen.procedures.base import Pair, Step, runbook, status_line
+from rolegen.procedures.base import Pair, Step, record_roles, runbook, status_line
+from rolegen.procedures.rules import failover_decision as decide
+from rolegen.procedures.rules import final_position, gate_blocker, holder, lsn_text
+from rolegen.records import PROMOTION
 
 
 def steps(pair: Pair) -> list[Step]:
@@ -20,21 +26,28 @@ def steps(pair: Pair) -> list[Step]:
     return [
         Step(
             "Preflight",
-            f"{to.environment} reports standby-leader. {old.environment} is unreachable, or reachable with no\n"
-            f"member leading (if {old.environment} still leads, this is not a failover: use rolegen switchover).",
+            f"{to.environment} reports standby-leader. If {old.environment}'s API answers and one of its members\n"
+            f"is seen leading (renewing its lock as primary), this is not a failover: use rolegen switchover.",
+        ),
+        Step(
+            f"Fence {old.environment} first (its API answers)",
+            f"Its {old.config_map} `config` gets standby_cluster -> {old.peer.host}:{old.peer.port}. Wait until no\n"
+            f"member of {old.environment} may accept writes (each reports a standby role, or is gone); a member "
+            "that keeps\nreporting primary (a hung Patroni) stops the failover here, with the command that "
+            "clears it.",
+        ),
+        Step(
+            "Catch up",
+            f"While members of {old.environment} run with their data, wait until {to.environment} has replayed "
+            f"the most\n{old.environment} may hold (its lock's optime or a member's own LSN): the LSN gate of a "
+            "switchover.\nNot reached within --timeout: nothing is promoted (--accept-data-loss promotes anyway).",
         ),
         Step(
             f"Promote {to.environment}",
-            f"Remove standby_cluster from {to.environment}'s {to.config_map} `config` annotation; wait until it "
-            f"reports leader.\nAcknowledged writes {old.environment} had not yet shipped are lost (asynchronous "
-            "replication).",
-        ),
-        Step(
-            f"Fence {old.environment}",
-            f"As soon as {old.environment}'s API answers, its {old.config_map} `config` gets standby_cluster -> "
-            f"{old.peer.host}:{old.peer.port},\nbefore its members may start: it can only return as a standby. "
-            f"If it does not answer, the exact\ncommand to run before {old.environment} comes back is printed; "
-            "meanwhile the chart's startup guard refuses\nto let it lead while the tunnel shows a writable peer.",
+            f"Record the promotion ({to.scope}-rolegen), then remove standby_cluster from {to.environment}'s "
+            f"{to.config_map}\n`config` annotation; wait until it reports leader. If {old.environment}'s API did "
+            "not answer, acknowledged\nwrites it had not shipped are lost (asynchronous replication) and the "
+            "exact fence command is printed:\nrun it (or re-run this failover) before its members come back.",
         ),
         Step(
             "Record the new roles",
@@ -50,6 +63,7 @@ class FailoverResult:
     promoted: bool = False
     fenced: bool = False
     fence_command: str | None = None
+    decision: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -60,7 +74,27 @@ def _read_old(pair: Pair) -> SiteState | None:
         return None
 
 
-def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> FailoverResult:
+def old_leads(pair: Pair, state: SiteState, watch: float) -> bool:
+    """A member of the old site reports a writable primary holding the lock, and the lock is renewed while we
+    watch (up to `watch` seconds): it is alive and leading. A lock not renewed is a dead leader."""
+    lead = holder(state)
+    if state.dcs_role != "leader" or lead is None or lead.role != "leader" or lead.container_running is False:
+        return False
+    deadline = time.monotonic() + watch
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = _read_old(pair)
+        if now is None:
+            return False
+        if now.leader_version != state.leader_version:
+            lead = holder(now)
+            return lead is not None and lead.role == "leader" and now.leader_annotations.get("leader") == lead.name
+    return False
+
+
+def run(
+    pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False
+) -> FailoverResult:
     to, old, log = pair.to, pair.other, pair.log
     result = FailoverResult(to.environment, old.environment)
     total = len(steps(pair))
@@ -68,29 +102,30 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> F
     t_state, o_state = pair.read(to), _read_old(pair)
     log(f"   {status_line(t_state)}")
     log(f"   {status_line(o_state)}" if o_state else f"   {old.environment}: API unreachable")
-    if o_state is not None and o_state.live_role == "leader" and t_state.dcs_role != "leader":
+    leads = o_state is not None and old_leads(pair, o_state, watch=min(o_state.ttl, timeout))
+    decision, why = decide(t_state, o_state, old_leads=leads)
+    result.decision = decision
+    log(f"   decision: {decision} ({why})")
+    if decision == "refuse-healthy":
         raise RolegenError(
-            f"{old.environment} holds a live leader lock: refusing an unplanned failover",
-            hint=f"for a planned move use rolegen switchover --to {to.environment}; if its members are down, "
-            "its lock expires after ttl seconds",
+            f"{old.environment} is alive and leading: refusing an unplanned failover ({why})",
+            hint=f"for a planned move use rolegen switchover --to {to.environment}",
         )
-    if t_state.dcs_role == "leader":
-        log(f"   {to.environment} already declares leader: promotion done earlier, continuing with fencing")
-    else:
-        if t_state.live_role != "standby-leader":
-            raise RolegenError(
-                f"{to.environment} reports {t_state.live_role}, not standby-leader: nothing healthy to promote",
-                hint="rolegen status",
-            )
-        confirm(f"Promote {to.environment} and fence {old.environment}?")
-        log(f"[2/{total}] Promote {to.environment}")
-        pair.write_role(to, "leader", t_state)
+    if decision == "refuse-target":
+        raise RolegenError(f"nothing healthy to promote: {why}", hint="rolegen status")
+    if decision in ("fence-first", "promote-unreachable"):
+        confirm(f"Fail over to {to.environment} ({why})?")
+    if decision == "fence-first":
+        assert o_state is not None
+        _fence_first(pair, o_state, timeout, accept_data_loss)
+        result.fenced = result.promoted = True
+    elif decision == "promote-unreachable":
+        _promote(pair, t_state, fenced_first=False, timeline=None, timeout=timeout)
         result.promoted = True
-        pair.mark("promote_written")
-    pair.wait(f"{to.environment} to report leader", lambda: pair.read(to).live_role == "leader", timeout)
-    pair.mark("promoted")
-    log(f"[3/{total}] Fence {old.environment}")
-    result.fenced = fence(pair)
+    log(f"[{total}/{total}] Record the new roles")
+    record_roles(pair, leader=to, standby=old)
+    if decision in ("promote-unreachable", "fence-after", "done"):
+        result.fenced = fence_after(pair, timeout)
     if not result.fenced:
         result.fence_command = (
             f"kubectl --context {old.context or '<context>'} -n {old.namespace} patch configmap {old.config_map} "
@@ -98,30 +133,99 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> F
         )
         log(f"   FENCE PENDING: {old.environment}'s API does not answer. Before its members start again run:")
         log(f"     {result.fence_command}")
-        log(f"   (or re-run: rolegen failover --to {to.environment} -- it only fences once promoted)")
-    log(f"[4/{total}] Record the new roles")
-    for env, role in ((old.environment, "standby-leader"), (to.environment, "leader")):
-        render(pair.env_dir, RenderOptions(envs=[env], role=role))
+        log(f"   (or re-run: rolegen failover --to {to.environment} -- once promoted it only fences)")
     result.timings = dict(pair.timings)
     return result
 
 
-def fence(pair: Pair) -> bool:
-    """Make the old site's DCS config a standby of the target; False if its API does not answer."""
-    old = pair.other
-    try:
-        state = pair.read(old)
-        if state.config is None:
-            raise RolegenError(f"{old.environment}: no `config` annotation to fence", hint="rolegen apply")
-        if state.dcs_role != "standby-leader":
-            pair.write_role(old, "standby-leader", state)
-            pair.log(f"   {old.environment} fenced: its DCS config now follows {pair.to.environment}")
-        else:
-            pair.log(f"   {old.environment} already follows {pair.to.environment}")
-    except ClusterUnreachable:
+def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_loss: bool) -> None:
+    to, old, log = pair.to, pair.other, pair.log
+    log(f"[2/5] Fence {old.environment} first")
+    o_state = pair.demote(old, o_state, timeout, leader=to, promotion=None)
+    pair.mark("fenced")
+    log(f"   {old.environment} fenced: no member may accept writes")
+    log("[3/5] Catch up")
+    final = final_position(o_state)
+    running = [m for m in o_state.members if m.container_running is not False and m.role is not None]
+    blocker: str | None = None
+    if final is not None:
+        seen: list[str | None] = [None]
+
+        def caught_up() -> bool:
+            seen[0] = gate_blocker(pair.read(to), final)
+            return seen[0] is None
+
+        try:
+            pair.wait(f"{to.environment} to replay {lsn_text(final.lsn)} of {old.environment}", caught_up,
+                      timeout if running else 2.0)
+        except RolegenError:
+            blocker = seen[0]
+    if blocker is not None:
+        assert final is not None
+        if not accept_data_loss:
+            raise RolegenError(
+                f"{to.environment} has not replayed everything {old.environment} may hold ({blocker}); "
+                f"{old.environment} is fenced and takes no writes; nothing was promoted",
+                hint=f"check the tunnel (rolegen status); start {old.environment}'s members if they are down "
+                f"(they return fenced, as standbys); then re-run rolegen failover --to {to.environment}. To "
+                "promote now and lose what was not replayed: add --accept-data-loss",
+            )
+        log(f"   --accept-data-loss: promoting although {blocker}")
+    pair.mark("caught_up")
+    t_state = pair.read(to)
+    lead = holder(t_state)
+    timeline = max(t for t in (lead.timeline if lead else None, final.timeline if final else None) if t is not None) \
+        if (lead and lead.timeline is not None) or (final and final.timeline is not None) else None
+    _promote(pair, t_state, fenced_first=True, timeline=timeline, timeout=timeout)
+
+
+def _promote(pair: Pair, t_state: SiteState, *, fenced_first: bool, timeline: int | None, timeout: float) -> None:
+    to = pair.to
+    pair.log(f"[4/5] Promote {to.environment}")
+    lead = holder(t_state)
+    before = timeline if timeline is not None else (lead.timeline if lead else None)
+    pair.record_promotion(t_state, timeline_before=before, fenced_first=fenced_first)
+    pair.write_role(to, "leader", t_state)
+    pair.mark("promote_written")
+    pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), timeout)
+    pair.mark("promoted")
+    settle_promotion(pair)
+
+
+def settle_promotion(pair: Pair) -> None:
+    """Complete the promotion record with the timeline the new leader reports (a standby leader may have
+    reported a stale, lower timeline before: the new timeline minus one is the one it really left)."""
+    state = pair.read(pair.to)
+    lead, promotion = holder(state), state.records.promotion
+    if not promotion or lead is None or lead.role != "leader" or lead.timeline is None:
+        return
+    if promotion.get("timeline") == lead.timeline:
+        return
+    before = promotion.get("timeline_before")
+    left = max(before, lead.timeline - 1) if isinstance(before, int) else lead.timeline - 1
+    pair.record(pair.to, PROMOTION, {**promotion, "timeline": lead.timeline, "timeline_before": left})
+
+
+def _leads(pair: Pair) -> bool:
+    lead = holder(pair.read(pair.to))
+    return lead is not None and lead.role == "leader"
+
+
+def fence_after(pair: Pair, timeout: float) -> bool:
+    """The target already leads: fence the old site if its API answers (False if it does not)."""
+    old, to = pair.other, pair.to
+    state = _read_old(pair)
+    if state is None:
         return False
+    promotion = (pair.read(to).records.promotion or {}).get("id")
+    if state.dcs_role == "standby-leader" and (state.records.fence or {}).get("promotion") == promotion:
+        pair.log(f"   {old.environment} already follows {to.environment}")
+        return True
+    pair.log(f"   fencing {old.environment}: its DCS config gets standby_cluster -> {to.environment}")
+    pair.demote(old, state, timeout, leader=to, promotion=promotion)
+    pair.log(f"   {old.environment} fenced: its DCS config now follows {to.environment}")
     return True
 
 
 def dry_run(pair: Pair) -> str:
-    return runbook(f"Failover to {pair.to.environment} (unplanned: {pair.other.environment} is down)", steps(pair))
+    return runbook(f"Failover to {pair.to.environment} (unplanned: {pair.other.environment} failed)", steps(pair))

@@ -12,7 +12,9 @@ from rolegen.commands.render import RenderOptions, StaleOutput
 from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
 from rolegen.live import SiteState
-from rolegen.procedures.base import Pair, Step, follows, runbook, status_line
+from rolegen.procedures.base import Pair, Step, follows, record_roles, runbook, status_line
+from rolegen.procedures.failover import settle_promotion
+from rolegen.procedures.rules import Position, divergence, final_position, gate_blocker, holder, lsn_text
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 
@@ -61,6 +63,18 @@ class SwitchoverResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def phase(old: SiteState, target: SiteState) -> str:
+    """Where a switchover stands, from the two live DCS configs alone (so a killed run resumes):
+    `start` (old leads), `demoted` (both standby: between demotion and promotion), `promoted` (target leads),
+    or `split` (both declare leader: not a switchover's state)."""
+    return {
+        ("leader", "standby-leader"): "start",
+        ("standby-leader", "standby-leader"): "demoted",
+        ("standby-leader", "leader"): "promoted",
+        ("leader", "leader"): "split",
+    }.get((old.dcs_role or "", target.dcs_role or ""), "unknown")
+
+
 def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> SwitchoverResult:
     to, old = pair.to, pair.other
     log = pair.log
@@ -70,47 +84,52 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
     for state in (t_state, o_state):
         if state.config is None:
             raise RolegenError(f"{state.environment}: no `config` annotation on {to.config_map}", hint="rolegen apply")
-    phase = (o_state.dcs_role, t_state.dcs_role)
-    if phase == ("leader", "leader"):
+    where = phase(o_state, t_state)
+    if where in ("split", "unknown"):
         raise RolegenError(
-            f"both {old.environment} and {to.environment} declare leader in their DCS config",
-            hint="a split brain is suspected: run rolegen status and failback, not switchover",
+            f"{old.environment} declares {o_state.dcs_role} and {to.environment} {t_state.dcs_role} in their DCS "
+            "config: not a state a switchover starts from",
+            hint="a split brain is suspected: run rolegen status, then rolegen failback",
         )
-    if phase == ("standby-leader", "leader") and o_state.live_role != "leader" and to.role == "leader":
+    if where == "promoted" and o_state.live_role != "leader" and to.role == "leader":
         log(f"Not changed: {to.environment} is already leader")
         return result
     log(f"[1/{total}] Preflight")
     log(f"   {status_line(o_state)}\n   {status_line(t_state)}")
-    if phase == ("leader", "standby-leader"):
+    if where == "start":
         _preflight(pair, o_state, t_state)
         confirm(f"Switch over from {old.environment} to {to.environment}?")
-        log(f"[2/{total}] Demote {old.environment}")
-        pair.write_role(old, "standby-leader", o_state)
-        pair.mark("demoted")
     else:
-        result.resumed = "after demotion" if phase == ("standby-leader", "standby-leader") else "after promotion"
+        result.resumed = "after demotion" if where == "demoted" else "after promotion"
         log(f"   resuming {result.resumed}: {old.environment} is already demoted")
+        if where == "demoted":
+            _resume_checks(pair, o_state, t_state)
         confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
-    if phase != ("standby-leader", "leader"):
+    if where in ("start", "demoted"):
+        log(f"[2/{total}] Demote {old.environment}")
+        o_state = pair.demote(old, o_state, timeout, leader=to, promotion=None)
+        pair.mark("demoted")
         log(f"[3/{total}] Wait for the LSN gate")
-        result.final_lsn, result.timeline = _gate(pair, timeout)
+        final = _gate(pair, o_state, timeout)
+        result.final_lsn, result.timeline = final.lsn, final.timeline
         pair.mark("gate")
-        log(f"   {to.environment} replayed final LSN {result.final_lsn} of {old.environment}, tl {result.timeline}")
+        log(f"   {to.environment} replayed {old.environment}'s final LSN {lsn_text(final.lsn)}, tl {final.timeline}")
         log(f"[4/{total}] Promote {to.environment}")
-        pair.write_role(to, "leader", pair.read(to))
+        t_state = pair.read(to)
+        lead = holder(t_state)
+        known = [t for t in (lead.timeline if lead else None, final.timeline) if t is not None]
+        pair.record_promotion(t_state, timeline_before=max(known) if known else None, fenced_first=True)
+        pair.write_role(to, "leader", t_state)
         pair.mark("promote_written")
     log(f"[5/{total}] Verify")
     timeline = result.timeline or 0
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair, timeline), timeout)
     pair.mark("promoted")
+    settle_promotion(pair)
     pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), timeout)
     pair.mark("verified")
     log(f"[6/{total}] Record the new roles")
-    for env, role in ((old.environment, "standby-leader"), (to.environment, "leader")):
-        rendered = render(pair.env_dir, RenderOptions(envs=[env], role=role))
-        for change in rendered.changes:
-            if change.status != "identical":
-                log(f"   {change.status:9} {change.display}")
+    record_roles(pair, leader=to, standby=old)
     result.timings = dict(pair.timings)
     return result
 
@@ -125,10 +144,6 @@ def _preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
         problems.append(f"{to.environment} does not report standby-leader (reports {t_state.live_role})")
     elif member.state != "streaming":
         problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
-    if not o_state.initialize or o_state.initialize != t_state.initialize:
-        problems.append(
-            f"system ids differ: {old.environment} {o_state.initialize}, {to.environment} {t_state.initialize}"
-        )
     leader = o_state.leader_member
     if member and leader and member.replay_lsn is not None and leader.lsn is not None:
         lag = leader.lsn - member.replay_lsn
@@ -136,6 +151,7 @@ def _preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
             problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
+    problems += _shared_problems(pair, o_state, t_state)
     for spec in (to, old):
         try:
             render(pair.env_dir, RenderOptions(envs=[spec.environment], check=True))
@@ -147,32 +163,75 @@ def _preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
         raise RolegenError("preflight failed: " + "; ".join(problems), hint="nothing was changed; rolegen status")
 
 
-def _gate(pair: Pair, timeout: float) -> tuple[int, int]:
-    """Wait until the target replayed the demoted site's final LSN on the same timeline; roll back on timeout."""
-    seen: dict[str, int] = {}
+def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
+    """What a fresh and a resumed switchover both refuse: different system ids, a target that reports no
+    timeline (nothing to gate on), a target whose data left the old site's history."""
+    problems = []
+    if not o_state.initialize or o_state.initialize != t_state.initialize:
+        problems.append(
+            f"system ids differ: {pair.other.environment} {o_state.initialize}, {pair.to.environment} "
+            f"{t_state.initialize}"
+        )
+    lead = holder(t_state)
+    if lead is None or lead.timeline is None:
+        problems.append(
+            f"{pair.to.environment} reports no timeline: nothing proves it follows {pair.other.environment}"
+        )
+    diverged = divergence(t_state, o_state)
+    if diverged is not None:
+        problems.append(f"{pair.to.environment} is DIVERGED: {diverged.reason}")
+    return problems
+
+
+def _resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
+    problems = _shared_problems(pair, o_state, t_state)
+    if problems:
+        raise RolegenError("cannot resume the switchover: " + "; ".join(problems),
+                           hint="both sites are standbys (no writes): rolegen status, then rolegen failback")
+
+
+def _gate(pair: Pair, o_state: SiteState, timeout: float) -> Position:
+    """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
+    fresh read of both sites shows the target still a standby and not leading."""
+    final = final_position(o_state)
+    if final is None:
+        raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
+                           hint="re-run: the switchover resumes from the live state")
+    seen: list[str | None] = [None]
 
     def reached() -> bool:
-        t_state, o_state = pair.read_both()
-        demoted, target = o_state.leader_member, t_state.leader_member
-        if o_state.live_role != "standby-leader" or demoted is None or target is None or o_state.optime is None:
-            return False
-        seen.update(final=o_state.optime, timeline=demoted.timeline or 0)
-        replayed = target.replay_lsn or 0
-        # A standby leader whose walreceiver is idle reports the timeline of its last restartpoint, which lags
-        # after a timeline switch; only a target on a *later* timeline than the demoted leader has diverged.
-        return replayed >= o_state.optime and (target.timeline or 0) <= (demoted.timeline or 0)
+        t_state, now = pair.read_both()
+        latest = final_position(now)
+        target = latest if latest is not None and latest.lsn > final.lsn else final
+        seen[0] = gate_blocker(t_state, target)
+        return seen[0] is None
 
     try:
         pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout)
-    except RolegenError:
-        pair.log(f"   gate not reached: promoting {pair.other.environment} back")
-        pair.write_role(pair.other, "leader", pair.read(pair.other))
+    except RolegenError as exc:
+        if exc.message.startswith("timed out"):
+            _roll_back(pair, timeout, seen[0])
+        raise
+    return final_position(pair.read(pair.other)) or final
+
+
+def _roll_back(pair: Pair, timeout: float, why: str | None) -> None:
+    to, old = pair.to, pair.other
+    t_state, o_state = pair.read_both()
+    if t_state.dcs_role != "standby-leader" or t_state.live_role == "leader":
         raise RolegenError(
-            f"{pair.to.environment} did not replay {pair.other.environment}'s final LSN within {timeout:.0f}s; "
-            f"{pair.other.environment} was promoted back",
-            hint="check replication (rolegen status) and retry",
-        ) from None
-    return seen["final"], seen["timeline"]
+            f"the LSN gate was not reached within {timeout:.0f}s ({why}) and {to.environment} no longer declares "
+            f"standby (DCS config {t_state.dcs_role}, Patroni {t_state.live_role}): someone else promoted it; "
+            f"{old.environment} was NOT promoted back",
+            hint="rolegen status; if both sites hold data the other lacks, rolegen failback repairs the stale one",
+        )
+    pair.log(f"   gate not reached ({why}): promoting {old.environment} back")
+    pair.write_role(old, "leader", o_state)
+    raise RolegenError(
+        f"{to.environment} did not replay {old.environment}'s final LSN within {timeout:.0f}s ({why}); "
+        f"{old.environment} was promoted back",
+        hint="check replication (rolegen status) and retry",
+    )
 
 
 def _leads(pair: Pair, old_timeline: int) -> bool:

@@ -1,0 +1,227 @@
+"""The safety rules of every role change, as pure functions over site snapshots (no IO, no clock reads).
+
+- `demotion_blockers`: which members of a fenced/demoted site may still accept writes. Decided by what Patroni
+  reported and by *observed* change (annotation text, resourceVersion), never by comparing timestamps written
+  on another machine with ours: a clock skewed by a minute must not make a live primary look dead.
+- `final_position` / `gate_blocker`: the LSN gate — the target has replayed everything the old site may hold.
+- `divergence`: a site whose data went past the point where the leader's timeline began cannot follow it
+  as-is (a colliding timeline *number* included).
+- `failover_decision`: what an unplanned failover may do, given what it can see of both sites.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from rolegen.live import Member, SiteState
+
+
+@dataclass(frozen=True)
+class FenceMarker:
+    """What a site looked like right after rolegen wrote its fence (standby_cluster): the baseline against
+    which later reads prove that Patroni acted on it."""
+
+    leader_version: str | None
+    statuses: dict[str, str]
+    written_at: float  # monotonic seconds of this process
+
+    @classmethod
+    def of(cls, state: SiteState, now: float) -> FenceMarker:
+        return cls(state.leader_version, {m.name: m.status_text for m in state.members}, now)
+
+
+def holder(state: SiteState) -> Member | None:
+    """The member named by the leader lock, whatever its age (None: no lock, or its Pod is gone)."""
+    name = state.leader_annotations.get("leader")
+    return next((m for m in state.members if m.name == name), None) if name else None
+
+
+def demotion_blockers(state: SiteState, marker: FenceMarker, now: float) -> list[str]:
+    """Why some member of a fenced site may still accept writes; empty when none can.
+
+    A member blocks while its last report says it is (or is becoming) a writable primary and its container
+    may be running: that covers a hung Patroni whose PostgreSQL still runs. The lock holder blocks until it
+    reports standby-leader — a Patroni running as standby leader never promotes while standby_cluster is set —
+    unless its Pod is gone, its container is stopped, or its lock has not been renewed for a whole ttl of
+    *our* monotonic clock since the fence (then it is dead and nobody else may promote under the fence).
+    """
+    blockers: list[str] = []
+    for member in state.writable_members:
+        fresh = member.status_text != marker.statuses.get(member.name)
+        why = "" if fresh else " and has not reported since the fence (Patroni hung, or the member is down?)"
+        blockers.append(f"{member.name} last reported {member.role}{why}")
+    lock = holder(state)
+    if lock is None or lock.may_write or lock.container_running is False or lock.role == "standby-leader":
+        return blockers
+    stale = state.leader_version == marker.leader_version and now - marker.written_at > state.ttl
+    if not stale:
+        blockers.append(f"{lock.name} holds the leader lock and reports {lock.role or 'nothing'}, not standby-leader")
+    return blockers
+
+
+@dataclass(frozen=True)
+class Position:
+    lsn: int
+    timeline: int | None
+
+
+def final_position(state: SiteState) -> Position | None:
+    """The furthest the site's data may reach: its leader lock's optime (Patroni >= 4.1 writes the shutdown
+    checkpoint there on demotion) or any member's own report, whichever is larger; on the highest timeline
+    a member reports. None when the site reported nothing."""
+    lsns = [m.lsn for m in state.members if m.lsn is not None]
+    if state.optime is not None:
+        lsns.append(state.optime)
+    if not lsns:
+        return None
+    return Position(max(lsns), site_timeline(state))
+
+
+def site_timeline(state: SiteState) -> int | None:
+    """The highest timeline the site is known to have reached. Members' reports alone can lag (a standby
+    reports its last restartpoint's timeline while its walreceiver is idle), so the site's own `history`
+    (written by its primary after each promotion: the last entry ended where the current timeline began) and
+    rolegen's promotion record count too."""
+    known = list(state.timelines)
+    past = history(state)
+    if past:
+        known.append(max(past) + 1)
+    recorded = (state.records.promotion or {}).get("timeline")
+    if isinstance(recorded, int):
+        known.append(recorded)
+    return max(known) if known else None
+
+
+def gate_blocker(target: SiteState, final: Position) -> str | None:
+    """None once the target's standby leader has replayed `final` on the same history; else why not.
+
+    A standby leader whose walreceiver is idle reports the timeline of its last restartpoint, which lags after
+    a timeline switch: a *lower* reported timeline is tolerated, a higher one means the target left the old
+    site's history, and an unknown one proves nothing."""
+    lead = holder(target)
+    if lead is None or lead.role != "standby-leader":
+        return f"{target.environment} has no standby leader"
+    if lead.timeline is None or lead.replay_lsn is None:
+        return f"{target.environment}'s standby leader has not reported its timeline and replay position yet"
+    if final.timeline is not None and lead.timeline > final.timeline:
+        return f"{target.environment} is on timeline {lead.timeline}, past the old site's {final.timeline}"
+    if lead.replay_lsn < final.lsn:
+        return f"{target.environment} replayed {lsn_text(lead.replay_lsn)} of {lsn_text(final.lsn)}"
+    return None
+
+
+def lsn_text(lsn: int) -> str:
+    """PostgreSQL's notation: 0/5000060."""
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def history(state: SiteState) -> dict[int, int]:
+    """Patroni's `history` annotation as {timeline: LSN where it ended}."""
+    try:
+        entries = json.loads(state.config_annotations.get("history") or "[]")
+    except ValueError:
+        return {}
+    out: dict[int, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, list) and len(entry) >= 2 and str(entry[0]).isdigit() and str(entry[1]).isdigit():
+            out[int(entry[0])] = int(entry[1])
+    return out
+
+
+def _fence_proves(candidate: SiteState, promotion: dict[str, object]) -> bool:
+    """The candidate was fenced for this promotion with every member below the timeline it left: after that
+    fence no member of it could promote, so a later timeline can only have come from the leader."""
+    fence = candidate.records.fence or {}
+    before = promotion.get("timeline_before")
+    seen = fence.get("max_timeline")
+    return (
+        fence.get("promotion") == promotion.get("id")
+        and isinstance(before, int)
+        and (seen is None or (isinstance(seen, int) and seen <= before))
+        and not fence.get("writers")
+    )
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """`repair`: pg_rewind finds the divergence point from both timeline histories only when the timeline
+    numbers differ (`rewind`); a reused number, or a site that went further than the leader, needs `reseed`."""
+
+    reason: str
+    repair: Literal["rewind", "reseed"]
+
+
+def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
+    """Why `candidate`'s data cannot follow `leader` as it is (None: nothing shows it went past the leader's
+    history). Evidence: both sites' `history`, the members' reported timelines/LSNs, and rolegen's records
+    of the leader's promotion and of the candidate's fence."""
+    lead = holder(leader)
+    if lead is None or lead.timeline is None or lead.role != "leader":
+        return None  # only a primary's timeline is exact: divergence is measured against a leading site
+    current = lead.timeline
+    theirs, mine = history(leader), history(candidate)
+    for timeline in sorted(set(theirs) & set(mine)):
+        if theirs[timeline] != mine[timeline]:
+            return Divergence(
+                f"timeline {timeline} ended at {lsn_text(mine[timeline])} on {candidate.environment} but at "
+                f"{lsn_text(theirs[timeline])} on {leader.environment}: the same timeline number was used twice",
+                "reseed",
+            )
+    promotion = leader.records.promotion or {}
+    before = promotion.get("timeline_before")
+    mine_promoted = promotion.get("from") == candidate.environment and isinstance(before, int)
+    for member in candidate.members:
+        t = member.timeline
+        if t is None:
+            continue
+        if t > current:
+            return Divergence(
+                f"{member.name} is on timeline {t}, past {leader.environment}'s {current}: it promoted on its own",
+                "reseed",
+            )
+        if mine_promoted and isinstance(before, int) and before < t <= current and not _fence_proves(
+            candidate, promotion
+        ):
+            return Divergence(
+                f"{member.name} is on timeline {t}, which {leader.environment} began when rolegen promoted it; "
+                f"nothing proves {candidate.environment} reached it by following (it may have promoted on a "
+                "colliding timeline number)",
+                "reseed",
+            )
+        end = theirs.get(t)
+        # Only a primary's report is exact: a standby whose walreceiver is idle reports the timeline of its last
+        # restartpoint (stale, lower) with an LSN already on the next timeline. A fenced old primary's
+        # divergence on an older timeline is what Patroni itself repairs with pg_rewind when it follows.
+        if t < current and end is not None and member.lsn is not None and member.lsn > end and member.may_write:
+            return Divergence(
+                f"{member.name} holds WAL up to {lsn_text(member.lsn)} on timeline {t}, past "
+                f"{lsn_text(end)} where {leader.environment}'s timeline {t + 1} began",
+                "rewind",
+            )
+    return None
+
+
+Decision = Literal["refuse-healthy", "refuse-target", "promote-unreachable", "fence-first", "fence-after", "done"]
+
+
+def failover_decision(
+    target: SiteState, old: SiteState | None, *, old_leads: bool
+) -> tuple[Decision, str]:
+    """What an unplanned failover does. `old_leads`: a member of the old site was *observed* leading (renewing
+    its lock as a writable primary) — then this is not a failover."""
+    if target.dcs_role == "leader":
+        if old is None:
+            return "done", "already promoted; the old site's API does not answer: the fence is still pending"
+        if old.dcs_role == "leader":
+            return "fence-after", "already promoted; the old site's DCS config still declares leader: fence it"
+        return "done", "already promoted and the old site is fenced"
+    lead = holder(target)
+    if lead is None or lead.role != "standby-leader" or lead.container_running is False:
+        return "refuse-target", f"{target.environment} has no running standby leader to promote"
+    if old is None:
+        return "promote-unreachable", "the old site's API does not answer: promote, then fence when it answers"
+    if old_leads:
+        return "refuse-healthy", "a member of the old site leads (it renews its lock as primary)"
+    return "fence-first", "the old site's API answers: fence it first, then promote"

@@ -1,0 +1,218 @@
+"""The safety rules of role changes (rolegen.procedures.rules), without a cluster: which members of a fenced site
+may still write, the LSN gate, divergence, and the failover decision table."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from rolegen.live import Member, SiteState
+from rolegen.procedures.rules import (
+    FenceMarker,
+    Position,
+    demotion_blockers,
+    divergence,
+    failover_decision,
+    final_position,
+    gate_blocker,
+    lsn_text,
+)
+from rolegen.procedures.switchover import phase
+from rolegen.records import Records
+
+STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}, "ttl": 30}
+LEADER = {"ttl": 30}
+
+
+def member(name: str, role: str | None, timeline: int | None = 3, lsn: int | None = 100, *,
+           running: bool | None = True, state: str = "running", replay: int | None = None, text: str = "") -> Member:
+    return Member(name, role, state, timeline, lsn, None, replay, running, text or f"{name}:{role}:{timeline}:{lsn}")
+
+
+def site(env: str, members: list[Member], *, config: dict[str, Any] | None = None, holder: str | None = None,
+         version: str = "1", optime: int | None = None, history: list[list[Any]] | None = None,
+         records: Records | None = None, renewed: datetime | None = None) -> SiteState:
+    lock: dict[str, str] = {}
+    if holder:
+        lock = {"leader": holder, "renewTime": (renewed or datetime.now(UTC)).isoformat(), "ttl": "30"}
+    if optime is not None:
+        lock["optime"] = str(optime)
+    annotations = {"initialize": "7"}
+    if history is not None:
+        annotations["history"] = json.dumps(history)
+    return SiteState(env, config if config is not None else STANDBY, "5", annotations, lock, members,
+                     leader_version=version, records=records or Records())
+
+
+# -- which members of a fenced site may still accept writes ---------------------------------------------------
+def test_a_demoted_site_has_no_blockers() -> None:
+    before = site("gold", [member("g-0", "leader"), member("g-1", "replica")], holder="g-0")
+    after = site("gold", [member("g-0", "standby-leader"), member("g-1", "replica")], holder="g-0", version="2")
+    assert demotion_blockers(after, FenceMarker.of(before, 0.0), now=1.0) == []
+
+
+def test_a_member_still_reporting_primary_blocks_and_a_silent_one_is_named_as_possibly_hung() -> None:
+    before = site("gold", [member("g-0", "leader"), member("g-1", "replica")], holder="g-0")
+    # g-0 never reported again (a hung Patroni: its PostgreSQL may still run as primary).
+    [why] = demotion_blockers(before, FenceMarker.of(before, 0.0), now=100.0)
+    assert why.startswith("g-0 last reported leader and has not reported since the fence")
+    # g-1 promoted itself (a loop that read the DCS before the fence): it blocks too, until it demotes.
+    after = site("gold", [member("g-0", "standby-leader"), member("g-1", "promoted")], holder="g-0", version="2")
+    assert demotion_blockers(after, FenceMarker.of(before, 0.0), now=1.0) == ["g-1 last reported promoted"]
+
+
+def test_a_stopped_container_cannot_write_whatever_its_last_report() -> None:
+    crashed = site("gold", [member("g-0", "leader", running=False)], holder="g-0")
+    assert demotion_blockers(crashed, FenceMarker.of(crashed, 0.0), now=0.1) == []
+
+
+def test_the_lock_holder_must_report_standby_leader_unless_its_lock_stops_being_renewed() -> None:
+    """A member restarting with its session lock reports `replica` and may promote in a loop that read the DCS
+    before the fence: it blocks until it reports standby-leader — or until its lock has not moved for a ttl of
+    our own clock (then it is dead)."""
+    restarting = site("gold", [member("g-0", "replica")], holder="g-0", version="7")
+    marker = FenceMarker.of(restarting, 10.0)
+    [why] = demotion_blockers(restarting, marker, now=11.0)
+    assert "g-0 holds the leader lock and reports replica, not standby-leader" == why
+    renewed = site("gold", [member("g-0", "replica")], holder="g-0", version="8")
+    assert demotion_blockers(renewed, marker, now=100.0) != []  # alive: still renewing
+    assert demotion_blockers(restarting, marker, now=41.0) == []  # unchanged for more than ttl (30 s)
+
+
+@pytest.mark.parametrize("skew", [timedelta(seconds=-60), timedelta(0), timedelta(seconds=60)])
+def test_blockers_do_not_depend_on_this_machines_clock(skew: timedelta) -> None:
+    """Operator and cluster clocks may differ by a minute: the verdict uses observed change only."""
+    renewed = datetime.now(UTC) + skew
+    hung = site("gold", [member("g-0", "leader")], holder="g-0", renewed=renewed)
+    assert len(demotion_blockers(hung, FenceMarker.of(hung, 0.0), now=1000.0)) == 1
+    demoted = site("gold", [member("g-0", "standby-leader")], holder="g-0", renewed=renewed, version="9")
+    assert demotion_blockers(demoted, FenceMarker.of(hung, 0.0), now=1.0) == []
+
+
+# -- the LSN gate -------------------------------------------------------------------------------------------
+def test_final_position_is_the_furthest_the_site_may_hold() -> None:
+    gold = site("gold", [member("g-0", "standby-leader", 4, 500), member("g-1", "replica", 3, 400)], optime=450)
+    assert final_position(gold) == Position(500, 4)
+    assert final_position(site("gold", [member("g-0", None, None, None)])) is None
+
+
+@pytest.mark.parametrize(
+    ("timeline", "replay", "expected"),
+    [
+        (4, 500, None),  # replayed it all on the same timeline
+        (3, 500, None),  # a lower reported timeline: an idle walreceiver's stale report, tolerated
+        (4, 499, "golddr replayed 0/1F3 of 0/1F4"),
+        (5, "500", "golddr is on timeline 5, past the old site's 4"),
+        (None, 500, "golddr's standby leader has not reported its timeline and replay position yet"),
+    ],
+)
+def test_gate(timeline: int | None, replay: Any, expected: str | None) -> None:
+    target = site("golddr", [member("d-0", "standby-leader", timeline, 10, replay=int(replay))], holder="d-0")
+    assert gate_blocker(target, Position(500, 4)) == expected
+
+
+def test_gate_needs_a_standby_leader() -> None:
+    target = site("golddr", [member("d-0", "leader", 4, 900)], holder="d-0")
+    assert gate_blocker(target, Position(500, 4)) == "golddr has no standby leader"
+
+
+def test_lsn_text_is_postgres_notation() -> None:
+    assert lsn_text(83886176) == "0/5000060"
+    assert lsn_text((1 << 32) + 0xA0) == "1/A0"
+
+
+# -- divergence -----------------------------------------------------------------------------------------------
+def leader_site(timeline: int = 4, *, history: list[list[Any]] | None = None, promotion: dict[str, Any] | None = None
+                ) -> SiteState:
+    return site("golddr", [member("d-0", "leader", timeline, 9000)], config=LEADER, holder="d-0",
+                history=history, records=Records("1", promotion=promotion))
+
+
+PROMOTION = {"id": "gold->golddr@3/800", "from": "gold", "timeline_before": 3, "lsn": 800, "timeline": 4}
+
+
+def test_a_follower_on_the_leaders_timeline_is_not_diverged_without_any_promotion_record() -> None:
+    gold = site("gold", [member("g-0", "standby-leader", 4, 9000, state="streaming")], holder="g-0")
+    assert divergence(gold, leader_site()) is None
+
+
+def test_the_same_timeline_number_ending_at_different_lsns_needs_a_reseed() -> None:
+    gold = site("gold", [member("g-0", "standby-leader", 4, 900)], holder="g-0", history=[[3, 850, "no recovery"]])
+    found = divergence(gold, leader_site(history=[[3, 800, "no recovery"]]))
+    assert found is not None and found.repair == "reseed"
+    assert "timeline 3 ended at 0/352 on gold but at 0/320 on golddr" in found.reason
+
+
+def test_a_site_past_the_leaders_timeline_promoted_on_its_own() -> None:
+    gold = site("gold", [member("g-0", "leader", 5, 900)], holder="g-0")
+    found = divergence(gold, leader_site())
+    assert found is not None and found.repair == "reseed" and "timeline 5, past golddr's 4" in found.reason
+
+
+def test_a_colliding_timeline_number_without_a_history_annotation_is_caught_by_the_records() -> None:
+    """The crash-restart failover that lost a quarter of the writes: gold's restarted member promoted to the
+    same timeline number as golddr and never wrote `history`. Nothing proves gold reached timeline 4 by
+    following: DIVERGED. With the fence record of this very promotion (every member below 4, none writable),
+    the same state is a healthy follower."""
+    gold_members = [member("g-0", "standby-leader", 4, 900, state="streaming")]
+    no_record = site("gold", gold_members, holder="g-0")
+    found = divergence(no_record, leader_site(promotion=PROMOTION))
+    assert found is not None and found.repair == "reseed" and "colliding timeline number" in found.reason
+
+    fence = {"leader": "golddr", "promotion": PROMOTION["id"], "max_timeline": 3, "writers": []}
+    proven = site("gold", gold_members, holder="g-0", records=Records("1", fence=fence))
+    assert divergence(proven, leader_site(promotion=PROMOTION)) is None
+
+    for bad in ({**fence, "max_timeline": 4}, {**fence, "writers": ["g-0"]}, {**fence, "promotion": "other"}):
+        unproven = site("gold", gold_members, holder="g-0", records=Records("1", fence=bad))
+        assert divergence(unproven, leader_site(promotion=PROMOTION)) is not None
+
+
+def test_wal_past_the_switchpoint_on_an_older_timeline_is_repaired_by_rewind() -> None:
+    gold = site("gold", [member("g-0", "leader", 3, 900)], config=LEADER, holder="g-0")
+    found = divergence(gold, leader_site(history=[[3, 800, "no recovery"]]))
+    assert found is not None and found.repair == "rewind"
+    assert "holds WAL up to 0/384 on timeline 3, past 0/320 where golddr's timeline 4 began" in found.reason
+    behind = site("gold", [member("g-0", "standby-leader", 3, 700)], holder="g-0")
+    assert divergence(behind, leader_site(history=[[3, 800, "no recovery"]])) is None
+    # A standby with an idle walreceiver reports its last restartpoint's timeline (stale, lower) and an LSN
+    # already on the next one: not evidence of anything (seen on the lab after a switchover).
+    stale = site("gold", [member("g-0", "standby-leader", 3, 900, state="in archive recovery")], holder="g-0")
+    assert divergence(stale, leader_site(history=[[3, 800, "no recovery"]])) is None
+
+
+# -- failover decisions ---------------------------------------------------------------------------------------
+TARGET = site("golddr", [member("d-0", "standby-leader", 3, 800)], holder="d-0")
+OLD_DOWN = site("gold", [member("g-0", "leader", 3, 900, running=False)], config=LEADER, holder="g-0")
+
+
+@pytest.mark.parametrize(
+    ("target", "old", "old_leads", "decision"),
+    [
+        (TARGET, None, False, "promote-unreachable"),
+        (TARGET, OLD_DOWN, False, "fence-first"),
+        (TARGET, OLD_DOWN, True, "refuse-healthy"),
+        (site("golddr", [member("d-0", None)], holder="d-0"), OLD_DOWN, False, "refuse-target"),
+        (site("golddr", [member("d-0", "standby-leader", running=False)], holder="d-0"), None, False,
+         "refuse-target"),
+        (site("golddr", [member("d-0", "leader")], config=LEADER, holder="d-0"), None, False, "done"),
+        (site("golddr", [member("d-0", "leader")], config=LEADER, holder="d-0"), OLD_DOWN, False, "fence-after"),
+        (site("golddr", [member("d-0", "leader")], config=LEADER, holder="d-0"),
+         site("gold", [], config=STANDBY), False, "done"),
+    ],
+)
+def test_failover_decision_table(target: SiteState, old: SiteState | None, old_leads: bool, decision: str) -> None:
+    assert failover_decision(target, old, old_leads=old_leads)[0] == decision
+
+
+@pytest.mark.parametrize(
+    ("old", "target", "expected"),
+    [(LEADER, STANDBY, "start"), (STANDBY, STANDBY, "demoted"), (STANDBY, LEADER, "promoted"),
+     (LEADER, LEADER, "split")],
+)
+def test_switchover_phase_comes_from_the_two_dcs_configs(old: dict[str, Any], target: dict[str, Any],
+                                                         expected: str) -> None:
+    assert phase(site("gold", [], config=old), site("golddr", [], config=target)) == expected
