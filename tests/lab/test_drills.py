@@ -25,7 +25,7 @@ from rolegen.lab.runtime import member_runtime
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 40  # rolegen --timeout and each convergence wait: short phases keep the module within minutes
+TIMEOUT = 60  # rolegen --timeout (the CLI default) and each convergence wait
 
 
 class DrillLab:

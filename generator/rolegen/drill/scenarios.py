@@ -122,11 +122,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Rolegen("switchover", "golddr"), Converge("golddr"), Rolegen("switchover", "gold"), Converge("gold"),
         Write(0.5))),
     Scenario("hung-patroni",
-             "Patroni SIGSTOPped on every gold member (gold's PostgreSQL primary keeps running); once gold's leader "
-             "lock expired, failover to golddr must refuse while gold may still take writes; resume; back to gold", (
+             "Patroni SIGSTOPped on every gold member (gold's PostgreSQL primary keeps running); once gold's "
+             "leader lock expired, failover to golddr must refuse while gold may still take writes; resume; the "
+             "failover re-run as its hint says; back to gold", (
         Write(1.0), Fault("pause", {"site": "gold"}, mark="fault"), WaitNoLeader("gold"),
         Rolegen("failover", "golddr", expect="error", timeout=20), Write(0.5),
-        Fault("resume", {"site": "gold"}, mark="resumed"), Return("gold"), Converge("gold"), Write(0.5))),
+        Fault("resume", {"site": "gold"}, mark="resumed"), Rolegen("failover", "golddr", expect="safe"),
+        Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("killed-rolegen", "switchover SIGKILLed at 0.7, 1.5 and 2.5 s, re-run until it converges; and back", (
         Write(1.0), Rolegen("switchover", "golddr", kill_after=(0.7, 1.5, 2.5)), Converge("golddr"),
         Write(0.5), Rolegen("switchover", "gold", kill_after=(1.0,)), Converge("gold"), Write(0.5))),

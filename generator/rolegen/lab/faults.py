@@ -1,6 +1,7 @@
-"""Fault injection on the whole lab (a mixin of `Lab`): what `rolegen lab kill|start|pause|resume|cut|heal|lose|
-restore` and the drills do. Each method names its sites and members and returns what it changed, so the CLI
-can say so and the daemon's control channel can carry it.
+"""Fault injection: `SiteFaults` (a mixin of `LabSite`: members killed, kept down, paused) and `LabFaults` (a mixin
+of `Lab`, by site name: also the tunnel cut, the site lost and restored): what `rolegen lab kill|start|pause|resume|
+cut|heal|lose|restore` and the drills do. Each method returns what it changed, so the CLI can say so and the
+daemon's control channel can carry it.
 
 Everything acts on the lab's own processes and proxies (members, `<release>-master` proxies, tunnel endpoints),
 never on the API emulator's objects: the faults are the platform's, and rolegen must see them only as a user
@@ -9,10 +10,88 @@ would, through the API and the database.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from rolegen.errors import RolegenError
-from rolegen.lab.site import LabSite
+from rolegen.lab.members import LabMember
+from rolegen.lab.proxy import Address
+
+if TYPE_CHECKING:
+    from rolegen.lab.site import LabSite
+
+
+class SiteFaults:
+    """The member-level faults of one site (a mixin of LabSite, which owns these attributes)."""
+
+    env: str
+    members: dict[int, LabMember]
+    held: set[int]
+    paused: set[int]
+    _lock: threading.RLock
+    _leader: Address | None
+
+    def _find_leader(self) -> Address | None:
+        raise NotImplementedError
+
+    def resolve(self, member: str | None) -> list[int]:
+        """Ordinals meant by a member selector: None = every member, `leader` = the one answering /leader,
+        else a member name (`patroni-1`) or an ordinal (`1`)."""
+        with self._lock:
+            if member is None:
+                return sorted(self.members)
+            if member == "leader":
+                found = [o for o, m in sorted(self.members.items()) if o not in self.paused and m.is_leader()]
+                if not found:
+                    raise RolegenError(f"{self.env}: no member leads right now", hint="rolegen lab status")
+                return found[:1]
+            for ordinal, m in self.members.items():
+                if member in (m.name, str(ordinal)):
+                    return [ordinal]
+        known = ", ".join(m.name for m in self.members.values())
+        raise RolegenError(f"{self.env} has no member {member!r}", hint=f"members: {known}")
+
+    def kill(self, member: str | None = None, restart: bool = True) -> list[str]:
+        """SIGKILL Patroni and PostgreSQL. restart=True: the reconcile loop restarts them at once (a kubelet,
+        restartPolicy Always); False: they stay down until start()."""
+        with self._lock:
+            ordinals = self.resolve(member)
+            for ordinal in ordinals:
+                if restart:
+                    self.members[ordinal].restarts += 1  # the kubelet's restartCount
+                else:
+                    self.held.add(ordinal)
+                self.paused.discard(ordinal)
+                self.members[ordinal].kill()
+            self._leader = self._find_leader()
+        return [self.members[o].name for o in ordinals]
+
+    def start(self, member: str | None = None) -> list[str]:
+        """Let held-down members run again (the reconcile loop starts them with their data)."""
+        with self._lock:
+            ordinals = [o for o in self.resolve(member) if o in self.held]
+            self.held -= set(ordinals)
+            for ordinal in ordinals:
+                self.members[ordinal].restarts += 1
+        return [self.members[o].name for o in ordinals]
+
+    def pause(self, member: str | None = None) -> list[str]:
+        """SIGSTOP the members' Patroni only: PostgreSQL keeps running (and a primary keeps taking writes)."""
+        with self._lock:
+            ordinals = [o for o in self.resolve(member) if self.members[o].running]
+            for ordinal in ordinals:
+                self.members[ordinal].pause()
+                self.paused.add(ordinal)
+        return [self.members[o].name for o in ordinals]
+
+    def resume(self, member: str | None = None) -> list[str]:
+        with self._lock:
+            ordinals = [o for o in self.resolve(member) if o in self.paused]
+            for ordinal in ordinals:
+                self.members[ordinal].resume()
+                self.paused.discard(ordinal)
+        return [self.members[o].name for o in ordinals]
+
 
 
 class LabFaults:

@@ -3,9 +3,9 @@ Patroni members, and two proxies: `proxy` stands for the `<release>-master` Serv
 `tunnel` for the TSC tunnel endpoint the *peer's* standby_cluster (and startup guard) connects to, so cutting the
 tunnel stops replication while local writes continue.
 
-Fault injection lives here, in the lab's own process management (never in the API emulator): members killed
-(restarted by the reconcile loop as a kubelet would, unless held down), Patroni paused (SIGSTOP, its PostgreSQL
-keeps running), the tunnel cut, the whole site lost."""
+Faults act on the lab's own process management (never on the API emulator): members killed (restarted by the
+reconcile loop as a kubelet would, unless held down) and Patroni paused (rolegen.lab.faults.SiteFaults), the
+tunnel cut, the whole site lost (`fail`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.lab.emulator import Emulator
+from rolegen.lab.faults import SiteFaults
 from rolegen.lab.kubeapi import ApiError, KubeApi
 from rolegen.lab.members import LabMember, free_port, resolve_env
 from rolegen.lab.proxy import Address, TunnelProxy
@@ -28,7 +29,7 @@ from rolegen.lab.runtime import MemberRuntime
 RECONCILE_INTERVAL = 0.3
 
 
-class LabSite:
+class LabSite(SiteFaults):
     def __init__(
         self,
         env: str,
@@ -124,64 +125,6 @@ class LabSite:
     def lost(self) -> bool:
         """The site is dark (fail() without resume_members())."""
         return self._paused.is_set()
-
-    def resolve(self, member: str | None) -> list[int]:
-        """Ordinals meant by a member selector: None = every member, `leader` = the one answering /leader,
-        else a member name (`patroni-1`) or an ordinal (`1`)."""
-        with self._lock:
-            if member is None:
-                return sorted(self.members)
-            if member == "leader":
-                found = [o for o, m in sorted(self.members.items()) if o not in self.paused and m.is_leader()]
-                if not found:
-                    raise RolegenError(f"{self.env}: no member leads right now", hint="rolegen lab status")
-                return found[:1]
-            for ordinal, m in self.members.items():
-                if member in (m.name, str(ordinal)):
-                    return [ordinal]
-        known = ", ".join(m.name for m in self.members.values())
-        raise RolegenError(f"{self.env} has no member {member!r}", hint=f"members: {known}")
-
-    def kill(self, member: str | None = None, restart: bool = True) -> list[str]:
-        """SIGKILL Patroni and PostgreSQL. restart=True: the reconcile loop restarts them at once (a kubelet,
-        restartPolicy Always); False: they stay down until start()."""
-        with self._lock:
-            ordinals = self.resolve(member)
-            for ordinal in ordinals:
-                if restart:
-                    self.members[ordinal].restarts += 1  # the kubelet's restartCount
-                else:
-                    self.held.add(ordinal)
-                self.paused.discard(ordinal)
-                self.members[ordinal].kill()
-            self._leader = self._find_leader()
-        return [self.members[o].name for o in ordinals]
-
-    def start(self, member: str | None = None) -> list[str]:
-        """Let held-down members run again (the reconcile loop starts them with their data)."""
-        with self._lock:
-            ordinals = [o for o in self.resolve(member) if o in self.held]
-            self.held -= set(ordinals)
-            for ordinal in ordinals:
-                self.members[ordinal].restarts += 1
-        return [self.members[o].name for o in ordinals]
-
-    def pause(self, member: str | None = None) -> list[str]:
-        """SIGSTOP the members' Patroni only: PostgreSQL keeps running (and a primary keeps taking writes)."""
-        with self._lock:
-            ordinals = [o for o in self.resolve(member) if self.members[o].running]
-            for ordinal in ordinals:
-                self.members[ordinal].pause()
-                self.paused.add(ordinal)
-        return [self.members[o].name for o in ordinals]
-
-    def resume(self, member: str | None = None) -> list[str]:
-        with self._lock:
-            ordinals = [o for o in self.resolve(member) if o in self.paused]
-            for ordinal in ordinals:
-                self.members[ordinal].resume()
-                self.paused.discard(ordinal)
-        return [self.members[o].name for o in ordinals]
 
     # -- kubelet + StatefulSet controller ------------------------------------------------------------------
     @property
