@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from rolegen.drill.report import Report, RunRecord, concurrent_problem, duplicate_timelines, timelines_selected
+from rolegen.drill.report import (
+    Report,
+    RunRecord,
+    concurrent_problem,
+    duplicate_timelines,
+    next_command,
+    timelines_selected,
+)
 from rolegen.drill.scenarios import SCENARIOS, Expect, Outcome, Scenario, Write
 
 LOG = """\
@@ -119,3 +126,19 @@ def test_json_rendering_is_deterministic_and_complete() -> None:
 def test_every_scenario_the_issue_names_exists() -> None:
     assert {"switchover", "crash-restart-failover", "site-loss-failover", "tunnel-cut", "hung-patroni",
             "killed-rolegen", "concurrent-rolegen"} <= set(SCENARIOS)
+
+
+@pytest.mark.parametrize(
+    ("record", "command"),
+    [
+        (run("safe", 1, "error: gate not reached", "hint: check the tunnel; then re-run rolegen failover --to golddr. "
+             "To promote now and lose what was not replayed: add --accept-data-loss"), ("failover", "golddr")),
+        (run("safe", 1, "error: a member may still accept writes", "hint: stop that member, then re-run the same "
+             "rolegen command: it resumes"), ("switchover", "golddr")),
+        (run("safe", 1, "error: boom", "hint: rolegen status"), None),
+        (run("ok", 0, "done", "hint: rolegen failback --to gold"), None),  # it succeeded: nothing to follow
+        (run("ok", None, "[2/6] Demote gold", killed=1.5), None),
+    ],
+)
+def test_the_next_command_is_read_from_a_failed_run_s_hint(record: RunRecord, command: tuple[str, str] | None) -> None:
+    assert next_command(record) == command

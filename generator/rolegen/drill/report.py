@@ -18,6 +18,18 @@ from rolegen.drill.scenarios import Outcome, Scenario
 
 TIMELINE_RE = re.compile(r"selected new timeline ID: (\d+)")
 LEASE_RE = re.compile(r"held by", re.IGNORECASE)
+COMMAND_RE = re.compile(r"\brolegen (switchover|failover|failback) --to ([\w-]+)")
+
+
+def next_command(run: RunRecord) -> tuple[str, str] | None:
+    """(verb, to) of the rolegen command a failed run's hint names; "re-run" alone means the same command."""
+    if run.exit_code in (0, None) or run.killed_after is not None:
+        return None
+    hints = [line for line in run.tail if line.startswith("hint:")]
+    for line in hints:
+        if found := COMMAND_RE.search(line):
+            return found.group(1), found.group(2)
+    return (run.verb, run.to) if any("re-run" in line for line in hints) else None
 
 
 def timelines_selected(log_text: str) -> list[int]:

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rolegen.drill.observe import Endpoints, LogWatch, Prober, live_role, master_writable, patroni_states
-from rolegen.drill.report import Report, RunRecord
+from rolegen.drill.report import Report, RunRecord, next_command
 from rolegen.drill.scenarios import (
     BASELINE,
     Concurrent,
     Converge,
     Fault,
+    FollowHint,
     Return,
     Rolegen,
     Scenario,
@@ -130,6 +131,13 @@ class Drill:
             self.until(lambda: self.leads(step.leader, step.follower), self.timeout,
                        f"{step.leader} to lead" + (" with its peer streaming from it" if step.follower else ""))
             self.event(f"{step.leader} leads" + (", peer streaming" if step.follower else ""))
+        elif isinstance(step, FollowHint):
+            for _ in range(step.runs):
+                command = next_command(self.report.runs[-1]) if self.report.runs else None
+                if command is None:
+                    break
+                self.event(f"following the hint: rolegen {command[0]} --to {command[1]}")
+                self.rolegen_step(Rolegen(command[0], command[1], expect="safe"))  # type: ignore[arg-type]
         elif isinstance(step, Return):
             if self.declared().get(step.to) == "leader":
                 self.event(f"the specs still declare {step.to} leader: no failback to run")

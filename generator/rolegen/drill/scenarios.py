@@ -2,10 +2,11 @@
 
 A step is one of: `Write` (let the workload run), `Fault` (a lab operation, see rolegen.lab.control.OPS),
 `Rolegen` (one `rolegen` CLI run, possibly SIGKILLed and re-run), `Concurrent` (several runs started at once),
-`WaitNoLeader` (until rolegen would read no live leader on the site: its lock expired, or the member holding it
-restarted and reports another role), `Converge` (until a site leads,
-and its peer streams from it unless `follower=False`) and `Return` (`rolegen failback --to SITE`, unless the
-specs still declare SITE leader, i.e. no role change happened: what an operator does to get back to the baseline).
+`FollowHint` (the rolegen command the last failed run's hint names), `WaitNoLeader` (until rolegen would read no
+live leader on the site: its lock expired, or the member holding it restarted and reports another role),
+`Converge` (until a site leads, and its peer streams from it unless `follower=False`) and `Return` (`rolegen
+failback --to SITE`, unless the specs still declare SITE leader, i.e. no role change happened: what an operator
+does to get back to the baseline).
 
 Every scenario starts from and returns to the baseline (gold leads, golddr follows). The expectations encode the
 fault model's promise: no acknowledged write lost outside the scenario's loss window (the only one is a site loss,
@@ -73,7 +74,16 @@ class Return:
     to: str
 
 
-Step = Write | Fault | Rolegen | Concurrent | WaitNoLeader | Converge | Return
+@dataclass(frozen=True)
+class FollowHint:
+    """If the last rolegen run failed with a hint naming the next rolegen command (or saying to re-run it), run
+    that, as a user would, up to `runs` times while each names another; never with options a hint only offers
+    for losing data. Each such run must itself end safely."""
+
+    runs: int = 2
+
+
+Step = Write | Fault | Rolegen | Concurrent | WaitNoLeader | Converge | Return | FollowHint
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("crash-restart-failover",
              "gold's members SIGKILLed and restarted at once (a kubelet); failover to golddr; failback to gold", (
         Write(1.5), Fault("kill", {"site": "gold"}, mark="fault"), WaitNoLeader("gold"),
-        Rolegen("failover", "golddr", expect="safe"),
+        Rolegen("failover", "golddr", expect="safe"), FollowHint(),
         Write(1.0), Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("site-loss-failover",
              "gold dark (members down, API down, tunnel cut); failover; gold's API returns; failover re-run fences; "
@@ -127,7 +137,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "failover re-run as its hint says; back to gold", (
         Write(1.0), Fault("pause", {"site": "gold"}, mark="fault"), WaitNoLeader("gold"),
         Rolegen("failover", "golddr", expect="error", timeout=20), Write(0.5),
-        Fault("resume", {"site": "gold"}, mark="resumed"), Rolegen("failover", "golddr", expect="safe"),
+        Fault("resume", {"site": "gold"}, mark="resumed"), FollowHint(),
         Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("killed-rolegen", "switchover SIGKILLed at 0.7, 1.5 and 2.5 s, re-run until it converges; and back", (
         Write(1.0), Rolegen("switchover", "golddr", kill_after=(0.7, 1.5, 2.5)), Converge("golddr"),
