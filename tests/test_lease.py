@@ -137,7 +137,8 @@ def test_a_run_whose_lease_was_taken_over_stops_before_its_next_write(specs: lis
 
 
 def test_a_partial_acquisition_is_released(specs: list[Spec]) -> None:
-    objects: dict[str, Records] = {"golddr": Records("1", lease=stamp(Holder("apply", host="x", pid=5), datetime.now(UTC)))}
+    busy = stamp(Holder("apply --env golddr", host="x", pid=5), datetime.now(UTC))
+    objects: dict[str, Records] = {"golddr": Records("1", lease=busy)}
     with pytest.raises(LeaseHeld):
         lease_for(specs, objects, Holder("switchover --to golddr", host="ops-1", pid=1)).acquire()
     assert objects["gold"].lease is None  # gold's half was given back

@@ -76,7 +76,7 @@ def test_the_lock_holder_must_report_standby_leader_unless_its_lock_stops_being_
     restarting = site("gold", [member("g-0", "replica")], holder="g-0", version="7")
     marker = FenceMarker.of(restarting, 10.0)
     [why] = demotion_blockers(restarting, marker, now=11.0)
-    assert "g-0 holds the leader lock and reports replica, not standby-leader" == why
+    assert why == "g-0 holds the leader lock and reports replica, not standby-leader"
     renewed = site("gold", [member("g-0", "replica")], holder="g-0", version="8")
     assert demotion_blockers(renewed, marker, now=100.0) != []  # alive: still renewing
     assert demotion_blockers(restarting, marker, now=41.0) == []  # unchanged for more than ttl (30 s)

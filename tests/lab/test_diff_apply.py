@@ -154,7 +154,7 @@ def test_promoting_golddr_while_gold_is_live_leader_is_refused(lab: Lab, tmp_pat
 
     result = cli(lab, "apply", "--env", "golddr", "--yes", env_dir=env_dir)
     assert result.exit_code == 1
-    assert "refusing to make golddr leader: its peer gold is live leader" in result.stderr
+    assert "refusing to make golddr leader: its peer gold leads (DCS config leader, Patroni leader" in result.stderr
     assert "hint: demote the peer first" in result.stderr and "rolegen switchover --to golddr" in result.stderr
     assert "Traceback" not in result.output
     assert snapshot(lab) == before

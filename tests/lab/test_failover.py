@@ -82,8 +82,50 @@ def test_old_site_restarted_without_rolegen_never_accepts_a_write(lab: Lab) -> N
     assert never_writable(lab, "gold", 10) > 0
     lab.wait_role("gold", "standby-leader", 90)  # the startup guard fenced it: it follows golddr
     logs = "".join(m.log_tail(100000) for m in gold.members.values())
-    assert "FENCED: peer" in logs
-    back = failback.run(pair(lab, "gold"), method="auto", confirm=no_confirm)
+    assert "startup-guard: decision=fence" in logs
+    # rolegen never observed gold's members under a fence before golddr's promotion, and a member may have
+    # promoted on the same timeline number before its guard or a sibling's fenced it: nothing proves gold
+    # followed golddr. status says so; failback re-seeds rather than trusting it.
+    status = _status(lab)
+    [gold_status] = [s for s in status.sites if s.environment == "gold"]
+    assert gold_status.diverged is not None and not status.healthy
+    back = failback.run(pair(lab, "gold"), method="auto", confirm=no_confirm, timeout=180)
+    assert back.method == "reseed" and "nothing proves" in back.reason
+    lab.wait_role("gold", "leader")
+    assert _status(lab).healthy
+
+
+def _status(lab: Lab):  # type: ignore[no-untyped-def]
+    from rolegen.commands import status
+
+    return status.run(lab.env_dir, lab.kubeconfig)
+
+
+def test_crash_and_restart_during_failover_loses_no_acknowledged_write(lab: Lab) -> None:
+    """The failure that lost a quarter of the writes: the old site's members crash and the platform restarts
+    them at once while the operator fails over. Fence first: they return as standbys with their data, the
+    target replays it, then it is promoted."""
+    gold = lab.sites["gold"]
+    with AckWriter([lab.dsn("gold"), lab.dsn("golddr")]) as writer:
+        time.sleep(1)
+        for member in list(gold.members.values()):
+            member.kill()  # the lab's kubelet restarts them within a second
+        log: list[str] = []
+        result = failover.run(pair(lab, "golddr", log), confirm=no_confirm, timeout=90)
+        assert result.decision == "fence-first" and result.promoted and result.fenced, log
+        lab.wait_role("golddr", "leader")
+        assert never_writable(lab, "gold", 3) > 0
+        time.sleep(0.5)
+    assert len(writer.log.acknowledged) > 100
+    assert missing_ids(lab.dsn("golddr"), writer.log.acknowledged) == []
+    states = {name: pair(lab, name).read(spec) for name, spec in load_workspace(lab.env_dir).specs.items()}
+    gold_timelines = {m.timeline for m in states["gold"].members}
+    promotion = states["golddr"].records.promotion or {}
+    assert promotion.get("fenced_first") is True
+    fence = states["gold"].records.fence or {}
+    assert fence.get("promotion") == promotion.get("id") and fence.get("writers") == [], fence
+    assert max(t for t in gold_timelines if t) <= (promotion.get("timeline") or 0)
+    back = failback.run(pair(lab, "gold"), method="rewind", confirm=no_confirm)
     assert back.method == "rewind"
     lab.wait_role("gold", "leader")
 
@@ -137,7 +179,7 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         result = failback.run(pair(lab, "gold", log), method="auto", confirm=no_confirm, timeout=180)
         lab.wait_role("gold", "leader")
     assert result.method == "reseed"
-    assert "ended at different LSNs" in result.reason
+    assert "the same timeline number was used twice" in result.reason or "past golddr's" in result.reason
     assert missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
     with psycopg_connect(lab.dsn("gold")) as conn:
         assert conn.execute("SELECT to_regclass('split_brain_rows')").fetchone() == (None,)

@@ -113,7 +113,8 @@ class Pair:
     def demote(self, spec: Spec, state: SiteState, timeout: float, *, leader: Spec, promotion: str | None) -> SiteState:
         """Fence `spec`'s site (standby_cluster -> its peer) unless its DCS config already says so, then wait
         until no member of it may accept writes (rules.demotion_blockers: observed, not assumed), and record
-        what each member held at that moment (rolegen.records FENCE). Returns the site as last read."""
+        what each member held at that moment (rolegen.records FENCE) — unless a fence record of the same
+        promotion exists: the first observation is the evidence. Returns the site as last read."""
         if state.dcs_role != "standby-leader":
             self.write_role(spec, "standby-leader", state)
         marker = FenceMarker.of(self.read(spec) if state.dcs_role != "standby-leader" else state, time.monotonic())
@@ -133,9 +134,12 @@ class Pair:
                 f"writes: {'; '.join(blockers)}",
                 hint=f"if its Patroni hangs, stop that member (kubectl --context {spec.context or '<context>'} -n "
                 f"{spec.namespace} delete pod NAME --grace-period=0 --force; a liveness probe does the same), then "
-                "re-run the same rolegen command: it resumes",
+                f"re-run the same rolegen command: it resumes. To keep {spec.environment} as it was instead: rolegen "
+                f"apply --env {spec.environment} (its spec still declares its old role)",
             ) from None
         final = last[0]
+        if promotion is not None and (final.records.fence or {}).get("promotion") == promotion:
+            return final  # evidence for this promotion exists: what members did since cannot improve it
         members = {m.name: {"timeline": m.timeline, "lsn": m.lsn, "role": m.role} for m in final.members}
         self.record(spec, FENCE, {
             "leader": leader.environment,

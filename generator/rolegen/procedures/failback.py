@@ -175,8 +175,8 @@ def _reseed(pair: Pair, timeout: float) -> None:
 
 def _forget(pair: Pair) -> None:
     """What Patroni and rolegen remember of the wiped data: `initialize`/`history` (the `config` kept as the
-    standby role plus hand-set keys, written against the resourceVersion read), the leader lock, and rolegen's
-    fence record (it described data that no longer exists)."""
+    standby role plus hand-set keys, written against the resourceVersion read), the leader lock; rolegen's
+    fence record now says the site was re-seeded (its old data, and any divergence in it, is gone)."""
     back, cluster = pair.to, pair.cluster(pair.to)
     declared = dcs_config(replace(back, role="standby-leader"))
     for attempt in range(5):
@@ -196,7 +196,10 @@ def _forget(pair: Pair) -> None:
     if cluster.get("configmap", back.leader_map) is not None:
         cleared = {"metadata": {"annotations": dict.fromkeys(LEADER_ANNOTATIONS)}}
         cluster.merge_patch("configmap", back.leader_map, cleared)
-    pair.record(back, FENCE, None)
+    # A clone of the leader holds nothing of its own: the record says so, tied to the current promotion.
+    promotion = (pair.read(pair.other).records.promotion or {}).get("id")
+    pair.record(back, FENCE, {"leader": pair.other.environment, "promotion": promotion, "members": {},
+                              "max_timeline": None, "writers": [], "reseeded": True})
 
 
 def dry_run(pair: Pair) -> str:
