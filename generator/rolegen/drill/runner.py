@@ -121,8 +121,9 @@ class Drill:
             self.rolegen_step(step)
         elif isinstance(step, Concurrent):
             self.event(f"{len(step.runs)} rolegen runs at once")
-            procs = [self.spawn(r) for r in step.runs]
-            self.groups.append([self.wait(r, p, out, None) for r, (p, out) in zip(step.runs, procs, strict=True)])
+            started = [(r, *self.spawn(r), self.now()) for r in step.runs]
+            group = [self.wait(r, proc, out, None, at, grouped=True) for r, proc, out, at in started]
+            self.groups.append(group)
         elif isinstance(step, WaitNoLeader):
             self.until(lambda: self.api_view(step.site).live_role is None, 60,
                        f"no live leader of {step.site} in the API objects", every=0.1)
@@ -168,8 +169,9 @@ class Drill:
     # -- rolegen runs ------------------------------------------------------------------------------------------
     def rolegen_step(self, step: Rolegen) -> None:
         for kill_after in (*step.kill_after, None):
+            at = self.now()
             proc, out = self.spawn(step)
-            record = self.wait(step, proc, out, kill_after)
+            record = self.wait(step, proc, out, kill_after, at)
             if record.killed_after is None:
                 break
         if step.mark:
@@ -187,8 +189,10 @@ class Drill:
         self.event(f"rolegen {step.verb} --to {step.to} started")
         return proc, out
 
-    def wait(self, step: Rolegen, proc: subprocess.Popen[bytes], out: Path, kill_after: float | None) -> RunRecord:
-        record = RunRecord(step.verb, step.to, step.expect, self.now())
+    def wait(self, step: Rolegen, proc: subprocess.Popen[bytes], out: Path, kill_after: float | None,
+             started: float, grouped: bool = False) -> RunRecord:
+        """Wait for a run (SIGKILL it after `kill_after`); a `grouped` run is judged with its group."""
+        record = RunRecord(step.verb, step.to, None if grouped else step.expect, started)
         limit = kill_after if kill_after is not None else 4 * (step.timeout or self.timeout) + 60
         try:
             record.exit_code = proc.wait(limit)
