@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +59,7 @@ class Drill:
         self.marks: dict[str, float] = {}
         self.groups: list[list[RunRecord]] = []
         self._t0 = time.monotonic()
-        self._outdir = Path(tempfile.mkdtemp(prefix="rolegen-drill-"))
+        self._outdir = Path()  # each run's output, in a directory of its own while run() runs
 
     # -- the drill ---------------------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -77,6 +78,7 @@ class Drill:
             raise RolegenError("no site of the lab accepts writes: the workload cannot start",
                                hint="rolegen lab status") from None
         prober = Prober(self.ep.member_dsns()).start(self._t0)
+        self._outdir = Path(tempfile.mkdtemp(prefix="rolegen-drill-"))
         try:
             self.event(f"workload writing through {', '.join(s + ' master' for s in self.ep.sites)}")
             for number, step in enumerate(self.scenario.steps, 1):
@@ -90,10 +92,7 @@ class Drill:
         finally:
             log = writer.stop()
             prober.stop()
-            with contextlib.suppress(OSError):
-                for path in self._outdir.iterdir():
-                    path.unlink()
-                self._outdir.rmdir()
+            shutil.rmtree(self._outdir, ignore_errors=True)
         self.measure(log.acknowledged, log.acknowledged_at, len(log.unknown), log.longest_gap)
         self.report.timelines = watch.timelines()
         self.report.dual_primaries, self.report.probes = prober.dual, prober.probes

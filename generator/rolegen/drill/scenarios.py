@@ -131,6 +131,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Fault("heal", mark="healed"), Converge("gold"),
         Rolegen("switchover", "golddr"), Converge("golddr"), Rolegen("switchover", "gold"), Converge("gold"),
         Write(0.5))),
+    # Every gold member's Patroni is paused, not only the leader's: a lone hung leader is replaced inside gold by
+    # its replica once the lock expires (Patroni without a watchdog), leaving two writable primaries in gold that
+    # no cross-site procedure can prevent; this scenario is about what rolegen does next to a hung site.
     Scenario("hung-patroni",
              "Patroni SIGSTOPped on every gold member (gold's PostgreSQL primary keeps running); once gold's "
              "leader lock expired, failover to golddr must refuse while gold may still take writes; resume; the "
