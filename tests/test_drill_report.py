@@ -12,6 +12,7 @@ from rolegen.drill.report import (
     concurrent_problem,
     duplicate_timelines,
     next_command,
+    split_losses,
     timelines_selected,
 )
 from rolegen.drill.scenarios import SCENARIOS, Expect, Outcome, Scenario, Write
@@ -142,3 +143,10 @@ def test_every_scenario_the_issue_names_exists() -> None:
 )
 def test_the_next_command_is_read_from_a_failed_run_s_hint(record: RunRecord, command: tuple[str, str] | None) -> None:
     assert next_command(record) == command
+
+
+def test_losses_split_by_the_window_they_were_acknowledged_in() -> None:
+    acknowledged, at = [1, 2, 3, 4, 5], [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert split_losses(acknowledged, at, {2, 3, 5}, (1.5, 3.5)) == ([5], [2, 3])
+    assert split_losses(acknowledged, at, {2, 3, 5}, None) == ([2, 3, 5], [])
+    assert split_losses(acknowledged, at, set(), (0.0, 9.0)) == ([], [])

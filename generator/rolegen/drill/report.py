@@ -47,6 +47,18 @@ def duplicate_timelines(selected: dict[str, list[tuple[str, int]]]) -> list[int]
     return sorted(tl for tl, n in counts.items() if n > 1)
 
 
+def split_losses(acknowledged: list[int], at: list[float], missing: set[int],
+                 window: tuple[float, float] | None) -> tuple[list[int], list[int]]:
+    """(lost, lost inside `window`): acknowledged ids missing on the final leader, split by when they were
+    acknowledged (`at`, same clock as `window`). Without a window every missing id is lost."""
+    lost: list[int] = []
+    inside: list[int] = []
+    for ident, when in zip(acknowledged, at, strict=True):
+        if ident in missing:
+            (inside if window is not None and window[0] <= when <= window[1] else lost).append(ident)
+    return lost, inside
+
+
 @dataclass
 class RunRecord:
     """One `rolegen` process: its arguments, how it ended, the last lines it printed."""

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rolegen.drill.observe import Endpoints, LogWatch, Prober, live_role, master_writable, patroni_states
-from rolegen.drill.report import Report, RunRecord, next_command
+from rolegen.drill.report import Report, RunRecord, next_command, split_losses
 from rolegen.drill.scenarios import (
     BASELINE,
     Concurrent,
@@ -274,10 +274,7 @@ class Drill:
             if start is not None:
                 window = (start - SHIP_SLACK, end if end is not None else time.monotonic())
                 report.loss_window = (window[0] - self._t0, window[1] - self._t0)
-        for ident, when in zip(acknowledged, at, strict=True):
-            if ident in missing:
-                inside = window is not None and window[0] <= when <= window[1]
-                (report.lost_in_window if inside else report.lost).append(ident)
+        report.lost, report.lost_in_window = split_losses(acknowledged, at, missing, window)
 
 
 def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:
