@@ -1,5 +1,11 @@
 """One lab site: an emulated API server, the lab acting as kubelet + StatefulSet controller for the chart's
-Patroni members, and the proxy standing for `<release>-master` + the TSC tunnel."""
+Patroni members, and two proxies: `proxy` stands for the `<release>-master` Service (local clients, writers) and
+`tunnel` for the TSC tunnel endpoint the *peer's* standby_cluster (and startup guard) connects to, so cutting the
+tunnel stops replication while local writes continue.
+
+Faults act on the lab's own process management (never on the API emulator): members killed (restarted by the
+reconcile loop as a kubelet would, unless held down) and Patroni paused (rolegen.lab.faults.SiteFaults), the
+tunnel cut, the whole site lost (`fail`)."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.lab.emulator import Emulator
+from rolegen.lab.faults import SiteFaults
 from rolegen.lab.kubeapi import ApiError, KubeApi
 from rolegen.lab.members import LabMember, free_port, resolve_env
 from rolegen.lab.proxy import Address, TunnelProxy
@@ -22,7 +29,7 @@ from rolegen.lab.runtime import MemberRuntime
 RECONCILE_INTERVAL = 0.3
 
 
-class LabSite:
+class LabSite(SiteFaults):
     def __init__(
         self,
         env: str,
@@ -32,6 +39,7 @@ class LabSite:
         root: Path,
         runtime: MemberRuntime,
         proxy: Address,
+        tunnel: Address | None = None,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
         self.root, self.runtime = root, runtime
@@ -39,7 +47,11 @@ class LabSite:
         self.api: KubeApi | None = None
         self.members: dict[int, LabMember] = {}
         self._leader: Address | None = None
-        self.proxy = TunnelProxy(proxy, lambda: self._leader)
+        self.proxy = TunnelProxy(proxy, lambda: self._leader)  # <release>-master: local clients
+        self.tunnel = TunnelProxy(tunnel, lambda: self._leader) if tunnel else self.proxy  # what the peer dials
+        self.held: set[int] = set()  # ordinals kept down (kill --no-restart): the reconcile loop skips them
+        self.paused: set[int] = set()  # ordinals whose Patroni is SIGSTOPped
+        self.api_down = False
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._paused = threading.Event()
@@ -71,9 +83,14 @@ class LabSite:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         with self._lock:
+            for ordinal in sorted(self.paused):
+                self.members[ordinal].resume()  # a stopped Patroni ignores SIGTERM: it would orphan its postgres
+            self.paused.clear()
             for member in self.members.values():
                 member.stop()
         self.proxy.close()
+        if self.tunnel is not self.proxy:
+            self.tunnel.close()
         self.emulator.stop()
 
     # -- failure injection ---------------------------------------------------------------------------------
@@ -81,23 +98,33 @@ class LabSite:
         """The whole site goes dark: members SIGKILLed, API server down, tunnel cut."""
         self._paused.set()
         with self._lock:
+            self.paused.clear()
             for member in self.members.values():
                 member.kill()
             self._leader = None
         self.proxy.partition()
+        self.tunnel.partition()
         self.emulator.stop()
+        self.api_down = True
 
     def restore_api(self) -> None:
         """The site's API server answers again (members stay down until resume_members); its kubelet reports
         the members' containers as terminated, as a node coming back does before it restarts them."""
         self.emulator.start()  # same port, same objects: as a real API server backed by etcd
+        self.api_down = False
         with self._lock:
             self._report_containers()
 
     def resume_members(self) -> None:
         """The platform restarts the site's Pods (no rolegen involved) and the tunnel comes back."""
         self.proxy.heal()
+        self.tunnel.heal()
         self._paused.clear()
+
+    @property
+    def lost(self) -> bool:
+        """The site is dark (fail() without resume_members())."""
+        return self._paused.is_set()
 
     # -- kubelet + StatefulSet controller ------------------------------------------------------------------
     @property
@@ -129,7 +156,8 @@ class LabSite:
                     member.wipe()  # the claim is gone, and with it the volume
             if sts is not None:
                 for ordinal in range(replicas):
-                    self._ensure_member(ordinal, sts, pvcs)
+                    if ordinal not in self.held:
+                        self._ensure_member(ordinal, sts, pvcs)
             self._leader = self._find_leader()
             self._report_containers()
         if sts is not None:
@@ -210,8 +238,9 @@ class LabSite:
 
     def _find_leader(self) -> Address | None:
         """Where `<release>-master` points: the running member whose Patroni answers /leader with 200."""
-        for member in self.members.values():
-            if member.running and member.rest("/leader")[0] == 200:
+        for ordinal, member in self.members.items():
+            # A paused Patroni answers nothing, as its readiness probe would not: no longer an endpoint.
+            if ordinal not in self.paused and member.running and member.is_leader():
                 return member.dsn_host
         return None
 
@@ -226,4 +255,6 @@ class LabSite:
         raise TimeoutError(f"lab site {self.env}: {what} not reached in {timeout:.0f}s\n{logs}")
 
     def member_states(self) -> dict[str, dict[str, Any]]:
-        return {m.name: m.rest("/patroni")[1] for m in self.members.values() if m.running}
+        return {
+            m.name: m.rest("/patroni")[1] for o, m in self.members.items() if m.running and o not in self.paused
+        }
