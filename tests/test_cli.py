@@ -79,6 +79,26 @@ def test_role_that_makes_two_leaders_is_refused_and_nothing_written(workdir: Pat
     assert snapshot(workdir) == before
 
 
+def test_role_on_an_invalid_workspace_reports_its_errors_without_the_two_leaders_hint(workdir: Path) -> None:
+    gold = workdir / "environments/gold.yaml"
+    gold.write_text(gold.read_text().replace("port: 5432", "port: 70000"))
+    before = snapshot(workdir)
+    result = runner.invoke(app, ["render", "--env", "gold", "--role", "standby"])
+    assert result.exit_code == 1
+    assert "environments/gold.yaml::$.peer.port: 70000 is greater than the maximum of 65535" in result.stderr
+    assert "hint:" not in result.stderr
+    assert snapshot(workdir) == before
+
+
+def test_role_already_declared_says_so_and_changes_nothing(workdir: Path) -> None:
+    before = snapshot(workdir)
+    result = runner.invoke(app, ["render", "--env", "gold", "--role", "leader"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "gold: role already leader"
+    assert result.stdout.splitlines()[-1] == "Not changed"
+    assert snapshot(workdir) == before
+
+
 def test_format_json_prints_one_object_and_writes_nothing(workdir: Path) -> None:
     before = snapshot(workdir)
     result = runner.invoke(app, ["render", "--env", "golddr", "-f", "json"])
@@ -120,6 +140,7 @@ def test_render_from_another_directory_with_dir(workdir: Path, monkeypatch: pyte
         ["render"],
         ["render", "--env", "gold", "--all"],
         ["render", "--env", "silver"],
+        ["render", "--env", "silver", "--role", "leader"],
         ["render", "--all", "--role", "leader"],
         ["render", "--env", "gold", "--role", "master"],
         ["render", "--all", "--check", "--stdout"],
@@ -169,6 +190,23 @@ def test_validate_yaml_syntax_error_with_line_and_column(workdir: Path) -> None:
     result = runner.invoke(app, ["validate", "environments/gold.yaml"])
     assert result.exit_code == 1
     assert "environments/gold.yaml::$: YAML syntax error at line 3, column 1" in result.stderr
+
+
+def test_unquoted_date_in_parameters_renders_as_the_string_written(workdir: Path) -> None:
+    # PyYAML reads `2026-11-26 12:00:00` as a datetime; Patroni gets the parameter as text, so rolegen does too.
+    gold = workdir / "environments/gold.yaml"
+    gold.write_text(
+        gold.read_text().replace("        wal_level: replica\n", "        wal_level: replica\n"
+                                 "        recovery_target_time: 2026-11-26 12:00:00\n")
+    )
+    result = runner.invoke(app, ["render", "--all"])
+    assert result.exit_code == 0, result.output
+    patch = (workdir / "environments/generated/gold/patches/patroni-config.yaml").read_text()
+    assert '"recovery_target_time":"2026-11-26 12:00:00"' in patch
+    values = (workdir / "environments/generated/gold/values.yaml").read_text()
+    assert "      recovery_target_time: '2026-11-26 12:00:00'\n" in values
+    assert runner.invoke(app, ["validate"]).exit_code == 0
+    assert runner.invoke(app, ["render", "--all", "--check"]).exit_code == 0
 
 
 def test_validate_bad_patch_annotation(workdir: Path) -> None:

@@ -216,3 +216,12 @@ def test_failover_decision_table(target: SiteState, old: SiteState | None, old_l
 def test_switchover_phase_comes_from_the_two_dcs_configs(old: dict[str, Any], target: dict[str, Any],
                                                          expected: str) -> None:
     assert phase(site("gold", [], config=old), site("golddr", [], config=target)) == expected
+
+
+def test_replay_gap_is_what_the_target_still_has_to_replay() -> None:
+    from rolegen.procedures.rules import replay_gap
+
+    target = site("golddr", [member("d-0", "standby-leader", 4, 10, replay=300)], holder="d-0")
+    assert replay_gap(target, Position(500, 4)) == 200
+    assert replay_gap(target, Position(100, 4)) == 0
+    assert replay_gap(site("golddr", [member("d-0", None)], holder="d-0"), Position(500, 4)) is None

@@ -41,7 +41,8 @@ def _helm() -> Any:
         import helm_python
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RolegenError(
-            "the embedded Helm SDK (helm-python-sdk) is not installed", hint="pip install 'rolegen[helm]'"
+            "the embedded Helm SDK (helm-python-sdk) is not installed",
+            hint="reinstall rolegen (pip install .): helm-python-sdk is a base dependency",
         ) from exc
     return helm_python
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rolegen import __version__, cli_lab, cli_roles, console
+from rolegen import __version__, cli_import, cli_lab, cli_roles, console
 from rolegen.cli_options import (
     EXIT_CODES,
     AllOption,
@@ -15,19 +15,20 @@ from rolegen.cli_options import (
     DirOption,
     EnvOption,
     FormatOption,
+    KubeClientOption,
     KubeconfigOption,
 )
-from rolegen.commands import check_schemas as check_schemas_cmd
-from rolegen.commands import render as render_cmd
-from rolegen.commands import validate as validate_cmd
 from rolegen.console import Format
+
+# Each command imports what it uses inside its function (jsonschema, jinja2, yaml, deepdiff, the cluster
+# clients), so `rolegen --version` and `--help` import none of them: bench/startup.py measures it.
 
 app = typer.Typer(
     name="rolegen",
     help=f"Role-based Helm values and Patroni DCS patches for a two-site PostgreSQL pair.\n\n{EXIT_CODES}",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (README: Shell completion)
     pretty_exceptions_enable=False,
 )
 
@@ -70,6 +71,8 @@ def render(
     directory: DirOption = Path("environments"),
 ) -> None:
     """Render Helm values and ConfigMap patches from environments/<env>.yaml."""
+    from rolegen.commands import render as render_cmd
+
     opts = render_cmd.RenderOptions(
         envs=env,
         all_envs=all_envs,
@@ -100,6 +103,8 @@ def validate(
     fmt: FormatOption = Format.pretty,
 ) -> None:
     """Validate specs and generated files against the JSON Schemas and the pair rules."""
+    from rolegen.commands import validate as validate_cmd
+
     result = console.run(lambda: validate_cmd.run(directory, paths or []))
     if fmt is not Format.pretty:
         console.emit_data({"files": result.files, "problems": [vars(p) for p in result.problems]}, fmt)
@@ -113,11 +118,13 @@ def check_schemas(
     paths: Annotated[list[Path] | None, typer.Argument(help="Schema files (default: those rolegen ships).")] = None,
 ) -> None:
     """Check JSON Schemas against the 2020-12 metaschema."""
+    from rolegen.commands import check_schemas as check_schemas_cmd
+
     files = console.run(lambda: check_schemas_cmd.run(paths or []))
     typer.echo(f"ok: {len(files)} schema(s) valid")
 
 
-# --- diff / apply (cluster verbs; heavy imports stay inside the functions so `validate` stays fast) ---------
+# --- diff / apply (cluster verbs) ---------------------------------------------------------------------------
 @app.command("diff", epilog=EXIT_CODES)
 def diff(
     *,
@@ -128,6 +135,7 @@ def diff(
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there is drift (helm-diff convention).")
     ] = False,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     context: ContextOption = None,
     directory: DirOption = Path("environments"),
 ) -> None:
@@ -158,6 +166,7 @@ def apply(
         float, typer.Option("--timeout", help="Seconds to wait for Patroni to report the declared role.", min=0)
     ] = 300.0,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     context: ContextOption = None,
     directory: DirOption = Path("environments"),
 ) -> None:
@@ -186,6 +195,7 @@ app.command("status", epilog=EXIT_CODES)(cli_roles.status)
 app.command("switchover", epilog=EXIT_CODES)(cli_roles.switchover)
 app.command("failover", epilog=EXIT_CODES)(cli_roles.failover)
 app.command("failback", epilog=EXIT_CODES)(cli_roles.failback)
+app.command("import", epilog=EXIT_CODES)(cli_import.import_site)
 app.add_typer(cli_lab.lab_app, name="lab")
 
 

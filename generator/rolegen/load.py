@@ -1,4 +1,4 @@
-"""Load layer: YAML files → plain data (string keys), with every syntax problem reported by file and line."""
+"""Load layer: YAML files → JSON data (see rolegen.yamlio), with every syntax problem reported by file and line."""
 
 from __future__ import annotations
 
@@ -8,28 +8,10 @@ from typing import Any
 
 import yaml
 
+from rolegen import yamlio
 from rolegen.errors import Problem, RolegenError
 
 GENERATED_DIR = "generated"
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last) and stringifies keys."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
-    loader.flatten_mapping(node)
-    result: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = str(loader.construct_object(key_node, deep=True))
-        if key in result:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 @dataclass(frozen=True)
@@ -52,7 +34,7 @@ def display_name(path: Path, base: Path | None = None) -> str:
 def parse_yaml(text: str, display: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; a syntax error becomes a Problem with line and column (1-based)."""
     try:
-        return yaml.load(text, Loader=_StrictLoader), []
+        return yamlio.load(text), []
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -10,13 +10,14 @@ one). Patroni's own annotations are carried along for display only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rolegen.drift import Difference, compare, keep_extra
 from rolegen.helm import ReleaseInfo
 from rolegen.live import PATRONI_OWNED, SiteState
 from rolegen.render import Rendered, dcs_config
+from rolegen.resources import chart_defaults
 from rolegen.spec import Spec
 
 # Longest Patroni-owned value shown in pretty output (`history` grows with every timeline).
@@ -50,7 +51,8 @@ class SitePlan:
     def needs_helm(self) -> bool:
         """Helm runs only for a missing release, different values, or a missing DCS ConfigMap (Helm re-creates
         the chart's objects; rolegen never creates a ConfigMap Patroni selects by labels itself)."""
-        return any(d.section in ("release", "values") for d in self.differences) or self.config_resource_version is None
+        return (any(d.section in ("release", "values") and d.drift for d in self.differences)
+                or self.config_resource_version is None)
 
     @property
     def needs_config(self) -> bool:
@@ -95,7 +97,7 @@ def plan_site(
         found.append(Difference("release", "$", "missing", None, spec.release))
     else:
         # Extra release values are drift: `upgrade --install` resets values, so they would disappear anyway.
-        found += compare("values", release.values, rendered.values)
+        found += [at_chart_default(d) for d in compare("values", release.values, rendered.values)]
         if release.status != "deployed":  # a failed/pending upgrade is re-run even when the values match
             found.append(Difference("release", "$.status", "changed", release.status, "deployed"))
     if site.config is None:
@@ -128,6 +130,26 @@ def plan_site(
     )
 
 
+def at_chart_default(d: Difference) -> Difference:
+    """A value declared but not set in the release, equal to the chart default the release already gets
+    (a release installed without rolegen, then imported): shown, but not drift — Helm would change nothing."""
+    if d.kind != "missing" or d.section != "values" or "[" in d.path:
+        return d
+    default: Any = chart_defaults()
+    for key in d.path.split(".")[1:]:
+        if not isinstance(default, dict) or key not in default:
+            return d
+        default = default[key]
+    return replace(d, drift=False) if _within(d.declared, default) else d
+
+
+def _within(declared: Any, default: Any) -> bool:
+    """Helm merges user values over the chart's: a declared map whose every value equals the default changes nothing."""
+    if isinstance(declared, dict) and isinstance(default, dict):
+        return all(k in default and _within(v, default[k]) for k, v in declared.items())
+    return bool(declared == default)
+
+
 _SECTIONS = ("release", "role", "values", "config")
 
 
@@ -148,7 +170,9 @@ def difference_line(d: Difference) -> str:
     if d.section == "role":
         live = d.live or "no leader"
         return f"role     Patroni reports {live}, declared {d.declared}"
-    if d.kind == "missing":
+    if d.kind == "missing" and not d.drift:
+        text = f"not set, declared {_show(d.declared)} = the chart's default (no change)"
+    elif d.kind == "missing":
         text = f"missing, declared {_show(d.declared)}"
     elif d.kind == "extra" and not d.drift:
         text = f"extra {_show(d.live)} (kept; --prune removes)"

@@ -7,8 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from rolegen import yamlio
 from rolegen.spec import Spec
 from rolegen.templating import render_template
 
@@ -32,7 +31,7 @@ def dumps_json(data: Any) -> str:
 
 
 def dumps_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16)
+    return yamlio.dump(data)
 
 
 def standby_cluster(spec: Spec) -> dict[str, Any]:

@@ -30,3 +30,12 @@ def load_schema(name: str) -> dict[str, Any]:
     """Load `schemas/<name>.schema.json`."""
     data: dict[str, Any] = json.loads((schemas_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
     return data
+
+
+@cache
+def chart_defaults() -> dict[str, Any]:
+    """The chart's own `values.yaml`: what a release gets for every value it does not set."""
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load((chart_dir() / "values.yaml").read_text(encoding="utf-8"))
+    return data

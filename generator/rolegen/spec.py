@@ -20,6 +20,14 @@ HOT_STANDBY_PARAMETERS = (
 )
 
 
+SECRET_KEYS = ("superuser", "replication", "rewind", "app")
+
+
+def default_secrets(release: str) -> dict[str, str]:
+    """The Secret names of a spec without `secrets:` (the names the bundled specs use): `<release>-<key>`."""
+    return {key: f"{release}-{key}" for key in SECRET_KEYS}
+
+
 @dataclass(frozen=True)
 class Peer:
     environment: str
@@ -64,7 +72,7 @@ class Spec:
             leader_label_value=patroni.get("leader_label_value", "primary"),
             tsc=data.get("tsc", {"create": False}),
             members=data.get("members", {}),
-            secrets=data["secrets"],
+            secrets=data.get("secrets") or default_secrets(data["helm"]["release"]),
             source=source,
         )
 

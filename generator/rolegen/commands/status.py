@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rolegen.kube import Cluster, ClusterError
+from rolegen.kube import ClientInfo, Cluster, ClusterError, client_info
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
 from rolegen.spec import Spec
@@ -68,6 +68,7 @@ class SiteStatus:
 @dataclass
 class StatusResult:
     sites: list[SiteStatus]
+    client: ClientInfo | None = None  # the kubectl/oc binary used, and its version
 
     @property
     def same_system_id(self) -> bool | None:
@@ -102,10 +103,11 @@ class StatusResult:
             "lag_bytes": self.lag_bytes,
             "healthy": self.healthy,
             "problems": self.problems,
+            **({"client": vars(self.client)} if self.client else {}),
         }
 
     def lines(self) -> list[str]:
-        out = []
+        out = [self.client.line()] if self.client else []
         for site in self.sites:
             head = f"{site.environment} (context {site.context or '-'}): declared {site.declared}"
             if site.state is None:
@@ -154,4 +156,8 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
         site.peer_dcs_role = peer.state.dcs_role
         if site.state is not None and peer.state.live_role == "leader" and site.state.live_role != "leader":
             site.diverged = divergence(site.state, peer.state)
-    return StatusResult(sites)
+    try:
+        client = client_info()
+    except ClusterError as exc:
+        client = ClientInfo("(none)", None, exc.message)
+    return StatusResult(sites, client)

@@ -15,6 +15,7 @@ from rolegen.kube import Cluster, ClusterUnreachable, Conflict
 from rolegen.lease import Lease
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
+from rolegen.progress import WaitLine
 from rolegen.records import FENCE, PROMOTION, RecordStore
 from rolegen.render import dcs_config, dumps_json
 from rolegen.spec import Role, Spec
@@ -171,18 +172,19 @@ class Pair:
             self.record(self.other, FENCE, {**fence, "promotion": ident})
         return ident
 
-    def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1) -> None:
-        start = time.monotonic()
-        last_note = start
+    def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1,
+             gap: Callable[[], int | None] | None = None) -> None:
+        """Poll `check` until true; one live line on a terminal (what, elapsed, the LSN gap in bytes when `gap`
+        knows it), a plain line every 5 s otherwise."""
+        line = WaitLine(what, timeout, self.log, gap)
         while True:
             if check():
+                line.close("done")
                 return
-            now = time.monotonic()
-            if now - start > timeout:
+            if time.monotonic() - line.start > timeout:
+                line.close("timed out")
                 raise RolegenError(f"timed out after {timeout:.0f}s waiting for {what}")
-            if now - last_note >= 5:
-                self.log(f"   ... still waiting for {what} ({now - start:.0f}s)")
-                last_note = now
+            line.update()
             time.sleep(every)
 
 

@@ -17,7 +17,7 @@ from rolegen.kube import ClusterUnreachable
 from rolegen.live import SiteState
 from rolegen.procedures.base import Pair, Step, record_roles, runbook, status_line
 from rolegen.procedures.rules import failover_decision as decide
-from rolegen.procedures.rules import final_position, gate_blocker, holder, lsn_text
+from rolegen.procedures.rules import final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.records import PROMOTION
 
 
@@ -150,14 +150,16 @@ def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_los
     blocker: str | None = None
     if final is not None:
         seen: list[str | None] = [None]
+        gap: list[int | None] = [None]
 
         def caught_up() -> bool:
-            seen[0] = gate_blocker(pair.read(to), final)
+            t_state = pair.read(to)
+            seen[0], gap[0] = gate_blocker(t_state, final), replay_gap(t_state, final)
             return seen[0] is None
 
         try:
             pair.wait(f"{to.environment} to replay {lsn_text(final.lsn)} of {old.environment}", caught_up,
-                      timeout if running else 2.0)
+                      timeout if running else 2.0, gap=lambda: gap[0])
         except RolegenError:
             blocker = seen[0]
     if blocker is not None:

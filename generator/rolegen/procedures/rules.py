@@ -112,6 +112,14 @@ def gate_blocker(target: SiteState, final: Position) -> str | None:
     return None
 
 
+def replay_gap(target: SiteState, final: Position) -> int | None:
+    """Bytes the target's standby leader still has to replay to reach `final` (None: unknown)."""
+    lead = holder(target)
+    if lead is None or lead.replay_lsn is None:
+        return None
+    return max(final.lsn - lead.replay_lsn, 0)
+
+
 def lsn_text(lsn: int) -> str:
     """PostgreSQL's notation: 0/5000060."""
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"

@@ -14,7 +14,15 @@ from rolegen.errors import RolegenError
 from rolegen.live import SiteState
 from rolegen.procedures.base import Pair, Step, follows, record_roles, runbook, status_line
 from rolegen.procedures.failover import settle_promotion
-from rolegen.procedures.rules import Position, divergence, final_position, gate_blocker, holder, lsn_text
+from rolegen.procedures.rules import (
+    Position,
+    divergence,
+    final_position,
+    gate_blocker,
+    holder,
+    lsn_text,
+    replay_gap,
+)
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 
@@ -198,16 +206,18 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float) -> Position:
         raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
                            hint="re-run: the switchover resumes from the live state")
     seen: list[str | None] = [None]
+    gap: list[int | None] = [None]
 
     def reached() -> bool:
         t_state, now = pair.read_both()
         latest = final_position(now)
         target = latest if latest is not None and latest.lsn > final.lsn else final
-        seen[0] = gate_blocker(t_state, target)
+        seen[0], gap[0] = gate_blocker(t_state, target), replay_gap(t_state, target)
         return seen[0] is None
 
     try:
-        pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout)
+        pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout,
+                  gap=lambda: gap[0])
     except RolegenError as exc:
         if exc.message.startswith("timed out"):
             _roll_back(pair, timeout, seen[0])
