@@ -4,7 +4,7 @@
    write-unavailable time (longest gap between two acknowledged commits) per move, lost acknowledged ids.
    Target: unavailable window <= 3 s median; 0 lost.
 2. Failback after a hard failure of gold at a database of --scale pgbench scale (100 ~ 1.5 GB): time until gold
-   streams again and bytes pulled over the tunnel (golddr's proxy), with --method rewind and with reseed.
+   streams again and bytes pulled over the tunnel (golddr's tunnel endpoint), with --method rewind and with reseed.
    Target: rewind bytes <= 0.5 x database size.
 
 Run: python bench/switchover.py [--switchovers 10] [--scale 100] [--skip-failback]
@@ -119,7 +119,7 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
     churn(lab, "golddr", 5)
     gold.restore_api()
     failover.run(pair(lab, "golddr"), confirm=lambda _: None)  # fences gold now that its API answers
-    link = lab.sites["golddr"].proxy
+    link = lab.sites["golddr"].tunnel
     link.reset_counter()
     gold.resume_members()
     t0 = time.monotonic()

@@ -1,15 +1,19 @@
-"""CLI wiring of `rolegen lab up|status|down` (the `lab` extra); added to the root app by cli.py."""
+"""CLI wiring of `rolegen lab` (the `lab` extra): up|status|down, the fault verbs and `drill`; added to the root
+app by cli.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rolegen import console
-from rolegen.cli_options import DirOption, FormatOption, K8sBinOption, LabRootOption
+from rolegen.cli_options import DirOption, FormatOption, K8sBinOption, LabRootOption, TimeoutOption
 from rolegen.console import Format
+from rolegen.drill.scenarios import SCENARIOS
+
+SCENARIO_NAMES = list(SCENARIOS)
 
 lab_app = typer.Typer(
     help="Rehearse on a laptop: both sites with real Patroni, PostgreSQL, Helm and kubectl (needs the lab extra).",
@@ -58,3 +62,98 @@ def lab_down(*, root: LabRootOption = None) -> None:
 
     stopped = console.run(lambda: lab_cmd.down(root or lab_cmd.default_root()))
     typer.echo("lab stopped" if stopped else "Not changed: no lab was running")
+
+
+TargetArg = Annotated[str, typer.Argument(help="SITE or SITE/MEMBER (member name, ordinal, or `leader`).")]
+SiteArg = Annotated[str, typer.Argument(help="Site (environment) name.")]
+OptionalSiteArg = Annotated[
+    str | None, typer.Argument(help="Only the tunnel towards this site (default: both directions).")
+]
+
+
+def _fault(op: str, root: Path | None, target: str | None, **args: Any) -> None:
+    from rolegen.commands import lab as lab_cmd
+
+    typer.echo(console.run(lambda: lab_cmd.fault(root or lab_cmd.default_root(), op, target, **args)))
+
+
+@lab_app.command("kill")
+def lab_kill(
+    target: TargetArg,
+    *,
+    no_restart: Annotated[bool, typer.Option("--no-restart", help="Keep it down until `rolegen lab start`.")] = False,
+    root: LabRootOption = None,
+) -> None:
+    """SIGKILL Patroni and PostgreSQL of a member (or every member of a site); the lab restarts them at once,
+    as a kubelet does, unless --no-restart."""
+    _fault("kill", root, target, restart=not no_restart)
+
+
+@lab_app.command("start")
+def lab_start(target: TargetArg, *, root: LabRootOption = None) -> None:
+    """Start members kept down by `kill --no-restart` (with their data)."""
+    _fault("start", root, target)
+
+
+@lab_app.command("pause")
+def lab_pause(target: TargetArg, *, root: LabRootOption = None) -> None:
+    """A hung Patroni: SIGSTOP it; its PostgreSQL keeps running (a primary keeps taking writes)."""
+    _fault("pause", root, target)
+
+
+@lab_app.command("resume")
+def lab_resume(target: TargetArg, *, root: LabRootOption = None) -> None:
+    """SIGCONT a paused Patroni."""
+    _fault("resume", root, target)
+
+
+@lab_app.command("cut")
+def lab_cut(site: OptionalSiteArg = None, *, root: LabRootOption = None) -> None:
+    """Cut the TSC tunnel (APIs and local writes stay up): replication and the startup guard's peer check stop."""
+    _fault("cut", root, site)
+
+
+@lab_app.command("heal")
+def lab_heal(site: OptionalSiteArg = None, *, root: LabRootOption = None) -> None:
+    """Reconnect a cut tunnel."""
+    _fault("heal", root, site)
+
+
+@lab_app.command("lose")
+def lab_lose(site: SiteArg, *, root: LabRootOption = None) -> None:
+    """Site loss: members killed and kept down, its API server stopped, tunnel and master cut."""
+    _fault("lose", root, site)
+
+
+@lab_app.command("restore")
+def lab_restore(
+    site: SiteArg,
+    *,
+    api_only: Annotated[bool, typer.Option("--api-only", help="Only the API server; members stay down.")] = False,
+    root: LabRootOption = None,
+) -> None:
+    """Bring a lost site back: its API server, then (unless --api-only) its members and links."""
+    _fault("restore", root, site, api_only=api_only)
+
+
+@lab_app.command("drill")
+def lab_drill(
+    scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCENARIO_NAMES)}.")],
+    *,
+    fmt: FormatOption = Format.pretty,
+    timeout: TimeoutOption = 60,
+    root: LabRootOption = None,
+) -> None:
+    """A game day on the running lab: workload, faults, the rolegen runs a user would make, heal, report.
+    Exit 0 on PASS, 1 on FAIL."""
+    from rolegen.commands import drill as drill_cmd
+    from rolegen.commands import lab as lab_cmd
+
+    progress = (lambda line: typer.echo(line, err=True)) if fmt is Format.pretty else (lambda _: None)
+    report = console.run(lambda: drill_cmd.run(scenario, root or lab_cmd.default_root(), timeout, progress))
+    if fmt is Format.pretty:
+        typer.echo("\n".join(report.lines()))
+    else:
+        console.emit_data(report.as_dict(), fmt)
+    if not report.passed:
+        raise typer.Exit(1)

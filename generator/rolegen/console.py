@@ -87,6 +87,8 @@ def print_lab(state: dict[str, Any], changed: bool | None) -> None:
     typer.echo(f"# lab copy of the specs (peer addresses adapted): rolegen --dir {state['environments']} ...")
     for name, site in sorted(state["sites"].items()):
         typer.echo(f"{name}: context {site['context']}, namespace {site['namespace']}, master {site['master']}")
+        if site.get("faults"):
+            typer.echo(f"  faults: {', '.join(site['faults'])}")
         for member, info in sorted(site["members"].items()):
             live = (
                 f" {info.get('role')} ({info.get('state')}, timeline {info.get('timeline')})" if "role" in info else ""

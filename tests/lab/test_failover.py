@@ -162,7 +162,7 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         # gold comes back while the tunnel is down both ways: its startup guard cannot ask golddr, starts as
         # the DCS config says, and gold runs as a primary; a local switchover then puts it on a new timeline
         # whose number golddr already used.
-        golddr.proxy.partition()
+        golddr.tunnel.partition()
         gold.restore_api()
         gold.resume_members()
         lab.wait_role("gold", "leader", 90)
@@ -173,7 +173,7 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         with psycopg_connect(lab.dsn("gold")) as conn:
             conn.execute("CREATE TABLE split_brain_rows (v text)")
             conn.execute("INSERT INTO split_brain_rows VALUES ('written on the wrong side')")
-        golddr.proxy.heal()
+        golddr.tunnel.heal()
 
         log: list[str] = []
         result = failback.run(pair(lab, "gold", log), method="auto", confirm=no_confirm, timeout=180)

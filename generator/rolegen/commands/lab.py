@@ -1,4 +1,5 @@
-"""`rolegen lab up|status|down`: rehearse failover and failback on a laptop (the `lab` extra)."""
+"""`rolegen lab up|status|down` and the fault verbs (`kill|start|pause|resume|cut|heal|lose|restore`, sent to the
+lab daemon's control socket): rehearse failover and failback on a laptop (the `lab` extra)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rolegen.errors import RolegenError
+from rolegen.errors import RolegenError, UsageError
+from rolegen.lab.control import SOCKET_FILE, ControlClient
 from rolegen.workspace import load_workspace
 
 PID_FILE, ERROR_FILE, STATE_FILE = "daemon.pid", "error.txt", "state.json"
@@ -121,10 +123,22 @@ def status(root: Path) -> dict[str, Any]:
     if _pid(root) is None or not (root / STATE_FILE).exists():
         raise RolegenError("the lab is not running", hint="start it with: rolegen lab up")
     state = _state(root)
+    with contextlib.suppress(RolegenError):  # a daemon from before the control socket: no faults shown
+        for name, faults in client(root).request("faults").items():
+            state["sites"][name]["faults"] = _fault_words(faults)
     for site in state["sites"].values():
         for name, member in site["members"].items():
             member.update(_member_status(member["rest"]), name=name)
     return state
+
+
+def _fault_words(faults: dict[str, Any]) -> list[str]:
+    """`lab status`'s words for the faults in force on one site (see Lab.faults)."""
+    words = ["LOST"] * bool(faults.get("lost")) + ["API down"] * bool(faults.get("api_down") and not faults.get("lost"))
+    words += ["tunnel towards it cut"] * bool(faults.get("tunnel_cut") and not faults.get("lost"))
+    words += [f"{m} kept down" for m in faults.get("held", [])]
+    words += [f"{m} Patroni paused" for m in faults.get("paused", [])]
+    return words
 
 
 def _member_status(rest_port: int) -> dict[str, Any]:
@@ -140,3 +154,49 @@ def _member_status(rest_port: int) -> dict[str, Any]:
         "state": data.get("replication_state") or data.get("state"),
         "timeline": data.get("timeline"),
     }
+
+
+# -- faults, through the daemon's control socket ----------------------------------------------------------------
+def client(root: Path) -> ControlClient:
+    """The running lab's control channel; a clear error when no lab runs."""
+    if _pid(root) is None or not (root / SOCKET_FILE).exists():
+        raise RolegenError(f"no lab is running in {root}", hint="start it with: rolegen lab up")
+    return ControlClient(root / SOCKET_FILE)
+
+
+def parse_target(target: str) -> tuple[str, str | None]:
+    """`SITE` or `SITE/MEMBER` (a member name, an ordinal, or `leader`)."""
+    site, _, member = target.partition("/")
+    if not site or (_ and not member) or "/" in member:
+        raise UsageError(f"bad target {target!r}", hint="SITE or SITE/MEMBER, e.g. gold or gold/patroni-0 or "
+                         "gold/leader")
+    return site, member or None
+
+
+_DONE = {"kill": "killed", "start": "started", "pause": "paused (Patroni SIGSTOPped, PostgreSQL running)",
+         "resume": "resumed"}
+
+
+def fault(root: Path, op: str, target: str | None = None, **args: Any) -> str:
+    """One fault operation on the running lab; returns the line telling what changed."""
+    if op in _DONE:
+        site, member = parse_target(target or "")
+        names = client(root).request(op, site=site, member=member, **args)
+        if not names:
+            return f"Not changed: no member of {site} to {op}"
+        note = ""
+        if op == "kill":
+            restart = args.get("restart", True)
+            note = " (the lab restarts them at once)" if restart else f" (kept down until: rolegen lab start {target})"
+        return f"{site}: {', '.join(names)} {_DONE[op]}{note}"
+    if op in ("cut", "heal"):
+        sites = client(root).request(op, site=target)
+        verb = "cut (replication and peer checks stop; local writes continue)" if op == "cut" else "healed"
+        return f"tunnel towards {', '.join(sites)} {verb}" if sites else "Not changed: no tunnel was cut"
+    if op == "lose":
+        client(root).request(op, site=target)
+        return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"
+    if op == "restore":
+        client(root).request(op, site=target, **args)
+        return f"{target}: API server answers again" + ("" if args.get("api_only") else "; members and links back")
+    raise UsageError(f"unknown lab fault {op!r}")

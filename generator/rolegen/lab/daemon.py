@@ -1,4 +1,6 @@
 """The process behind `rolegen lab up`: keeps both sites running until SIGTERM, then stops everything.
+It owns the member processes, so faults (`rolegen lab kill|cut|...`, drills) reach it through the control
+socket (rolegen.lab.control) in the lab root.
 
 python -m rolegen.lab.daemon --root DIR --env-dir DIR [--k8s-bin DIR]
 """
@@ -12,6 +14,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from rolegen.lab.control import SOCKET_FILE, ControlServer
 from rolegen.lab.lab import Lab
 
 PID_FILE = "daemon.pid"
@@ -30,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
     lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin)
+    server: ControlServer | None = None
     try:
+        server = ControlServer(args.root / SOCKET_FILE, lab)  # before state.json: `lab up` returns on that file
         lab.up()
         stop.wait()
     except BaseException as exc:  # reported to `rolegen lab up`, which prints it
@@ -38,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         (args.root / ERROR_FILE).write_text(f"{message}\n\n{traceback.format_exc()}")
         return 1
     finally:
+        if server is not None:
+            server.close()
         lab.down()
         (args.root / PID_FILE).unlink(missing_ok=True)
     return 0

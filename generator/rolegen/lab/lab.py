@@ -2,7 +2,9 @@
 (only the node agent and the volume provisioner are lab-made).
 
 What the lab changes in the specs, and why (everything else is rolegen's own rendering and the chart):
-- peer.host/peer.port: the peer's tunnel is a local proxy (one loopback address per site, one port);
+- peer.host/peer.port: the peer's tunnel endpoint is a local proxy (one loopback address per site, one port);
+  each site's `<release>-master` is another proxy (what clients and writers use), so a cut tunnel leaves local
+  writes working;
 - Patroni timings (ttl/loop_wait/retry_timeout): seconds instead of tens of seconds, so a rehearsal is quick.
 """
 
@@ -22,6 +24,7 @@ from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
 from rolegen.lab import k8sbin
+from rolegen.lab.faults import LabFaults
 from rolegen.lab.members import free_port
 from rolegen.lab.runtime import MemberRuntime, member_runtime
 from rolegen.lab.site import LabSite
@@ -56,7 +59,7 @@ def free_port_at(host: str, port: int) -> None:
         s.bind((host, port))
 
 
-class Lab:
+class Lab(LabFaults):
     """`up()` brings both sites up from `env_dir`; `down()` stops every process it started."""
 
     def __init__(
@@ -106,8 +109,8 @@ class Lab:
         }
         for index, (name, spec) in enumerate(specs.items(), start=1):
             site = LabSite(
-                name, spec.namespace, spec.release, spec.context or name, self.root, runtime, (hosts[name], port),
-                binaries, index,
+                name, spec.namespace, spec.release, spec.context or name, self.root, runtime, ("127.0.0.1", 0),
+                binaries, index, tunnel=(hosts[name], port),
             )
             self.sites[name] = site
             site.start_api()
@@ -211,11 +214,23 @@ class Lab:
                     "namespace": site.namespace,
                     "api": site.plane.url,
                     "master": "{}:{}".format(*site.proxy.address),
+                    "tunnel": "{}:{}".format(*site.tunnel.address),
                     "members": {m.name: {"postgres": m.pg_port, "rest": m.rest_port} for m in site.members.values()},
                 }
                 for name, site in self.sites.items()
             },
         }
+
+    def info(self) -> dict[str, Any]:
+        """What a drill in another process needs: describe(), the superuser, each member's log, the faults."""
+        data = self.describe()
+        data["superuser"] = self._superuser()
+        data["root"] = str(self.root)
+        for name, site in self.sites.items():
+            for m in site.members.values():
+                data["sites"][name]["members"][m.name]["log"] = str(m.directory / "patroni.log")
+        data["faults"] = self.faults()
+        return data
 
     # -- teardown --------------------------------------------------------------------------------------------
     def down(self) -> None:

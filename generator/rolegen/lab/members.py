@@ -180,6 +180,21 @@ class LabMember:
             self.process.stop(timeout=5)
             self.process = None
 
+    def pause(self) -> None:
+        """SIGSTOP Patroni (the member's process group: startup guard exec'd into Patroni). The postmaster runs
+        in a session of its own and keeps serving: a hung Patroni in front of a live PostgreSQL."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.process.pid, signal.SIGCONT)
+
+    def is_leader(self) -> bool:
+        return self.running and self.rest("/leader")[0] == 200
+
     def _postmaster_pid(self) -> int | None:
         try:
             first = (self.data / "postmaster.pid").read_text().splitlines()[0]

@@ -8,7 +8,8 @@ loopback addresses, PGDATA on the Pod's PersistentVolume), authenticated as the 
 
 Reported: phase, Pod IP (podstatus.py), conditions with Ready from the container's readinessProbe (httpGet,
 probed at most every second), containerStatuses with restartCount. restartPolicy Always: a process that
-exits (or is killed) starts again, with a back-off when it keeps crashing. Graceful deletion: SIGTERM, up
+exits (or is killed) starts again, with a back-off when it keeps crashing, unless its ordinal is held (a lab
+fault: `held`, kept down until released; reported terminated meanwhile). Graceful deletion: SIGTERM, up
 to the grace period, SIGKILL, then the Pod is deleted with grace 0. Not done: liveness probes, images.
 """
 
@@ -61,6 +62,7 @@ class NodeAgent:
         self.node_name = f"{site}-node"
         self.provisioner = Provisioner(api, root / site, runtime)
         self.members: dict[int, LabMember] = {}
+        self.held: set[int] = set()  # ordinals not to (re)start: lab faults (kill --no-restart, site loss)
         self.pods: dict[str, PodRun] = {}
         self.lock = threading.RLock()
         self.errors: list[str] = []
@@ -165,7 +167,14 @@ class NodeAgent:
             run = self.pods[meta["uid"]] = PodRun(meta["uid"], meta["name"], ip,
                                                   ContainerState(container["name"], container.get("image", "")))
         member = self.member(meta["name"])
-        if member.running:
+        if not member.running and int(meta["name"].rsplit("-", 1)[1]) in self.held:
+            if member.process is not None:  # exited on its own meanwhile
+                member.stop()
+            if run.container.running or run.container.waiting is not None or run.container.last_exit is None:
+                run.container.running = run.container.ready = False
+                run.container.waiting, run.container.last_exit = None, 137
+                run.since = now()
+        elif member.running:
             self._probe(run, member, container)
         elif time.monotonic() >= run.not_before:
             crashed = member.process is not None  # exited on its own (None: killed by a lab fault)

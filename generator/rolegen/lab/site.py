@@ -1,10 +1,15 @@
 """One lab site: a real Kubernetes control plane (controlplane.py: etcd, kube-apiserver, kube-controller-manager),
 the lab's node agent and volume provisioner (nodeagent.py, provisioner.py) running the Pods the real
-StatefulSet controller creates, and the proxy standing for `<release>-master` + the TSC tunnel.
+StatefulSet controller creates, and two proxies: `proxy` stands for the `<release>-master` Service (local
+clients, writers) and `tunnel` for the TSC tunnel endpoint the *peer's* standby_cluster (and startup guard)
+connects to, so cutting the tunnel stops replication while local writes continue.
 
-Owns the site's lifecycle and its faults: `fail()` takes the whole site down (members SIGKILLed, tunnel cut,
-etcd + API server + controller manager stopped), `restore_api()` brings the control plane back with its data,
-`resume_members()` lets the node agent restart the Pods (as a kubelet after a node reboot).
+Owns the site's lifecycle and its faults, which act on processes and proxies, never on API objects: members
+killed (restarted by the node agent as a kubelet would, unless held down) and Patroni paused
+(rolegen.lab.faults.SiteFaults), the tunnel cut; `fail()` takes the whole site down (members SIGKILLed and held,
+both proxies cut, etcd + API server + controller manager stopped), `restore_api()` brings the control plane back
+with its data (members still held, reported terminated), `resume_members()` releases them and heals the links
+(as a kubelet after a node reboot).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import yaml
 from rolegen.errors import RolegenError
 from rolegen.lab import crds
 from rolegen.lab.controlplane import ControlPlane
+from rolegen.lab.faults import SiteFaults
 from rolegen.lab.k8sbin import K8sBinaries
 from rolegen.lab.kubeapi import ApiError, KubeApi
 from rolegen.lab.members import LabMember
@@ -30,7 +36,7 @@ from rolegen.lab.runtime import MemberRuntime
 LEADER_POLL = 0.1
 
 
-class LabSite:
+class LabSite(SiteFaults):
     def __init__(
         self,
         env: str,
@@ -42,6 +48,7 @@ class LabSite:
         proxy: Address,
         binaries: K8sBinaries,
         index: int = 1,
+        tunnel: Address | None = None,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
         self.root, self.runtime = root, runtime
@@ -50,14 +57,17 @@ class LabSite:
         self.agent = NodeAgent(env, index, self.api, runtime, root, self.plane.port, binaries_version(binaries))
         self.kubeconfig = root / f"kubeconfig-{env}"
         self._leader: Address | None = None
-        self.proxy = TunnelProxy(proxy, lambda: self._leader)
+        self.proxy = TunnelProxy(proxy, lambda: self._leader)  # <release>-master: local clients
+        self.tunnel = TunnelProxy(tunnel, lambda: self._leader) if tunnel else self.proxy  # what the peer dials
+        self.members: dict[int, LabMember] = self.agent.members  # the agent's own dict (never rebound)
+        self.held: set[int] = self.agent.held  # ordinals kept down (kill --no-restart): the agent skips them
+        self.paused: set[int] = set()  # ordinals whose Patroni is SIGSTOPped
+        self._lost_held: set[int] = set()  # what fail() held (resume_members releases those only)
+        self.api_down = False
+        self._lock = self.agent.lock
         self._stop = threading.Event()
         self._dark = threading.Event()
         self._thread = threading.Thread(target=self._watch_leader, name=f"leader-{env}", daemon=True)
-
-    @property
-    def members(self) -> dict[int, LabMember]:
-        return self.agent.members
 
     @property
     def errors(self) -> list[str]:
@@ -93,35 +103,60 @@ class LabSite:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        with self._lock:
+            for ordinal in sorted(self.paused):
+                self.members[ordinal].resume()  # a stopped Patroni ignores SIGTERM: it would orphan its postgres
+            self.paused.clear()
         self.agent.stop()
         self.proxy.close()
+        if self.tunnel is not self.proxy:
+            self.tunnel.close()
         self.plane.stop()
 
     # -- failure injection ---------------------------------------------------------------------------------
     def fail(self) -> None:
-        """The whole site goes dark: members SIGKILLed, control plane (etcd, API server, controllers) down,
-        tunnel cut."""
+        """The whole site goes dark: members SIGKILLed and held down, control plane (etcd, API server,
+        controllers) down, `<release>-master` and tunnel cut."""
         self._dark.set()
         self.agent.pause()
-        with self.agent.lock:
+        with self._lock:
+            self._lost_held = set(self.members) - self.held
+            self.held.update(self.members)
+            for ordinal in sorted(self.paused):
+                self.members[ordinal].resume()
+            self.paused.clear()
             for member in self.members.values():
                 member.kill()
-        self._leader = None
+            self._leader = None
         self.proxy.partition()
+        self.tunnel.partition()
         self.plane.stop()
+        self.api_down = True
 
     def restore_api(self) -> None:
-        """The site's control plane answers again, with its etcd data (members stay down until resume_members);
+        """The site's control plane answers again, with its etcd data (members stay held until resume_members);
         the node agent reports their containers terminated, as a node coming back does before restarting them."""
-        self.plane.start()
-        self.api.tls = self.plane.ssl_context()
+        if self.api_down:  # restore(api_only) then restore(): the second finds it up
+            self.plane.start()
+            self.api.tls = self.plane.ssl_context()
+            self.api_down = False
         self.agent.report_stopped()
+        self.agent.resume()  # held members stay down: it reports them terminated
 
     def resume_members(self) -> None:
-        """The platform restarts the site's Pods (no rolegen involved) and the tunnel comes back."""
+        """The platform restarts the site's Pods (no rolegen involved) and the links come back."""
+        with self._lock:
+            self.held.difference_update(self._lost_held)
+            self._lost_held = set()
         self.proxy.heal()
+        self.tunnel.heal()
         self._dark.clear()
         self.agent.resume()
+
+    @property
+    def lost(self) -> bool:
+        """The site is dark (fail() without resume_members())."""
+        return self._dark.is_set()
 
     # -- `<release>-master` ----------------------------------------------------------------------------------
     def _watch_leader(self) -> None:
@@ -131,10 +166,11 @@ class LabSite:
 
     def _find_leader(self) -> Address | None:
         """Where `<release>-master` points: the running member whose Patroni answers /leader with 200."""
-        with self.agent.lock:
-            members = list(self.members.values())
+        with self._lock:
+            # A paused Patroni answers nothing, as its readiness probe would not: no longer an endpoint.
+            members = [m for o, m in self.members.items() if o not in self.paused]
         for member in members:
-            if member.running and member.rest("/leader")[0] == 200:
+            if member.is_leader():
                 return member.dsn_host
         return None
 
@@ -150,7 +186,9 @@ class LabSite:
         raise TimeoutError(f"lab site {self.env}: {what} not reached in {timeout:.0f}s\n{logs}\n{errors}")
 
     def member_states(self) -> dict[str, dict[str, Any]]:
-        return {m.name: m.rest("/patroni")[1] for m in list(self.members.values()) if m.running}
+        with self._lock:
+            members = [m for o, m in self.members.items() if m.running and o not in self.paused]
+        return {m.name: m.rest("/patroni")[1] for m in members}
 
 
 def binaries_version(binaries: K8sBinaries) -> str:

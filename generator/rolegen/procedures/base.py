@@ -16,7 +16,7 @@ from rolegen.lease import Lease
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
-from rolegen.records import FENCE, PROMOTION, RecordStore
+from rolegen.records import FENCE, PROMOTION, Records, RecordStore
 from rolegen.render import dcs_config, dumps_json
 from rolegen.spec import Role, Spec
 from rolegen.workspace import load_workspace
@@ -97,17 +97,21 @@ class Pair:
                 self.log(f"   {spec.config_map} of {spec.environment} changed meanwhile: re-read, recomputed")
                 state = self.read(spec)
 
-    def record(self, spec: Spec, key: str, value: dict[str, Any] | None) -> None:
-        """Write one of rolegen's records (rolegen.records) on `spec`'s site, re-reading on a conflict."""
+    def record(self, spec: Spec, key: str, value: dict[str, Any] | None, seen: Records | None = None) -> None:
+        """Write one of rolegen's records (rolegen.records) on `spec`'s site, re-reading on a conflict. `seen`:
+        the records as a site read just returned them, to save a read on the way (switchover's critical path)."""
         store = self.store(spec)
+        version = seen.resource_version if seen is not None else None
         for attempt in range(5):
             self.guard()
-            current = store.ensure()
-            assert current.resource_version is not None
+            if version is None:
+                version = store.ensure().resource_version
+            assert version is not None
             try:
-                store.write({key: value}, current.resource_version)
+                store.write({key: value}, version)
                 return
             except Conflict:
+                version = None
                 if attempt == 4:
                     raise
 
@@ -116,9 +120,11 @@ class Pair:
         until no member of it may accept writes (rules.demotion_blockers: observed, not assumed), and record
         what each member held at that moment (rolegen.records FENCE) — unless a fence record of the same
         promotion exists: the first observation is the evidence. Returns the site as last read."""
+        # The baseline is the read the fence is computed from: anything seen to change after it may predate the
+        # fence by a moment, which only makes the verdict more cautious (a lock counts as alive longer).
+        marker = FenceMarker.of(state, time.monotonic())
         if state.dcs_role != "standby-leader":
             self.write_role(spec, "standby-leader", state)
-        marker = FenceMarker.of(self.read(spec) if state.dcs_role != "standby-leader" else state, time.monotonic())
         last: list[SiteState] = [state]
         blockers: list[str] = []
 
@@ -142,7 +148,7 @@ class Pair:
         if promotion is not None and (final.records.fence or {}).get("promotion") == promotion:
             return final  # evidence for this promotion exists: what members did since cannot improve it
         members = {m.name: {"timeline": m.timeline, "lsn": m.lsn, "role": m.role} for m in final.members}
-        self.record(spec, FENCE, {
+        self.record(spec, FENCE, seen=final.records, value={
             "leader": leader.environment,
             "promotion": promotion,
             "members": members,
@@ -151,19 +157,23 @@ class Pair:
         })
         return final
 
-    def record_promotion(self, target: SiteState, *, timeline_before: int | None, fenced_first: bool) -> str:
-        """Record, before promoting the target, the timeline it leaves; and tie the old site's fence record (if
-        this run or an earlier one observed the fence) to this promotion. Returns the promotion's id."""
-        lead = holder(target)
-        lsn = lead.replay_lsn if lead and lead.replay_lsn is not None else (lead.lsn if lead else None)
+    def record_promotion(self, target: SiteState, *, timeline_before: int | None, fenced_first: bool,
+                         lsn: int | None = None, link: bool = True) -> str:
+        """Record, before promoting the target, the timeline it leaves; with `link`, tie the old site's fence
+        record (if this run or an earlier one observed the fence) to this promotion. Returns its id."""
+        if lsn is None:
+            lead = holder(target)
+            lsn = lead.replay_lsn if lead and lead.replay_lsn is not None else (lead.lsn if lead else None)
         ident = f"{self.other.environment}->{self.to.environment}@{timeline_before}/{lsn}"
-        self.record(self.to, PROMOTION, {
+        self.record(self.to, PROMOTION, seen=target.records, value={
             "id": ident,
             "from": self.other.environment,
             "timeline_before": timeline_before,
             "lsn": lsn,
             "fenced_first": fenced_first,
         })
+        if not link:
+            return ident
         try:
             fence = self.store(self.other).read().fence or {}
         except ClusterUnreachable:

@@ -95,18 +95,18 @@ def site_timeline(state: SiteState) -> int | None:
 
 
 def gate_blocker(target: SiteState, final: Position) -> str | None:
-    """None once the target's standby leader has replayed `final` on the same history; else why not.
+    """None once the target's standby leader has replayed `final`; else why not.
 
-    A standby leader whose walreceiver is idle reports the timeline of its last restartpoint, which lags after
-    a timeline switch: a *lower* reported timeline is tolerated, a higher one means the target left the old
-    site's history, and an unknown one proves nothing."""
+    Timelines are not compared: reports lag both ways (a standby with an idle walreceiver reports its last
+    restartpoint's timeline; the old site's members may not have reported the timeline they switched to just
+    before the fence while the target, following them, already did). A standby cluster holds only what it
+    received from the old site, so replaying up to the old site's furthest LSN is the proof; a target whose
+    data left that history is caught before, by the divergence rule."""
     lead = holder(target)
     if lead is None or lead.role != "standby-leader":
         return f"{target.environment} has no standby leader"
     if lead.timeline is None or lead.replay_lsn is None:
         return f"{target.environment}'s standby leader has not reported its timeline and replay position yet"
-    if final.timeline is not None and lead.timeline > final.timeline:
-        return f"{target.environment} is on timeline {lead.timeline}, past the old site's {final.timeline}"
     if lead.replay_lsn < final.lsn:
         return f"{target.environment} replayed {lsn_text(lead.replay_lsn)} of {lsn_text(final.lsn)}"
     return None

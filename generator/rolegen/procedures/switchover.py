@@ -22,6 +22,7 @@ from rolegen.procedures.rules import (
     holder,
     lsn_text,
     replay_gap,
+    site_timeline,
 )
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
@@ -114,19 +115,18 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
             _resume_checks(pair, o_state, t_state)
         confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
     if where in ("start", "demoted"):
+        # The promotion is recorded before the demotion, so that the fence record carries its id at once and
+        # nothing but the gate stands between the demotion and the promotion.
+        promotion = _promotion(pair, o_state, t_state)
         log(f"[2/{total}] Demote {old.environment}")
-        o_state = pair.demote(old, o_state, timeout, leader=to, promotion=None)
+        o_state = pair.demote(old, o_state, timeout, leader=to, promotion=promotion)
         pair.mark("demoted")
         log(f"[3/{total}] Wait for the LSN gate")
-        final = _gate(pair, o_state, timeout)
+        final, t_state = _gate(pair, o_state, timeout)
         result.final_lsn, result.timeline = final.lsn, final.timeline
         pair.mark("gate")
         log(f"   {to.environment} replayed {old.environment}'s final LSN {lsn_text(final.lsn)}, tl {final.timeline}")
         log(f"[4/{total}] Promote {to.environment}")
-        t_state = pair.read(to)
-        lead = holder(t_state)
-        known = [t for t in (lead.timeline if lead else None, final.timeline) if t is not None]
-        pair.record_promotion(t_state, timeline_before=max(known) if known else None, fenced_first=True)
         pair.write_role(to, "leader", t_state)
         pair.mark("promote_written")
     log(f"[5/{total}] Verify")
@@ -198,7 +198,19 @@ def _resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
                            hint="both sites are standbys (no writes): rolegen status, then rolegen failback")
 
 
-def _gate(pair: Pair, o_state: SiteState, timeout: float) -> Position:
+def _promotion(pair: Pair, o_state: SiteState, t_state: SiteState) -> str:
+    """The id of this switchover's promotion: a killed run's record is reused, else a new one is written on the
+    target. The timeline it leaves is the old site's (settle_promotion corrects it once the target leads)."""
+    recorded = t_state.records.promotion or {}
+    if recorded.get("from") == pair.other.environment and "timeline" not in recorded and recorded.get("id"):
+        return str(recorded["id"])
+    lead = holder(o_state)
+    lsn = o_state.optime if o_state.optime is not None else (lead.lsn if lead else None)
+    return pair.record_promotion(t_state, timeline_before=site_timeline(o_state), fenced_first=True, lsn=lsn,
+                                 link=False)
+
+
+def _gate(pair: Pair, o_state: SiteState, timeout: float) -> tuple[Position, SiteState]:
     """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
     fresh read of both sites shows the target still a standby and not leading."""
     final = final_position(o_state)
@@ -207,12 +219,14 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float) -> Position:
                            hint="re-run: the switchover resumes from the live state")
     seen: list[str | None] = [None]
     gap: list[int | None] = [None]
+    last: list[tuple[Position, SiteState] | None] = [None]
 
     def reached() -> bool:
         t_state, now = pair.read_both()
         latest = final_position(now)
         target = latest if latest is not None and latest.lsn > final.lsn else final
         seen[0], gap[0] = gate_blocker(t_state, target), replay_gap(t_state, target)
+        last[0] = (target, t_state)
         return seen[0] is None
 
     try:
@@ -222,7 +236,8 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float) -> Position:
         if exc.message.startswith("timed out"):
             _roll_back(pair, timeout, seen[0])
         raise
-    return final_position(pair.read(pair.other)) or final
+    assert last[0] is not None
+    return last[0]
 
 
 def _roll_back(pair: Pair, timeout: float, why: str | None) -> None:

@@ -1,0 +1,290 @@
+"""Runs one drill scenario against a running lab and returns its report.
+
+The lab is reached only through its control channel (faults, `info`) and as a user reaches it: rolegen runs are
+real `rolegen` CLI processes (own session, so one can be SIGKILLed mid-step, and two can run at once) with the
+lab's kubeconfig and environments directory; the workload writes through the sites' `<release>-master`
+endpoints; the prober and the log watch look at each member directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rolegen.drill.observe import Endpoints, LogWatch, Prober, live_role, master_writable, patroni_states
+from rolegen.drill.report import Report, RunRecord, next_command, split_losses
+from rolegen.drill.scenarios import (
+    BASELINE,
+    Concurrent,
+    Converge,
+    Fault,
+    FollowHint,
+    Return,
+    Rolegen,
+    Scenario,
+    Step,
+    WaitNoLeader,
+    Write,
+)
+from rolegen.errors import RolegenError
+from rolegen.kube import Cluster
+from rolegen.lab.control import Control
+from rolegen.lab.workload import AckWriter, missing_ids
+from rolegen.live import SiteState, read_site
+from rolegen.workspace import load_workspace
+
+# Writes acknowledged this long before a site-loss mark may not have shipped yet: they belong to its window.
+SHIP_SLACK = 1.0
+
+
+class StepFailed(Exception):
+    """A step could not complete: the rest of the scenario is skipped, the lab is healed and checked."""
+
+
+class Drill:
+    def __init__(self, control: Control, scenario: Scenario, *, timeout: float = 60,
+                 log: Callable[[str], None] = lambda _: None, rolegen: list[str] | None = None) -> None:
+        self.control, self.scenario, self.timeout, self.log = control, scenario, timeout, log
+        self.rolegen = rolegen or [sys.executable, "-m", "rolegen"]
+        self.ep = Endpoints(control.request("info"))
+        self.report = Report(scenario.name, scenario.summary)
+        self.marks: dict[str, float] = {}
+        self.groups: list[list[RunRecord]] = []
+        self._t0 = time.monotonic()
+        self._outdir = Path()  # each run's output, in a directory of its own while run() runs
+
+    # -- the drill ---------------------------------------------------------------------------------------------
+    def run(self) -> Report:
+        self._t0 = time.monotonic()
+        watch = LogWatch(self.ep)
+        if self.scenario.from_baseline and not self.leads(BASELINE, follower=True):
+            raise RolegenError(
+                f"the lab is not at the drills' baseline ({BASELINE} leading, its peer streaming from it, the specs "
+                f"agreeing): {self.roles()}",
+                hint=f"rolegen lab heal, then rolegen failback --to {BASELINE} --dir {self.ep.env_dir} --kubeconfig "
+                f"{self.ep.kubeconfig}; or rolegen lab down && rolegen lab up")
+        writer = AckWriter([self.ep.master_dsn(s) for s in self.ep.sites])
+        try:
+            writer.start()  # waits for a writable site
+        except TimeoutError:
+            raise RolegenError("no site of the lab accepts writes: the workload cannot start",
+                               hint="rolegen lab status") from None
+        prober = Prober(self.ep.member_dsns()).start(self._t0)
+        self._outdir = Path(tempfile.mkdtemp(prefix="rolegen-drill-"))
+        try:
+            self.event(f"workload writing through {', '.join(s + ' master' for s in self.ep.sites)}")
+            for number, step in enumerate(self.scenario.steps, 1):
+                try:
+                    self.step(step)
+                except (StepFailed, RolegenError) as exc:
+                    self.report.problems.append(f"step {number} ({type(step).__name__}): {exc}")
+                    self.event(f"step {number} failed: {exc}; skipping the rest")
+                    break
+            self.finish()
+        finally:
+            log = writer.stop()
+            prober.stop()
+            shutil.rmtree(self._outdir, ignore_errors=True)
+        self.measure(log.acknowledged, log.acknowledged_at, len(log.unknown), log.longest_gap)
+        self.report.timelines = watch.timelines()
+        self.report.dual_primaries, self.report.probes = prober.dual, prober.probes
+        self.report.duration = time.monotonic() - self._t0
+        self.report.evaluate(self.scenario, self.groups)
+        return self.report
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def event(self, text: str) -> None:
+        self.report.events.append((self.now(), text))
+        self.log(f"{self.now():7.2f}s  {text}")
+
+    def step(self, step: Step) -> None:
+        if isinstance(step, Write):
+            time.sleep(step.seconds)
+        elif isinstance(step, Fault):
+            result = self.control.request(step.op, **step.args)
+            if step.mark:
+                self.marks[step.mark] = time.monotonic()
+            args = " ".join(f"{k}={v}" for k, v in sorted(step.args.items()))
+            self.event(f"lab {step.op} {args}".rstrip() + f": {result}")
+        elif isinstance(step, Rolegen):
+            self.rolegen_step(step)
+        elif isinstance(step, Concurrent):
+            self.event(f"{len(step.runs)} rolegen runs at once")
+            started = [(r, *self.spawn(r), self.now()) for r in step.runs]
+            group = [self.wait(r, proc, out, None, at, grouped=True) for r, proc, out, at in started]
+            self.groups.append(group)
+        elif isinstance(step, WaitNoLeader):
+            self.until(lambda: self.api_view(step.site).live_role is None, 60,
+                       f"no live leader of {step.site} in the API objects", every=0.1)
+            self.event(f"{step.site}: no live leader lock in the API objects")
+        elif isinstance(step, Converge):
+            self.until(lambda: self.leads(step.leader, step.follower), self.timeout,
+                       f"{step.leader} to lead" + (" with its peer streaming from it" if step.follower else ""))
+            self.event(f"{step.leader} leads" + (", peer streaming" if step.follower else ""))
+        elif isinstance(step, FollowHint):
+            for _ in range(step.runs):
+                command = next_command(self.report.runs[-1]) if self.report.runs else None
+                if command is None:
+                    break
+                self.event(f"following the hint: rolegen {command[0]} --to {command[1]}")
+                self.rolegen_step(Rolegen(command[0], command[1], expect="safe"))  # type: ignore[arg-type]
+        elif isinstance(step, Return):
+            if self.declared().get(step.to) == "leader":
+                self.event(f"the specs still declare {step.to} leader: no failback to run")
+            else:
+                self.rolegen_step(Rolegen("failback", step.to))
+
+    def finish(self) -> None:
+        """Heal every fault still in force, then wait until the pair converges (whoever leads)."""
+        healed_at = time.monotonic()
+        faults = self.control.request("heal_all")
+        in_force = {s: {k: v for k, v in f.items() if v} for s, f in faults.items()}
+        self.event(f"heal all: {({s: f for s, f in in_force.items() if f}) or 'no fault in force'}")
+        deadline = time.monotonic() + self.timeout + 30
+        while time.monotonic() < deadline:
+            leader = next((s for s in self.ep.sites if self.leads(s, follower=True)), None)
+            if leader is not None:
+                self.report.final_roles = self.roles()
+                if all(r["live"] == r["declared"] for r in self.report.final_roles.values()):
+                    self.report.converged, self.report.final_leader = True, leader
+                    self.report.convergence = time.monotonic() - healed_at
+                    self.event(f"converged: {leader} leads, its peer streams, the specs agree")
+                    time.sleep(0.5)  # a few writes on the converged pair
+                    return
+            time.sleep(0.2)
+        self.report.final_roles = self.roles()
+        self.event(f"NOT converged within {self.timeout + 30:.0f}s: {self.report.final_roles}")
+
+    # -- rolegen runs ------------------------------------------------------------------------------------------
+    def rolegen_step(self, step: Rolegen) -> None:
+        for kill_after in (*step.kill_after, None):
+            at = self.now()
+            proc, out = self.spawn(step)
+            record = self.wait(step, proc, out, kill_after, at)
+            if record.killed_after is None:
+                break
+        if step.mark:
+            self.marks[step.mark] = time.monotonic()
+        if record.expect == "ok" and record.exit_code != 0:
+            raise StepFailed(f"rolegen {step.verb} --to {step.to} failed: the scenario cannot continue")
+
+    def spawn(self, step: Rolegen) -> tuple[subprocess.Popen[bytes], Path]:
+        out = self._outdir / f"run-{len(self.report.runs) + sum(map(len, self.groups))}-{time.monotonic_ns()}.log"
+        argv = [*self.rolegen, *step.argv(self.timeout), "--dir", str(self.ep.env_dir),
+                "--kubeconfig", str(self.ep.kubeconfig)]
+        with open(out, "wb") as sink:
+            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=dict(os.environ))
+        self.event(f"rolegen {step.verb} --to {step.to} started")
+        return proc, out
+
+    def wait(self, step: Rolegen, proc: subprocess.Popen[bytes], out: Path, kill_after: float | None,
+             started: float, grouped: bool = False) -> RunRecord:
+        """Wait for a run (SIGKILL it after `kill_after`); a `grouped` run is judged with its group."""
+        record = RunRecord(step.verb, step.to, None if grouped else step.expect, started)
+        limit = kill_after if kill_after is not None else 4 * (step.timeout or self.timeout) + 60
+        try:
+            record.exit_code = proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if kill_after is None:
+                self.report.problems.append(f"rolegen {step.verb} --to {step.to} still running after {limit:.0f}s")
+            else:
+                record.killed_after = kill_after
+        record.seconds = self.now() - record.started
+        text = out.read_text(errors="replace") if out.exists() else ""
+        record.tail = [line for line in text.splitlines() if line.strip()][-8:]
+        if kill_after is not None and record.killed_after is None:
+            record.expect = "safe"  # ended on its own before the kill: it must still end safely
+        self.report.runs.append(record)
+        how = f"SIGKILLed after {kill_after:g}s" if record.killed_after is not None else f"exit {record.exit_code}"
+        self.event(f"rolegen {step.verb} --to {step.to}: {how} ({record.last_line})")
+        return record
+
+    # -- observation -------------------------------------------------------------------------------------------
+    def until(self, check: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(every)
+        raise StepFailed(f"timed out after {timeout:.0f}s waiting for {what}; roles: {self.roles()}")
+
+    def leads(self, site: str, follower: bool) -> bool:
+        """`site` leads (Patroni says so and its master endpoint takes writes) and, if `follower`, its peer is a
+        standby leader streaming on the same timeline; and rolegen's own view (the API objects, which Patroni
+        updates once per loop) already says the same, so the next rolegen run starts from what we saw."""
+        role, timeline, _ = live_role(patroni_states(self.ep, site))
+        if role != "leader" or not master_writable(self.ep.master_dsn(site)):
+            return False
+        peer = next(s for s in self.ep.sites if s != site)
+        if follower:
+            peer_role, peer_timeline, streaming = live_role(patroni_states(self.ep, peer))
+            if not (peer_role == "standby-leader" and streaming and peer_timeline == timeline):
+                return False
+        if self.api_view(site).live_role != "leader":
+            return False
+        if not follower:
+            return True
+        standby = self.api_view(peer).leader_member
+        return standby is not None and standby.role == "standby-leader" and standby.state == "streaming"
+
+    def declared(self) -> dict[str, str]:
+        return {name: spec.role for name, spec in load_workspace(self.ep.env_dir).specs.items()}
+
+    def roles(self) -> dict[str, dict[str, str | None]]:
+        declared = self.declared()
+        return {s: {"live": live_role(patroni_states(self.ep, s))[0], "declared": declared.get(s)}
+                for s in self.ep.sites}
+
+    def api_view(self, site: str) -> SiteState:
+        """The site as rolegen reads it (leader lock + Pod annotations), through kubectl."""
+        spec = load_workspace(self.ep.env_dir).specs[site]
+        cache = Path(self.ep.info["root"]) / "kube-cache"
+        return read_site(spec, Cluster(spec.namespace, spec.context, self.ep.kubeconfig, cache))
+
+    def measure(self, acknowledged: list[int], at: list[float], unknown: int, gap: float) -> None:
+        report, expect = self.report, self.scenario.expect
+        report.acknowledged, report.unknown, report.longest_gap = len(acknowledged), unknown, gap
+        leader = report.final_leader or next(
+            (s for s in self.ep.sites if master_writable(self.ep.master_dsn(s))), None)
+        if leader is None:
+            report.problems.append("no site accepts writes at the end: losses cannot be counted")
+            return
+        try:
+            missing = set(missing_ids(self.ep.master_dsn(leader), acknowledged))
+        except Exception as exc:  # psycopg errors: the count is impossible, which the report says
+            report.problems.append(f"cannot count losses on {leader}: {exc}")
+            return
+        window = None
+        if expect.loss_window:
+            start, end = (self.marks.get(m) for m in expect.loss_window)
+            if start is not None:
+                window = (start - SHIP_SLACK, end if end is not None else time.monotonic())
+                report.loss_window = (window[0] - self._t0, window[1] - self._t0)
+        report.lost, report.lost_in_window = split_losses(acknowledged, at, missing, window)
+
+
+def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:
+    """Heal every fault and bring `leader` back with its peer streaming (failback when the specs declare the peer
+    leader): what a drill series does between scenarios. The report says whether it worked."""
+    steps: tuple[Step, ...] = (Fault("heal_all"), Return(leader), Converge(leader))
+    back = Scenario("baseline", f"back to {leader} leading", steps, from_baseline=False)
+    try:
+        return Drill(control, back, timeout=timeout).run()
+    except RolegenError as exc:  # e.g. no site takes writes: the workload cannot even start
+        report = Report(back.name, back.summary)
+        report.reasons = [exc.message]
+        return report

@@ -1,0 +1,194 @@
+"""Every drill scenario on one shared lab, each PASS criterion of its report asserted on its own: acknowledged
+writes kept where the fault model promises it, no timeline number selected on both sites, never two writable
+primaries, convergence back to the baseline, and every rolegen run ending as the scenario requires.
+
+The baseline (gold leads, golddr streams) is restored between scenarios; a lab a scenario left unrecoverable is
+rebuilt, so one failure does not cascade into the next scenario's verdict."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from rolegen.commands.lab import leftover_pids
+from rolegen.drill.report import Report, duplicate_timelines
+from rolegen.drill.runner import Drill, restore_baseline
+from rolegen.drill.scenarios import SCENARIOS
+from rolegen.lab.control import LocalControl
+from rolegen.lab.lab import Lab
+from rolegen.lab.runtime import member_runtime
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 60  # rolegen --timeout (the CLI default) and each convergence wait
+
+
+class DrillLab:
+    """One lab for the module; `report(name)` runs a scenario once (from the baseline) and caches its report."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.runtime = root, member_runtime()
+        self.lab = self._up()
+        self.reports: dict[str, Report] = {}
+
+    def _up(self) -> Lab:
+        lab = Lab(self.root, REPO / "environments", self.runtime)
+        lab.up(timeout=120)
+        return lab
+
+    def rebuild(self) -> None:
+        self.lab.down()
+        shutil.rmtree(self.root / "gold", ignore_errors=True)
+        shutil.rmtree(self.root / "golddr", ignore_errors=True)
+        self.lab = self._up()
+
+    def report(self, name: str) -> Report:
+        if name not in self.reports:
+            if not restore_baseline(LocalControl(self.lab), timeout=TIMEOUT).passed:
+                self.rebuild()
+            self.reports[name] = Drill(LocalControl(self.lab), SCENARIOS[name], timeout=TIMEOUT).run()
+        return self.reports[name]
+
+
+@pytest.fixture(scope="module")
+def drills() -> Iterator[DrillLab]:
+    root = member_runtime().workdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECACHEDIR", str(root / "kube-cache"))  # rolegen runs keep kubectl's cache in the lab
+        holder: DrillLab | None = None
+        try:
+            holder = DrillLab(root)
+            yield holder
+        finally:
+            if holder is not None:
+                holder.lab.down()
+            left = leftover_pids(root)
+            shutil.rmtree(root, ignore_errors=True)
+    assert left == [], f"lab processes left behind: {left}"
+
+
+def poll(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except psycopg.Error:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def holds_for(predicate: Callable[[], object], seconds: float) -> bool:
+    """True if `predicate` stays true for `seconds` (a negative check needs a duration)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not predicate():
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def exists(dsn: str, table: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
+        return conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
+
+
+def rows(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+
+# -- the lab's faults, as `rolegen lab kill|start|pause|resume|cut|heal` apply them ------------------------------
+def test_a_cut_tunnel_stops_replication_while_local_writes_continue(drills: DrillLab) -> None:
+    lab = drills.lab
+    with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS drill_cut (v int)")
+    standby, before = lab.member_dsn("golddr", 0), rows(lab.dsn("gold"), "drill_cut")
+    poll(lambda: exists(standby, "drill_cut") and rows(standby, "drill_cut") == before, 20, "golddr caught up")
+    assert lab.cut() == ["gold", "golddr"]
+    try:
+        with psycopg.connect(lab.dsn("gold"), autocommit=True, connect_timeout=2) as conn:  # the master is up
+            conn.execute("INSERT INTO drill_cut VALUES (1)")
+        assert holds_for(lambda: rows(standby, "drill_cut") == before, 2), "the row crossed a cut tunnel"
+    finally:
+        assert lab.heal() == ["gold", "golddr"]
+    poll(lambda: rows(standby, "drill_cut") == before + 1, 30, "the row to reach golddr after heal")
+
+
+def test_a_killed_member_is_restarted_unless_kept_down(drills: DrillLab) -> None:
+    lab, site = drills.lab, drills.lab.sites["gold"]
+    member = site.members[1]
+    assert lab.kill("gold", "patroni-1", restart=False) == ["patroni-1"]
+    assert holds_for(lambda: not member.running, 1.5), "a kept-down member was restarted"
+    assert lab.faults()["gold"]["held"] == ["patroni-1"]
+    assert lab.start("gold", "patroni-1") == ["patroni-1"]
+    poll(lambda: member.running, 10, "patroni-1 started again")
+    first = member.process.process.pid if member.process else None
+    lab.kill("gold", "1")
+    poll(lambda: member.running and member.process and member.process.process.pid != first, 10, "a kubelet restart")
+    lab.wait_role("gold", "leader", 60)
+
+
+def test_a_paused_patroni_keeps_its_postgresql_serving(drills: DrillLab) -> None:
+    lab, site = drills.lab, drills.lab.sites["golddr"]
+    assert lab.pause("golddr", "leader") == ["patroni-0"]
+    try:
+        assert site.members[0].rest("/patroni") == (0, {})  # Patroni answers nothing
+        with psycopg.connect(lab.member_dsn("golddr", 0), autocommit=True, connect_timeout=2) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # PostgreSQL serves
+    finally:
+        assert lab.resume("golddr", "patroni-0") == ["patroni-0"]
+    poll(lambda: site.members[0].rest("/patroni")[0] == 200, 10, "Patroni answering again")
+
+
+def _details(report: Report) -> str:
+    return "\n".join(report.lines())
+
+
+def no_acknowledged_write_lost(report: Report) -> None:
+    assert report.acknowledged > 0, "the workload never wrote"
+    if SCENARIOS[report.scenario].expect.zero_loss:
+        assert report.lost == [], f"{len(report.lost)} acknowledged writes lost\n{_details(report)}"
+
+
+def no_timeline_selected_on_both_sites(report: Report) -> None:
+    assert duplicate_timelines(report.timelines) == [], _details(report)
+
+
+def never_two_writable_primaries(report: Report) -> None:
+    assert report.probes > 0
+    assert report.dual_primaries == [], _details(report)
+
+
+def converges_back_to_the_baseline(report: Report) -> None:
+    assert report.converged, _details(report)
+    assert report.final_leader == "gold"
+    assert report.final_roles == {"gold": {"live": "leader", "declared": "leader"},
+                                  "golddr": {"live": "standby-leader", "declared": "standby-leader"}}
+
+
+def every_run_ends_as_required(report: Report) -> None:
+    assert report.runs, "no rolegen run was made"
+    assert report.reasons == [], _details(report)  # includes each run's and each concurrent group's problems
+
+
+CRITERIA: list[Callable[[Report], None]] = [
+    no_acknowledged_write_lost,
+    no_timeline_selected_on_both_sites,
+    never_two_writable_primaries,
+    converges_back_to_the_baseline,
+    every_run_ends_as_required,
+]
+
+
+@pytest.mark.parametrize("criterion", CRITERIA, ids=[c.__name__ for c in CRITERIA])
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_drill(drills: DrillLab, scenario: str, criterion: Callable[[Report], None]) -> None:
+    criterion(drills.report(scenario))
