@@ -225,3 +225,34 @@ def test_replay_gap_is_what_the_target_still_has_to_replay() -> None:
     assert replay_gap(target, Position(500, 4)) == 200
     assert replay_gap(target, Position(100, 4)) == 0
     assert replay_gap(site("golddr", [member("d-0", None)], holder="d-0"), Position(500, 4)) is None
+
+
+def test_a_crashed_sites_position_counts_once_it_stopped_moving_over_patroni_loops() -> None:
+    """A member restarted after a crash replays its own WAL as a standby: for a moment it reports less than it
+    holds. The position is final once two lock renewals (two loops of its Patroni) passed without growth."""
+    from rolegen.procedures.rules import Settling
+
+    settling = Settling()
+    replaying = site("gold", [member("g-0", "standby-leader", 3, 400)], holder="g-0", version="1")
+    assert settling.observe(replaying) == Position(400, 3) and not settling.settled(replaying)
+    grown = site("gold", [member("g-0", "standby-leader", 3, 500)], holder="g-0", version="2")
+    assert settling.observe(grown) == Position(500, 3) and not settling.settled(grown)  # moved: count again
+    for version in ("3", "4"):
+        same = site("gold", [member("g-0", "standby-leader", 3, 500)], holder="g-0", version=version)
+        settling.observe(same)
+    assert settling.settled(same)
+    stopped = site("gold", [member("g-0", "standby-leader", 3, 500, running=False)], holder="g-0")
+    assert Settling().settled(stopped)  # nothing runs: nothing can move
+
+
+def test_restarted_names_members_whose_container_came_back() -> None:
+    from rolegen.procedures.rules import restarted
+
+    def with_restarts(count: int | None) -> SiteState:
+        m = member("g-0", "leader")
+        return site("gold", [Member(m.name, m.role, m.state, m.timeline, m.lsn, None, None, True, "x",
+                                    restarts=count)])
+
+    assert restarted(with_restarts(0), with_restarts(0)) == []
+    assert restarted(with_restarts(0), with_restarts(1)) == ["g-0"]
+    assert restarted(with_restarts(0), with_restarts(None)) == ["g-0"]  # unknown counts as restarted

@@ -151,9 +151,4 @@ def lab_drill(
 
     progress = (lambda line: typer.echo(line, err=True)) if fmt is Format.pretty else (lambda _: None)
     report = console.run(lambda: drill_cmd.run(scenario, root or lab_cmd.default_root(), timeout, progress))
-    if fmt is Format.pretty:
-        typer.echo("\n".join(report.lines()))
-    else:
-        console.emit_data(report.as_dict(), fmt)
-    if not report.passed:
-        raise typer.Exit(1)
+    console.show(report, fmt, ok=report.passed)

@@ -51,12 +51,7 @@ def status(
         console.run(lambda: progress.watch(frame, interval))
         return
     result = console.run(lambda: status_cmd.run(directory, kubeconfig))
-    if fmt is Format.pretty:
-        typer.echo("\n".join(result.lines()))
-    else:
-        console.emit_data(result.as_dict(), fmt)
-    if not result.healthy:
-        raise typer.Exit(1)
+    console.show(result, fmt, ok=result.healthy)
 
 
 def _role_change(

@@ -28,6 +28,16 @@ def emit_data(data: Any, fmt: Format) -> None:
         typer.echo(json.dumps(data, sort_keys=True, indent=2))
 
 
+def show(result: Any, fmt: Format, *, ok: bool = True) -> None:
+    """A result with `lines()` (pretty) and `as_dict()` (json/yaml), printed as asked; exit 1 unless `ok`."""
+    if fmt is Format.pretty:
+        typer.echo("\n".join(result.lines()))
+    else:
+        emit_data(result.as_dict(), fmt)
+    if not ok:
+        raise typer.Exit(1)
+
+
 def problem_lines(problems: list[Problem]) -> Iterator[str]:
     for p in problems:
         yield str(p) if p.severity == "error" else f"warning: {p}"

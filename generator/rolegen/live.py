@@ -30,6 +30,7 @@ class Member:
     # (no containerStatuses reported). A stopped container cannot run a postmaster: the kubelet kills it too.
     container_running: bool | None = None
     status_text: str = ""  # the raw `status` annotation: a change proves Patroni ran a loop since
+    restarts: int | None = None  # the kubelet's restartCount: a change means the member crashed and came back
 
     @property
     def may_write(self) -> bool:
@@ -55,12 +56,21 @@ _ROLES = {
 WRITABLE_ROLES = ("leader", "promoted")
 
 
-def _container_running(pod: dict[str, Any]) -> bool | None:
+def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    mine = [s for s in statuses if s.get("name") == "patroni"] or statuses
+    return [s for s in statuses if s.get("name") == "patroni"] or statuses
+
+
+def _container_running(pod: dict[str, Any]) -> bool | None:
+    mine = _containers(pod)
     if not mine:
         return None
     return all("running" in (s.get("state") or {}) for s in mine)
+
+
+def _restarts(pod: dict[str, Any]) -> int | None:
+    counts = [s.get("restartCount") for s in _containers(pod)]
+    return sum(c for c in counts if isinstance(c, int)) if counts else None
 
 
 def member_from_pod(pod: dict[str, Any]) -> Member:
@@ -82,6 +92,7 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         replay_lsn=_int(status.get("replay_lsn")),
         container_running=_container_running(pod),
         status_text=text,
+        restarts=_restarts(pod),
     )
 
 

@@ -16,8 +16,8 @@ from rolegen.errors import RolegenError
 from rolegen.kube import ClusterUnreachable
 from rolegen.live import SiteState
 from rolegen.procedures.base import Pair, Step, record_roles, runbook, status_line
+from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.rules import failover_decision as decide
-from rolegen.procedures.rules import final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.records import PROMOTION
 
 
@@ -149,19 +149,27 @@ def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_los
     running = [m for m in o_state.members if m.container_running is not False and m.role is not None]
     blocker: str | None = None
     if final is not None:
+        # Members that crashed report less than they hold while they replay their own WAL: the position counts
+        # only once it stopped moving over Patroni loops (rules.Settling).
+        settling, first = Settling(), final
+        settling.observe(o_state)
         seen: list[str | None] = [None]
         gap: list[int | None] = [None]
 
         def caught_up() -> bool:
-            t_state = pair.read(to)
-            seen[0], gap[0] = gate_blocker(t_state, final), replay_gap(t_state, final)
+            t_state, now = pair.read_both()
+            best = settling.observe(now) or first
+            seen[0], gap[0] = gate_blocker(t_state, best), replay_gap(t_state, best)
+            if seen[0] is None and not settling.settled(now):
+                seen[0] = f"{old.environment}'s position {lsn_text(best.lsn)} has not settled yet"
             return seen[0] is None
 
         try:
-            pair.wait(f"{to.environment} to replay {lsn_text(final.lsn)} of {old.environment}", caught_up,
+            pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
                       timeout if running else 2.0, gap=lambda: gap[0])
         except RolegenError:
             blocker = seen[0]
+        final = settling.best or final
     if blocker is not None:
         assert final is not None
         if not accept_data_loss:

@@ -94,6 +94,41 @@ def site_timeline(state: SiteState) -> int | None:
     return max(known) if known else None
 
 
+@dataclass
+class Settling:
+    """The furthest position of a site whose members crashed is final only once it stopped moving.
+
+    A member restarted after a crash replays its local WAL as a standby for a moment: until then it reports less
+    than it holds, and a gate passed on that figure promotes the target before it has the last acknowledged
+    commits. Each renewal of the leader lock is a loop of the holder's Patroni, which rewrites the lock's optime
+    and its own status whenever they move: the position is settled once `loops` renewals passed without it
+    growing (or when no member's container may still run: then nothing can move)."""
+
+    loops: int = 2
+    best: Position | None = None
+    version: str | None = None
+    renewals: int = 0
+
+    def observe(self, state: SiteState) -> Position | None:
+        position = final_position(state)
+        if position is not None and (self.best is None or position.lsn > self.best.lsn):
+            self.best, self.version, self.renewals = position, state.leader_version, 0
+        elif state.leader_version != self.version:
+            self.version, self.renewals = state.leader_version, self.renewals + 1
+        return self.best
+
+    def settled(self, state: SiteState) -> bool:
+        if all(m.container_running is False for m in state.members):
+            return True
+        return self.renewals >= self.loops
+
+
+def restarted(before: SiteState, after: SiteState) -> list[str]:
+    """Members whose container restarted (or whose restart count is unknown) between two reads."""
+    counts = {m.name: m.restarts for m in before.members}
+    return [m.name for m in after.members if m.restarts is None or counts.get(m.name) != m.restarts]
+
+
 def gate_blocker(target: SiteState, final: Position) -> str | None:
     """None once the target's standby leader has replayed `final`; else why not.
 

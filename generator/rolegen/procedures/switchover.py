@@ -16,12 +16,14 @@ from rolegen.procedures.base import Pair, Step, follows, record_roles, runbook, 
 from rolegen.procedures.failover import settle_promotion
 from rolegen.procedures.rules import (
     Position,
+    Settling,
     divergence,
     final_position,
     gate_blocker,
     holder,
     lsn_text,
     replay_gap,
+    restarted,
     site_timeline,
 )
 
@@ -119,10 +121,11 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
         # nothing but the gate stands between the demotion and the promotion.
         promotion = _promotion(pair, o_state, t_state)
         log(f"[2/{total}] Demote {old.environment}")
+        before = o_state
         o_state = pair.demote(old, o_state, timeout, leader=to, promotion=promotion)
         pair.mark("demoted")
         log(f"[3/{total}] Wait for the LSN gate")
-        final, t_state = _gate(pair, o_state, timeout)
+        final, t_state = _gate(pair, o_state, timeout, before)
         result.final_lsn, result.timeline = final.lsn, final.timeline
         pair.mark("gate")
         log(f"   {to.environment} replayed {old.environment}'s final LSN {lsn_text(final.lsn)}, tl {final.timeline}")
@@ -210,22 +213,30 @@ def _promotion(pair: Pair, o_state: SiteState, t_state: SiteState) -> str:
                                  link=False)
 
 
-def _gate(pair: Pair, o_state: SiteState, timeout: float) -> tuple[Position, SiteState]:
+def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState) -> tuple[Position, SiteState]:
     """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
-    fresh read of both sites shows the target still a standby and not leading."""
+    fresh read of both sites shows the target still a standby and not leading.
+
+    A clean demotion leaves the shutdown checkpoint in the lock's optime: final at once. If a member of the old
+    site restarted since `before` (it crashed during the switchover), its reports lag what it holds until it
+    replayed its own WAL: then the position must also settle (rules.Settling)."""
     final = final_position(o_state)
     if final is None:
         raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
                            hint="re-run: the switchover resumes from the live state")
+    settling = Settling()
+    settling.observe(o_state)
     seen: list[str | None] = [None]
     gap: list[int | None] = [None]
     last: list[tuple[Position, SiteState] | None] = [None]
 
     def reached() -> bool:
         t_state, now = pair.read_both()
-        latest = final_position(now)
-        target = latest if latest is not None and latest.lsn > final.lsn else final
+        target = settling.observe(now) or final
         seen[0], gap[0] = gate_blocker(t_state, target), replay_gap(t_state, target)
+        crashed = restarted(before, now)
+        if seen[0] is None and crashed and not settling.settled(now):
+            seen[0] = f"{', '.join(crashed)} restarted: {pair.other.environment}'s position has not settled yet"
         last[0] = (target, t_state)
         return seen[0] is None
 
