@@ -144,13 +144,15 @@ def _fault_words(faults: dict[str, Any]) -> list[str]:
 def _member_status(rest_port: int) -> dict[str, Any]:
     import urllib.request
 
+    from rolegen.live import rolegen_role
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/patroni", timeout=2) as resp:
             data = json.loads(resp.read())
     except (OSError, ValueError):
         return {"role": None, "state": "unreachable"}
     return {
-        "role": {"primary": "leader", "standby_leader": "standby-leader"}.get(data.get("role"), data.get("role")),
+        "role": rolegen_role(data.get("role")) or data.get("role"),
         "state": data.get("replication_state") or data.get("state"),
         "timeline": data.get("timeline"),
     }

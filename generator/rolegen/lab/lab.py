@@ -167,12 +167,12 @@ class Lab(LabFaults):
 
     def live_role(self, name: str) -> str | None:
         """leader | standby-leader (of the site's leading member), from Patroni's REST API."""
+        from rolegen.live import rolegen_role
+
         for state in self.sites[name].member_states().values():
-            role = state.get("role")
-            if role in ("primary", "master"):
-                return "leader"
-            if role == "standby_leader":
-                return "standby-leader"
+            role = rolegen_role(state.get("role"))
+            if role in ("leader", "standby-leader"):
+                return role
         return None
 
     def wait_role(self, name: str, role: str, timeout: float = 60) -> None:
