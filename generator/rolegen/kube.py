@@ -15,9 +15,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rolegen.errors import RolegenError
+
+if TYPE_CHECKING:
+    from rolegen.spec import Spec
 
 
 class ClusterError(RolegenError):
@@ -200,3 +203,11 @@ class Cluster:
 
     def delete(self, kind: str, name: str) -> None:
         self.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+
+
+def cluster_for(
+    spec: Spec, kubeconfig: Path | None = None, context: str | None = None, cache_dir: Path | None = None
+) -> Cluster:
+    """The cluster of `spec` (its kubeconfig context and namespace; `context` overrides it): the one place that
+    builds a client for a site, whether for a command, a procedure, the lab or a drill."""
+    return Cluster(spec.namespace, context or spec.context, kubeconfig, cache_dir)

@@ -220,7 +220,3 @@ def read_site(spec: Spec, cluster: Cluster) -> SiteState:
         records=Records.from_object(own),
     )
 
-
-def cluster_for(spec: Spec, kubeconfig: Any = None, context: str | None = None) -> Cluster:
-    """The cluster of `spec`: its kubeconfig context and namespace, unless overridden on the command line."""
-    return Cluster(namespace=spec.namespace, context=context or spec.context, kubeconfig=kubeconfig)

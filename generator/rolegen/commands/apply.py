@@ -27,9 +27,9 @@ from rolegen.commands.render import run as render_run
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
 from rolegen.helm import Releases
-from rolegen.kube import Cluster, ClusterError, ClusterUnreachable, Conflict
+from rolegen.kube import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Holder, Lease
-from rolegen.live import cluster_for, read_site
+from rolegen.live import read_site
 from rolegen.load import GENERATED_DIR
 from rolegen.plan import SitePlan
 from rolegen.records import RecordStore

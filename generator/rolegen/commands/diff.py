@@ -12,8 +12,8 @@ from typing import Any
 
 from rolegen.errors import UsageError
 from rolegen.helm import Releases
-from rolegen.kube import Cluster
-from rolegen.live import cluster_for, read_site
+from rolegen.kube import Cluster, cluster_for
+from rolegen.live import read_site
 from rolegen.plan import SitePlan, plan_lines, plan_site
 from rolegen.render import render
 from rolegen.spec import Spec

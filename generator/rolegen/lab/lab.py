@@ -190,12 +190,11 @@ class Lab(LabFaults):
 
     def api_role(self, name: str) -> str | None:
         """The site's role as rolegen sees it (leader lock + Pod status annotations, through kubectl)."""
-        from rolegen.kube import Cluster
+        from rolegen.kube import cluster_for
         from rolegen.live import read_site
 
-        site = self.sites[name]
         spec = load_workspace(self.env_dir).specs[name]
-        cluster = Cluster(site.namespace, site.context, self.kubeconfig, self.root / "kube-cache")
+        cluster = cluster_for(spec, self.kubeconfig, self.sites[name].context, self.root / "kube-cache")
         return read_site(spec, cluster).live_role
 
     def _streaming(self, name: str) -> bool:

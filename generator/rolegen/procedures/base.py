@@ -11,7 +11,7 @@ from typing import Any
 
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
-from rolegen.kube import Cluster, ClusterUnreachable, Conflict
+from rolegen.kube import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
@@ -212,7 +212,7 @@ def load_pair(
         raise UsageError(f"unknown environment {to!r}", hint=f"known: {', '.join(sorted(specs))}")
     target = specs[to]
     other = specs[target.peer.environment]
-    clusters = {s.environment: Cluster(s.namespace, s.context, kubeconfig, cache_dir) for s in (target, other)}
+    clusters = {s.environment: cluster_for(s, kubeconfig, cache_dir=cache_dir) for s in (target, other)}
     return Pair(env_dir, target, other, clusters, log, lease=lease)
 
 
