@@ -20,14 +20,15 @@ from typing import Any
 
 import yaml
 
-from rolegen.commands.render import RenderOptions
-from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
+from rolegen.generated import regenerate
 from rolegen.lab import k8sbin
 from rolegen.lab.faults import LabFaults
 from rolegen.lab.members import free_port
 from rolegen.lab.runtime import MemberRuntime, member_runtime
 from rolegen.lab.site import LabSite
+from rolegen.live import rolegen_role
+from rolegen.load import GENERATED_DIR
 from rolegen.resources import chart_dir
 from rolegen.workspace import load_workspace
 
@@ -99,7 +100,7 @@ class Lab(LabFaults):
             data["patroni"]["dynamic"].update(LAB_TIMINGS)
             text = "# Lab copy of the spec: peer address and Patroni timings adapted (see rolegen.lab.lab).\n"
             (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))
-        render(self.env_dir, RenderOptions(all_envs=True))
+        regenerate(self.env_dir)
         runtime = self._runtime or member_runtime()
         specs = load_workspace(self.env_dir).specs
         first = next(iter(specs.values()))
@@ -130,7 +131,7 @@ class Lab(LabFaults):
         import helm_python
 
         site = self.sites[name]
-        values = yaml.safe_load((self.env_dir / "generated" / name / "values.yaml").read_text())
+        values = yaml.safe_load((self.env_dir / GENERATED_DIR / name / "values.yaml").read_text())
         with helm_python.Config(
             kubeconfig_path=str(site.kubeconfig), kube_context=site.context, namespace=site.namespace
         ) as cfg:
@@ -167,8 +168,6 @@ class Lab(LabFaults):
 
     def live_role(self, name: str) -> str | None:
         """leader | standby-leader (of the site's leading member), from Patroni's REST API."""
-        from rolegen.live import rolegen_role
-
         for state in self.sites[name].member_states().values():
             role = rolegen_role(state.get("role"))
             if role in ("leader", "standby-leader"):
@@ -199,7 +198,8 @@ class Lab(LabFaults):
 
     def _streaming(self, name: str) -> bool:
         return any(
-            s.get("role") == "standby_leader" and "streaming" in (s.get("replication_state"), s.get("state"))
+            rolegen_role(s.get("role")) == "standby-leader"
+            and "streaming" in (s.get("replication_state"), s.get("state"))
             for s in self.sites[name].member_states().values()
         )
 

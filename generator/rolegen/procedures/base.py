@@ -11,6 +11,7 @@ from typing import Any
 
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
+from rolegen.generated import record_role
 from rolegen.kube import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
 from rolegen.live import SiteState, read_site
@@ -240,11 +241,8 @@ def describe(states: list[SiteState]) -> dict[str, Any]:
 
 def record_roles(pair: Pair, *, leader: Spec, standby: Spec) -> None:
     """Rewrite the two specs' `role:` lines (demotion first: never two leaders on disk) and regenerate."""
-    from rolegen.commands.render import RenderOptions
-    from rolegen.commands.render import run as render
-
-    for spec, role in ((standby, "standby-leader"), (leader, "leader")):
-        rendered = render(pair.env_dir, RenderOptions(envs=[spec.environment], role=role))
-        for change in rendered.changes:
+    roles: tuple[tuple[Spec, Role], ...] = ((standby, "standby-leader"), (leader, "leader"))
+    for spec, role in roles:
+        for change in record_role(pair.env_dir, spec.environment, role):
             if change.status != "identical":
                 pair.log(f"   {change.status:9} {change.display}")
