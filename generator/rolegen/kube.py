@@ -1,9 +1,11 @@
-"""Cluster access, in one place: kubectl for Kubernetes objects, the embedded Helm SDK for releases.
+"""Kubernetes objects through kubectl (or `oc`): which client binary runs, the errors its stderr means, and
+`Cluster`, one site's context and namespace; `cluster_for` is the one factory of a site's client. Helm releases
+are rolegen.helm.
 
 Why kubectl (a subprocess) rather than a Python Kubernetes client: it honours the user's kubeconfig exactly as
 their own kubectl does — contexts, OpenShift `oc login` tokens, exec auth plugins, proxies — and its
 merge-patch semantics are the ones operators already use by hand. rolegen makes a handful of calls per
-command, so process start-up cost does not matter. Helm runs in-process (helm-python-sdk): no helm binary.
+command, so process start-up cost does not matter.
 """
 
 from __future__ import annotations

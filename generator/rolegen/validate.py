@@ -124,10 +124,6 @@ class SpecSet:
     specs: dict[str, Spec]
     problems: list[Problem]
 
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
 
 def validate_specs(docs: list[Document]) -> SpecSet:
     problems: list[Problem] = []

@@ -14,7 +14,6 @@ import json
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,6 @@ from rolegen.workspace import load_workspace
 LAB_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
 PROXY_HOSTS = ("127.0.1.1", "127.0.1.2")
 USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewinder", "app": "app"}
-
-
-@dataclass
-class Pair:
-    leader: str
-    standby: str
 
 
 def _shared_free_port(hosts: tuple[str, ...]) -> int:

@@ -235,10 +235,6 @@ def status_line(state: SiteState) -> str:
     return f"{state.environment}: DCS says {state.dcs_role}, Patroni reports {state.live_role or 'none'} ({where})"
 
 
-def describe(states: list[SiteState]) -> dict[str, Any]:
-    return {s.environment: s.as_dict() for s in states}
-
-
 def record_roles(pair: Pair, *, leader: Spec, standby: Spec) -> None:
     """Rewrite the two specs' `role:` lines (demotion first: never two leaders on disk) and regenerate."""
     roles: tuple[tuple[Spec, Role], ...] = ((standby, "standby-leader"), (leader, "leader"))
