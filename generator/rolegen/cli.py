@@ -149,6 +149,8 @@ def diff(
             typer.echo(line)
     else:
         console.emit_data(result.as_dict(), fmt)
+    if result.lost:  # after the output: the differences are still shown
+        raise console.fail(result.lost_error())
     if detailed_exitcode and result.drift:
         raise typer.Exit(2)
 

@@ -42,6 +42,7 @@ class SitePlan:
     config_resource_version: str | None  # of the read the plan is based on: the write must carry it
     prune: bool = False
     leader_member: str | None = field(default=None, compare=False)
+    site: SiteState | None = field(default=None, compare=False, repr=False)  # the snapshot compared
 
     @property
     def drift(self) -> bool:
@@ -127,6 +128,7 @@ def plan_site(
         config_resource_version=site.config_resource_version,
         prune=prune,
         leader_member=leader.name if leader else None,
+        site=site,
     )
 
 
