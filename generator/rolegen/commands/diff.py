@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.errors import UsageError
-from rolegen.plan import SitePlan, plan_lines, read_plan
+from rolegen.plan import SitePlan, read_plan
 from rolegen.workspace import load_workspace
 
 
@@ -34,7 +34,7 @@ class DiffResult:
         return {"drift": self.drift, "environments": [p.as_dict() for p in self.plans]}
 
     def lines(self) -> list[str]:
-        return [line for p in self.plans for line in plan_lines(p)]
+        return [line for p in self.plans for line in p.lines()]
 
 
 def run(env_dir: Path, opts: DiffOptions) -> DiffResult:
