@@ -280,10 +280,10 @@ def test_conflict_is_reported_never_retried(fakes: Any, specs: dict[str, Spec]) 
 def test_waits_with_progress_then_times_out(fakes: Any, specs: dict[str, Spec]) -> None:
     golddr = specs["golddr"]
     fakes(plan_for(golddr, live_role="leader"), sites=[state(golddr, "leader")])
-    result = apply("--env", "golddr", "--yes", "--timeout", "0")
+    result = apply("--env", "golddr", "--yes", "--timeout", "1")
     assert result.exit_code == 1
-    assert "golddr: Patroni reports leader (waiting for standby-leader, 0s of 0s)" in result.stdout
-    assert "error: golddr: Patroni did not report role standby-leader within 0s (live: leader)" in result.stderr
+    assert "golddr: Patroni reports leader (waiting for standby-leader, 0s of 1s)" in result.stdout
+    assert "error: golddr: Patroni did not report role standby-leader within 1s (live: leader)" in result.stderr
 
 
 def test_wait_ends_when_patroni_reports_the_role(fakes: Any, specs: dict[str, Spec]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import typer
 import yaml
 
 from rolegen import console
+from rolegen.commands.render import RenderResult
 from rolegen.console import Format
 from rolegen.errors import Problem, RolegenError, UsageError, ValidationFailed
 from rolegen.generated import StaleOutput
@@ -88,10 +88,10 @@ def test_render_lines_say_not_changed_only_when_nothing_changed(capsys: pytest.C
     same = Change(Path("v"), "environments/generated/gold/values.yaml", "a\n", "a\n")
     new = Change(Path("p"), "environments/generated/gold/patches/patroni-config.yaml", None, "b\n")
 
-    console.print_render(SimpleNamespace(role_change=("gold", "leader", "standby-leader"), changes=[same]))
+    console.show(RenderResult([], changes=[same], role_change=("gold", "leader", "standby-leader")))
     assert capsys.readouterr().out.splitlines() == [
         "gold: role leader -> standby-leader", "identical environments/generated/gold/values.yaml", "Not changed"]
-    console.print_render(SimpleNamespace(role_change=("gold", "leader", "leader"), changes=[same, new]))
+    console.show(RenderResult([], changes=[same, new], role_change=("gold", "leader", "leader")))
     assert capsys.readouterr().out.splitlines() == [
         "gold: role already leader", "identical environments/generated/gold/values.yaml",
         "created   environments/generated/gold/patches/patroni-config.yaml"]

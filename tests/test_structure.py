@@ -12,7 +12,7 @@ from rolegen.validate import STANDBY_CLUSTER_KEYS
 PACKAGE = Path(__file__).resolve().parent.parent / "generator" / "rolegen"
 SCHEMAS = PACKAGE.parent.parent / "schemas"
 LOWER = ("rolegen.procedures", "rolegen.lab", "rolegen.drill")  # below the CLI verbs
-UPPER = ("rolegen.commands", "rolegen.cli")
+UPPER = ("rolegen.commands", "rolegen.cli")  # rolegen.cli is a package: one module per verb group
 
 
 def _name(path: Path) -> str:
@@ -75,6 +75,19 @@ def test_procedures_lab_and_drills_never_import_the_cli_or_its_verbs() -> None:
 def test_verbs_do_not_import_each_other() -> None:
     verbs = {m for m in MODULES if m.startswith("rolegen.commands.")}
     assert {m: sorted(GRAPH[m] & verbs) for m in verbs if GRAPH[m] & verbs} == {}
+
+
+def test_only_the_cli_prints_results_and_maps_exit_codes() -> None:
+    """Verbs return results (rolegen.results) or raise; only the CLI package reaches the console or Typer."""
+    console_users = sorted(m for m, deps in GRAPH.items() if "rolegen.console" in deps and not _is(m, ("rolegen.cli",)))
+    assert console_users == []
+    typer_users = sorted(
+        m for m, p in MODULES.items()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any((getattr(node, "module", None) or a.name).split(".")[0] == "typer" for a in node.names)
+    )
+    assert {m for m in typer_users if not _is(m, ("rolegen.cli",))} == {"rolegen.console", "rolegen.prompt"}
 
 
 def test_the_import_graph_has_no_cycle() -> None:

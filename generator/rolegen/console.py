@@ -1,4 +1,6 @@
-"""Printing results and errors; the only place that knows `error: ... / hint: ...` and the output formats."""
+"""Printing results and errors; the only place that knows `error: ... / hint: ...` and the output formats.
+
+Results follow rolegen.results.Result (`lines()` / `as_dict()`); nothing here formats a particular verb."""
 
 from __future__ import annotations
 
@@ -6,11 +8,12 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from rolegen.errors import Problem, RolegenError, ValidationFailed
+from rolegen.results import Result
 
 
 class Format(StrEnum):
@@ -28,10 +31,15 @@ def emit_data(data: Any, fmt: Format) -> None:
         typer.echo(json.dumps(data, sort_keys=True, indent=2))
 
 
-def show(result: Any, fmt: Format, *, ok: bool = True) -> None:
-    """A result with `lines()` (pretty) and `as_dict()` (json/yaml), printed as asked; exit 1 unless `ok`."""
+def echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        typer.echo(line)
+
+
+def show(result: Result, fmt: Format = Format.pretty, *, ok: bool = True) -> None:
+    """A result printed as asked: its `lines()` (pretty) or its `as_dict()` (json/yaml); exit 1 unless `ok`."""
     if fmt is Format.pretty:
-        typer.echo("\n".join(result.lines()))
+        echo_lines(result.lines())
     else:
         emit_data(result.as_dict(), fmt)
     if not ok:
@@ -75,32 +83,10 @@ def errors_to_exit() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def run(fn: Callable[[], Any]) -> Any:
+T = TypeVar("T")
+
+
+def run(fn: Callable[[], T]) -> T:
     with errors_to_exit():
         return fn()
 
-
-def print_render(result: Any) -> None:
-    if result.role_change:
-        env, old, new = result.role_change
-        typer.echo(f"{env}: role {old} -> {new}" if old != new else f"{env}: role already {new}")
-    for change in result.changes:
-        typer.echo(f"{change.status:9} {change.display}")
-    if result.changes and all(c.status == "identical" for c in result.changes):
-        typer.echo("Not changed")
-
-
-def print_lab(state: dict[str, Any], changed: bool | None) -> None:
-    if changed is False:
-        typer.echo("Not changed: the lab is already up")
-    typer.echo(f"export KUBECONFIG={state['kubeconfig']}")
-    typer.echo(f"# lab copy of the specs (peer addresses adapted): rolegen --dir {state['environments']} ...")
-    for name, site in sorted(state["sites"].items()):
-        typer.echo(f"{name}: context {site['context']}, namespace {site['namespace']}, master {site['master']}")
-        if site.get("faults"):
-            typer.echo(f"  faults: {', '.join(site['faults'])}")
-        for member, info in sorted(site["members"].items()):
-            live = (
-                f" {info.get('role')} ({info.get('state')}, timeline {info.get('timeline')})" if "role" in info else ""
-            )
-            typer.echo(f"  {member}: postgres 127.0.0.1:{info['postgres']}{live}")

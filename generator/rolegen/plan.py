@@ -84,6 +84,9 @@ class SitePlan:
             "patroni_owned": dict(sorted(self.patroni_owned.items())),
         }
 
+    def lines(self) -> list[str]:
+        return plan_lines(self)
+
 
 def plan_site(
     spec: Spec,

@@ -78,6 +78,32 @@ class ApplyResult:
     def changed(self) -> bool:
         return self.revision_after is not None or self.config_written
 
+    def lines(self) -> list[str]:
+        """The closing lines (the plan was shown before): "Not changed", or what was done."""
+        env = self.plan.environment
+        if self.dry_run:
+            return [f"{env}: dry run, nothing changed" + ("" if self.plan.changes else " (nothing to change)")]
+        lines: list[str] = []
+        if self.revision_after is not None:
+            lines.append(f"{env}: helm release {self.plan.release} now at revision {self.revision_after}")
+        if self.config_written:
+            lines.append(f"{env}: config annotation written")
+        if self.waited is not None:
+            lines.append(f"{env}: Patroni reports {self.plan.declared_role} ({self.waited:.1f}s)")
+        if not self.changed:
+            lines.append("Not changed")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan.as_dict(),
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "revision_after": self.revision_after,
+            "config_written": self.config_written,
+            "waited": self.waited,
+        }
+
 
 def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyResult:
     hooks = hooks or Hooks()
@@ -234,19 +260,3 @@ def _wait_role(spec: Spec, cluster: Cluster, opts: ApplyOptions, hooks: Hooks) -
             )
         time.sleep(opts.poll)
 
-
-def summary(result: ApplyResult) -> list[str]:
-    """The closing lines: "Not changed", or what was done."""
-    env = result.plan.environment
-    if result.dry_run:
-        return [f"{env}: dry run, nothing changed" + ("" if result.plan.changes else " (nothing to change)")]
-    lines: list[str] = []
-    if result.revision_after is not None:
-        lines.append(f"{env}: helm release {result.plan.release} now at revision {result.revision_after}")
-    if result.config_written:
-        lines.append(f"{env}: config annotation written")
-    if result.waited is not None:
-        lines.append(f"{env}: Patroni reports {result.plan.declared_role} ({result.waited:.1f}s)")
-    if not result.changed:
-        lines.append("Not changed")
-    return lines

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -12,7 +14,18 @@ from rolegen.load import display_name
 from rolegen.resources import schemas_dir
 
 
-def run(paths: list[Path]) -> list[str]:
+@dataclass(frozen=True)
+class CheckSchemasResult:
+    files: list[str]  # the schemas checked, all valid (problems raise)
+
+    def lines(self) -> list[str]:
+        return [f"ok: {len(self.files)} schema(s) valid"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files}
+
+
+def run(paths: list[Path]) -> CheckSchemasResult:
     """Check `paths` (default: the schemas rolegen ships); return the files checked."""
     targets = paths or sorted(schemas_dir().glob("*.schema.json"))
     problems: list[Problem] = []
@@ -30,4 +43,4 @@ def run(paths: list[Path]) -> list[str]:
             problems.append(Problem(display, error.json_path, error.message))
     if problems:
         raise ValidationFailed(problems)
-    return [display_name(p) for p in targets]
+    return CheckSchemasResult([display_name(p) for p in targets])

@@ -11,7 +11,7 @@ from typing import Any
 
 from rolegen.errors import RolegenError, UsageError
 from rolegen.live import SiteState
-from rolegen.plan import SitePlan, plan_lines, read_plan
+from rolegen.plan import SitePlan, read_plan
 from rolegen.slot_status import SlotStatus, pair_slot_status
 from rolegen.workspace import load_workspace
 
@@ -54,7 +54,7 @@ class DiffResult:
     def lines(self) -> list[str]:
         out = []
         for plan in self.plans:
-            lines = plan_lines(plan)
+            lines = plan.lines()
             slot = self.slots.get(plan.environment)
             if slot is not None:
                 lines.insert(-1, f"  slot     {slot.line()}")

@@ -71,6 +71,9 @@ class ImportResult:
         after = f"next: rolegen render --env {env} && rolegen diff --env {env}"
         return [head, *(f"note: {n}" for n in self.notes), after]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "changed": self.changed, "notes": self.notes}
+
 
 def _get(data: Any, *keys: str) -> Any:
     for key in keys:

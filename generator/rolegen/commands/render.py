@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rolegen import generated, output
 from rolegen.errors import Problem, UsageError
 from rolegen.generated import StaleOutput, declare_role
 from rolegen.render import Rendered, render, reseed_document
+from rolegen.results import text_lines
 from rolegen.spec import ROLE_ALIASES
 from rolegen.workspace import Workspace, load_workspace
 
@@ -20,6 +22,24 @@ class RenderResult:
     warnings: list[Problem] = field(default_factory=list)
     role_change: tuple[str, str, str] | None = None  # (environment, old role, new role)
     text: str = ""  # what --stdout / --reseed print
+
+    def lines(self) -> list[str]:
+        """The --stdout / --reseed documents as they are, else the role change and each file's status."""
+        if self.text:
+            return text_lines(self.text)
+        out = []
+        if self.role_change:
+            env, old, new = self.role_change
+            out.append(f"{env}: role {old} -> {new}" if old != new else f"{env}: role already {new}")
+        out += [f"{change.status:9} {change.display}" for change in self.changes]
+        if self.changes and all(c.status == "identical" for c in self.changes):
+            out.append("Not changed")
+        return out
+
+    def as_dict(self) -> Any:
+        """The rendered data: one environment's object, or a list of them."""
+        data = [r.as_dict() for r in self.rendered]
+        return data[0] if len(data) == 1 else data
 
 
 @dataclass(frozen=True)

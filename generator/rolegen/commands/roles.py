@@ -4,16 +4,25 @@ does not answer."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rolegen.errors import RolegenError
 from rolegen.kube import ClusterUnreachable
 from rolegen.lease import Holder, Lease
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
+from rolegen.procedures.failback import FailbackResult
+from rolegen.procedures.failover import FailoverResult
+from rolegen.procedures.reseed import ReseedResult
+from rolegen.procedures.switchover import SwitchoverResult
+from rolegen.results import text_lines
+
+Outcome = SwitchoverResult | FailoverResult | FailbackResult | ReseedResult
+T = TypeVar("T", SwitchoverResult, FailoverResult, FailbackResult, ReseedResult)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,33 @@ class RoleOptions:
     timeout: float = 120
     force: bool = False  # take over an expired lease
     accept_data_loss: bool = False  # failover: promote although the target has not replayed what the old site holds
+
+
+@dataclass(frozen=True)
+class RoleChangeResult:
+    """A role change: the numbered runbook (`--dry-run`), or what the procedure did and its timings."""
+
+    verb: str  # switchover | failover | failback | reseed
+    to: str
+    runbook: str | None = None  # --dry-run
+    outcome: Outcome | None = None
+
+    def lines(self) -> list[str]:
+        if self.runbook is not None:
+            return text_lines(self.runbook)
+        if self.outcome is not None and self.outcome.timings:
+            where = "of" if self.verb == "reseed" else "to"
+            return [f"{self.verb} {where} {self.to} done; timings (s): {self.outcome.timings}"]
+        return []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verb": self.verb,
+            "to": self.to,
+            "dry_run": self.runbook is not None,
+            "runbook": self.runbook,
+            "outcome": None if self.outcome is None else dataclasses.asdict(self.outcome),
+        }
 
 
 def _confirm(ask: Callable[[str], bool]) -> Callable[[str], None]:
@@ -47,40 +83,44 @@ def lease_for(pair: Pair, operation: str, *, force: bool, old_may_be_gone: bool 
     return Lease(stores, Holder(operation), force=force, log=pair.log)
 
 
-def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], Any]) -> Any:
+def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
     lease = lease_for(pair, f"{verb} --to {opts.to}", force=opts.force, old_may_be_gone=verb == "failover")
     with lease.held():
         pair.lease = lease
-        return body(pair)
+        return RoleChangeResult(verb, opts.to, outcome=body(pair))
 
 
-def run_switchover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> Any:
+def _dry_run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, runbook: Callable[[Pair], str]) -> RoleChangeResult:
+    return RoleChangeResult(verb, opts.to, runbook=runbook(load_pair(env_dir, opts.to, log=log)))
+
+
+def run_switchover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> RoleChangeResult:
     if opts.dry_run:
-        return switchover.dry_run(load_pair(env_dir, opts.to, log=log))
+        return _dry_run(env_dir, opts, log, "switchover", switchover.dry_run)
     return _run(env_dir, opts, log, "switchover",
                 lambda pair: switchover.run(pair, confirm=_confirm(ask), timeout=opts.timeout))
 
 
-def run_failover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> Any:
+def run_failover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> RoleChangeResult:
     if opts.dry_run:
-        return failover.dry_run(load_pair(env_dir, opts.to, log=log))
+        return _dry_run(env_dir, opts, log, "failover", failover.dry_run)
     return _run(env_dir, opts, log, "failover", lambda pair: failover.run(
         pair, confirm=_confirm(ask), timeout=opts.timeout, accept_data_loss=opts.accept_data_loss))
 
 
 def run_failback(
     env_dir: Path, opts: RoleOptions, method: failback.Method, ask: Callable[[str], bool], log: Log
-) -> Any:
+) -> RoleChangeResult:
     if opts.dry_run:
-        return failback.dry_run(load_pair(env_dir, opts.to, log=log))
+        return _dry_run(env_dir, opts, log, "failback", failback.dry_run)
     return _run(env_dir, opts, log, "failback",
                 lambda pair: failback.run(pair, method=method, confirm=_confirm(ask), timeout=opts.timeout))
 
 
-def run_reseed(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> Any:
+def run_reseed(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> RoleChangeResult:
     """Re-seed the standby site `opts.to` in place (a lost DR slot): its peer keeps leading."""
     if opts.dry_run:
-        return reseed.dry_run(load_pair(env_dir, opts.to, log=log))
+        return _dry_run(env_dir, opts, log, "reseed", reseed.dry_run)
     return _run(env_dir, opts, log, "reseed",
                 lambda pair: reseed.run(pair, confirm=_confirm(ask), timeout=opts.timeout))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rolegen.errors import Problem, ValidationFailed
 from rolegen.load import GENERATED_DIR, Document, generated_paths, load_document, spec_paths
@@ -13,7 +14,13 @@ from rolegen.validate import config_annotation_problems, schema_problems, valida
 @dataclass(frozen=True)
 class ValidateResult:
     files: list[str]
-    problems: list[Problem]  # warnings only: errors raise
+    problems: list[Problem]  # warnings only: errors raise (the CLI prints them on stderr)
+
+    def lines(self) -> list[str]:
+        return [f"ok: {len(self.files)} file(s) valid"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "problems": [vars(p) for p in self.problems]}
 
 
 def run(env_dir: Path, paths: list[Path]) -> ValidateResult:

@@ -1,57 +1,23 @@
-"""CLI wiring of `status`, the role changes (switchover, failover, failback) and `reseed`; registered by cli.py."""
+"""CLI wiring of the role changes (switchover, failover, failback) and `reseed`; registered by rolegen.cli."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rolegen import console
-from rolegen.cli_options import (
+from rolegen.cli.options import (
     DirOption,
     DryRunOption,
     ForceOption,
-    FormatOption,
     KubeClientOption,
     KubeconfigOption,
     TimeoutOption,
     ToOption,
     YesOption,
 )
-from rolegen.console import Format
-
-
-def status(
-    *,
-    fmt: FormatOption = Format.pretty,
-    kubeconfig: KubeconfigOption = None,
-    kube_client: KubeClientOption = None,
-    directory: DirOption = Path("environments"),
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C (exit 130): in place on a terminal.")
-    ] = False,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.", min=0.5)] = 2.0,
-) -> None:
-    """Both sites side by side: members, roles, timelines, LSNs, pending fence, divergence.
-
-    Exit 0 when both sites answer, report their declared roles, no fence is pending and neither diverged; else 1."""
-    from rolegen.commands import status as status_cmd
-
-    if watch:
-        from rolegen import progress
-
-        def frame() -> str:
-            result = status_cmd.run(directory, kubeconfig)
-            if fmt is Format.pretty:
-                return "\n".join(result.lines()) + "\n"
-            return json.dumps(result.as_dict(), sort_keys=True) + "\n"  # one object per line with -f json|yaml
-
-        console.run(lambda: progress.watch(frame, interval))
-        return
-    result = console.run(lambda: status_cmd.run(directory, kubeconfig))
-    console.show(result, fmt, ok=result.healthy)
 
 
 def _role_change(
@@ -67,22 +33,18 @@ def _role_change(
     accept_data_loss: bool = False,
 ) -> None:
     from rolegen import prompt
-    from rolegen.commands import roles
+    from rolegen.commands import roles as roles_cmd
 
-    opts = roles.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout, force=force,
-                             accept_data_loss=accept_data_loss)
+    opts = roles_cmd.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout, force=force,
+                                 accept_data_loss=accept_data_loss)
     ask = lambda question: prompt.confirm(question, yes=yes)  # noqa: E731
     runners = {
-        "switchover": lambda: roles.run_switchover(directory, opts, ask, typer.echo),
-        "failover": lambda: roles.run_failover(directory, opts, ask, typer.echo),
-        "failback": lambda: roles.run_failback(directory, opts, method, ask, typer.echo),  # type: ignore[arg-type]
-        "reseed": lambda: roles.run_reseed(directory, opts, ask, typer.echo),
+        "switchover": lambda: roles_cmd.run_switchover(directory, opts, ask, typer.echo),
+        "failover": lambda: roles_cmd.run_failover(directory, opts, ask, typer.echo),
+        "failback": lambda: roles_cmd.run_failback(directory, opts, method, ask, typer.echo),  # type: ignore[arg-type]
+        "reseed": lambda: roles_cmd.run_reseed(directory, opts, ask, typer.echo),
     }
-    result = console.run(runners[verb])
-    if isinstance(result, str):
-        typer.echo(result, nl=False)
-    elif getattr(result, "timings", None):
-        typer.echo(f"{verb} {'of' if verb == 'reseed' else 'to'} {to} done; timings (s): {result.timings}")
+    console.show(console.run(runners[verb]))
 
 
 def switchover(

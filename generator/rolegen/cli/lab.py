@@ -1,5 +1,5 @@
-"""CLI wiring of `rolegen lab` (the `lab` extra): up|status|down, the fault verbs and `drill`; added to the root
-app by cli.py."""
+"""CLI wiring of `rolegen lab` (the `lab` extra): up|build|status|down, the fault verbs and `drill`; added to the
+root app by rolegen.cli."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from rolegen import console
-from rolegen.cli_options import DirOption, FormatOption, K8sBinOption, LabRootOption, TimeoutOption
+from rolegen.cli.options import DirOption, FormatOption, K8sBinOption, LabRootOption, TimeoutOption
 from rolegen.console import Format
 from rolegen.drill.scenarios import SCENARIOS
 
@@ -28,22 +28,15 @@ def lab_up(
     """Bring up both sites from the environments and print how to reach them."""
     from rolegen.commands import lab as lab_cmd
 
-    state, changed = console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin))
-    console.print_lab(state, changed)
+    console.show(console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin)))
 
 
 @lab_app.command("build")
 def lab_build(*, force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False) -> None:
     """Build the pinned kube-apiserver, kube-controller-manager and etcd from Go modules (needs Go)."""
-    from rolegen.lab import k8sbin
+    from rolegen.commands import lab as lab_cmd
 
-    if force or not k8sbin.cache_dir().is_dir():
-        typer.echo(f"building Kubernetes {k8sbin.K8S_VERSION} and etcd {k8sbin.ETCD_VERSION} (cold: minutes)")
-    result = console.run(lambda: k8sbin.build(force=force))
-    if result.built:
-        typer.echo(f"built in {result.seconds:.0f}s: {result.directory}")
-    else:
-        typer.echo(f"Not changed: {result.directory}")
+    console.show(console.run(lambda: lab_cmd.build(force, typer.echo)))
 
 
 @lab_app.command("status")
@@ -51,8 +44,7 @@ def lab_status(*, root: LabRootOption = None, fmt: FormatOption = Format.pretty)
     """Members of both lab sites with their live roles."""
     from rolegen.commands import lab as lab_cmd
 
-    state = console.run(lambda: lab_cmd.status(root or lab_cmd.default_root()))
-    console.emit_data(state, fmt) if fmt is not Format.pretty else console.print_lab(state, None)
+    console.show(console.run(lambda: lab_cmd.status(root or lab_cmd.default_root())), fmt)
 
 
 @lab_app.command("down")
@@ -60,8 +52,7 @@ def lab_down(*, root: LabRootOption = None) -> None:
     """Stop every lab process and remove the lab directory."""
     from rolegen.commands import lab as lab_cmd
 
-    stopped = console.run(lambda: lab_cmd.down(root or lab_cmd.default_root()))
-    typer.echo("lab stopped" if stopped else "Not changed: no lab was running")
+    console.show(console.run(lambda: lab_cmd.stop(root or lab_cmd.default_root())))
 
 
 TargetArg = Annotated[str, typer.Argument(help="SITE or SITE/MEMBER (member name, ordinal, or `leader`).")]
@@ -74,7 +65,7 @@ OptionalSiteArg = Annotated[
 def _fault(op: str, root: Path | None, target: str | None, **args: Any) -> None:
     from rolegen.commands import lab as lab_cmd
 
-    typer.echo(console.run(lambda: lab_cmd.fault(root or lab_cmd.default_root(), op, target, **args)))
+    console.show(console.run(lambda: lab_cmd.fault(root or lab_cmd.default_root(), op, target, **args)))
 
 
 @lab_app.command("kill")

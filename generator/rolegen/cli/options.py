@@ -1,4 +1,4 @@
-"""Option aliases and help text shared by every command module of the CLI, defined once."""
+"""Every option alias and help text the CLI's command modules share, each defined once."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import typer
 
 from rolegen.console import Format
 
-EXIT_CODES = (
-    "Exit codes: 0 ok; 1 validation failure, stale output or error; "
-    "2 usage error (or drift with --detailed-exitcode); 130 interrupted."
-)
+EXIT_CODES = "Exit codes: 0 ok; 1 validation failure, stale output or error; 2 usage error; 130 interrupted."
+DRIFT_EXIT_CODE = "diff --detailed-exitcode: 2 also when there is drift (as helm diff), 0 when there is none."
 
 # Shared option aliases, defined once.
 DirOption = Annotated[
     Path, typer.Option("--dir", "-d", help="Environments directory.", file_okay=False, show_default=True)
 ]
 EnvOption = Annotated[list[str], typer.Option("--env", "-e", help="Environment name (repeatable).")]
+OneEnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name.")]
 AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every environment.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
@@ -33,7 +32,7 @@ ContextOption = Annotated[
 
 
 ToOption = Annotated[str, typer.Option("--to", help="Environment that becomes leader.")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the numbered runbook; change nothing.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan or runbook; change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds each wait may take.", min=1)]
 ForceOption = Annotated[
