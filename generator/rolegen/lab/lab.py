@@ -63,9 +63,13 @@ class Lab(LabFaults):
     """`up()` brings both sites up from `env_dir`; `down()` stops every process it started."""
 
     def __init__(
-        self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None
+        self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
+        timings: dict[str, int] | None = LAB_TIMINGS,
     ) -> None:
+        """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
+        production runs: bench/switchover.py --timings spec)."""
         self.root = root
+        self.timings = timings
         self.k8s_bin = k8s_bin
         self.source = env_dir
         self.env_dir = root / "environments"
@@ -96,7 +100,7 @@ class Lab(LabFaults):
         for name in names:
             data = yaml.safe_load((self.source / f"{name}.yaml").read_text())
             data["peer"].update(host=hosts[data["peer"]["environment"]], port=port)
-            data["patroni"]["dynamic"].update(LAB_TIMINGS)
+            data["patroni"]["dynamic"].update(self.timings or {})
             text = "# Lab copy of the spec: peer address and Patroni timings adapted (see rolegen.lab.lab).\n"
             (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))
         render(self.env_dir, RenderOptions(all_envs=True))
