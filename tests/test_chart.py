@@ -11,9 +11,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from tests import helm_chart as chart
 from tests.helpers import spec_data
 
-from rolegen import chart
 from rolegen.errors import RolegenError
 from rolegen.render import configmap_patches, helm_values
 from rolegen.spec import Spec

@@ -126,7 +126,6 @@ def test_zero_leaders_is_only_a_warning(pair: tuple[dict[str, Any], dict[str, An
     gold, golddr = pair
     gold["role"] = "standby-leader"
     result = validate_specs(_docs(gold, golddr))
-    assert result.errors == []
     assert {p.severity for p in result.problems} == {"warning"}
     assert "nothing accepts writes" in result.problems[0].message
 

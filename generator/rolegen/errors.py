@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -45,8 +45,4 @@ class ValidationFailed(RolegenError):
 
     @property
     def errors(self) -> list[Problem]:
-        return errors_only(self.problems)
-
-
-def errors_only(problems: Iterable[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "error"]
+        return [p for p in self.problems if p.severity == "error"]

@@ -1,9 +1,11 @@
-"""Cluster access, in one place: kubectl for Kubernetes objects, the embedded Helm SDK for releases.
+"""Kubernetes objects through kubectl (or `oc`): which client binary runs, the errors its stderr means, and
+`Cluster`, one site's context and namespace; `cluster_for` is the one factory of a site's client. Helm releases
+are rolegen.helm.
 
 Why kubectl (a subprocess) rather than a Python Kubernetes client: it honours the user's kubeconfig exactly as
 their own kubectl does — contexts, OpenShift `oc login` tokens, exec auth plugins, proxies — and its
 merge-patch semantics are the ones operators already use by hand. rolegen makes a handful of calls per
-command, so process start-up cost does not matter. Helm runs in-process (helm-python-sdk): no helm binary.
+command, so process start-up cost does not matter.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rolegen.errors import RolegenError
+
+if TYPE_CHECKING:
+    from rolegen.spec import Spec
 
 
 class ClusterError(RolegenError):
@@ -200,3 +205,11 @@ class Cluster:
 
     def delete(self, kind: str, name: str) -> None:
         self.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+
+
+def cluster_for(
+    spec: Spec, kubeconfig: Path | None = None, context: str | None = None, cache_dir: Path | None = None
+) -> Cluster:
+    """The cluster of `spec` (its kubeconfig context and namespace; `context` overrides it): the one place that
+    builds a client for a site, whether for a command, a procedure, the lab or a drill."""
+    return Cluster(spec.namespace, context or spec.context, kubeconfig, cache_dir)

@@ -43,8 +43,9 @@ class Member:
         return {k: getattr(self, k) for k in fields}
 
 
-# Patroni's role values in rolegen's vocabulary. `promoted` is a member in the middle of its promotion:
-# it may accept writes a moment later, so it counts as writable, like a primary.
+# Patroni's role values (its REST API and the Pods' `status` annotations) in rolegen's vocabulary; the one
+# place that maps them. `promoted` is a member in the middle of its promotion: it may accept writes a moment
+# later, so it counts as writable, like a primary.
 _ROLES = {
     "primary": "leader",
     "master": "leader",
@@ -54,6 +55,11 @@ _ROLES = {
     "demoted": "demoted",
 }
 WRITABLE_ROLES = ("leader", "promoted")
+
+
+def rolegen_role(patroni_role: Any) -> str | None:
+    """Patroni's `role` value in rolegen's vocabulary (leader, standby-leader, ...); None when unknown."""
+    return _ROLES.get(patroni_role) if isinstance(patroni_role, str) else None
 
 
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +90,7 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         status = {}
     return Member(
         name=meta.get("name", "?"),
-        role=_ROLES.get(status.get("role", "")),
+        role=rolegen_role(status.get("role")),
         state=status.get("replication_state") or status.get("state"),
         timeline=status.get("timeline"),
         lsn=_int(status.get("xlog_location")),
@@ -214,7 +220,3 @@ def read_site(spec: Spec, cluster: Cluster) -> SiteState:
         records=Records.from_object(own),
     )
 
-
-def cluster_for(spec: Spec, kubeconfig: Any = None, context: str | None = None) -> Cluster:
-    """The cluster of `spec`: its kubeconfig context and namespace, unless overridden on the command line."""
-    return Cluster(namespace=spec.namespace, context=context or spec.context, kubeconfig=kubeconfig)

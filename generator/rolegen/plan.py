@@ -1,22 +1,26 @@
-"""Pure planning for `diff` and `apply`: how one live site differs from its rendered environment, and what
-apply has to write to converge it. No IO here: the commands read the cluster and hand the snapshots in.
+"""Planning for `diff` and `apply`: how one live site differs from its rendered environment, and what apply has
+to write to converge it. `plan_site` is pure: it gets the snapshots handed in.
 
 Sections of a difference: `release` (the Helm release is missing), `values` (rendered Helm values vs the
 release's user-supplied values), `config` (the rendered DCS config vs the live `config` annotation, compared
 semantically: Patroni rewrites it in its own key order) and `role` (the role Patroni reports vs the declared
 one). Patroni's own annotations are carried along for display only.
+
+`read_plan` is the one function here that reads a cluster: it takes the snapshots (in the order that gives the
+clearest error: kubectl first, whose failure names the context, then the Helm release) and plans from them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from rolegen.drift import Difference, compare, keep_extra
-from rolegen.helm import ReleaseInfo
-from rolegen.live import PATRONI_OWNED, SiteState
-from rolegen.render import Rendered, dcs_config
+from rolegen.helm import ReleaseInfo, Releases
+from rolegen.kube import Cluster, cluster_for
+from rolegen.live import PATRONI_OWNED, SiteState, read_site
+from rolegen.render import Rendered, dcs_config, dumps_json, render
 from rolegen.resources import chart_defaults
 from rolegen.spec import Spec
 
@@ -130,6 +134,17 @@ def plan_site(
     )
 
 
+def read_plan(
+    spec: Spec, kubeconfig: Path | None, context: str | None, *, prune: bool = False
+) -> tuple[SitePlan, Cluster]:
+    """Snapshot one site (DCS objects, Pods, Helm release) and compare it with a fresh render of `spec`."""
+    cluster = cluster_for(spec, kubeconfig, context)
+    site = read_site(spec, cluster)
+    release = Releases(cluster).get(spec.release)
+    plan = plan_site(spec, render(spec), release, site, context=cluster.name, prune=prune)
+    return plan, cluster
+
+
 def at_chart_default(d: Difference) -> Difference:
     """A value declared but not set in the release, equal to the chart default the release already gets
     (a release installed without rolegen, then imported): shown, but not drift — Helm would change nothing."""
@@ -157,10 +172,6 @@ def _order(d: Difference) -> tuple[int, str, str]:
     return (_SECTIONS.index(d.section) if d.section in _SECTIONS else len(_SECTIONS), d.path, d.kind)
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def difference_line(d: Difference) -> str:
     """One difference, `live -> declared`, the way pretty output shows it."""
     if d.section == "release" and d.kind == "missing":
@@ -171,15 +182,15 @@ def difference_line(d: Difference) -> str:
         live = d.live or "no leader"
         return f"role     Patroni reports {live}, declared {d.declared}"
     if d.kind == "missing" and not d.drift:
-        text = f"not set, declared {_show(d.declared)} = the chart's default (no change)"
+        text = f"not set, declared {dumps_json(d.declared)} = the chart's default (no change)"
     elif d.kind == "missing":
-        text = f"missing, declared {_show(d.declared)}"
+        text = f"missing, declared {dumps_json(d.declared)}"
     elif d.kind == "extra" and not d.drift:
-        text = f"extra {_show(d.live)} (kept; --prune removes)"
+        text = f"extra {dumps_json(d.live)} (kept; --prune removes)"
     elif d.kind == "extra":
-        text = f"extra {_show(d.live)} (removed)"
+        text = f"extra {dumps_json(d.live)} (removed)"
     else:
-        text = f"{_show(d.live)} -> {_show(d.declared)}"
+        text = f"{dumps_json(d.live)} -> {dumps_json(d.declared)}"
     return f"{d.section:8} {d.path}: {text}"
 
 

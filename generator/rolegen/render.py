@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rolegen import yamlio
+from rolegen.load import GENERATED_DIR
 from rolegen.spec import Spec
 from rolegen.templating import render_template
 
@@ -126,7 +127,7 @@ def output_files(spec: Spec, rendered: Rendered, spec_ref: str) -> dict[str, str
 
     `spec_ref` names the spec in headers (e.g. environments/gold.yaml); it must not depend on the cwd.
     """
-    base = f"generated/{spec.environment}"
+    base = f"{GENERATED_DIR}/{spec.environment}"
     files = {
         f"{base}/values.yaml": _with_header(spec, spec_ref, "Helm values for chart/", "", rendered.values),
     }

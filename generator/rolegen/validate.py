@@ -124,10 +124,6 @@ class SpecSet:
     specs: dict[str, Spec]
     problems: list[Problem]
 
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
 
 def validate_specs(docs: list[Document]) -> SpecSet:
     problems: list[Problem] = []
@@ -273,22 +269,34 @@ def _annotation_validator() -> jsonschema.protocols.Validator:
         "$defs": load_schema("environment")["$defs"],
         "type": "object",
         "allOf": [{"$ref": "#/$defs/noSecrets"}],
-        "properties": {"standby_cluster": _STANDBY_CLUSTER},
+        "properties": {"standby_cluster": _standby_cluster()},
     }
     return jsonschema.Draft202012Validator(inline_refs(schema))
 
 
-# The seven keys Patroni accepts in standby_cluster; it silently drops anything else.
-_STANDBY_CLUSTER = {
-    "type": ["object", "null"],
-    "additionalProperties": False,
-    "properties": {
+# The keys Patroni accepts in standby_cluster; it silently drops anything else. host and port come from `peer`,
+# the others from `patroni.standby`, which both JSON Schemas (environment, values) list: they cannot import this,
+# so tests/test_structure.py holds them equal to it.
+STANDBY_CLUSTER_KEYS = (
+    "host",
+    "port",
+    "primary_slot_name",
+    "create_replica_methods",
+    "restore_command",
+    "archive_cleanup_command",
+    "recovery_min_apply_delay",
+)
+
+
+def _standby_cluster() -> dict[str, Any]:
+    """standby_cluster in a `config` annotation: Patroni's keys, each typed as the values schema types it."""
+    typed = {
         "host": {"type": "string"},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-        "primary_slot_name": {"type": "string"},
-        "create_replica_methods": {"type": "array", "items": {"type": "string"}},
-        "restore_command": {"type": "string"},
-        "archive_cleanup_command": {"type": "string"},
-        "recovery_min_apply_delay": {"type": ["string", "integer"]},
-    },
-}
+        **load_schema("values")["properties"]["patroni"]["properties"]["standby"]["properties"],
+    }
+    return {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {key: typed[key] for key in STANDBY_CLUSTER_KEYS},
+    }

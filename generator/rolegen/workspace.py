@@ -25,9 +25,6 @@ class Workspace:
         """How generated headers name a spec: stable whatever the cwd is."""
         return f"{self.env_dir.resolve().name}/{env}.yaml"
 
-    def spec_path(self, env: str) -> Path:
-        return self.env_dir / f"{env}.yaml"
-
     def select(self, envs: list[str], all_envs: bool) -> list[str]:
         if all_envs and envs:
             raise UsageError("--env and --all are mutually exclusive")

@@ -179,7 +179,8 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         gold.resume_members()
         lab.wait_role("gold", "leader", 90)
         gold.wait(lambda: sum(m.rest("/health")[0] == 200 for m in gold.members.values()) == 2, 60, "both up")
-        time.sleep(3)
+        gold.wait(lambda: any(s.get("role") == "replica" and "streaming" in (s.get("replication_state"), s.get("state"))
+                              for s in gold.member_states().values()), 60, "a gold replica streaming: a candidate")
         _switch_inside(lab, "gold")
         lab.wait_role("gold", "leader", 60)
         with psycopg_connect(lab.dsn("gold")) as conn:

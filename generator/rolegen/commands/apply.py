@@ -21,17 +21,15 @@ from typing import Any
 
 import yaml
 
-from rolegen.commands.diff import read_plan
-from rolegen.commands.render import RenderOptions, StaleOutput
-from rolegen.commands.render import run as render_run
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
+from rolegen.generated import StaleOutput, check_current
 from rolegen.helm import Releases
-from rolegen.kube import Cluster, ClusterError, ClusterUnreachable, Conflict
+from rolegen.kube import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Holder, Lease
-from rolegen.live import cluster_for, read_site
+from rolegen.live import read_site
 from rolegen.load import GENERATED_DIR
-from rolegen.plan import SitePlan
+from rolegen.plan import SitePlan, read_plan
 from rolegen.records import RecordStore
 from rolegen.render import dcs_config, dumps_json
 from rolegen.spec import Spec
@@ -111,7 +109,7 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
 
 def _refuse_stale(env_dir: Path, env: str) -> None:
     try:
-        render_run(env_dir, RenderOptions(envs=[env], check=True))
+        check_current(env_dir, [env])
     except StaleOutput as exc:
         exc.message = f"refusing to apply {env}: {exc.message} (the spec changed since rolegen render)"
         exc.hint = f"review the diff above, then run: rolegen render --env {env}"

@@ -1,7 +1,6 @@
 """`rolegen diff`: each environment's rendered values, DCS config and role against its live site.
 
-Read-only. The cluster is read in the order that gives the clearest error: kubectl first (its failure names
-the context), then the Helm release.
+Read-only (plan.read_plan takes each snapshot).
 """
 
 from __future__ import annotations
@@ -11,12 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.errors import UsageError
-from rolegen.helm import Releases
-from rolegen.kube import Cluster
-from rolegen.live import cluster_for, read_site
-from rolegen.plan import SitePlan, plan_lines, plan_site
-from rolegen.render import render
-from rolegen.spec import Spec
+from rolegen.plan import SitePlan, plan_lines, read_plan
 from rolegen.workspace import load_workspace
 
 
@@ -41,17 +35,6 @@ class DiffResult:
 
     def lines(self) -> list[str]:
         return [line for p in self.plans for line in plan_lines(p)]
-
-
-def read_plan(
-    spec: Spec, kubeconfig: Path | None, context: str | None, *, prune: bool = False
-) -> tuple[SitePlan, Cluster]:
-    """Snapshot one site (DCS objects, Pods, Helm release) and compare it with a fresh render of `spec`."""
-    cluster = cluster_for(spec, kubeconfig, context)
-    site = read_site(spec, cluster)
-    release = Releases(cluster).get(spec.release)
-    plan = plan_site(spec, render(spec), release, site, context=cluster.name, prune=prune)
-    return plan, cluster
 
 
 def run(env_dir: Path, opts: DiffOptions) -> DiffResult:

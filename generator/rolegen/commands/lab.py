@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.errors import RolegenError, UsageError
-from rolegen.lab.control import SOCKET_FILE, ControlClient
+from rolegen.lab.control import connect, daemon_pid
 from rolegen.workspace import load_workspace
 
-PID_FILE, ERROR_FILE, STATE_FILE = "daemon.pid", "error.txt", "state.json"
+ERROR_FILE, STATE_FILE = "error.txt", "state.json"
 # Daemons this process started (they outlive `lab up`): `down` reaps them when it runs in the same process.
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -29,15 +29,6 @@ def default_root() -> Path:
     # Members may run as uid 65534: the lab must live where that user can traverse (not a 0700 home).
     base = Path("/var/tmp") if os.geteuid() == 0 else Path(tempfile.gettempdir())
     return base / f"rolegen-lab-{os.geteuid()}"
-
-
-def _pid(root: Path) -> int | None:
-    try:
-        pid = int((root / PID_FILE).read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
 
 
 def _state(root: Path) -> dict[str, Any]:
@@ -56,7 +47,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
 
     load_workspace(env_dir)  # invalid specs fail here, before anything starts
     binaries = k8sbin.find(k8s_bin)  # so do missing Kubernetes binaries (with the hint to build them)
-    if _pid(root) is not None and (root / STATE_FILE).exists():
+    if daemon_pid(root) is not None and (root / STATE_FILE).exists():
         return _state(root), False
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -85,13 +76,13 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
 
 def down(root: Path, timeout: float = 60) -> bool:
     """Stop the lab and remove its files; False if nothing was running."""
-    pid = _pid(root)
+    pid = daemon_pid(root)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _pid(root) == pid and time.monotonic() < deadline:
+        while daemon_pid(root) == pid and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _pid(root) == pid:
+        if daemon_pid(root) == pid:
             os.killpg(pid, signal.SIGKILL)
         started = _STARTED.pop(pid, None)
         if started is not None:
@@ -120,11 +111,11 @@ def leftover_pids(root: Path) -> list[int]:
 
 
 def status(root: Path) -> dict[str, Any]:
-    if _pid(root) is None or not (root / STATE_FILE).exists():
+    if daemon_pid(root) is None or not (root / STATE_FILE).exists():
         raise RolegenError("the lab is not running", hint="start it with: rolegen lab up")
     state = _state(root)
     with contextlib.suppress(RolegenError):  # a daemon from before the control socket: no faults shown
-        for name, faults in client(root).request("faults").items():
+        for name, faults in connect(root).request("faults").items():
             state["sites"][name]["faults"] = _fault_words(faults)
     for site in state["sites"].values():
         for name, member in site["members"].items():
@@ -144,26 +135,21 @@ def _fault_words(faults: dict[str, Any]) -> list[str]:
 def _member_status(rest_port: int) -> dict[str, Any]:
     import urllib.request
 
+    from rolegen.live import rolegen_role
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/patroni", timeout=2) as resp:
             data = json.loads(resp.read())
     except (OSError, ValueError):
         return {"role": None, "state": "unreachable"}
     return {
-        "role": {"primary": "leader", "standby_leader": "standby-leader"}.get(data.get("role"), data.get("role")),
+        "role": rolegen_role(data.get("role")) or data.get("role"),
         "state": data.get("replication_state") or data.get("state"),
         "timeline": data.get("timeline"),
     }
 
 
 # -- faults, through the daemon's control socket ----------------------------------------------------------------
-def client(root: Path) -> ControlClient:
-    """The running lab's control channel; a clear error when no lab runs."""
-    if _pid(root) is None or not (root / SOCKET_FILE).exists():
-        raise RolegenError(f"no lab is running in {root}", hint="start it with: rolegen lab up")
-    return ControlClient(root / SOCKET_FILE)
-
-
 def parse_target(target: str) -> tuple[str, str | None]:
     """`SITE` or `SITE/MEMBER` (a member name, an ordinal, or `leader`)."""
     site, _, member = target.partition("/")
@@ -181,7 +167,7 @@ def fault(root: Path, op: str, target: str | None = None, **args: Any) -> str:
     """One fault operation on the running lab; returns the line telling what changed."""
     if op in _DONE:
         site, member = parse_target(target or "")
-        names = client(root).request(op, site=site, member=member, **args)
+        names = connect(root).request(op, site=site, member=member, **args)
         if not names:
             return f"Not changed: no member of {site} to {op}"
         note = ""
@@ -190,13 +176,13 @@ def fault(root: Path, op: str, target: str | None = None, **args: Any) -> str:
             note = " (the lab restarts them at once)" if restart else f" (kept down until: rolegen lab start {target})"
         return f"{site}: {', '.join(names)} {_DONE[op]}{note}"
     if op in ("cut", "heal"):
-        sites = client(root).request(op, site=target)
+        sites = connect(root).request(op, site=target)
         verb = "cut (replication and peer checks stop; local writes continue)" if op == "cut" else "healed"
         return f"tunnel towards {', '.join(sites)} {verb}" if sites else "Not changed: no tunnel was cut"
     if op == "lose":
-        client(root).request(op, site=target)
+        connect(root).request(op, site=target)
         return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"
     if op == "restore":
-        client(root).request(op, site=target, **args)
+        connect(root).request(op, site=target, **args)
         return f"{target}: API server answers again" + ("" if args.get("api_only") else "; members and links back")
     raise UsageError(f"unknown lab fault {op!r}")

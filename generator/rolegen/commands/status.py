@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rolegen.kube import ClientInfo, Cluster, ClusterError, client_info
+from rolegen.kube import ClientInfo, ClusterError, client_info, cluster_for
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
 from rolegen.spec import Spec
@@ -136,7 +136,7 @@ class StatusResult:
 
 
 def _read(spec: Spec, kubeconfig: Path | None) -> SiteStatus:
-    cluster = Cluster(spec.namespace, spec.context, kubeconfig)
+    cluster = cluster_for(spec, kubeconfig)
     try:
         return SiteStatus(spec.environment, spec.role, spec.context, read_site(spec, cluster))
     except ClusterError as exc:

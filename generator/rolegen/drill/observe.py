@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from rolegen.drill.report import timelines_selected
+from rolegen.live import rolegen_role
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -155,9 +156,10 @@ def patroni_states(endpoints: Endpoints, site: str) -> dict[str, dict[str, Any]]
 def live_role(states: dict[str, dict[str, Any]]) -> tuple[str | None, int | None, bool]:
     """(leader | standby-leader | None, its timeline, streaming) of a site's leading member."""
     for state in states.values():
-        if state.get("role") in ("primary", "master"):
+        role = rolegen_role(state.get("role"))
+        if role == "leader":
             return "leader", state.get("timeline"), False
-        if state.get("role") == "standby_leader":
+        if role == "standby-leader":
             streaming = "streaming" in (state.get("replication_state"), state.get("state"))
             return "standby-leader", state.get("timeline"), streaming
     return None, None, False

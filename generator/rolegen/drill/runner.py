@@ -35,7 +35,7 @@ from rolegen.drill.scenarios import (
     Write,
 )
 from rolegen.errors import RolegenError
-from rolegen.kube import Cluster
+from rolegen.kube import cluster_for
 from rolegen.lab.control import Control
 from rolegen.lab.workload import AckWriter, missing_ids
 from rolegen.live import SiteState, read_site
@@ -253,7 +253,7 @@ class Drill:
         """The site as rolegen reads it (leader lock + Pod annotations), through kubectl."""
         spec = load_workspace(self.ep.env_dir).specs[site]
         cache = Path(self.ep.info["root"]) / "kube-cache"
-        return read_site(spec, Cluster(spec.namespace, spec.context, self.ep.kubeconfig, cache))
+        return read_site(spec, cluster_for(spec, self.ep.kubeconfig, cache_dir=cache))
 
     def measure(self, acknowledged: list[int], at: list[float], unknown: int, gap: float) -> None:
         report, expect = self.report, self.scenario.expect

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import socketserver
 import threading
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 from rolegen.errors import RolegenError
 
 SOCKET_FILE = "control.sock"
+PID_FILE = "daemon.pid"  # the daemon's pid, in the lab root beside the socket
 MAX_LINE = 64 * 1024
 # op -> (required args, optional args with defaults)
 OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -126,6 +128,23 @@ class ControlClient:
         if not line:
             raise RolegenError("the lab daemon closed the control connection without answering")
         return unwrap(decode(line))
+
+
+def daemon_pid(root: Path) -> int | None:
+    """The pid of the lab daemon serving `root`, if it is alive."""
+    try:
+        pid = int((root / PID_FILE).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def connect(root: Path) -> ControlClient:
+    """The running lab's control channel; a clear error when no lab runs."""
+    if daemon_pid(root) is None or not (root / SOCKET_FILE).exists():
+        raise RolegenError(f"no lab is running in {root}", hint="start it with: rolegen lab up")
+    return ControlClient(root / SOCKET_FILE)
 
 
 class _Handler(socketserver.StreamRequestHandler):

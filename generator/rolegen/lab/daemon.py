@@ -14,10 +14,9 @@ import threading
 import traceback
 from pathlib import Path
 
-from rolegen.lab.control import SOCKET_FILE, ControlServer
+from rolegen.lab.control import PID_FILE, SOCKET_FILE, ControlServer
 from rolegen.lab.lab import Lab
 
-PID_FILE = "daemon.pid"
 ERROR_FILE = "error.txt"
 
 

@@ -14,32 +14,26 @@ import json
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rolegen.commands.render import RenderOptions
-from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
+from rolegen.generated import regenerate
 from rolegen.lab import k8sbin
 from rolegen.lab.faults import LabFaults
 from rolegen.lab.members import free_port
 from rolegen.lab.runtime import MemberRuntime, member_runtime
 from rolegen.lab.site import LabSite
+from rolegen.live import rolegen_role
+from rolegen.load import GENERATED_DIR
 from rolegen.resources import chart_dir
 from rolegen.workspace import load_workspace
 
 LAB_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
 PROXY_HOSTS = ("127.0.1.1", "127.0.1.2")
 USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewinder", "app": "app"}
-
-
-@dataclass
-class Pair:
-    leader: str
-    standby: str
 
 
 def _shared_free_port(hosts: tuple[str, ...]) -> int:
@@ -103,7 +97,7 @@ class Lab(LabFaults):
             data["patroni"]["dynamic"].update(self.timings or {})
             text = "# Lab copy of the spec: peer address and Patroni timings adapted (see rolegen.lab.lab).\n"
             (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))
-        render(self.env_dir, RenderOptions(all_envs=True))
+        regenerate(self.env_dir)
         runtime = self._runtime or member_runtime()
         specs = load_workspace(self.env_dir).specs
         first = next(iter(specs.values()))
@@ -134,7 +128,7 @@ class Lab(LabFaults):
         import helm_python
 
         site = self.sites[name]
-        values = yaml.safe_load((self.env_dir / "generated" / name / "values.yaml").read_text())
+        values = yaml.safe_load((self.env_dir / GENERATED_DIR / name / "values.yaml").read_text())
         with helm_python.Config(
             kubeconfig_path=str(site.kubeconfig), kube_context=site.context, namespace=site.namespace
         ) as cfg:
@@ -172,11 +166,9 @@ class Lab(LabFaults):
     def live_role(self, name: str) -> str | None:
         """leader | standby-leader (of the site's leading member), from Patroni's REST API."""
         for state in self.sites[name].member_states().values():
-            role = state.get("role")
-            if role in ("primary", "master"):
-                return "leader"
-            if role == "standby_leader":
-                return "standby-leader"
+            role = rolegen_role(state.get("role"))
+            if role in ("leader", "standby-leader"):
+                return role
         return None
 
     def wait_role(self, name: str, role: str, timeout: float = 60) -> None:
@@ -194,17 +186,17 @@ class Lab(LabFaults):
 
     def api_role(self, name: str) -> str | None:
         """The site's role as rolegen sees it (leader lock + Pod status annotations, through kubectl)."""
-        from rolegen.kube import Cluster
+        from rolegen.kube import cluster_for
         from rolegen.live import read_site
 
-        site = self.sites[name]
         spec = load_workspace(self.env_dir).specs[name]
-        cluster = Cluster(site.namespace, site.context, self.kubeconfig, self.root / "kube-cache")
+        cluster = cluster_for(spec, self.kubeconfig, self.sites[name].context, self.root / "kube-cache")
         return read_site(spec, cluster).live_role
 
     def _streaming(self, name: str) -> bool:
         return any(
-            s.get("role") == "standby_leader" and "streaming" in (s.get("replication_state"), s.get("state"))
+            rolegen_role(s.get("role")) == "standby-leader"
+            and "streaming" in (s.get("replication_state"), s.get("state"))
             for s in self.sites[name].member_states().values()
         )
 

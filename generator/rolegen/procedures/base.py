@@ -11,7 +11,8 @@ from typing import Any
 
 from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
-from rolegen.kube import Cluster, ClusterUnreachable, Conflict
+from rolegen.generated import record_role
+from rolegen.kube import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
@@ -228,7 +229,7 @@ def load_pair(
         raise UsageError(f"unknown environment {to!r}", hint=f"known: {', '.join(sorted(specs))}")
     target = specs[to]
     other = specs[target.peer.environment]
-    clusters = {s.environment: Cluster(s.namespace, s.context, kubeconfig, cache_dir) for s in (target, other)}
+    clusters = {s.environment: cluster_for(s, kubeconfig, cache_dir=cache_dir) for s in (target, other)}
     return Pair(env_dir, target, other, clusters, log, lease=lease)
 
 
@@ -250,17 +251,10 @@ def status_line(state: SiteState) -> str:
     return f"{state.environment}: DCS says {state.dcs_role}, Patroni reports {state.live_role or 'none'} ({where})"
 
 
-def describe(states: list[SiteState]) -> dict[str, Any]:
-    return {s.environment: s.as_dict() for s in states}
-
-
 def record_roles(pair: Pair, *, leader: Spec, standby: Spec) -> None:
     """Rewrite the two specs' `role:` lines (demotion first: never two leaders on disk) and regenerate."""
-    from rolegen.commands.render import RenderOptions
-    from rolegen.commands.render import run as render
-
-    for spec, role in ((standby, "standby-leader"), (leader, "leader")):
-        rendered = render(pair.env_dir, RenderOptions(envs=[spec.environment], role=role))
-        for change in rendered.changes:
+    roles: tuple[tuple[Spec, Role], ...] = ((standby, "standby-leader"), (leader, "leader"))
+    for spec, role in roles:
+        for change in record_role(pair.env_dir, spec.environment, role):
             if change.status != "identical":
                 pair.log(f"   {change.status:9} {change.display}")

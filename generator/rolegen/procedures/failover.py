@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from rolegen.errors import RolegenError
 from rolegen.kube import ClusterUnreachable
 from rolegen.live import SiteState
+from rolegen.load import GENERATED_DIR
 from rolegen.procedures.base import Pair, Step, record_roles, runbook, status_line
 from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.rules import failover_decision as decide
@@ -129,7 +130,8 @@ def run(
     if not result.fenced:
         result.fence_command = (
             f"kubectl --context {old.context or '<context>'} -n {old.namespace} patch configmap {old.config_map} "
-            f"--type merge --patch-file {pair.env_dir.name}/generated/{old.environment}/patches/{old.config_map}.yaml"
+            f"--type merge --patch-file "
+            f"{pair.env_dir.name}/{GENERATED_DIR}/{old.environment}/patches/{old.config_map}.yaml"
         )
         log(f"   FENCE PENDING: {old.environment}'s API does not answer. Before its members start again run:")
         log(f"     {result.fence_command}")

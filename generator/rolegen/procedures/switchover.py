@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rolegen.commands.render import RenderOptions, StaleOutput
-from rolegen.commands.render import run as render
 from rolegen.errors import RolegenError
+from rolegen.generated import StaleOutput, check_current
 from rolegen.live import SiteState
 from rolegen.procedures.base import Pair, Step, follows, record_roles, runbook, status_line
 from rolegen.procedures.failover import settle_promotion
@@ -172,7 +171,7 @@ def _preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
     problems += _shared_problems(pair, o_state, t_state)
     for spec in (to, old):
         try:
-            render(pair.env_dir, RenderOptions(envs=[spec.environment], check=True))
+            check_current(pair.env_dir, [spec.environment])
         except StaleOutput:
             problems.append(
                 f"generated files of {spec.environment} are stale (rolegen render --env {spec.environment})"

@@ -1,5 +1,6 @@
-"""chart/ through the embedded Helm SDK (helm-python-sdk, no helm binary): render, lint, and read back the
-Patroni configuration the chart deploys, so tests and the lab run exactly what a release would."""
+"""Test-only: chart/ through the embedded Helm SDK (helm-python-sdk, no helm binary): render, lint, and read back
+the Patroni configuration the chart deploys, so tests check exactly what a release would run. (rolegen itself
+installs and upgrades releases through rolegen.helm.)"""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import helm_python
 import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.resources import chart_dir
-
-if TYPE_CHECKING:
-    import helm_python
 
 STATIC_CONFIG_KEY = "patroni.yml"
 _HINT_VALUES = "fix the values named above (chart/values.schema.json is schemas/values.schema.json)"
@@ -36,24 +35,12 @@ class LintMessage:
         return f"[{_SEVERITIES.get(self.severity, self.severity)}] {self.path}: {self.message.strip()}"
 
 
-def _helm() -> Any:
-    try:
-        import helm_python
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RolegenError(
-            "the embedded Helm SDK (helm-python-sdk) is not installed",
-            hint="reinstall rolegen (pip install .): helm-python-sdk is a base dependency",
-        ) from exc
-    return helm_python
-
-
 @contextmanager
 def _loaded(chart_path: Path | None) -> Iterator[helm_python.Chart]:
-    helm = _helm()
     path = Path(chart_path) if chart_path is not None else chart_dir()
     try:
-        chart = helm.Chart.load(path)
-    except helm.HelmError as exc:
+        chart = helm_python.Chart.load(path)
+    except helm_python.HelmError as exc:
         raise RolegenError(f"cannot load the chart at {path}: {exc}", hint="check chart/Chart.yaml") from exc
     with chart:
         yield chart
@@ -66,13 +53,12 @@ def render_manifests(
 
     Helm enforces values.schema.json and the chart's validateValues here; both become a RolegenError.
     """
-    helm = _helm()
     with _loaded(chart_path) as chart:
         try:
             rendered: dict[str, str] = chart.render(values, name=release, namespace=namespace, is_install=True)
-        except helm.HelmValuesError as exc:
+        except helm_python.HelmValuesError as exc:
             raise RolegenError(f"chart values rejected: {exc}".rstrip(), hint=_HINT_VALUES) from exc
-        except helm.HelmError as exc:
+        except helm_python.HelmError as exc:
             if _VALIDATE_MARKER in str(exc):  # the chart's validateValues: one fail with every message
                 detail = str(exc).split(_VALIDATE_MARKER, 1)[1].strip()
                 raise RolegenError(f"chart values rejected:\n{detail}", hint=_HINT_VALUES) from exc
@@ -94,11 +80,10 @@ def lint(
     strict: bool = True,
 ) -> list[LintMessage]:
     """`helm lint --strict` with `values`; returns every finding (info included), most severe first."""
-    helm = _helm()
     path = Path(chart_path) if chart_path is not None else chart_dir()
     try:
-        report: dict[str, Any] = helm.lint(path, values, strict=strict, namespace=namespace)
-    except helm.HelmError as exc:
+        report: dict[str, Any] = helm_python.lint(path, values, strict=strict, namespace=namespace)
+    except helm_python.HelmError as exc:
         raise RolegenError(f"helm lint could not run on {path}: {exc}", hint="check chart/Chart.yaml") from exc
     messages = {
         LintMessage(int(m.get("severity", 0)), str(m.get("path", "")), str(m.get("error", "")))

@@ -1,0 +1,80 @@
+"""What kubectl's (or oc's) stderr means: each failure becomes the error a user can act on, with its hint."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rolegen import kube
+from rolegen.kube import AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
+
+
+@pytest.fixture
+def answer(tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """A fake kubectl (--kube-client) that prints the given stderr and exits 1."""
+
+    def set_stderr(stderr: str) -> None:
+        fake = tmp_path / "kubectl"
+        (tmp_path / "stderr").write_text(stderr + "\n")
+        fake.write_text(f"#!/bin/sh\ncat '{tmp_path / 'stderr'}' >&2\nexit 1\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+        kube.use_client(str(fake))
+
+    yield set_stderr
+    kube.use_client(None)
+
+
+CASES = [
+    ("Unable to connect to the server: dial tcp 10.0.0.1:6443: connect: connection refused", ClusterUnreachable,
+     "cannot reach the cluster of context gold: Unable to connect to the server: dial tcp 10.0.0.1:6443: connect: "
+     "connection refused",
+     "check the kubeconfig context (--context/--kubeconfig) and that the API server is reachable"),
+    ("dial tcp: lookup api.gold.example on 127.0.0.53:53: no such host", ClusterUnreachable,
+     "cannot reach the cluster of context gold: dial tcp: lookup api.gold.example on 127.0.0.53:53: no such host",
+     "check the kubeconfig context (--context/--kubeconfig) and that the API server is reachable"),
+    ('error: context "gold" does not exist', ClusterUnreachable, "kubeconfig has no context gold",
+     "set kubernetes.context in the spec or pass --context"),
+    ('Error from server (AlreadyExists): configmaps "patroni-rolegen" already exists', AlreadyExists,
+     "create -f - on context gold: already exists", None),
+    ('Error from server (Forbidden): configmaps "patroni-config" is forbidden: User "bo" cannot patch resource '
+     '"configmaps" in API group "" in the namespace "f088b1-prod"', Forbidden,
+     'kubectl patch configmap patroni-config on context gold is forbidden: Error from server (Forbidden): configmaps '
+     '"patroni-config" is forbidden: User "bo" cannot patch resource "configmaps" in API group "" in the namespace '
+     '"f088b1-prod"',
+     "your kubeconfig user lacks this permission in the namespace (kubectl auth can-i)"),
+    ('Error from server (Conflict): Operation cannot be fulfilled on configmaps "patroni-config": the object has '
+     "been modified; please apply your changes to the latest version and try again", Conflict,
+     "patch configmap patroni-config on context gold: changed by someone else since it was read",
+     "re-run to see the new state; nothing was overwritten"),
+    ("error: the server doesn't have a resource type \"transportserverclaims\"", ClusterError,
+     "kubectl patch configmap patroni-config failed on context gold: error: the server doesn't have a resource "
+     'type "transportserverclaims"', None),
+]
+
+
+@pytest.mark.parametrize(("stderr", "kind", "message", "hint"), CASES, ids=[c[1].__name__ for c in CASES])
+def test_stderr_becomes_the_error_to_act_on(answer: Callable[[str], None], stderr: str, kind: type, message: str,
+                                            hint: str | None) -> None:
+    answer(stderr)
+    cluster = kube.Cluster("f088b1-prod", "gold")
+    with pytest.raises(ClusterError) as caught:
+        if kind is AlreadyExists:
+            cluster.create({"kind": "ConfigMap"})
+        else:
+            cluster.merge_patch("configmap", "patroni-config", {"data": {}})
+    assert type(caught.value) is kind
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+
+
+def test_get_of_a_missing_object_is_none_not_an_error(answer: Callable[[str], None]) -> None:
+    answer('Error from server (NotFound): configmaps "patroni-leader" not found')
+    assert kube.Cluster("f088b1-prod", "gold").get("configmap", "patroni-leader") is None
+
+
+def test_a_cluster_without_a_context_is_named_as_the_current_one(answer: Callable[[str], None]) -> None:
+    answer("Unable to connect to the server: i/o timeout")
+    with pytest.raises(ClusterUnreachable, match=r"^cannot reach the cluster of context \(current context\)"):
+        kube.Cluster("f088b1-prod").list("pods")

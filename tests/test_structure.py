@@ -1,0 +1,137 @@
+"""The module picture: lower layers never import upper ones, no import cycles, and each concept has one home."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+from rolegen.validate import STANDBY_CLUSTER_KEYS
+
+PACKAGE = Path(__file__).resolve().parent.parent / "generator" / "rolegen"
+SCHEMAS = PACKAGE.parent.parent / "schemas"
+LOWER = ("rolegen.procedures", "rolegen.lab", "rolegen.drill")  # below the CLI verbs
+UPPER = ("rolegen.commands", "rolegen.cli")
+
+
+def _name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _typing_only(tree: ast.Module) -> set[int]:
+    """ids of import nodes under `if TYPE_CHECKING:`: annotations, never executed."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return out
+
+
+def _imports(module: str) -> set[str]:
+    """rolegen modules `module` imports anywhere (function-level imports included)."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    skip = _typing_only(tree)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+        else:
+            continue
+        for name in names:
+            while name and name not in MODULES:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                found.add(name)
+    return found
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+
+
+def _is(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") or module.startswith(p + "_") for p in prefixes)
+
+
+def test_procedures_lab_and_drills_never_import_the_cli_or_its_verbs() -> None:
+    upward = {m: sorted(d for d in deps if _is(d, UPPER)) for m, deps in GRAPH.items() if _is(m, LOWER)}
+    assert {m: d for m, d in upward.items() if d} == {}
+
+
+def test_verbs_do_not_import_each_other() -> None:
+    verbs = {m for m in MODULES if m.startswith("rolegen.commands.")}
+    assert {m: sorted(GRAPH[m] & verbs) for m in verbs if GRAPH[m] & verbs} == {}
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(module):], module]))
+        if module in done:
+            return
+        for dep in sorted(GRAPH[module]):
+            visit(dep, [*path, module])
+        done.add(module)
+
+    for module in sorted(GRAPH):
+        visit(module, [])
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants of a module's code (docstrings left out), with their line."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body and isinstance(node.body[0], ast.Expr)
+    }
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def test_the_generated_directory_is_named_once() -> None:
+    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.load"
+             for line, text in _code_strings(p) if re.search(r"(^|/)generated(/|$)", text)]
+    assert found == [], "use rolegen.load.GENERATED_DIR"
+
+
+def test_patroni_role_values_are_mapped_once() -> None:
+    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.live"
+             for line, text in _code_strings(p) if text == "standby_leader"]
+    assert found == [], "use rolegen.live.rolegen_role"
+
+
+def test_a_cluster_client_is_built_by_one_factory() -> None:
+    """kube.cluster_for builds a site's client from its spec; `import` adopts a site that has no spec yet."""
+    builders = sorted(
+        m for m, p in MODULES.items()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Cluster"
+    )
+    assert builders == ["rolegen.commands.import_site", "rolegen.kube"]
+
+
+def test_both_schemas_list_patronis_standby_cluster_keys() -> None:
+    """host and port come from `peer`; `patroni.standby` holds the other keys Patroni accepts, no more."""
+    environment = json.loads((SCHEMAS / "environment.schema.json").read_text())
+    values = json.loads((SCHEMAS / "values.schema.json").read_text())
+    expected = sorted(set(STANDBY_CLUSTER_KEYS) - {"host", "port"})
+    assert sorted(environment["properties"]["patroni"]["properties"]["standby"]["properties"]) == expected
+    assert sorted(values["properties"]["patroni"]["properties"]["standby"]["properties"]) == expected
