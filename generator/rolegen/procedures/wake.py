@@ -12,7 +12,6 @@ carries the resourceVersion it was computed from: a configuration that changed m
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -49,14 +48,13 @@ class Nudger:
         if self.text is None or self.version is None or now - self.last < self.every:
             return
         self.last, new = now, toggled(self.text)
-        body = json.dumps({"metadata": {"annotations": {"config": new}, "resourceVersion": self.version}})
         try:
-            version = self.cluster.kubectl("patch", "configmap", self.spec.config_map, "--type", "merge", "-p", body,
-                                           "-o", "jsonpath={.metadata.resourceVersion}")
+            version = self.cluster.merge_patch("configmap", self.spec.config_map,
+                                               {"metadata": {"annotations": {"config": new}}}, self.version)
         except ClusterError:
             self.version = None  # changed meanwhile (or unreachable): wait for a fresh read, never retry blindly
             return
-        self.text, self.version, self.count = new, version.strip() or None, self.count + 1
+        self.text, self.version, self.count = new, version, self.count + 1
 
 
     @contextmanager
