@@ -63,7 +63,8 @@ def test_role_standby_rewrites_only_the_role_line_and_regenerates(workdir: Path)
     assert gold.read_text() == original.replace("role: leader\n", "role: standby-leader\n")
     patch = yaml.safe_load((workdir / "environments/generated/gold/patches/patroni-config.yaml").read_text())
     config = json.loads(patch["metadata"]["annotations"]["config"])
-    assert config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 5432}
+    # gold now streams through the DR slot golddr keeps for it (named after gold)
+    assert config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 5432, "primary_slot_name": "gold"}
     result = runner.invoke(app, ["render", "--env", "golddr", "--role", "leader"])
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["render", "--all", "--check"]).exit_code == 0
@@ -211,7 +212,7 @@ def test_unquoted_date_in_parameters_renders_as_the_string_written(workdir: Path
 
 def test_validate_bad_patch_annotation(workdir: Path) -> None:
     patch = workdir / "environments/generated/golddr/patches/patroni-config.yaml"
-    patch.write_text(patch.read_text().replace('"port":5432}', '"port":5432,"password":"x"}'))
+    patch.write_text(patch.read_text().replace('"port":5432,', '"port":5432,"password":"x",'))
     result = runner.invoke(app, ["validate", str(patch), "-f", "json"])
     assert result.exit_code == 1
     assert "$.metadata.annotations.config<json>.standby_cluster" in result.stderr

@@ -112,3 +112,30 @@ def test_json_output_is_sorted_and_complete() -> None:
         {"section": "config", "path": "$.ttl", "kind": "changed", "live": 10, "declared": 30, "drift": True}
     ]
     assert result.stdout == runner.invoke(app, ["diff", "--all", "-f", "json"]).stdout  # stable between runs
+
+
+def test_the_dr_slot_is_shown_and_a_lost_one_is_an_error_naming_the_reseed(
+    monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> None:
+    from dataclasses import replace
+
+    from tests.test_slot_status import MiB, leader, standby
+
+    sites = {"gold": leader(5000 * MiB, 4990 * MiB), "golddr": standby(4995 * MiB, streaming=True)}
+
+    def read_plan(spec: Spec, kubeconfig: Path | None, context: str | None, **_: Any) -> tuple[SitePlan, Cluster]:
+        return replace(fake_plan(spec), site=sites[spec.environment]), Cluster(spec.namespace, context)
+
+    monkeypatch.setattr(diff_cmd, "read_plan", read_plan)
+    result = runner.invoke(app, ["diff", "--all", "--detailed-exitcode"])
+    assert result.exit_code == 0, result.output
+    assert ("  slot     slot golddr (for golddr): retains 10.0 MiB of WAL, wal_status reserved (bound 1GB); golddr "
+            "streaming\n  no drift\n") in result.stdout
+    data = json.loads(runner.invoke(app, ["diff", "--all", "-f", "json"]).stdout)
+    assert data["environments"][0]["slot"]["retained_bytes"] == 10 * MiB
+    assert data["environments"][1]["slot"] is None  # golddr keeps no slot while it is the standby
+    sites["golddr"] = standby(3000 * MiB, streaming=False)
+    result = runner.invoke(app, ["diff", "--all", "--detailed-exitcode"])
+    assert result.exit_code == 1
+    assert "LOST: golddr needs WAL that gold no longer holds" in result.stdout
+    assert "hint: re-seed: rolegen reseed --env golddr" in result.stderr

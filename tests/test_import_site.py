@@ -50,7 +50,8 @@ def test_hand_set_standby_cluster_decides_the_role_and_the_peer() -> None:
     data, notes = infer_spec(LiveSite("patroni", values, config, scope="patroni"), _options("golddr"))
     assert data["role"] == "standby-leader"
     assert data["peer"] == {"environment": "gold", "host": "patroni-master-gold", "port": 53647}
-    assert data["patroni"]["standby"] == {}  # the release values' patroni.standby wins (what the chart reads)
+    # the release values' patroni.standby wins (what the chart reads), not the hand-set primary_slot_name
+    assert data["patroni"]["standby"] == values["patroni"]["standby"] != {"primary_slot_name": "dr"}
     assert any("$.role is leader, but Patroni runs as standby-leader" in n for n in notes)
     assert any(n.startswith("release value $.peer.cidrs") for n in notes) is False
 

@@ -31,13 +31,13 @@ def _spec(env: str) -> Spec:
 
 
 def test_standby_config_is_dynamic_plus_standby_cluster_exactly() -> None:
-    spec = replace(_spec("golddr"), dynamic=DYNAMIC, peer=Peer("gold", "patroni-master-gold", 53647))
+    spec = replace(_spec("golddr"), dynamic=DYNAMIC, peer=Peer("gold", "patroni-master-gold", 53647), dr_slot={})
     annotation = configmap_patches(spec)["patroni-config"]["metadata"]["annotations"]["config"]
     assert json.loads(annotation) == {**DYNAMIC, "standby_cluster": {"host": "patroni-master-gold", "port": 53647}}
 
 
 def test_leader_config_has_no_standby_cluster() -> None:
-    spec = replace(_spec("gold"), dynamic=DYNAMIC)
+    spec = replace(_spec("gold"), dynamic=DYNAMIC, dr_slot={})
     annotation = configmap_patches(spec)["patroni-config"]["metadata"]["annotations"]["config"]
     assert json.loads(annotation) == DYNAMIC
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rolegen.procedures import failback, failover, switchover
+from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import load_pair
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,6 +17,7 @@ def test_readme_runbooks_match_dry_run_output() -> None:
         switchover.dry_run(load_pair(env_dir, "golddr")),
         failover.dry_run(load_pair(env_dir, "golddr")),
         failback.dry_run(load_pair(env_dir, "gold")),
+        reseed.dry_run(load_pair(env_dir, "golddr")),
     ]
     section = (REPO / "README.md").read_text().split("### Runbooks", 1)[1].split("\n## ", 1)[0]
     blocks = [b + "\n" for b in re.findall(r"```text\n(.*?)\n```", section, re.S)]

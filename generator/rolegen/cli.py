@@ -149,6 +149,8 @@ def diff(
             typer.echo(line)
     else:
         console.emit_data(result.as_dict(), fmt)
+    if result.lost:  # after the output: the differences are still shown
+        raise console.fail(result.lost_error())
     if detailed_exitcode and result.drift:
         raise typer.Exit(2)
 
@@ -195,6 +197,7 @@ app.command("status", epilog=EXIT_CODES)(cli_roles.status)
 app.command("switchover", epilog=EXIT_CODES)(cli_roles.switchover)
 app.command("failover", epilog=EXIT_CODES)(cli_roles.failover)
 app.command("failback", epilog=EXIT_CODES)(cli_roles.failback)
+app.command("reseed", epilog=EXIT_CODES)(cli_roles.reseed)
 app.command("import", epilog=EXIT_CODES)(cli_import.import_site)
 app.add_typer(cli_lab.lab_app, name="lab")
 

@@ -1,4 +1,4 @@
-"""CLI wiring of `status` and the role changes (switchover, failover, failback); registered by cli.py."""
+"""CLI wiring of `status`, the role changes (switchover, failover, failback) and `reseed`; registered by cli.py."""
 
 from __future__ import annotations
 
@@ -76,12 +76,13 @@ def _role_change(
         "switchover": lambda: roles.run_switchover(directory, opts, ask, typer.echo),
         "failover": lambda: roles.run_failover(directory, opts, ask, typer.echo),
         "failback": lambda: roles.run_failback(directory, opts, method, ask, typer.echo),  # type: ignore[arg-type]
+        "reseed": lambda: roles.run_reseed(directory, opts, ask, typer.echo),
     }
     result = console.run(runners[verb])
     if isinstance(result, str):
         typer.echo(result, nl=False)
     elif getattr(result, "timings", None):
-        typer.echo(f"{verb} to {to} done; timings (s): {result.timings}")
+        typer.echo(f"{verb} {'of' if verb == 'reseed' else 'to'} {to} done; timings (s): {result.timings}")
 
 
 def switchover(
@@ -135,3 +136,18 @@ def failback(
     if method not in ("rewind", "reseed", "auto"):
         raise typer.BadParameter("must be rewind, reseed or auto", param_hint="--method")
     _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, force, method)
+
+
+def reseed(
+    *,
+    env: Annotated[str, typer.Option("--env", "-e", help="The standby site to wipe and clone again.")],
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    timeout: TimeoutOption = 300,
+    kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
+    directory: DirOption = Path("environments"),
+    force: ForceOption = False,
+) -> None:
+    """Re-seed a standby site in place (its DR slot was lost); its peer keeps leading, no role changes."""
+    _role_change("reseed", env, dry_run, yes, timeout, kubeconfig, directory, force)

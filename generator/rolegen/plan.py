@@ -46,6 +46,7 @@ class SitePlan:
     config_resource_version: str | None  # of the read the plan is based on: the write must carry it
     prune: bool = False
     leader_member: str | None = field(default=None, compare=False)
+    site: SiteState | None = field(default=None, compare=False, repr=False)  # the snapshot compared
 
     @property
     def drift(self) -> bool:
@@ -131,6 +132,7 @@ def plan_site(
         config_resource_version=site.config_resource_version,
         prune=prune,
         leader_member=leader.name if leader else None,
+        site=site,
     )
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rolegen import yamlio
+from rolegen import slots, yamlio
 from rolegen.load import GENERATED_DIR
 from rolegen.spec import Spec
 from rolegen.templating import render_template
@@ -35,14 +35,24 @@ def dumps_yaml(data: Any) -> str:
     return yamlio.dump(data)
 
 
+def standby_extras(spec: Spec) -> dict[str, Any]:
+    """patroni.standby plus, with a DR slot, the `primary_slot_name` the standby streams through."""
+    return slots.standby_extras(spec, copy.deepcopy(spec.standby))
+
+
+def dynamic(spec: Spec) -> dict[str, Any]:
+    """patroni.dynamic plus, with a DR slot, the permanent slot and its bound (the same for either role)."""
+    return slots.with_slot(spec, copy.deepcopy(spec.dynamic))
+
+
 def standby_cluster(spec: Spec) -> dict[str, Any]:
-    """standby_cluster for a standby of `spec.peer`: host/port from peer, extra keys from patroni.standby."""
-    return {**copy.deepcopy(spec.standby), "host": spec.peer.host, "port": spec.peer.port}
+    """standby_cluster for a standby of `spec.peer`: host/port from peer, extra keys from standby_extras."""
+    return {**standby_extras(spec), "host": spec.peer.host, "port": spec.peer.port}
 
 
 def dcs_config(spec: Spec) -> dict[str, Any]:
     """The dynamic configuration Patroni should hold in `<scope>-config`'s `config` annotation."""
-    config = copy.deepcopy(spec.dynamic)
+    config = dynamic(spec)
     if spec.role == "standby-leader":
         config["standby_cluster"] = standby_cluster(spec)
     return config
@@ -56,8 +66,8 @@ def helm_values(spec: Spec) -> dict[str, Any]:
         "peer": {"host": spec.peer.host, "port": spec.peer.port, "cidrs": list(spec.peer.cidrs)},
         "patroni": {
             "scope": spec.scope,
-            "dynamic": copy.deepcopy(spec.dynamic),
-            "standby": copy.deepcopy(spec.standby),
+            "dynamic": dynamic(spec),
+            "standby": standby_extras(spec),
             "labels": dict(spec.labels),
             "leaderLabelValue": spec.leader_label_value,
         },

@@ -52,6 +52,7 @@ class Spec:
     tsc: dict[str, Any]
     members: dict[str, Any]
     secrets: dict[str, str]
+    dr_slot: dict[str, Any] = field(default_factory=dict)  # patroni.dr_slot (rolegen.slots)
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
     @classmethod
@@ -73,6 +74,7 @@ class Spec:
             tsc=data.get("tsc", {"create": False}),
             members=data.get("members", {}),
             secrets=data.get("secrets") or default_secrets(data["helm"]["release"]),
+            dr_slot=patroni.get("dr_slot", {}),
             source=source,
         )
 

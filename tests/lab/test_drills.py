@@ -7,10 +7,12 @@ rebuilt, so one failure does not cascade into the next scenario's verdict."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +28,11 @@ from rolegen.lab.runtime import member_runtime
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # rolegen --timeout (the CLI default) and each convergence wait
+MiB = 1 << 20
+# WAL sizes of megabytes, so the DR link drills outlast wal_keep_size and the slot's bound with tens of MB written.
+WAL_SIZES = {"wal_keep_size": "16MB", "min_wal_size": "32MB", "max_wal_size": "32MB"}
+SMALL_WAL = {"patroni": {"dynamic": {"postgresql": {"parameters": WAL_SIZES}},
+                         "dr_slot": {"max_slot_wal_keep_size": "64MB"}}}
 
 
 class DrillLab:
@@ -37,7 +44,7 @@ class DrillLab:
         self.reports: dict[str, Report] = {}
 
     def _up(self) -> Lab:
-        lab = Lab(self.root, REPO / "environments", self.runtime)
+        lab = Lab(self.root, REPO / "environments", self.runtime, overrides=SMALL_WAL)
         lab.up(timeout=120)
         return lab
 
@@ -192,3 +199,92 @@ CRITERIA: list[Callable[[Report], None]] = [
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_drill(drills: DrillLab, scenario: str, criterion: Callable[[Report], None]) -> None:
     criterion(drills.report(scenario))
+
+
+# -- the DR link: the slot keeps what the standby needs, up to its bound (README "DR link") ---------------------
+def sql(dsn: str, query: str) -> int:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
+        row = conn.execute(query).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+
+def write_wal(dsn: str, nbytes: int) -> int:
+    """Write at least `nbytes` of WAL on the leader (1 MiB messages), then checkpoint so PostgreSQL removes every
+    segment nothing retains. Returns the bytes written."""
+    start = sql(dsn, "SELECT pg_current_wal_lsn() - '0/0'")
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
+        conn.execute("INSERT INTO drill_cut VALUES (2)")  # a row the standby must have afterwards
+        while sql(dsn, "SELECT pg_current_wal_lsn() - '0/0'") - start < nbytes:
+            conn.execute("SELECT pg_logical_emit_message(false, 'dr', repeat('x', 1048576)) "
+                         "FROM generate_series(1, 8)")
+        conn.execute("CHECKPOINT")
+    return sql(dsn, "SELECT pg_current_wal_lsn() - '0/0'") - start
+
+
+def status(lab: Lab) -> tuple[int, dict[str, Any]]:
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+
+    result = CliRunner().invoke(app, ["status", "-f", "json", "--dir", str(lab.env_dir),
+                                      "--kubeconfig", str(lab.kubeconfig)])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def gold_slot(lab: Lab) -> dict[str, Any]:
+    return status(lab)[1]["sites"][0]["slot"] or {}
+
+
+def test_dr_link_cut_beyond_wal_keep_size_catches_up_without_reseed(drills: DrillLab) -> None:
+    lab = drills.lab
+    assert restore_baseline(LocalControl(lab), timeout=TIMEOUT).passed
+    with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS drill_cut (v int)")
+    standby = lab.member_dsn("golddr", 0)
+    poll(lambda: exists(standby, "drill_cut"), 20, "golddr streaming")
+    poll(lambda: gold_slot(lab).get("standby_streaming"), 20, "the slot published by gold")
+    lab.cut()
+    try:
+        written = write_wal(lab.dsn("gold"), 40 * MiB)  # wal_keep_size is 16MB
+        poll(lambda: (gold_slot(lab).get("retained_bytes") or 0) >= 40 * MiB, 20, "gold's slot holding the cut")
+        slot = gold_slot(lab)
+        assert slot["wal_status"] == "extended" and slot["standby_streaming"] is False, slot
+    finally:
+        lab.heal()
+    target, healed = sql(lab.dsn("gold"), "SELECT pg_current_wal_lsn() - '0/0'"), time.monotonic()
+    poll(lambda: sql(standby, "SELECT pg_last_wal_replay_lsn() - '0/0'") >= target, 30, "golddr catching up")
+    catch_up = time.monotonic() - healed
+    assert rows(standby, "drill_cut WHERE v = 2") >= 1
+    poll(lambda: status(lab)[0] == 0 and gold_slot(lab)["wal_status"] == "reserved", 20, "a healthy DR link")
+    print(f"\nDR link drill 1: {written / MiB:.1f} MiB of WAL during the cut (wal_keep_size 16MB); "
+          f"caught up {catch_up:.1f} s after heal, no re-seed")
+
+
+def test_dr_link_cut_beyond_the_slot_bound_is_lost_and_reseeded(drills: DrillLab) -> None:
+    lab = drills.lab
+    assert restore_baseline(LocalControl(lab), timeout=TIMEOUT).passed
+    standby = lab.member_dsn("golddr", 0)
+    lab.cut()
+    try:
+        written = write_wal(lab.dsn("gold"), 120 * MiB)  # the slot's bound is 64MB
+        pg_wal = sql(lab.dsn("gold"), "SELECT sum(size) FROM pg_ls_waldir()")
+        assert pg_wal <= (64 + 32 + 3 * 16) * MiB, f"gold's pg_wal holds {pg_wal / MiB:.0f} MiB"
+    finally:
+        lab.heal()
+    poll(lambda: status(lab)[0] == 1 and gold_slot(lab).get("wal_status") == "lost", 30, "the slot reported lost")
+    _, data = status(lab)
+    assert "golddr lost its slot on gold" in data["problems"]
+    assert data["sites"][0]["slot"]["next"] == "rolegen reseed --env golddr"
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["reseed", "--env", "golddr", "--yes", "--dir", str(lab.env_dir),
+                                      "--kubeconfig", str(lab.kubeconfig)])
+    assert result.exit_code == 0, result.output
+    reseeded = time.monotonic() - started
+    poll(lambda: status(lab)[0] == 0, 30, "a healthy pair after the re-seed")
+    assert rows(standby, "drill_cut WHERE v = 2") >= 2  # both drills' rows, cloned from gold
+    print(f"\nDR link drill 2: {written / MiB:.1f} MiB of WAL during the cut (bound 64MB); gold's pg_wal "
+          f"{pg_wal / MiB:.0f} MiB; slot reported lost; rolegen reseed --env golddr took {reseeded:.1f} s")

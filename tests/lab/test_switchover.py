@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import psycopg
 import pytest
 
 from conftest import lab_pair as pair
@@ -24,15 +27,40 @@ def no_confirm(_: str) -> None:
     return None
 
 
+def dr_slots(lab: Lab, env: str) -> dict[str, tuple[bool, ...]]:
+    """The DR slots (named after a site) on each member of `env`: whether each is active."""
+    found: dict[str, list[bool]] = {}
+    for ordinal in lab.sites[env].members:
+        with psycopg.connect(lab.member_dsn(env, ordinal), autocommit=True, connect_timeout=2) as conn:
+            for name, active in conn.execute("SELECT slot_name, active FROM pg_replication_slots "
+                                             "WHERE slot_name IN ('gold', 'golddr')"):
+                found.setdefault(name, []).append(active)
+    return {name: tuple(sorted(states)) for name, states in found.items()}
+
+
+def wait_dr_slot(lab: Lab, leader: str, standby: str, timeout: float = 30) -> None:
+    """Every member of `leader` keeps the slot for `standby`, its leader's copy in use by the standby; no member
+    of `standby` keeps one (no orphan slot on the site that became the standby)."""
+    members = len(lab.sites[leader].members)
+    want = {standby: tuple(sorted([False] * (members - 1) + [True]))}
+    deadline = time.monotonic() + timeout
+    while (seen := (dr_slots(lab, leader), dr_slots(lab, standby))) != (want, {}):
+        assert time.monotonic() < deadline, f"DR slots on {leader}, {standby}: {seen}, want {want} and none"
+        time.sleep(0.2)
+
+
 def test_switchover_there_and_back_loses_no_acknowledged_write(lab: Lab) -> None:
     log: list[str] = []
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")]) as writer:
+        wait_dr_slot(lab, "gold", "golddr")
         first = switchover.run(pair(lab, "golddr", log), confirm=no_confirm)
         lab.wait_role("golddr", "leader")
         assert lab.live_role("gold") == "standby-leader"
         assert declared(lab) == {"gold": "standby-leader", "golddr": "leader"}
+        wait_dr_slot(lab, "golddr", "gold")  # gold's slot for golddr dropped on both of its members
         back = switchover.run(pair(lab, "gold", log), confirm=no_confirm)
         lab.wait_role("gold", "leader")
+        wait_dr_slot(lab, "gold", "golddr")  # on gold's replica too (Patroni >= 3.2 keeps it there)
     assert missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
     assert len(writer.log.acknowledged) > 100
     assert declared(lab) == {"gold": "leader", "golddr": "standby-leader"}

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rolegen.errors import UsageError
+from rolegen.errors import RolegenError, UsageError
+from rolegen.live import SiteState
 from rolegen.plan import SitePlan, plan_lines, read_plan
+from rolegen.slot_status import SlotStatus, pair_slot_status
 from rolegen.workspace import load_workspace
 
 
@@ -25,16 +27,41 @@ class DiffOptions:
 @dataclass(frozen=True)
 class DiffResult:
     plans: list[SitePlan]
+    slots: dict[str, SlotStatus] = field(default_factory=dict)  # the DR slot of each leading site read
 
     @property
     def drift(self) -> bool:
         return any(p.drift for p in self.plans)
 
+    @property
+    def lost(self) -> list[SlotStatus]:
+        """DR slots whose standby needs WAL the leader removed: an error (exit 1), not drift apply could fix."""
+        return [s for s in self.slots.values() if s.problem]
+
+    def lost_error(self) -> RolegenError:
+        lost = self.lost
+        return RolegenError("; ".join(str(s.problem) for s in lost),
+                            hint="re-seed: " + "; ".join(str(s.next_command) for s in lost))
+
     def as_dict(self) -> dict[str, Any]:
-        return {"drift": self.drift, "environments": [p.as_dict() for p in self.plans]}
+        envs = [{**p.as_dict(), "slot": self._slot(p)} for p in self.plans]
+        return {"drift": self.drift, "environments": envs}
+
+    def _slot(self, plan: SitePlan) -> dict[str, Any] | None:
+        slot = self.slots.get(plan.environment)
+        return None if slot is None else slot.as_dict()
 
     def lines(self) -> list[str]:
-        return [line for p in self.plans for line in plan_lines(p)]
+        out = []
+        for plan in self.plans:
+            lines = plan_lines(plan)
+            slot = self.slots.get(plan.environment)
+            if slot is not None:
+                lines.insert(-1, f"  slot     {slot.line()}")
+                if slot.problem:
+                    lines.insert(-1, f"  slot     LOST: {slot.problem}; re-seed: {slot.next_command}")
+            out += lines
+        return out
 
 
 def run(env_dir: Path, opts: DiffOptions) -> DiffResult:
@@ -42,4 +69,6 @@ def run(env_dir: Path, opts: DiffOptions) -> DiffResult:
         raise UsageError("--context names one cluster: use it with exactly one --env")
     ws = load_workspace(env_dir)
     envs = ws.select(opts.envs, opts.all_envs)
-    return DiffResult([read_plan(ws.specs[e], opts.kubeconfig, opts.context)[0] for e in envs])
+    plans = [read_plan(ws.specs[e], opts.kubeconfig, opts.context)[0] for e in envs]
+    states: dict[str, SiteState | None] = {p.environment: p.site for p in plans}
+    return DiffResult(plans, pair_slot_status(ws.specs, states))

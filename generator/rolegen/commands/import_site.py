@@ -28,6 +28,7 @@ from rolegen.kube import Cluster, ClusterError
 from rolegen.output import atomic_write
 from rolegen.render import helm_values
 from rolegen.resources import chart_defaults
+from rolegen.slots import fold_dr_slot
 from rolegen.spec import Spec
 from rolegen.validate import schema_problems
 
@@ -184,6 +185,7 @@ def infer_spec(live: LiveSite, opts: ImportOptions) -> tuple[dict[str, Any], lis
         "patroni": patroni,
         "tsc": {"create": bool(_get(values, "tsc", "create")) if "tsc" in values else live.tsc is not None},
     }
+    fold_dr_slot(data)
     if _get(values, "tsc", "monitor") is not None:
         data["tsc"]["monitor"] = copy.deepcopy(values["tsc"]["monitor"])
     members = _members(values)

@@ -1,4 +1,4 @@
-"""`rolegen switchover|failover|failback`: thin entry points over rolegen.procedures, each run holding the
+"""`rolegen switchover|failover|failback|reseed`: thin entry points over rolegen.procedures, each run holding the
 role-change lease (rolegen.lease) on both sites — on the reachable one only for a failover whose old site's API
 does not answer."""
 
@@ -12,7 +12,7 @@ from typing import Any
 from rolegen.errors import RolegenError
 from rolegen.kube import ClusterUnreachable
 from rolegen.lease import Holder, Lease
-from rolegen.procedures import failback, failover, switchover
+from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
 
 
@@ -76,3 +76,11 @@ def run_failback(
         return failback.dry_run(load_pair(env_dir, opts.to, log=log))
     return _run(env_dir, opts, log, "failback",
                 lambda pair: failback.run(pair, method=method, confirm=_confirm(ask), timeout=opts.timeout))
+
+
+def run_reseed(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> Any:
+    """Re-seed the standby site `opts.to` in place (a lost DR slot): its peer keeps leading."""
+    if opts.dry_run:
+        return reseed.dry_run(load_pair(env_dir, opts.to, log=log))
+    return _run(env_dir, opts, log, "reseed",
+                lambda pair: reseed.run(pair, confirm=_confirm(ask), timeout=opts.timeout))

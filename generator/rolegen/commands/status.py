@@ -13,6 +13,7 @@ from typing import Any
 from rolegen.kube import ClientInfo, ClusterError, client_info, cluster_for
 from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
+from rolegen.slot_status import SlotStatus, pair_slot_status
 from rolegen.spec import Spec
 from rolegen.workspace import load_workspace
 
@@ -26,6 +27,8 @@ class SiteStatus:
     error: str | None = None
     peer_dcs_role: str | None = None
     diverged: Divergence | None = None
+    slot: SlotStatus | None = None  # the DR slot this site keeps while it leads (rolegen.slot_status)
+    peer_slot: SlotStatus | None = None  # the one its peer keeps for it while it is the standby
 
     @property
     def fence_pending(self) -> bool:
@@ -45,6 +48,8 @@ class SiteStatus:
             out.append(f"{self.environment} fence pending")
         if self.diverged is not None:
             out.append(f"{self.environment} diverged")
+        if self.peer_slot is not None and self.peer_slot.problem:
+            out.append(f"{self.environment} lost its slot on {self.peer_slot.leader}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,6 +66,7 @@ class SiteStatus:
             "fence_pending": self.fence_pending,
             "diverged": None if self.diverged is None else {"reason": self.diverged.reason,
                                                             "repair": self.diverged.repair},
+            "slot": None if self.slot is None else self.slot.as_dict(),
             **live,
         }
 
@@ -122,6 +128,12 @@ class StatusResult:
                     out.append(
                         f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  lsn {shown}"
                     )
+            if site.slot is not None:
+                out.append(f"  {site.slot.line()}")
+            lost = site.peer_slot
+            if lost is not None and lost.problem:
+                out.append(f"  SLOT LOST: {lost.problem}")
+                out.append(f"    re-seed: {lost.next_command}")
             if site.fence_pending:
                 out.append(f"  FENCE PENDING: {site.environment} must get standby_cluster before its members lead")
             if site.diverged is not None:
@@ -156,6 +168,10 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
         site.peer_dcs_role = peer.state.dcs_role
         if site.state is not None and peer.state.live_role == "leader" and site.state.live_role != "leader":
             site.diverged = divergence(site.state, peer.state)
+    found = pair_slot_status(specs, {s.environment: s.state for s in sites})
+    for site in sites:
+        site.slot = found.get(site.environment)
+        site.peer_slot = found.get(specs[site.environment].peer.environment)
     try:
         client = client_info()
     except ClusterError as exc:

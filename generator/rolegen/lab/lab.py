@@ -5,7 +5,9 @@ What the lab changes in the specs, and why (everything else is rolegen's own ren
 - peer.host/peer.port: the peer's tunnel endpoint is a local proxy (one loopback address per site, one port);
   each site's `<release>-master` is another proxy (what clients and writers use), so a cut tunnel leaves local
   writes working;
-- Patroni timings (ttl/loop_wait/retry_timeout): seconds instead of tens of seconds, so a rehearsal is quick.
+- Patroni timings (ttl/loop_wait/retry_timeout): seconds instead of tens of seconds, so a rehearsal is quick;
+- `overrides` (a test's choice, merged into both specs): e.g. WAL sizes of megabytes instead of hundreds, so a
+  drill that outlasts wal_keep_size writes tens of MB.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def _shared_free_port(hosts: tuple[str, ...]) -> int:
     raise RolegenError("no TCP port free on every lab proxy address")
 
 
+def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Deep-merge `overrides` into `data` (maps merged key by key, anything else replaced)."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            _merge(data[key], value)
+        else:
+            data[key] = value
+
+
 def free_port_at(host: str, port: int) -> None:
     with socket.socket() as s:
         s.bind((host, port))
@@ -59,11 +70,13 @@ class Lab(LabFaults):
     def __init__(
         self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
         timings: dict[str, int] | None = LAB_TIMINGS,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
         production runs: bench/switchover.py --timings spec)."""
         self.root = root
         self.timings = timings
+        self.overrides = overrides or {}
         self.k8s_bin = k8s_bin
         self.source = env_dir
         self.env_dir = root / "environments"
@@ -95,7 +108,8 @@ class Lab(LabFaults):
             data = yaml.safe_load((self.source / f"{name}.yaml").read_text())
             data["peer"].update(host=hosts[data["peer"]["environment"]], port=port)
             data["patroni"]["dynamic"].update(self.timings or {})
-            text = "# Lab copy of the spec: peer address and Patroni timings adapted (see rolegen.lab.lab).\n"
+            _merge(data, self.overrides)
+            text = "# Lab copy of the spec: peer address, Patroni timings, overrides adapted (see rolegen.lab.lab).\n"
             (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))
         regenerate(self.env_dir)
         runtime = self._runtime or member_runtime()

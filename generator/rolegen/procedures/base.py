@@ -78,14 +78,17 @@ class Pair:
     def mark(self, event: str) -> None:
         self.timings[event] = round(time.monotonic() - self._t0, 3)
 
-    def write_role(self, spec: Spec, role: Role, state: SiteState) -> None:
+    def write_role(self, spec: Spec, role: Role, state: SiteState, *, slot: bool = True) -> None:
         """Rewrite the `config` annotation for `role`, keeping hand-set keys. The write carries the
         resourceVersion it was computed from; if the object changed meanwhile (Patroni also writes other
-        annotations of it, e.g. `history`), the config is recomputed from a fresh read, never overwritten blindly."""
+        annotations of it, e.g. `history`), the config is recomputed from a fresh read, never overwritten blindly.
+        `slot=False`: a standby without its DR slot's `primary_slot_name` (see `unslot`)."""
         declared = dcs_config(replace(spec, role=role))
         for attempt in range(3):
             self.guard()
             new = keep_extra(state.config or {}, declared)
+            if not slot and isinstance(new.get("standby_cluster"), dict):
+                new["standby_cluster"].pop("primary_slot_name", None)
             try:
                 self.cluster(spec).merge_patch(
                     "configmap",
@@ -99,6 +102,19 @@ class Pair:
                     raise
                 self.log(f"   {spec.config_map} of {spec.environment} changed meanwhile: re-read, recomputed")
                 state = self.read(spec)
+
+    def unslot(self, state: SiteState) -> SiteState:
+        """Before the old site is demoted, the target streams without the DR slot: a demoted (or fenced) site is a
+        standby cluster, where Patroni keeps no slot for its peer, and the target must still be able to stream
+        what that site holds (a crashed member's last WAL) until it is promoted, which drops standby_cluster.
+        Returns the target as read after the write (or as given, when there is nothing to change)."""
+        standby = (state.config or {}).get("standby_cluster")
+        if not isinstance(standby, dict) or "primary_slot_name" not in standby:
+            return state
+        self.log(f"   {self.to.environment} streams without its DR slot until promoted "
+                 f"(standby_cluster.primary_slot_name removed)")
+        self.write_role(self.to, "standby-leader", state, slot=False)
+        return self.read(self.to)
 
     def record(self, spec: Spec, key: str, value: dict[str, Any] | None, seen: Records | None = None) -> None:
         """Write one of rolegen's records (rolegen.records) on `spec`'s site, re-reading on a conflict. `seen`:

@@ -113,10 +113,10 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
             chosen = "reseed"
     if chosen == "reseed":
         log(f"[4/{total}] Re-seed")
-        _reseed(pair, timeout)
+        reseed_site(pair, timeout)
     result.method = chosen
     pair.mark("standby")
-    pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: _caught_up(pair), timeout)
+    pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: caught_up(pair), timeout)
     log(f"[5/{total}] Switch over back to {back.environment}")
     switchover.run(pair, confirm=lambda _: None, timeout=timeout)
     result.timings = dict(pair.timings)
@@ -129,7 +129,7 @@ def _streaming(pair: Pair) -> bool:
     return follows(b_state, c_state, streaming=True) and divergence(b_state, c_state) is None
 
 
-def _caught_up(pair: Pair) -> bool:
+def caught_up(pair: Pair) -> bool:
     """Replay lag within the switchover's bound: the switch back's preflight would refuse otherwise."""
     b_state, c_state = pair.read_both()
     mine, theirs = b_state.leader_member, c_state.leader_member
@@ -152,7 +152,7 @@ def _ensure_scaled(pair: Pair) -> None:
         pair.cluster(pair.to).scale("statefulset", pair.to.release, _replicas(pair))
 
 
-def _reseed(pair: Pair, timeout: float) -> None:
+def reseed_site(pair: Pair, timeout: float) -> None:
     back, cluster = pair.to, pair.cluster(pair.to)
     replicas = _replicas(pair)
     pair.guard()

@@ -35,7 +35,8 @@ def steps(pair: Pair) -> list[Step]:
             f"Its {old.config_map} `config` gets standby_cluster -> {old.peer.host}:{old.peer.port}. Wait until no\n"
             f"member of {old.environment} may accept writes (each reports a standby role, or is gone); a member "
             "that keeps\nreporting primary (a hung Patroni) stops the failover here, with the command that "
-            "clears it.",
+            f"clears it.\nFirst, {to.environment} stops naming its DR slot: a fenced site keeps none, and "
+            f"{to.environment} must stream\nwhat it holds.",
         ),
         Step(
             "Catch up",
@@ -143,6 +144,7 @@ def run(
 def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_loss: bool) -> None:
     to, old, log = pair.to, pair.other, pair.log
     log(f"[2/5] Fence {old.environment} first")
+    pair.unslot(pair.read(to))
     o_state = pair.demote(old, o_state, timeout, leader=to, promotion=None)
     pair.mark("fenced")
     log(f"   {old.environment} fenced: no member may accept writes")

@@ -43,7 +43,8 @@ def steps(pair: Pair) -> list[Step]:
             f"Demote {old}",
             f"Add standby_cluster -> {pair.other.peer.host}:{pair.other.peer.port} to {old}'s "
             f"{pair.other.config_map} `config` annotation\n(read-modify-write with its resourceVersion). Patroni "
-            f"fast-stops the primary; {to}, still connected,\nreceives everything up to the shutdown checkpoint.",
+            f"fast-stops the primary; {to}, still connected,\nreceives everything up to the shutdown checkpoint. "
+            f"First, {to} stops naming its DR slot (a demoted site\nkeeps none) until it is promoted.",
         ),
         Step(
             "Wait for the LSN gate",
@@ -117,6 +118,7 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
             _resume_checks(pair, o_state, t_state)
         confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
     if where in ("start", "demoted"):
+        t_state = pair.unslot(t_state)
         # The promotion is recorded before the demotion, so that the fence record carries its id at once and
         # nothing but the gate stands between the demotion and the promotion.
         promotion = _promotion(pair, o_state, t_state)
@@ -275,6 +277,7 @@ def _roll_back(pair: Pair, timeout: float, why: str | None) -> None:
         )
     pair.log(f"   gate not reached ({why}): promoting {old.environment} back")
     pair.write_role(old, "leader", o_state)
+    pair.write_role(to, "standby-leader", t_state)  # its DR slot again (pair.unslot removed it)
     raise RolegenError(
         f"{to.environment} did not replay {old.environment}'s final LSN within {timeout:.0f}s ({why}); "
         f"{old.environment} was promoted back",
