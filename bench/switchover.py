@@ -7,7 +7,12 @@
    streams again and bytes pulled over the tunnel (golddr's tunnel endpoint), with --method rewind and with reseed.
    Target: rewind bytes <= 0.5 x database size.
 
-Run: python bench/switchover.py [--switchovers 10] [--scale 100] [--skip-failback]
+With --timings spec the lab keeps the bundled specs' own Patroni timings (ttl 30, loop_wait 10: what production
+runs) instead of the lab's quick ones (ttl 20, loop_wait 1). --verbose prints each move's timeline: when rolegen
+wrote the demotion, saw it done, passed the LSN gate, wrote the promotion, saw the target lead; and where the
+write-unavailable window began and ended (seconds from the start of the move).
+
+Run: python bench/switchover.py [--switchovers 10] [--timings lab|spec] [--scale 100] [--skip-failback]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 
-from rolegen.lab.lab import Lab
+from rolegen.lab.lab import LAB_TIMINGS, Lab
 from rolegen.lab.runtime import member_runtime
 from rolegen.lab.workload import AckWriter, missing_ids
 from rolegen.procedures import failback, failover, switchover
@@ -35,10 +40,11 @@ def pair(lab: Lab, to: str):  # type: ignore[no-untyped-def]
     return load_pair(lab.env_dir, to, kubeconfig=lab.kubeconfig, log=lambda _: None, cache_dir=lab.root / "kc")
 
 
-def gap_within(writer: AckWriter, start: float, end: float) -> float:
+def gap_within(writer: AckWriter, start: float, end: float) -> tuple[float, float, float]:
+    """The longest gap between two acknowledged commits around [start, end]: (length, its start, its end)."""
     times = [t for t in writer.log.acknowledged_at if start - 5 <= t <= end + 5]
-    inside = [b - a for a, b in itertools.pairwise(times) if b >= start and a <= end]
-    return max(inside, default=end - start)
+    inside = [(b - a, a, b) for a, b in itertools.pairwise(times) if b >= start and a <= end]
+    return max(inside, default=(end - start, start, end))
 
 
 def bench_switchovers(lab: Lab, count: int, verbose: bool = False) -> None:
@@ -48,20 +54,24 @@ def bench_switchovers(lab: Lab, count: int, verbose: bool = False) -> None:
         for i in range(count):
             to = "golddr" if i % 2 == 0 else "gold"
             t0 = time.monotonic()
-            result = switchover.run(pair(lab, to), confirm=lambda _: None)
+            moving = pair(lab, to)
+            result = switchover.run(moving, confirm=lambda _: None)
             lab.wait_role(to, "leader")
             t1 = time.monotonic()
+            gap, gap_from, gap_to = gap_within(writer, t0, t1)
             if verbose:
-                print(f"   {to}: {result.timings}")
+                offset = t0 - moving._t0  # the pair's marks count from its creation, just before t0
+                marks = {k: round(v - offset, 2) for k, v in result.timings.items()}
+                print(f"   {to}: {marks}; writes stopped {gap_from - t0:.2f}, resumed {gap_to - t0:.2f}")
             time.sleep(1.5)
-            rows.append((to, t1 - t0, gap_within(writer, t0, t1)))
+            rows.append((to, t1 - t0, gap))
     final = "gold" if count % 2 == 0 else "golddr"
     lost = missing_ids(lab.dsn(final), writer.log.acknowledged)
     print("| # | to | total (s) | writes unavailable (s) |\n|---|---|---|---|")
     for i, (to, total, gap) in enumerate(rows, 1):
         print(f"| {i} | {to} | {total:.2f} | {gap:.2f} |")
     print(
-        f"median total {statistics.median(r[1] for r in rows):.2f} s; median unavailable "
+        f"{len(rows)} switchovers; median total {statistics.median(r[1] for r in rows):.2f} s; median unavailable "
         f"{statistics.median(r[2] for r in rows):.2f} s (target <= 3 s); acknowledged {len(writer.log.acknowledged)}, "
         f"lost {len(lost)}"
     )
@@ -136,10 +146,12 @@ def main() -> int:
     parser.add_argument("--skip-failback", action="store_true")
     parser.add_argument("--skip-switchovers", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="print each move's step timings")
+    parser.add_argument("--timings", choices=("lab", "spec"), default="lab",
+                        help="Patroni timings: the lab's quick ones, or the bundled specs' own (production)")
     args = parser.parse_args()
     runtime = member_runtime()
     root = runtime.workdir()
-    lab = Lab(root, REPO / "environments", runtime)
+    lab = Lab(root, REPO / "environments", runtime, timings=LAB_TIMINGS if args.timings == "lab" else None)
     try:
         lab.up()
         if not args.skip_switchovers:

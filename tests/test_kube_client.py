@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 GLOBAL_FLAGS = {"--kubeconfig", "--context", "--cache-dir", "--namespace", "--request-timeout"}
 ALLOWED = {
     "get": {"-o", "-l"},
-    "patch": {"--type", "-p"},
+    "patch": {"--type", "-p", "-o"},
     "annotate": {"--overwrite", "--resource-version"},
     "create": {"-f", "-o"},
     "scale": {"--replicas"},

@@ -241,8 +241,30 @@ def test_a_crashed_sites_position_counts_once_it_stopped_moving_over_patroni_loo
         same = site("gold", [member("g-0", "standby-leader", 3, 500)], holder="g-0", version=version)
         settling.observe(same)
     assert settling.settled(same)
+
+
+def test_a_crashed_sites_position_waits_for_every_member_to_come_back_and_report() -> None:
+    """A stopped container is not "nothing can move": its Pod remains, the kubelet restarts it, and it may hold
+    acknowledged commits that were never shipped. Neither does a member that reports no LSN yet (starting,
+    crash recovery) nor one whose last report, from before its crash, still says primary."""
+    from rolegen.procedures.rules import Settling
+
+    def settles(*members: Member) -> bool:
+        settling = Settling()
+        for version in ("1", "2", "3", "4"):
+            state = site("gold", list(members), holder="g-0", version=version)
+            settling.observe(state)
+        return settling.settled(state)
+
+    replica = member("g-1", "replica", 3, 480)
+    assert settles(member("g-0", "standby-leader", 3, 500), replica)
+    assert not settles(member("g-0", "standby-leader", 3, 500, running=False), replica)
+    assert not settles(member("g-0", "standby-leader", 3, 500, running=False),
+                       member("g-1", "replica", 3, 480, running=False))
+    assert not settles(member("g-0", "standby-leader", 3, 500), member("g-1", None, None, None, state="starting"))
+    assert not settles(member("g-0", "leader", 3, 500), replica)
     stopped = site("gold", [member("g-0", "standby-leader", 3, 500, running=False)], holder="g-0")
-    assert Settling().settled(stopped)  # nothing runs: nothing can move
+    assert Settling.unreported(stopped) == ["g-0"]
 
 
 def test_restarted_names_members_whose_container_came_back() -> None:

@@ -190,12 +190,17 @@ class Cluster:
         items: list[dict[str, Any]] = json.loads(self.kubectl(*args)).get("items", [])
         return items
 
-    def merge_patch(self, kind: str, name: str, patch: dict[str, Any], resource_version: str | None = None) -> None:
-        """JSON merge patch; with `resource_version` the API server refuses (409) if the object changed."""
+    def merge_patch(
+        self, kind: str, name: str, patch: dict[str, Any], resource_version: str | None = None
+    ) -> str | None:
+        """JSON merge patch; with `resource_version` the API server refuses (409) if the object changed.
+        Returns the object's new resourceVersion (a caller that writes again carries it)."""
         body = json.loads(json.dumps(patch))
         if resource_version is not None:
             body.setdefault("metadata", {})["resourceVersion"] = resource_version
-        self.kubectl("patch", kind, name, "--type", "merge", "-p", json.dumps(body, sort_keys=True))
+        out = self.kubectl("patch", kind, name, "--type", "merge", "-p", json.dumps(body, sort_keys=True),
+                           "-o", "jsonpath={.metadata.resourceVersion}")
+        return out.strip() or None
 
     def create(self, obj: dict[str, Any]) -> None:
         self.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(obj, sort_keys=True))

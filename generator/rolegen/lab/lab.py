@@ -69,9 +69,13 @@ class Lab(LabFaults):
 
     def __init__(
         self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
+        timings: dict[str, int] | None = LAB_TIMINGS,
         overrides: dict[str, Any] | None = None,
     ) -> None:
+        """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
+        production runs: bench/switchover.py --timings spec)."""
         self.root = root
+        self.timings = timings
         self.overrides = overrides or {}
         self.k8s_bin = k8s_bin
         self.source = env_dir
@@ -103,7 +107,7 @@ class Lab(LabFaults):
         for name in names:
             data = yaml.safe_load((self.source / f"{name}.yaml").read_text())
             data["peer"].update(host=hosts[data["peer"]["environment"]], port=port)
-            data["patroni"]["dynamic"].update(LAB_TIMINGS)
+            data["patroni"]["dynamic"].update(self.timings or {})
             _merge(data, self.overrides)
             text = "# Lab copy of the spec: peer address, Patroni timings, overrides adapted (see rolegen.lab.lab).\n"
             (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))

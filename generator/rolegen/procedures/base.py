@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class Pair:
     timings: dict[str, float] = field(default_factory=dict)
     lease: Lease | None = None  # set while a CLI run holds the role-change lease: checked before every write
     _t0: float = field(default_factory=time.monotonic)
+    _background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
+    _fence_write: Future[None] | None = None
 
     def cluster(self, spec: Spec) -> Cluster:
         return self.clusters[spec.environment]
@@ -132,16 +134,20 @@ class Pair:
                 if attempt == 4:
                     raise
 
-    def demote(self, spec: Spec, state: SiteState, timeout: float, *, leader: Spec, promotion: str | None) -> SiteState:
+    def demote(self, spec: Spec, state: SiteState, timeout: float, *, leader: Spec, promotion: str | None,
+               defer_record: bool = False) -> SiteState:
         """Fence `spec`'s site (standby_cluster -> its peer) unless its DCS config already says so, then wait
         until no member of it may accept writes (rules.demotion_blockers: observed, not assumed), and record
         what each member held at that moment (rolegen.records FENCE) — unless a fence record of the same
-        promotion exists: the first observation is the evidence. Returns the site as last read."""
+        promotion exists: the first observation is the evidence. Returns the site as last read. With
+        `defer_record` the record is written in the background: `fence_recorded()` waits for it (a switchover
+        reads the gate meanwhile, and joins before it promotes)."""
         # The baseline is the read the fence is computed from: anything seen to change after it may predate the
         # fence by a moment, which only makes the verdict more cautious (a lock counts as alive longer).
         marker = FenceMarker.of(state, time.monotonic())
         if state.dcs_role != "standby-leader":
             self.write_role(spec, "standby-leader", state)
+            self.mark("demote_written")
         last: list[SiteState] = [state]
         blockers: list[str] = []
 
@@ -151,7 +157,7 @@ class Pair:
             return not blockers
 
         try:
-            self.wait(f"no member of {spec.environment} to accept writes", done, timeout)
+            self.wait(f"no member of {spec.environment} to accept writes", done, timeout, every=0.05)
         except RolegenError:
             raise RolegenError(
                 f"{spec.environment} is fenced (its DCS config declares standby) but a member may still accept "
@@ -165,14 +171,24 @@ class Pair:
         if promotion is not None and (final.records.fence or {}).get("promotion") == promotion:
             return final  # evidence for this promotion exists: what members did since cannot improve it
         members = {m.name: {"timeline": m.timeline, "lsn": m.lsn, "role": m.role} for m in final.members}
-        self.record(spec, FENCE, seen=final.records, value={
+        value = {
             "leader": leader.environment,
             "promotion": promotion,
             "members": members,
             "max_timeline": max(final.timelines) if final.timelines else None,
             "writers": [m.name for m in final.writable_members],
-        })
+        }
+        if defer_record:
+            self._fence_write = self._background.submit(self.record, spec, FENCE, value, final.records)
+        else:
+            self.record(spec, FENCE, value, final.records)
         return final
+
+    def fence_recorded(self) -> None:
+        """Wait for a deferred fence record (demote(defer_record=True)); its failure is raised here."""
+        if self._fence_write is not None:
+            pending, self._fence_write = self._fence_write, None
+            pending.result()
 
     def record_promotion(self, target: SiteState, *, timeline_before: int | None, fenced_first: bool,
                          lsn: int | None = None, link: bool = True) -> str:

@@ -150,7 +150,6 @@ def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_los
     log(f"   {old.environment} fenced: no member may accept writes")
     log("[3/5] Catch up")
     final = final_position(o_state)
-    running = [m for m in o_state.members if m.container_running is not False and m.role is not None]
     blocker: str | None = None
     if final is not None:
         # Members that crashed report less than they hold while they replay their own WAL: the position counts
@@ -165,12 +164,16 @@ def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_los
             best = settling.observe(now) or first
             seen[0], gap[0] = gate_blocker(t_state, best), replay_gap(t_state, best)
             if seen[0] is None and not settling.settled(now):
-                seen[0] = f"{old.environment}'s position {lsn_text(best.lsn)} has not settled yet"
+                waiting = Settling.unreported(now)
+                seen[0] = (f"{', '.join(waiting)} of {old.environment} not reported since restarting" if waiting
+                           else f"{old.environment}'s position {lsn_text(best.lsn)} has not settled yet")
             return seen[0] is None
 
+        # A member whose Pod remains comes back (the kubelet restarts it): wait for it up to the timeout. Only a
+        # site without Pods has nothing more to say.
         try:
             pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
-                      timeout if running else 2.0, gap=lambda: gap[0])
+                      timeout if o_state.members else 2.0, gap=lambda: gap[0])
         except RolegenError:
             blocker = seen[0]
         final = settling.best or final

@@ -102,7 +102,10 @@ class Settling:
     than it holds, and a gate passed on that figure promotes the target before it has the last acknowledged
     commits. Each renewal of the leader lock is a loop of the holder's Patroni, which rewrites the lock's optime
     and its own status whenever they move: the position is settled once `loops` renewals passed without it
-    growing (or when no member's container may still run: then nothing can move)."""
+    growing — and only while every member of the site reports a position of its own. A member whose container
+    is stopped is not "nothing can move": its Pod remains, the kubelet restarts it, and it comes back with WAL
+    nobody has seen (acknowledged commits not yet shipped when it crashed). A member that reports no LSN is
+    starting or recovering, and one that still reports a writable role speaks from before its crash."""
 
     loops: int = 2
     best: Position | None = None
@@ -118,9 +121,13 @@ class Settling:
         return self.best
 
     def settled(self, state: SiteState) -> bool:
-        if all(m.container_running is False for m in state.members):
-            return True
-        return self.renewals >= self.loops
+        return not self.unreported(state) and self.renewals >= self.loops
+
+    @staticmethod
+    def unreported(state: SiteState) -> list[str]:
+        """Members whose data may reach further than anything reported: stopped (they restart), starting or
+        recovering (no LSN yet), or still reporting a writable role (a report from before their crash)."""
+        return [m.name for m in state.members if m.container_running is False or m.lsn is None or m.may_write]
 
 
 def restarted(before: SiteState, after: SiteState) -> list[str]:

@@ -25,6 +25,7 @@ from rolegen.procedures.rules import (
     restarted,
     site_timeline,
 )
+from rolegen.procedures.wake import Nudger
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 
@@ -123,10 +124,16 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
         promotion = _promotion(pair, o_state, t_state)
         log(f"[2/{total}] Demote {old.environment}")
         before = o_state
-        o_state = pair.demote(old, o_state, timeout, leader=to, promotion=promotion)
+        # The target's Patroni reports its replay position once per loop_wait unless woken: keep its report
+        # fresh while the old site demotes, so the gate passes on the first read after the demotion.
+        nudger = Nudger(pair.cluster(to), to)
+        nudger.seen(t_state)
+        with nudger.running():
+            o_state = pair.demote(old, o_state, timeout, leader=to, promotion=promotion, defer_record=True)
         pair.mark("demoted")
         log(f"[3/{total}] Wait for the LSN gate")
-        final, t_state = _gate(pair, o_state, timeout, before)
+        final, t_state = _gate(pair, o_state, timeout, before, nudger)
+        pair.fence_recorded()  # the evidence of the fence is on record before the promotion
         result.final_lsn, result.timeline = final.lsn, final.timeline
         pair.mark("gate")
         log(f"   {to.environment} replayed {old.environment}'s final LSN {lsn_text(final.lsn)}, tl {final.timeline}")
@@ -214,13 +221,16 @@ def _promotion(pair: Pair, o_state: SiteState, t_state: SiteState) -> str:
                                  link=False)
 
 
-def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState) -> tuple[Position, SiteState]:
+def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
+          nudger: Nudger) -> tuple[Position, SiteState]:
     """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
     fresh read of both sites shows the target still a standby and not leading.
 
     A clean demotion leaves the shutdown checkpoint in the lock's optime: final at once. If a member of the old
     site restarted since `before` (it crashed during the switchover), its reports lag what it holds until it
-    replayed its own WAL: then the position must also settle (rules.Settling)."""
+    replayed its own WAL: then the position must also settle (rules.Settling). While the gate is not reached the
+    target's Patroni is woken (wake.Nudger) after each read: the read that passes is always the latest, so the
+    promotion's write carries the current resourceVersion."""
     final = final_position(o_state)
     if final is None:
         raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
@@ -239,11 +249,14 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState) -> 
         if seen[0] is None and crashed and not settling.settled(now):
             seen[0] = f"{', '.join(crashed)} restarted: {pair.other.environment}'s position has not settled yet"
         last[0] = (target, t_state)
+        nudger.seen(t_state)
+        if seen[0] is not None:
+            nudger.maybe()
         return seen[0] is None
 
     try:
         pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout,
-                  gap=lambda: gap[0])
+                  gap=lambda: gap[0], every=0.02)
     except RolegenError as exc:
         if exc.message.startswith("timed out"):
             _roll_back(pair, timeout, seen[0])
