@@ -63,7 +63,9 @@ def bench_switchovers(lab: Lab, count: int, verbose: bool = False) -> None:
                 offset = t0 - moving._t0  # the pair's marks count from its creation, just before t0
                 marks = {k: round(v - offset, 2) for k, v in result.timings.items()}
                 print(f"   {to}: {marks}; writes stopped {gap_from - t0:.2f}, resumed {gap_to - t0:.2f}")
-            time.sleep(1.5)
+            # The next move's preflight needs the demoted site streaming again: with loop_wait 10 that takes up
+            # to a loop of each Patroni (the new leader creates the DR slot, the old site follows its timeline).
+            lab.wait_role("gold" if to == "golddr" else "golddr", "standby-leader", 90)
             rows.append((to, t1 - t0, gap))
     final = "gold" if count % 2 == 0 else "golddr"
     lost = missing_ids(lab.dsn(final), writer.log.acknowledged)
