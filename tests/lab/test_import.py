@@ -61,10 +61,12 @@ def test_site_installed_without_rolegen_round_trips(lab: Lab, tmp_path: Path) ->
         "role": "standby-leader",
         "peer": dict(rolegen_values["peer"]),
         "patroni": {"scope": "patroni", "labels": {"application": "patroni"},
-                    "dynamic": rolegen_values["patroni"]["dynamic"]},
+                    "dynamic": rolegen_values["patroni"]["dynamic"],
+                    # the DR slot this standby consumes (patroni.dr_slot on both specs): not a chart default
+                    "standby": {"primary_slot_name": rolegen_values["patroni"]["standby"]["primary_slot_name"]}},
         **{k: rolegen_values[k] for k in ("replicaCount", "image", "resources", "persistence")},
         "auth": {k: {"existingSecret": f"patroni-{k}"} for k in ("superuser", "replication", "rewind", "app")},
-    }  # no tsc, patroni.standby, leaderLabelValue: the chart's defaults
+    }  # no tsc, leaderLabelValue: the chart's defaults
     Releases(cluster).upgrade_install("patroni", hand)
     env_dir = tmp_path / "environments"
     env_dir.mkdir()
