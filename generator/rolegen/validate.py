@@ -14,6 +14,8 @@ from rolegen.errors import Problem
 from rolegen.load import Document
 from rolegen.resources import load_schema
 from rolegen.spec import Spec
+from rolegen.validate_tls import pair_problems as tls_pair_problems
+from rolegen.validate_tls import spec_problems as tls_spec_problems
 
 _SECRET_HINT = "secret values never go in a spec or generated file: reference a Secret name under secrets:"
 
@@ -141,7 +143,7 @@ def validate_specs(docs: list[Document]) -> SpecSet:
             )
         if not found:
             spec = Spec.from_dict(doc.data, doc.display)
-            found += _timing_problems(spec)
+            found += _timing_problems(spec) + tls_spec_problems(spec)
             specs[stem] = spec
         problems += found
     problems += cross_env_problems(specs)
@@ -245,6 +247,7 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
         both("$.role", f"{a.environment} and {b.environment} are both leader; a pair has exactly one leader site")
     elif not leaders:
         both("$.role", f"neither {a.environment} nor {b.environment} is leader; nothing accepts writes", "warning")
+    problems += tls_pair_problems(a, b)
     creators = [s for s in (a, b) if s.tsc.get("create")]
     if len(creators) == 2:
         both("$.tsc.create", "both sites create the TransportServerClaim; exactly one cluster hosts it")
