@@ -103,6 +103,11 @@ class MemberRuntime:
         """A scrubbed environment: PATH with the PostgreSQL binaries, HOME, and `extra` only."""
         env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
         env.update(PATH=f"{self.bin_dir}:/usr/bin:/bin", HOME=str(home), PYTHONUNBUFFERED="1")
+        lib = self.bin_dir.parent / "lib"
+        if (lib / "libpq.so.5").exists():
+            # The build's own libpq for its walreceiver (libpqwalreceiver.so's RUNPATH is the build prefix, so it
+            # would otherwise load the system's older libpq, which rejects `sslnegotiation`).
+            env["LD_LIBRARY_PATH"] = str(lib)
         env.update(extra)
         return env
 
