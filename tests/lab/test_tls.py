@@ -94,11 +94,8 @@ def test_rest_api_unsafe_endpoints_need_the_secrets_credentials(lab: Lab) -> Non
             return int(exc.code)
 
     assert post({}) == 401
-    credentials = lab.rest_credentials()
-    assert credentials is not None
     assert post({"Authorization": "Basic " + base64.b64encode(b"patroni:wrong").decode()}) == 401
-    token = base64.b64encode(":".join(credentials).encode()).decode()
-    assert post({"Authorization": f"Basic {token}"}) == 200
+    assert post(lab.rest_auth()) == 200  # the restapi Secret's username and password
     until(lambda: replica.rest("/patroni")[1].get("state") == "running", 60, "the restarted replica running")
     assert replica.rest("/readiness")[0] == 200  # safe endpoints (the probes) stay open
 

@@ -166,6 +166,15 @@ class Lab(LabFaults):
         secret = self.passwords.get(spec.secrets.get("restapi", ""))
         return (secret["username"], secret["password"]) if secret else None
 
+    def rest_auth(self) -> dict[str, str]:
+        """The Authorization header Patroni's REST API wants on unsafe requests ({} without a REST Secret)."""
+        import base64
+
+        credentials = self.rest_credentials()
+        if credentials is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(":".join(credentials).encode()).decode()}
+
     def helm_install(self, name: str) -> None:
         import helm_python
 
