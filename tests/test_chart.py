@@ -315,8 +315,9 @@ def test_patroni_configuration_is_extractable(env: str) -> None:
     assert static["bootstrap"]["dcs"] == values["patroni"]["dynamic"]  # role-free: the role is in the DCS only
     assert static["postgresql"]["use_pg_rewind"] is True
     for cidr in values["peer"]["cidrs"]:
-        assert f"host replication all {cidr} scram-sha-256" in static["postgresql"]["pg_hba"]
-        assert f"host postgres all {cidr} scram-sha-256" in static["postgresql"]["pg_hba"]  # pg_rewind
+        # The bundled specs use TLS: the peer over TLS only (pg_rewind connects to `postgres`).
+        assert f"hostssl replication all {cidr} scram-sha-256" in static["postgresql"]["pg_hba"]
+        assert f"hostssl postgres all {cidr} scram-sha-256" in static["postgresql"]["pg_hba"]
     env_names = {e["name"] for e in chart.member_env(manifests)}
     assert {"PATRONI_REWIND_USERNAME", "PATRONI_REWIND_PASSWORD", "PATRONI_NAME", "PATRONI_KUBERNETES_POD_IP"} <= (
         env_names

@@ -44,5 +44,9 @@ def test_minimal_pair_validates_and_renders_default_secret_names(tmp_path: Path)
     auth = yaml.safe_load(rendered.stdout)["values"]["auth"]
     assert {k: v["existingSecret"] for k, v in auth.items()} == {
         "superuser": "patroni-superuser", "replication": "patroni-replication",
-        "rewind": "patroni-rewind", "app": "patroni-app",
+        "rewind": "patroni-rewind", "app": "patroni-app", "restapi": "patroni-restapi",
+    }
+    # No `tls:` is TLS required, verify-full, with the certificate in `<release>-tls`.
+    assert yaml.safe_load(rendered.stdout)["values"]["tls"] == {
+        "mode": "verify-full", "existingSecret": "patroni-tls", "clientCert": False, "restApi": False,
     }

@@ -32,6 +32,10 @@ def guard() -> ModuleType:
         ('could not translate host name "patroni-master-gold" to address: Name or service not known', "unreachable"),
         ("server closed the connection unexpectedly", "unreachable"),
         ("something nobody anticipated", "error"),
+        # TLS: a certificate the guard does not trust, or a peer without TLS, is a refusal, never "unreachable".
+        ('connection to server at "127.0.1.1", port 5432 failed: SSL error: certificate verify failed', "refused"),
+        ('server certificate for "impostor" does not match host name "patroni-master-gold"', "refused"),
+        ("server does not support SSL, but SSL was required", "refused"),
     ],
 )
 def test_an_authentication_failure_is_not_an_unreachable_peer(guard: ModuleType, message: str, kind: str) -> None:
@@ -67,6 +71,21 @@ def test_a_password_with_quotes_and_backslashes_reaches_the_driver_unmangled(
     # The driver builds the conninfo from keyword arguments with its own quoting: it round-trips.
     conninfo = psycopg.conninfo.make_conninfo(**kwargs)
     assert psycopg.conninfo.conninfo_to_dict(conninfo)["password"] == password
+
+
+def test_with_tls_the_guard_asks_the_peer_as_patronis_rewind_connection_does(
+    guard: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "sslmode" not in guard.connect_kwargs("patroni-master-gold", "5432")  # TLS disabled: libpq's default
+    monkeypatch.setenv("GUARD_SSLMODE", "verify-full")
+    monkeypatch.setenv("GUARD_SSLROOTCERT", "/etc/patroni-tls/ca.crt")
+    kwargs = guard.connect_kwargs("patroni-master-gold", "5432")
+    assert (kwargs["sslmode"], kwargs["sslrootcert"]) == ("verify-full", "/etc/patroni-tls/ca.crt")
+    assert "sslcert" not in kwargs
+    monkeypatch.setenv("GUARD_SSLCERT", "/etc/patroni-tls/tls.crt")
+    monkeypatch.setenv("GUARD_SSLKEY", "/etc/patroni-tls/tls.key")
+    kwargs = guard.connect_kwargs("patroni-master-gold", "5432")
+    assert (kwargs["sslcert"], kwargs["sslkey"]) == ("/etc/patroni-tls/tls.crt", "/etc/patroni-tls/tls.key")
 
 
 def test_each_decision_is_one_greppable_line(guard: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:

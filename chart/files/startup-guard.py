@@ -83,10 +83,18 @@ def classify(error: str) -> str:
 
 
 def connect_kwargs(host: str, port: str) -> dict[str, str]:
-    """Keyword arguments, never a `k='v'` string: the driver quotes a password with ' or \\ correctly."""
-    return {"host": host, "port": port, "dbname": "postgres", "connect_timeout": "5",
-            "user": os.environ.get("PATRONI_REWIND_USERNAME", ""),
-            "password": os.environ.get("PATRONI_REWIND_PASSWORD", "")}
+    """Keyword arguments, never a `k='v'` string: the driver quotes a password with ' or \\ correctly.
+    With TLS on (GUARD_SSLMODE), the peer is asked as Patroni's rewind connection asks it: verify-full (or
+    verify-ca) against GUARD_SSLROOTCERT, presenting GUARD_SSLCERT/GUARD_SSLKEY when the pair wants a client
+    certificate. A certificate the guard rejects is a refusal (exit 1), never "unreachable"."""
+    kwargs = {"host": host, "port": port, "dbname": "postgres", "connect_timeout": "5",
+              "user": os.environ.get("PATRONI_REWIND_USERNAME", ""),
+              "password": os.environ.get("PATRONI_REWIND_PASSWORD", "")}
+    for key in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+        value = os.environ.get(f"GUARD_{key.upper()}")
+        if value:
+            kwargs[key] = value
+    return kwargs
 
 
 def peer_state(host: str, port: str) -> tuple[str, str]:

@@ -70,6 +70,16 @@ Labels Patroni selects its Pods and ConfigMaps by: `kubernetes.labels` plus `clu
 {{- printf "%s-static-config" (include "rolegen-patroni.fullname" .) -}}
 {{- end -}}
 
+{{/* Where the TLS Secret is mounted in the member containers. */}}
+{{- define "rolegen-patroni.tlsDir" -}}
+{{- .Values.tls.mountPath | default "/etc/patroni-tls" | trimSuffix "/" -}}
+{{- end -}}
+
+{{/* HTTPS when the REST API serves TLS (probes follow). */}}
+{{- define "rolegen-patroni.restApiScheme" -}}
+{{- if and (ne .Values.tls.mode "disabled") .Values.tls.restApi -}}HTTPS{{- else -}}HTTP{{- end -}}
+{{- end -}}
+
 {{/* PGDATA inside the member volume. */}}
 {{- define "rolegen-patroni.dataDir" -}}
 {{- printf "%s/pgroot/data" (.Values.persistence.mountPath | trimSuffix "/") -}}
@@ -101,6 +111,12 @@ Checks the schema cannot express. All messages are collected and reported in one
 {{- if not (get (get $.Values.auth $name | default dict) "existingSecret") -}}
 {{- $messages = append $messages (printf "auth.%s.existingSecret: required (a Secret with keys username and password)" $name) -}}
 {{- end -}}
+{{- end -}}
+{{- if and (ne .Values.tls.mode "disabled") (not .Values.tls.existingSecret) -}}
+{{- $messages = append $messages (printf "tls.existingSecret: required with tls.mode %s (a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt), or set tls.mode: disabled" .Values.tls.mode) -}}
+{{- end -}}
+{{- if and (eq .Values.tls.mode "disabled") (or .Values.tls.clientCert .Values.tls.restApi) -}}
+{{- $messages = append $messages "tls.clientCert/tls.restApi: need TLS; tls.mode is disabled" -}}
 {{- end -}}
 {{- if and .Values.peer.host (eq .Values.peer.host (include "rolegen-patroni.masterServiceName" .)) -}}
 {{- $messages = append $messages (printf "peer.host: %q is this release's own leader Service; a standby must follow the other site" .Values.peer.host) -}}

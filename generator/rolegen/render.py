@@ -76,6 +76,7 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             "create": bool(spec.tsc.get("create")),
             **({"monitor": spec.tsc["monitor"]} if "monitor" in spec.tsc else {}),
         },
+        "tls": tls_values(spec),
     }
     if "replicas" in members:
         values["replicaCount"] = members["replicas"]
@@ -93,6 +94,14 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             **({"storageClass": storage["class"]} if "class" in storage else {}),
         }
     return values
+
+
+def tls_values(spec: Spec) -> dict[str, Any]:
+    """The chart's `tls`: the mode, and (unless disabled) the Secret's name, never its content."""
+    tls = spec.tls
+    if not tls.enabled:
+        return {"mode": tls.mode}
+    return {"mode": tls.mode, "existingSecret": tls.secret, "clientCert": tls.client_cert, "restApi": tls.rest_api}
 
 
 def configmap_patches(spec: Spec) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,8 @@ HOT_STANDBY_PARAMETERS = (
 )
 
 
-SECRET_KEYS = ("superuser", "replication", "rewind", "app")
+SECRET_KEYS = ("superuser", "replication", "rewind", "app", "restapi")
+TLS_MODES = ("verify-full", "verify-ca", "disabled")
 
 
 def default_secrets(release: str) -> dict[str, str]:
@@ -34,6 +35,33 @@ class Peer:
     host: str
     port: int
     cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tls:
+    """`tls:` of a spec, defaults filled in: TLS required (verify-full), certificate in `<release>-tls`."""
+
+    mode: str
+    secret: str
+    client_cert: bool = False
+    rest_api: bool = False
+    # What the certificate names, for validate's warnings only: nothing deployed depends on it (compare=False).
+    server_names: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "disabled"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, release: str) -> Tls:
+        data = data or {}
+        return cls(
+            mode=data.get("mode", "verify-full"),
+            secret=data.get("secret", f"{release}-tls"),
+            client_cert=bool(data.get("client_cert", False)),
+            rest_api=bool(data.get("rest_api", False)),
+            server_names=tuple(data.get("server_names", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +80,7 @@ class Spec:
     tsc: dict[str, Any]
     members: dict[str, Any]
     secrets: dict[str, str]
+    tls: Tls
     dr_slot: dict[str, Any] = field(default_factory=dict)  # patroni.dr_slot (rolegen.slots)
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
@@ -74,6 +103,7 @@ class Spec:
             tsc=data.get("tsc", {"create": False}),
             members=data.get("members", {}),
             secrets=data.get("secrets") or default_secrets(data["helm"]["release"]),
+            tls=Tls.from_dict(data.get("tls"), data["helm"]["release"]),
             dr_slot=patroni.get("dr_slot", {}),
             source=source,
         )

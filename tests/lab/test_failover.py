@@ -154,7 +154,8 @@ def _switch_inside(lab: Lab, env: str) -> None:
         leader = next(m for m in site.members.values() if m.running and m.rest("/leader")[0] == 200)
         candidate = next(m for m in site.members.values() if m.running and m is not leader)
         body = json.dumps({"leader": leader.name, "candidate": candidate.name}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{leader.rest_port}/switchover", data=body, method="POST")
+        req = urllib.request.Request(f"http://127.0.0.1:{leader.rest_port}/switchover", data=body, method="POST",
+                                     headers=lab.rest_auth())  # unsafe endpoint: the REST Secret's credentials
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 if resp.status == 200:

