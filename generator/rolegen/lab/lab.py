@@ -24,6 +24,7 @@ import json
 import secrets
 import shutil
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -294,8 +295,10 @@ class Lab(LabFaults):
 
     # -- teardown --------------------------------------------------------------------------------------------
     def down(self) -> None:
-        for site in self.sites.values():
-            site.close()
+        """Both sites at once (their members and control planes are independent); waits for every process."""
+        with ThreadPoolExecutor(max_workers=max(len(self.sites), 1)) as pool:
+            for closing in [pool.submit(site.close) for site in self.sites.values()]:
+                closing.result()
 
     def remove(self) -> None:
         self.down()
