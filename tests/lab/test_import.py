@@ -65,7 +65,9 @@ def test_site_installed_without_rolegen_round_trips(lab: Lab, tmp_path: Path) ->
                     # the DR slot this standby consumes (patroni.dr_slot on both specs): not a chart default
                     "standby": {"primary_slot_name": rolegen_values["patroni"]["standby"]["primary_slot_name"]}},
         **{k: rolegen_values[k] for k in ("replicaCount", "image", "resources", "persistence")},
-        "auth": {k: {"existingSecret": f"patroni-{k}"} for k in ("superuser", "replication", "rewind", "app")},
+        "auth": {k: {"existingSecret": f"patroni-{k}"} for k in ("superuser", "replication", "rewind", "app",
+                                                                 "restapi")},
+        "tls": dict(rolegen_values["tls"]),  # the site's certificate Secret and mode: no default can name them
     }  # no tsc, leaderLabelValue: the chart's defaults
     Releases(cluster).upgrade_install("patroni", hand)
     env_dir = tmp_path / "environments"

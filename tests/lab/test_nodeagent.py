@@ -22,8 +22,9 @@ from rolegen.commands.render import run as render
 from rolegen.lab import crds, k8sbin
 from rolegen.lab.controlplane import ControlPlane
 from rolegen.lab.kubeapi import KubeApi
-from rolegen.lab.lab import LAB_TIMINGS
+from rolegen.lab.lab import LAB_TIMINGS, Lab
 from rolegen.lab.nodeagent import NodeAgent
+from rolegen.lab.pki import tls_secrets
 from rolegen.lab.runtime import member_runtime
 from rolegen.resources import chart_dir
 
@@ -79,9 +80,13 @@ def site() -> Iterator[Site]:
         api.ensure_namespace()
         crds.install(api)
         for name, user in (("superuser", "postgres"), ("replication", "replicator"), ("rewind", "rewinder"),
-                           ("app", "app")):
+                           ("app", "app"), ("restapi", "patroni")):
             data = {"username": base64.b64encode(user.encode()).decode(), "password": base64.b64encode(b"pw").decode()}
             api.create("secrets", {"metadata": {"name": f"patroni-{name}"}, "data": data})
+        # The bundled specs require TLS: the site's kubernetes.io/tls Secret, as cert-manager would write it.
+        tls = tls_secrets("nodeagent-test-ca", {"gold": Lab.tls_names(spec, "127.0.0.1")})["gold"]
+        api.create("secrets", {"metadata": {"name": "patroni-tls"}, "type": "kubernetes.io/tls",
+                               "data": {k: base64.b64encode(v.encode()).decode() for k, v in tls.items()}})
         values = yaml.safe_load((env_dir / "generated" / "gold" / "values.yaml").read_text())
         with helm_python.Config(kubeconfig_path=str(kubeconfig), kube_context="gold", namespace=NS) as cfg:
             cfg.install(str(chart_dir()), "patroni", values)
