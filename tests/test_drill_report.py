@@ -84,6 +84,14 @@ def test_losses_inside_an_allowed_window_are_reported_apart_and_do_not_fail() ->
     assert any("+3 inside the loss window" in line for line in report.lines())
 
 
+def test_a_lost_write_says_when_it_was_acknowledged() -> None:
+    # Whether a loss is the procedure's or the fault's depends on when the write was acknowledged.
+    report = evaluated(passing_report(lost=[7], lost_at=[1.934]))
+    assert not report.passed
+    assert "lost acknowledged at  1.93 s" in report.lines()
+    assert report.as_dict()["lost_acknowledged_at_s"] == [1.934]
+
+
 def run(expect: Outcome, exit_code: int | None, *tail: str, killed: float | None = None) -> RunRecord:
     return RunRecord("switchover", "golddr", expect, 0.0, exit_code=exit_code, killed_after=killed, tail=list(tail))
 

@@ -122,6 +122,7 @@ class Report:
     acknowledged: int = 0
     lost: list[int] = field(default_factory=list)  # acknowledged, missing on the final leader, outside the window
     lost_in_window: list[int] = field(default_factory=list)
+    lost_at: list[float] = field(default_factory=list)  # when the first lost ids were acknowledged, seconds since start
     loss_window: tuple[float, float] | None = None  # seconds since start
     unknown: int = 0  # in flight when a connection broke: neither acknowledged nor lost
     longest_gap: float = 0.0
@@ -168,7 +169,8 @@ class Report:
         return {
             "scenario": self.scenario, "summary": self.summary, "verdict": "PASS" if self.passed else "FAIL",
             "reasons": self.reasons, "acknowledged": self.acknowledged, "lost": len(self.lost),
-            "lost_ids": self.lost[:20], "lost_in_window": len(self.lost_in_window),
+            "lost_ids": self.lost[:20], "lost_acknowledged_at_s": [round(t, 3) for t in self.lost_at],
+            "lost_in_window": len(self.lost_in_window),
             "loss_window_s": [round(t, 2) for t in self.loss_window] if self.loss_window else None,
             "unknown": self.unknown, "longest_write_gap_s": round(self.longest_gap, 3),
             "timelines_selected": {s: [{"member": m, "timeline": t} for m, t in picks]
@@ -191,6 +193,7 @@ class Report:
         out += [f"{t:7.2f}s  {e}" for t, e in self.events]
         out += ["", f"acknowledged writes   {self.acknowledged}",
                 f"lost                  {len(self.lost)}{window}",
+                *([f"lost acknowledged at  {', '.join(f'{t:.2f}' for t in self.lost_at)} s"] if self.lost_at else []),
                 f"unknown (in flight)   {self.unknown}",
                 f"longest write gap     {self.longest_gap:.2f} s"]
         for site, picks in sorted(self.timelines.items()):

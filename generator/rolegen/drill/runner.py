@@ -111,11 +111,14 @@ class Drill:
         if isinstance(step, Write):
             time.sleep(step.seconds)
         elif isinstance(step, Fault):
+            # The fault's moment is when it starts: a site loss kills the members first, then takes seconds to
+            # stop the control plane; marking its end would shift the loss window past the kill.
+            injected = time.monotonic()
             result = self.control.request(step.op, **step.args)
             if step.mark:
-                self.marks[step.mark] = time.monotonic()
+                self.marks[step.mark] = injected
             args = " ".join(f"{k}={v}" for k, v in sorted(step.args.items()))
-            self.event(f"lab {step.op} {args}".rstrip() + f": {result}")
+            self.event(f"lab {step.op} {args}".rstrip() + f": {result} (from {injected - self._t0:.2f}s)")
         elif isinstance(step, Rolegen):
             self.rolegen_step(step)
         elif isinstance(step, Concurrent):
@@ -275,6 +278,8 @@ class Drill:
                 window = (start - SHIP_SLACK, end if end is not None else time.monotonic())
                 report.loss_window = (window[0] - self._t0, window[1] - self._t0)
         report.lost, report.lost_in_window = split_losses(acknowledged, at, missing, window)
+        when = dict(zip(acknowledged, at, strict=True))
+        report.lost_at = [when[i] - self._t0 for i in report.lost[:20]]
 
 
 def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:
