@@ -97,7 +97,8 @@ def test_status_shows_the_slot_and_fails_naming_the_reseed_when_lost(live: dict[
     assert result.exit_code == 1
     assert "SLOT LOST: golddr needs WAL that gold no longer holds" in result.stdout
     assert "    re-seed: rolegen reseed --env golddr" in result.stdout
-    assert "NOT HEALTHY: golddr lost its slot on gold" in result.stdout
+    assert "NOT HEALTHY: golddr not streaming from its peer (standby leader running); golddr lost its slot on gold" \
+        in result.stdout
     data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
     slot = data["sites"][0]["slot"]
     assert (slot["wal_status"], slot["next"], slot["retained_bytes"]) == ("lost", "rolegen reseed --env golddr",

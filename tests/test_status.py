@@ -23,10 +23,11 @@ STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}}
 
 
 def state(env: str, role: str, timeline: int = 2, lsn: int = 83886176, *, dcs: str | None = None,
-          records: Records | None = None, history: str | None = None) -> SiteState:
+          records: Records | None = None, history: str | None = None, member_state: str | None = None) -> SiteState:
     config = STANDBY if (dcs or role) == "standby-leader" else {}
     annotations = {"initialize": "7712"} | ({"history": history} if history else {})
-    member = Member(f"{env}-0", role, "streaming" if role == "standby-leader" else "running", timeline, lsn, None,
+    member_state = member_state or ("streaming" if role == "standby-leader" else "running")
+    member = Member(f"{env}-0", role, member_state, timeline, lsn, None,
                     lsn if role == "standby-leader" else None, True, "x")
     lock = {"leader": f"{env}-0", "renewTime": datetime.now(UTC).isoformat(), "ttl": "30"}
     return SiteState(env, config, "1", annotations, lock, [member], records=records or Records())
@@ -95,3 +96,14 @@ def test_a_diverged_site_is_named_with_its_repair(live: dict[str, Any], workdir:
     assert "repair: rolegen failback --to golddr (method reseed)" in result.stdout
     data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
     assert data["sites"][1]["diverged"]["repair"] == "reseed"
+
+
+def test_a_standby_site_that_does_not_stream_is_not_healthy(live: dict[str, Any], workdir: Path) -> None:
+    # The tunnel is down or the peer refused the standby (TLS): Patroni still reports a standby leader, but every
+    # commit on the leader's site since is lost with that site. A monitor reading the exit code must see it.
+    live.update(gold=state("gold", "leader"), golddr=state("golddr", "standby-leader", member_state="running"))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert "NOT HEALTHY: golddr not streaming from its peer (standby leader running)" in result.stdout
+    data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
+    assert data["problems"] == ["golddr not streaming from its peer (standby leader running)"]

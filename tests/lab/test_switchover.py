@@ -116,7 +116,10 @@ def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> No
 
     runner = CliRunner()
     common = ["--dir", str(lab.env_dir), "--kubeconfig", str(lab.kubeconfig)]
-    status = runner.invoke(app, ["status", "-f", "json", *common])
+    # Healthy once the demoted site of the previous test streams again (a standby that does not stream is not).
+    deadline = time.monotonic() + 60
+    while (status := runner.invoke(app, ["status", "-f", "json", *common])).exit_code and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert status.exit_code == 0, status.output
     data = json.loads(status.stdout)
     roles = {s["environment"]: (s["declared"], s["live_role"]) for s in data["sites"]}

@@ -1,7 +1,8 @@
 """`rolegen status`: both sites side by side, from API objects only (no exec into Pods), and a verdict a script
 or a monitor can use: `healthy` is False (exit 1) when a site is unreachable, reports a role other than the one
-declared, still has to be fenced, or is DIVERGED (its data went past the point where the leader's timeline
-began: rules.divergence)."""
+declared, still has to be fenced, is DIVERGED (its data went past the point where the leader's timeline
+began: rules.divergence), or is the standby site and does not stream from its peer (the DR link is down: every
+commit since is at risk if the leader's site is lost)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,23 @@ class SiteStatus:
         return self.state is None or self.state.dcs_role == "leader"
 
     @property
+    def not_streaming(self) -> str | None:
+        """The standby leader's state when the standby site runs as declared but receives nothing from its peer."""
+        if self.state is None or self.declared != "standby-leader" or self.state.live_role != "standby-leader":
+            return None
+        leader = self.state.leader_member
+        state = leader.state if leader is not None else None
+        return None if state == "streaming" else f"standby leader {state or 'state unknown'}"
+
+    @property
     def problems(self) -> list[str]:
         out = []
         if self.state is None:
             out.append(f"{self.environment} unreachable")
         elif self.state.live_role != self.declared:
             out.append(f"{self.environment} reports {self.state.live_role or 'no leader'}, declared {self.declared}")
+        if self.not_streaming:
+            out.append(f"{self.environment} not streaming from its peer ({self.not_streaming})")
         if self.fence_pending:
             out.append(f"{self.environment} fence pending")
         if self.diverged is not None:
