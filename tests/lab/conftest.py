@@ -1,4 +1,9 @@
-"""Fixtures for the lab tests: both sites on real control planes, and rolegen's views of them."""
+"""Fixtures for the lab tests: both sites on real control planes, and rolegen's views of them.
+
+One lab serves every module that asks for `lab` (bringing one up and down costs ~20 s): those modules run one
+after another, each starts from the baseline (no fault in force, gold leading, golddr streaming from it, the specs
+agreeing; restored with a failback, or the lab rebuilt, when a module left it elsewhere), and the lab stops as soon
+as the last of them ends, so no other lab test runs beside it."""
 
 from __future__ import annotations
 
@@ -9,32 +14,96 @@ from pathlib import Path
 import pytest
 
 from rolegen.commands.lab import leftover_pids
+from rolegen.drill.runner import restore_baseline
 from rolegen.kube import Cluster
+from rolegen.lab.control import LocalControl
 from rolegen.lab.lab import Lab
 from rolegen.lab.runtime import member_runtime
 from rolegen.procedures.base import Pair, load_pair
 
 REPO = Path(__file__).resolve().parents[2]
+BASELINE_TIMEOUT = 60
 
 
-# -- the two-site lab ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    """Both sites from the bundled environments, once per test module; every process stopped after."""
-    runtime = member_runtime()
-    root = runtime.workdir()  # members (uid 65534) cannot traverse pytest's 0700 tmp dirs
-    lab = Lab(root, REPO / "environments", runtime)
-    # rolegen's own kubectl calls (no --cache-dir) keep their discovery cache in the lab, not in ~/.kube.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KUBECACHEDIR", str(root / "kube-cache"))
+class SharedLab:
+    """The one lab of the `lab` modules, started on first use."""
+
+    def __init__(self) -> None:
+        self.runtime = member_runtime()
+        self.root = self.runtime.workdir()  # members (uid 65534) cannot traverse pytest's 0700 tmp dirs
+        self.lab: Lab | None = None
+        self._env = pytest.MonkeyPatch()
+
+    def at_baseline(self) -> Lab:
+        if self.lab is None:
+            return self._start()
+        report = restore_baseline(LocalControl(self.lab), timeout=BASELINE_TIMEOUT)
+        if not report.passed:  # the previous module left it beyond repair: a fresh lab, not a cascade of failures
+            self.lab.down()
+            shutil.rmtree(self.root, ignore_errors=True)
+            return self._start()
+        return self.lab
+
+    def _start(self) -> Lab:
+        # rolegen's own kubectl calls (no --cache-dir) keep their discovery cache in the lab, not in ~/.kube.
+        self._env.setenv("KUBECACHEDIR", str(self.root / "kube-cache"))
+        self.lab = Lab(self.root, REPO / "environments", self.runtime)
+        self.lab.up(timeout=120)
+        return self.lab
+
+    def stop(self) -> list[int]:
+        """Stop every process of the lab; the ones still running after it (must be none)."""
+        if self.lab is None:
+            return []
         try:
-            lab.up(timeout=120)
-            yield lab
+            self.lab.down()
         finally:
-            lab.down()
-            left = leftover_pids(root)
-            shutil.rmtree(root, ignore_errors=True)
-    assert left == [], f"lab processes left behind: {left}"
+            self.lab = None
+            self._env.undo()
+        left = leftover_pids(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+        return left
+
+
+_SHARED: SharedLab | None = None
+
+
+def _uses_lab(item: pytest.Item) -> bool:
+    return "lab" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules sharing the lab run one after another, where the first of them was: one lab, never two."""
+    sharing = [item for item in items if _uses_lab(item)]
+    if sharing:
+        first = items.index(sharing[0])
+        rest = [item for item in items if not _uses_lab(item)]
+        items[:] = rest[:first] + sharing + rest[first:]
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Both sites from the bundled environments at the baseline; shared with the other modules that use it."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = SharedLab()
+    try:
+        yield _SHARED.at_baseline()
+    finally:
+        items = request.session.items
+        mine = [i for i, item in enumerate(items) if item.module is request.module]
+        if not any(_uses_lab(item) for item in items[(mine[-1] + 1 if mine else 0):]):
+            shared, _SHARED = _SHARED, None
+            left = shared.stop()
+            assert left == [], f"lab processes left behind: {left}"
+
+
+def pytest_sessionfinish() -> None:
+    """An interrupted session still stops the shared lab."""
+    global _SHARED
+    if _SHARED is not None:
+        shared, _SHARED = _SHARED, None
+        shared.stop()
 
 
 def lab_cluster(lab: Lab, env: str) -> Cluster:

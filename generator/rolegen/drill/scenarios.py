@@ -139,7 +139,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "leader lock expired, failover to golddr must refuse while gold may still take writes; resume; the "
              "failover re-run as its hint says; back to gold", (
         Write(1.0), Fault("pause", {"site": "gold"}, mark="fault"), WaitNoLeader("gold"),
-        Rolegen("failover", "golddr", expect="error", timeout=20), Write(0.5),
+        Rolegen("failover", "golddr", expect="error", timeout=10), Write(0.5),
         Fault("resume", {"site": "gold"}, mark="resumed"), FollowHint(),
         Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("killed-rolegen", "switchover SIGKILLed at 0.7, 1.5 and 2.5 s, re-run until it converges; and back", (

@@ -147,12 +147,16 @@ class Lab(LabFaults):
         for data in certificates.values():
             self.tls_ca.write_text(data["ca.crt"])
         for index, (name, spec) in enumerate(specs.items(), start=1):
-            site = LabSite(
+            self.sites[name] = LabSite(
                 name, spec.namespace, spec.release, spec.context or name, self.root, runtime, ("127.0.0.1", 0),
                 binaries, index, tunnel=(hosts[name], port), tunnel_source=egress[spec.peer.environment],
             )
-            self.sites[name] = site
-            site.start_api()
+        # The control planes are independent and each takes seconds to become ready: start them at once.
+        with ThreadPoolExecutor(max_workers=len(self.sites)) as pool:
+            for starting in [pool.submit(site.start_api) for site in self.sites.values()]:
+                starting.result()
+        for name, spec in specs.items():
+            site = self.sites[name]
             for secret, data in self.passwords.items():
                 site.create_secret(secret, data)
             if spec.tls.enabled:
