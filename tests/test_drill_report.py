@@ -158,3 +158,11 @@ def test_losses_split_by_the_window_they_were_acknowledged_in() -> None:
     assert split_losses(acknowledged, at, {2, 3, 5}, (1.5, 3.5)) == ([5], [2, 3])
     assert split_losses(acknowledged, at, {2, 3, 5}, None) == ([2, 3, 5], [])
     assert split_losses(acknowledged, at, set(), (0.0, 9.0)) == ([], [])
+
+
+def test_a_site_loss_excuses_only_what_the_lost_site_acknowledged() -> None:
+    # Inside the window, gold's unshipped commits may die with gold; golddr's, once it leads, never may.
+    acknowledged, at = [1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0]
+    by = ["gold", "gold", "golddr", "golddr"]
+    assert split_losses(acknowledged, at, {2, 3}, (1.5, 3.5), by, "gold") == ([3], [2])
+    assert split_losses(acknowledged, at, {2, 3}, (1.5, 3.5), by, None) == ([], [2, 3])

@@ -47,15 +47,20 @@ def duplicate_timelines(selected: dict[str, list[tuple[str, int]]]) -> list[int]
     return sorted(tl for tl, n in counts.items() if n > 1)
 
 
-def split_losses(acknowledged: list[int], at: list[float], missing: set[int],
-                 window: tuple[float, float] | None) -> tuple[list[int], list[int]]:
+def split_losses(acknowledged: list[int], at: list[float], missing: set[int], window: tuple[float, float] | None,
+                 by: list[str] | None = None, site: str | None = None) -> tuple[list[int], list[int]]:
     """(lost, lost inside `window`): acknowledged ids missing on the final leader, split by when they were
-    acknowledged (`at`, same clock as `window`). Without a window every missing id is lost."""
+    acknowledged (`at`, same clock as `window`). Without a window every missing id is lost. With `site`, only
+    the ids that site acknowledged (`by`) count as inside: a site loss excuses the lost site's unshipped commits,
+    never a commit the surviving site acknowledged."""
     lost: list[int] = []
     inside: list[int] = []
-    for ident, when in zip(acknowledged, at, strict=True):
+    for index, (ident, when) in enumerate(zip(acknowledged, at, strict=True)):
         if ident in missing:
-            (inside if window is not None and window[0] <= when <= window[1] else lost).append(ident)
+            excused = window is not None and window[0] <= when <= window[1]
+            if excused and site is not None:
+                excused = by is not None and by[index] == site
+            (inside if excused else lost).append(ident)
     return lost, inside
 
 

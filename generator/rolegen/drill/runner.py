@@ -57,6 +57,7 @@ class Drill:
         self.ep = Endpoints(control.request("info"))
         self.report = Report(scenario.name, scenario.summary)
         self.marks: dict[str, float] = {}
+        self.mark_sites: dict[str, str] = {}  # mark -> the site its fault hit
         self.groups: list[list[RunRecord]] = []
         self._t0 = time.monotonic()
         self._outdir = Path()  # each run's output, in a directory of its own while run() runs
@@ -93,7 +94,8 @@ class Drill:
             log = writer.stop()
             prober.stop()
             shutil.rmtree(self._outdir, ignore_errors=True)
-        self.measure(log.acknowledged, log.acknowledged_at, len(log.unknown), log.longest_gap)
+        by = [self.ep.sites[i] if 0 <= i < len(self.ep.sites) else "?" for i in log.acknowledged_by]
+        self.measure(log.acknowledged, log.acknowledged_at, len(log.unknown), log.longest_gap, by)
         self.report.timelines = watch.timelines()
         self.report.dual_primaries, self.report.probes = prober.dual, prober.probes
         self.report.duration = time.monotonic() - self._t0
@@ -117,6 +119,8 @@ class Drill:
             result = self.control.request(step.op, **step.args)
             if step.mark:
                 self.marks[step.mark] = injected
+                if "site" in step.args:
+                    self.mark_sites[step.mark] = str(step.args["site"])
             args = " ".join(f"{k}={v}" for k, v in sorted(step.args.items()))
             self.event(f"lab {step.op} {args}".rstrip() + f": {result} (from {injected - self._t0:.2f}s)")
         elif isinstance(step, Rolegen):
@@ -258,7 +262,8 @@ class Drill:
         cache = Path(self.ep.info["root"]) / "kube-cache"
         return read_site(spec, cluster_for(spec, self.ep.kubeconfig, cache_dir=cache))
 
-    def measure(self, acknowledged: list[int], at: list[float], unknown: int, gap: float) -> None:
+    def measure(self, acknowledged: list[int], at: list[float], unknown: int, gap: float,
+                by: list[str] | None = None) -> None:
         report, expect = self.report, self.scenario.expect
         report.acknowledged, report.unknown, report.longest_gap = len(acknowledged), unknown, gap
         leader = report.final_leader or next(
@@ -271,13 +276,14 @@ class Drill:
         except Exception as exc:  # psycopg errors: the count is impossible, which the report says
             report.problems.append(f"cannot count losses on {leader}: {exc}")
             return
-        window = None
+        window, site = None, None
         if expect.loss_window:
+            site = self.mark_sites.get(expect.loss_window[0])
             start, end = (self.marks.get(m) for m in expect.loss_window)
             if start is not None:
                 window = (start - SHIP_SLACK, end if end is not None else time.monotonic())
                 report.loss_window = (window[0] - self._t0, window[1] - self._t0)
-        report.lost, report.lost_in_window = split_losses(acknowledged, at, missing, window)
+        report.lost, report.lost_in_window = split_losses(acknowledged, at, missing, window, by, site)
         when = dict(zip(acknowledged, at, strict=True))
         report.lost_at = [when[i] - self._t0 for i in report.lost[:20]]
 

@@ -18,6 +18,7 @@ TABLE = "rolegen_lab_writes"
 class WriteLog:
     acknowledged: list[int] = field(default_factory=list)
     acknowledged_at: list[float] = field(default_factory=list)  # time.monotonic() of each acknowledgement
+    acknowledged_by: list[int] = field(default_factory=list)  # index of the DSN whose server acknowledged it
     unknown: list[int] = field(default_factory=list)  # in flight when the connection broke: may or may not exist
     failures: int = 0
 
@@ -58,9 +59,10 @@ class AckWriter:
         next_id = int(time.time() * 1000) * 1000  # unique across runs sharing a table
         last_ack = time.monotonic()
         conn: psycopg.Connection[tuple[object, ...]] | None = None
+        source = -1
         while not self._stop.is_set():
             if conn is None:
-                conn = _connect_writable(self._dsns)
+                source, conn = _connect_writable_indexed(self._dsns)
                 if conn is None:
                     time.sleep(0.05)
                     continue
@@ -78,22 +80,28 @@ class AckWriter:
             last_ack = now
             self.log.acknowledged.append(next_id)
             self.log.acknowledged_at.append(now)
+            self.log.acknowledged_by.append(source)
             time.sleep(self._interval)
         if conn is not None:
             conn.close()
 
 
 def _connect_writable(dsns: Sequence[str]) -> psycopg.Connection[tuple[object, ...]] | None:
-    for dsn in dsns:
+    return _connect_writable_indexed(dsns)[1]
+
+
+def _connect_writable_indexed(dsns: Sequence[str]) -> tuple[int, psycopg.Connection[tuple[object, ...]] | None]:
+    """(index of the DSN, connection) of the first node that is out of recovery; (-1, None) if none is."""
+    for index, dsn in enumerate(dsns):
         try:
             conn = psycopg.connect(dsn, autocommit=True, connect_timeout=2)
         except psycopg.Error:
             continue
         row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
         if row is not None and row[0] is False:
-            return conn
+            return index, conn
         conn.close()
-    return None
+    return -1, None
 
 
 def ensure_table(dsns: Sequence[str], timeout: float = 30) -> None:
