@@ -246,9 +246,15 @@ def test_dr_link_cut_beyond_wal_keep_size_catches_up_without_reseed(drills: Dril
     lab.cut()
     try:
         written = write_wal(lab.dsn("gold"), 40 * MiB)  # wal_keep_size is 16MB
-        poll(lambda: (gold_slot(lab).get("retained_bytes") or 0) >= 40 * MiB, 20, "gold's slot holding the cut")
-        slot = gold_slot(lab)
-        assert slot["wal_status"] == "extended" and slot["standby_streaming"] is False, slot
+        # golddr's Patroni publishes its walreceiver's state each loop: wait for both views, never one read.
+        seen: dict[str, Any] = {}
+
+        def holding_the_cut() -> bool:
+            seen.update(gold_slot(lab))
+            return (seen.get("retained_bytes") or 0) >= 40 * MiB and seen.get("standby_streaming") is False
+
+        poll(holding_the_cut, 30, "gold's slot holding the cut while golddr reports not streaming")
+        assert seen["wal_status"] == "extended", seen
     finally:
         lab.heal()
     target, healed = sql(lab.dsn("gold"), "SELECT pg_current_wal_lsn() - '0/0'"), time.monotonic()
