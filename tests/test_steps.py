@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from rolegen.errors import RolegenError
-from rolegen.live import SiteState
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import Records
+from rolegen.site_state import SiteState
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rolegen.commands.lab import leftover_pids
-from rolegen.kube import Cluster
+from rolegen.kubectl import Cluster
 from rolegen.lab.lab import Lab
 from rolegen.lab.runtime import member_runtime
 from rolegen.procedures.base import Pair, load_pair

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
 from rolegen.generated import record_role
-from rolegen.kube import Cluster, ClusterUnreachable, Conflict, cluster_for
+from rolegen.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
-from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
 from rolegen.records import FENCE, PROMOTION, Records, RecordStore
 from rolegen.render import dcs_config, dumps_json
+from rolegen.site_diff import keep_extra
+from rolegen.site_state import SiteState, read_site
 from rolegen.spec import Role, Spec
 from rolegen.workspace import load_workspace
 

@@ -7,16 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
-from rolegen.kube import Conflict
-from rolegen.live import SiteState
+from rolegen.kubectl import Conflict
 from rolegen.procedures import switchover
 from rolegen.procedures.base import Pair, follows, status_line
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import FENCE
 from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
+from rolegen.site_diff import keep_extra
+from rolegen.site_state import SiteState
 
 Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
 Chosen = Literal["rewind", "reseed"]  # as done

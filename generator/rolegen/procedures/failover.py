@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
-from rolegen.kube import ClusterUnreachable
-from rolegen.live import SiteState
+from rolegen.kubectl import ClusterUnreachable
 from rolegen.load import GENERATED_DIR
 from rolegen.procedures.base import Pair, record_roles, status_line
 from rolegen.procedures.rules import Decision, Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.rules import failover_decision as decide
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import PROMOTION
+from rolegen.site_state import SiteState
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:

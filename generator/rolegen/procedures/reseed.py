@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
-from rolegen.live import SiteState
 from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.failback import caught_up, reseed_site
 from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.site_state import SiteState
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
-from rolegen.live import SiteState
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.failover import settle_promotion
 from rolegen.procedures.rules import (
@@ -27,6 +26,7 @@ from rolegen.procedures.rules import (
 )
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.procedures.wake import Nudger
+from rolegen.site_state import SiteState
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 
