@@ -15,7 +15,7 @@ import helm_python
 import yaml
 
 from rolegen.errors import RolegenError
-from rolegen.resources import chart_dir
+from rolegen.package_data import chart_dir
 
 STATIC_CONFIG_KEY = "patroni.yml"
 _HINT_VALUES = "fix the values named above (chart/values.schema.json is schemas/values.schema.json)"

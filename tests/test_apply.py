@@ -17,13 +17,12 @@ from typer.testing import CliRunner
 from rolegen import prompt
 from rolegen.cli import app
 from rolegen.commands import apply as apply_cmd
-from rolegen.drift import Difference
 from rolegen.helm import ReleaseInfo
-from rolegen.kube import ClusterUnreachable, Conflict
-from rolegen.live import Member, SiteState
-from rolegen.plan import SitePlan
+from rolegen.kubectl import ClusterUnreachable, Conflict
 from rolegen.records import Records
 from rolegen.render import dcs_config
+from rolegen.site_diff import Difference, SitePlan
+from rolegen.site_state import Member, SiteState
 from rolegen.spec import Spec
 from rolegen.workspace import load_workspace
 

@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 
 from rolegen.cli import app
 from rolegen.commands import diff as diff_cmd
-from rolegen.drift import Difference
-from rolegen.kube import Cluster
-from rolegen.plan import SitePlan
+from rolegen.kubectl import Cluster
+from rolegen.site_diff import Difference, SitePlan
 from rolegen.spec import Spec
 
 runner = CliRunner()

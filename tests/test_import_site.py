@@ -116,8 +116,7 @@ def test_cli_refuses_to_overwrite_a_spec_without_force(workdir: Path) -> None:
 
 
 def test_a_value_left_to_the_chart_default_is_not_drift() -> None:
-    from rolegen.drift import Difference
-    from rolegen.plan import at_chart_default, difference_line
+    from rolegen.site_diff import Difference, at_chart_default, difference_line
 
     same = at_chart_default(Difference("values", "$.tsc.create", "missing", None, False))
     assert same.drift is False

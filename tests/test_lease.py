@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rolegen import lease as lease_mod
-from rolegen.kube import Conflict
+from rolegen.kubectl import Conflict
 from rolegen.lease import Holder, Lease, LeaseHeld, stamp, verdict
 from rolegen.records import LEASE, Records
 from rolegen.spec import Spec

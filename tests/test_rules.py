@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from rolegen.live import Member, SiteState
 from rolegen.procedures.rules import (
     FenceMarker,
     Position,
@@ -22,6 +21,7 @@ from rolegen.procedures.rules import (
 )
 from rolegen.procedures.switchover import phase
 from rolegen.records import Records
+from rolegen.site_state import Member, SiteState
 
 STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}, "ttl": 30}
 LEADER = {"ttl": 30}

@@ -14,7 +14,7 @@ from tests.test_status import live  # noqa: F401 - the fixture
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.live import Member, SiteState
+from rolegen.site_state import Member, SiteState
 from rolegen.slot_status import slot_status
 from rolegen.spec import Spec
 

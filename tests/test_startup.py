@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("jsonschema", "jinja2", "deepdiff", "yaml", "pydantic", "rolegen.kube", "rolegen.helm", "rolegen.procedures")
+HEAVY = ("jsonschema", "jinja2", "deepdiff", "yaml", "pydantic", "rolegen.kubectl", "rolegen.helm",
+         "rolegen.procedures")
 
 _PROBE = """
 import json, sys

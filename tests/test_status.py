@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from rolegen.cli import app
 from rolegen.commands import status as status_cmd
-from rolegen.kube import ClusterUnreachable
-from rolegen.live import Member, SiteState
+from rolegen.kubectl import ClusterUnreachable
 from rolegen.records import Records
+from rolegen.site_state import Member, SiteState
 from rolegen.spec import Spec
 
 runner = CliRunner()

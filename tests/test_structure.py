@@ -126,19 +126,19 @@ def test_the_generated_directory_is_named_once() -> None:
 
 
 def test_patroni_role_values_are_mapped_once() -> None:
-    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.live"
+    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.site_state"
              for line, text in _code_strings(p) if text == "standby_leader"]
-    assert found == [], "use rolegen.live.rolegen_role"
+    assert found == [], "use rolegen.site_state.rolegen_role"
 
 
 def test_a_cluster_client_is_built_by_one_factory() -> None:
-    """kube.cluster_for builds a site's client from its spec; `import` adopts a site that has no spec yet."""
+    """kubectl.cluster_for builds a site's client from its spec; `import` adopts a site that has no spec yet."""
     builders = sorted(
         m for m, p in MODULES.items()
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Cluster"
     )
-    assert builders == ["rolegen.commands.import_site", "rolegen.kube"]
+    assert builders == ["rolegen.commands.import_site", "rolegen.kubectl"]
 
 
 def test_both_schemas_list_patronis_standby_cluster_keys() -> None:

@@ -228,7 +228,7 @@ def _broken_specs() -> list[dict[str, Any]]:
 @pytest.mark.parametrize("case", range(6))
 def test_compiled_schema_reports_exactly_what_the_schema_files_say(case: int, monkeypatch: pytest.MonkeyPatch) -> None:
     from rolegen import validate
-    from rolegen.resources import load_schema
+    from rolegen.package_data import load_schema
 
     spec = _broken_specs()[case]
     shipped = load_schema("environment")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rolegen.kube import Cluster, Conflict
-from rolegen.live import SiteState
+from rolegen.kubectl import Cluster, Conflict
 from rolegen.procedures.wake import Nudger, toggled
+from rolegen.site_state import SiteState
 from rolegen.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[1]

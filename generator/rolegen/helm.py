@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.errors import RolegenError
-from rolegen.kube import Cluster
-from rolegen.resources import chart_dir
+from rolegen.kubectl import Cluster
+from rolegen.package_data import chart_dir
 
 
 @dataclass(frozen=True)

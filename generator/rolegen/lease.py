@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from rolegen.errors import RolegenError
-from rolegen.kube import ClusterUnreachable, Conflict
+from rolegen.kubectl import ClusterUnreachable, Conflict
 from rolegen.records import LEASE, Records, RecordStore
 
 DURATION = 30.0

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rolegen.kube import AlreadyExists, Cluster
+from rolegen.kubectl import AlreadyExists, Cluster
 from rolegen.spec import Spec
 
 LEASE, FENCE, PROMOTION = "rolegen.io/lease", "rolegen.io/fence", "rolegen.io/promotion"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rolegen import slots
-from rolegen.live import SiteState
+from rolegen.site_state import SiteState
 from rolegen.spec import Spec
 
 SEGMENT = 16 << 20  # one WAL segment: the margin below which "behind the slot" is not evidence of loss

@@ -12,7 +12,7 @@ import jsonschema
 
 from rolegen.errors import Problem
 from rolegen.load import Document
-from rolegen.resources import load_schema
+from rolegen.package_data import load_schema
 from rolegen.slots import pair_problems as slot_pair_problems
 from rolegen.slots import spec_problems as slot_problems
 from rolegen.spec import Spec

@@ -15,7 +15,7 @@ import pytest
 
 from rolegen.commands.lab import leftover_pids
 from rolegen.drill.runner import restore_baseline
-from rolegen.kube import Cluster
+from rolegen.kubectl import Cluster
 from rolegen.lab.control import LocalControl
 from rolegen.lab.lab import Lab
 from rolegen.lab.runtime import member_runtime

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rolegen.cli import app
 from rolegen.helm import Releases
-from rolegen.kube import Cluster
+from rolegen.kubectl import Cluster
 from rolegen.lab.lab import Lab
 
 pytestmark = pytest.mark.lab

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from rolegen.cli import app
 from rolegen.commands.lab import leftover_pids
-from rolegen.kube import kubectl_binary
+from rolegen.kubectl import kubectl_binary
 from rolegen.lab import k8sbin
 from rolegen.lab.runtime import member_runtime
 

@@ -26,7 +26,7 @@ from rolegen.lab.lab import LAB_TIMINGS, Lab
 from rolegen.lab.nodeagent import NodeAgent
 from rolegen.lab.pki import tls_secrets
 from rolegen.lab.runtime import member_runtime
-from rolegen.resources import chart_dir
+from rolegen.package_data import chart_dir
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]

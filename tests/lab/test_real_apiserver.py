@@ -18,7 +18,7 @@ from conftest import lab_cluster as cluster
 from rolegen.cli import app
 from rolegen.errors import RolegenError
 from rolegen.helm import Releases
-from rolegen.kube import kubectl_binary
+from rolegen.kubectl import kubectl_binary
 from rolegen.lab.lab import LAB_TIMINGS, Lab
 
 pytestmark = pytest.mark.lab

@@ -54,9 +54,9 @@ K8sBinOption = Annotated[
 
 
 def _use_kube_client(value: str | None) -> str | None:
-    from rolegen import kube
+    from rolegen import kubectl
 
-    kube.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, kubectl, oc
+    kubectl.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, kubectl, oc
     return value
 
 

@@ -21,17 +21,16 @@ from typing import Any
 
 import yaml
 
-from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
 from rolegen.helm import Releases
-from rolegen.kube import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
+from rolegen.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Holder, Lease
-from rolegen.live import read_site
 from rolegen.load import GENERATED_DIR
-from rolegen.plan import SitePlan, read_plan
 from rolegen.records import RecordStore
 from rolegen.render import dcs_config, dumps_json
+from rolegen.site_diff import SitePlan, keep_extra, read_plan
+from rolegen.site_state import read_site
 from rolegen.spec import Spec
 from rolegen.workspace import Workspace, load_workspace
 

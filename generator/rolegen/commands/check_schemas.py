@@ -11,7 +11,7 @@ import jsonschema
 
 from rolegen.errors import Problem, ValidationFailed
 from rolegen.load import display_name
-from rolegen.resources import schemas_dir
+from rolegen.package_data import schemas_dir
 
 
 @dataclass(frozen=True)

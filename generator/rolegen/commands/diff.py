@@ -1,6 +1,6 @@
 """`rolegen diff`: each environment's rendered values, DCS config and role against its live site.
 
-Read-only (plan.read_plan takes each snapshot).
+Read-only (site_diff.read_plan takes each snapshot).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.errors import RolegenError, UsageError
-from rolegen.live import SiteState
-from rolegen.plan import SitePlan, read_plan
+from rolegen.site_diff import SitePlan, read_plan
+from rolegen.site_state import SiteState
 from rolegen.slot_status import SlotStatus, pair_slot_status
 from rolegen.workspace import load_workspace
 

@@ -24,10 +24,10 @@ import yaml
 
 from rolegen.errors import RolegenError, UsageError
 from rolegen.helm import Releases
-from rolegen.kube import Cluster, ClusterError
+from rolegen.kubectl import Cluster, ClusterError
 from rolegen.output import atomic_write
+from rolegen.package_data import chart_defaults
 from rolegen.render import helm_values
-from rolegen.resources import chart_defaults
 from rolegen.slots import fold_dr_slot
 from rolegen.spec import Spec
 from rolegen.validate import schema_problems

@@ -192,7 +192,7 @@ def _fault_words(faults: dict[str, Any]) -> list[str]:
 def _member_status(rest_port: int) -> dict[str, Any]:
     import urllib.request
 
-    from rolegen.live import rolegen_role
+    from rolegen.site_state import rolegen_role
 
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/patroni", timeout=2) as resp:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rolegen.errors import RolegenError
-from rolegen.kube import ClusterUnreachable
+from rolegen.kubectl import ClusterUnreachable
 from rolegen.lease import Holder, Lease
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair

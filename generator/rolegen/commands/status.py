@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rolegen.kube import ClientInfo, ClusterError, client_info, cluster_for
-from rolegen.live import SiteState, read_site
+from rolegen.kubectl import ClientInfo, ClusterError, client_info, cluster_for
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
+from rolegen.site_state import SiteState, read_site
 from rolegen.slot_status import SlotStatus, pair_slot_status
 from rolegen.spec import Spec
 from rolegen.workspace import load_workspace

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from rolegen.drill.report import timelines_selected
-from rolegen.live import rolegen_role
+from rolegen.site_state import rolegen_role
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 

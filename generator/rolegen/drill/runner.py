@@ -35,10 +35,10 @@ from rolegen.drill.scenarios import (
     Write,
 )
 from rolegen.errors import RolegenError
-from rolegen.kube import cluster_for
+from rolegen.kubectl import cluster_for
 from rolegen.lab.control import Control
 from rolegen.lab.workload import AckWriter, missing_ids
-from rolegen.live import SiteState, read_site
+from rolegen.site_state import SiteState, read_site
 from rolegen.workspace import load_workspace
 
 # Writes acknowledged this long before a site-loss mark may not have shipped yet: they belong to its window.

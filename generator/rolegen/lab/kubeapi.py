@@ -1,6 +1,6 @@
 """The lab's own API client (node agent, volume provisioner, site set-up): plain JSON over HTTP(S) to one
 site's API server, with the lab's admin client certificate on TLS. rolegen itself never uses this; it goes
-through kubectl (rolegen.kube)."""
+through kubectl (rolegen.kubectl)."""
 
 from __future__ import annotations
 

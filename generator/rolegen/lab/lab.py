@@ -38,9 +38,9 @@ from rolegen.lab.members import free_port
 from rolegen.lab.pki import tls_secrets
 from rolegen.lab.runtime import MemberRuntime, member_runtime, supports_ssl
 from rolegen.lab.site import LabSite
-from rolegen.live import rolegen_role
 from rolegen.load import GENERATED_DIR
-from rolegen.resources import chart_dir
+from rolegen.package_data import chart_dir
+from rolegen.site_state import rolegen_role
 from rolegen.workspace import load_workspace
 
 LAB_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
@@ -255,8 +255,8 @@ class Lab(LabFaults):
 
     def api_role(self, name: str) -> str | None:
         """The site's role as rolegen sees it (leader lock + Pod status annotations, through kubectl)."""
-        from rolegen.kube import cluster_for
-        from rolegen.live import read_site
+        from rolegen.kubectl import cluster_for
+        from rolegen.site_state import read_site
 
         spec = load_workspace(self.env_dir).specs[name]
         cluster = cluster_for(spec, self.kubeconfig, self.sites[name].context, self.root / "kube-cache")

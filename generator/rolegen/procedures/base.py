@@ -1,4 +1,5 @@
-"""What every procedure shares: the pair of sites, their clusters, steps that print as a runbook, waits."""
+"""What every procedure shares: the pair of sites and their clusters, guarded writes (role, records, fence),
+waits, and how roles are recorded on disk once a procedure is done. Steps and their runner: procedures.steps."""
 
 from __future__ import annotations
 
@@ -9,36 +10,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError, UsageError
 from rolegen.generated import record_role
-from rolegen.kube import Cluster, ClusterUnreachable, Conflict, cluster_for
+from rolegen.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
-from rolegen.live import SiteState, read_site
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
 from rolegen.records import FENCE, PROMOTION, Records, RecordStore
 from rolegen.render import dcs_config, dumps_json
+from rolegen.site_diff import keep_extra
+from rolegen.site_state import SiteState, read_site
 from rolegen.spec import Role, Spec
 from rolegen.workspace import load_workspace
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One runbook step: `title` is the imperative line, `detail` says what exactly happens and why."""
-
-    title: str
-    detail: str
-
-
-def runbook(name: str, steps: list[Step]) -> str:
-    lines = [f"{name}:"]
-    for number, step in enumerate(steps, 1):
-        lines.append(f"{number}. {step.title}")
-        lines.extend(f"   {line}" for line in step.detail.splitlines())
-    return "\n".join(lines) + "\n"
 
 
 @dataclass

@@ -7,20 +7,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rolegen.drift import keep_extra
 from rolegen.errors import RolegenError
-from rolegen.kube import Conflict
-from rolegen.live import SiteState
+from rolegen.kubectl import Conflict
 from rolegen.procedures import switchover
-from rolegen.procedures.base import Pair, Step, follows, runbook, status_line
+from rolegen.procedures.base import Pair, follows, status_line
 from rolegen.procedures.rules import divergence
+from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import FENCE
 from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
+from rolegen.site_diff import keep_extra
+from rolegen.site_state import SiteState
 
-Method = Literal["rewind", "reseed", "auto"]
+Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
+Chosen = Literal["rewind", "reseed"]  # as done
 
 
-def steps(pair: Pair) -> list[Step]:
+def steps(pair: Pair) -> list[Step[_Run]]:
     back, cur = pair.to, pair.other
     return [
         Step(
@@ -30,6 +32,7 @@ def steps(pair: Pair) -> list[Step]:
             "the members' timelines and LSNs,\nrolegen's promotion and fence records). pg_rewind repairs a "
             "divergence on an older timeline; re-seed is\nchosen when the system id differs, a timeline number "
             f"was used on both sites, or {back.environment} went further.",
+            _check,
         ),
         Step(
             f"Fence {back.environment}",
@@ -37,23 +40,32 @@ def steps(pair: Pair) -> list[Step]:
             "failover could not write it);\nwait until no member may accept writes, and record what each held. A "
             "member still running as primary\nis demoted: its writes since the failover are discarded by the "
             "repair.",
+            _fence,
         ),
         Step(
-            "Rewind (method rewind/auto)",
+            "Rewind",
             f"Members of {back.environment} start with their data: Patroni does crash recovery, then pg_rewind "
             f"from\n{cur.environment}, then runs as standby leader. Wait until it streams on "
             f"{cur.environment}'s timeline.\nWith --method auto, a rewind that does not converge within "
             "--timeout falls back to re-seed.",
+            _rewind,
+            lambda run: run.chosen == "rewind",
+            when="method rewind/auto",
         ),
         Step(
-            "Re-seed (method reseed, or auto fallback)",
+            "Re-seed",
             f"Scale {back.environment}'s StatefulSet to 0, delete its PVCs, clear `initialize`/`history` and the "
             f"{back.leader_map}\nannotations (rolegen render --reseed), scale back up, wait for the clone from "
             f"{cur.environment} to stream.",
+            lambda run: reseed_site(run.pair, run.timeout),
+            lambda run: run.chosen == "reseed",
+            when="method reseed, or auto fallback",
         ),
         Step(
             f"Switch over back to {back.environment}",
-            "The planned switchover (demote, LSN gate, promote, verify, record roles): no acknowledged write lost.",
+            f"Once {back.environment}'s replay lag is within the switchover's bound: the planned switchover "
+            "(demote,\nLSN gate, promote, verify, record roles): no acknowledged write lost.",
+            _switch_back,
         ),
     ]
 
@@ -74,12 +86,40 @@ def rewind_blocker(back: SiteState, cur: SiteState) -> str | None:
     return found.reason if found is not None and found.repair == "reseed" else None
 
 
+def choose_method(method: Method, blocker: str | None) -> Chosen:
+    """The repair a failback starts with: re-seed when asked, or when `auto` and pg_rewind cannot work
+    (`blocker`, from rewind_blocker); rewind otherwise. Asked for a rewind that cannot work: refused."""
+    if method == "rewind" and blocker:
+        raise RolegenError(f"pg_rewind cannot work: {blocker}", hint="use --method reseed (or auto)")
+    return "reseed" if method == "reseed" or (method == "auto" and blocker) else "rewind"
+
+
+@dataclass
+class _Run:
+    """One failback run: its options, the method chosen (a rewind that does not converge under `auto` turns
+    into a re-seed), and the two sites as the preflight read them."""
+
+    pair: Pair
+    method: Method
+    confirm: Callable[[str], None]
+    timeout: float
+    result: FailbackResult
+    chosen: Chosen = "rewind"
+    c_state: SiteState | None = None
+    b_state: SiteState | None = None
+
+
 def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: float = 120) -> FailbackResult:
-    back, cur, log = pair.to, pair.other, pair.log
-    result = FailbackResult(back.environment)
-    total = len(steps(pair))
-    log(f"[1/{total}] Preflight")
+    result = FailbackResult(pair.to.environment)
+    execute(steps(pair), _Run(pair, method, confirm, timeout, result), pair.log)
+    result.timings = dict(pair.timings)
+    return result
+
+
+def _check(run: _Run) -> None:
+    pair, back, cur, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     c_state, b_state = pair.read(cur), pair.read(back)
+    run.c_state, run.b_state = c_state, b_state
     log(f"   {status_line(c_state)}\n   {status_line(b_state)}")
     if c_state.live_role != "leader":
         raise RolegenError(f"{cur.environment} does not report leader", hint="rolegen status")
@@ -90,37 +130,40 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
     if found is not None:
         log(f"   {back.environment} is DIVERGED: {found.reason} (repair: {found.repair})")
     blocker = rewind_blocker(b_state, c_state)
-    chosen = "reseed" if method == "reseed" or (method == "auto" and blocker) else "rewind"
-    if method == "rewind" and blocker:
-        raise RolegenError(f"pg_rewind cannot work: {blocker}", hint="use --method reseed (or auto)")
-    result.reason = blocker or (found.reason if found else "")
-    log(f"   method: {chosen}" + (f" ({blocker})" if blocker else ""))
-    confirm(f"Bring {back.environment} back as a standby of {cur.environment} ({chosen}), then switch over to it?")
-    log(f"[2/{total}] Fence {back.environment}")
-    promotion = (c_state.records.promotion or {}).get("id")
-    if chosen == "rewind" or b_state.members:
-        pair.demote(back, b_state, timeout, leader=cur, promotion=promotion)
+    run.chosen = choose_method(run.method, blocker)
+    run.result.reason = blocker or (found.reason if found else "")
+    log(f"   method: {run.chosen}" + (f" ({blocker})" if blocker else ""))
+    run.confirm(f"Bring {back.environment} back as a standby of {cur.environment} ({run.chosen}), then switch over "
+                "to it?")
+
+
+def _fence(run: _Run) -> None:
+    pair = run.pair
+    assert run.c_state is not None and run.b_state is not None
+    promotion = (run.c_state.records.promotion or {}).get("id")
+    if run.chosen == "rewind" or run.b_state.members:
+        pair.demote(pair.to, run.b_state, run.timeout, leader=pair.other, promotion=promotion)
     pair.mark("fenced")
-    if chosen == "rewind":
-        log(f"[3/{total}] Rewind")
-        try:
-            _ensure_scaled(pair)
-            pair.wait(f"{back.environment} to stream from {cur.environment}", lambda: _streaming(pair), timeout)
-        except RolegenError as exc:
-            if method != "auto":
-                raise
-            log(f"   rewind did not converge ({exc.message}): re-seeding")
-            chosen = "reseed"
-    if chosen == "reseed":
-        log(f"[4/{total}] Re-seed")
-        reseed_site(pair, timeout)
-    result.method = chosen
+
+
+def _rewind(run: _Run) -> None:
+    pair, back, cur = run.pair, run.pair.to, run.pair.other
+    try:
+        _ensure_scaled(pair)
+        pair.wait(f"{back.environment} to stream from {cur.environment}", lambda: _streaming(pair), run.timeout)
+    except RolegenError as exc:
+        if run.method != "auto":
+            raise
+        pair.log(f"   rewind did not converge ({exc.message}): re-seeding")
+        run.chosen = "reseed"
+
+
+def _switch_back(run: _Run) -> None:
+    pair, back, cur = run.pair, run.pair.to, run.pair.other
+    run.result.method = run.chosen
     pair.mark("standby")
-    pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: caught_up(pair), timeout)
-    log(f"[5/{total}] Switch over back to {back.environment}")
-    switchover.run(pair, confirm=lambda _: None, timeout=timeout)
-    result.timings = dict(pair.timings)
-    return result
+    pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: caught_up(pair), run.timeout)
+    switchover.run(pair, confirm=lambda _: None, timeout=run.timeout)
 
 
 def _streaming(pair: Pair) -> bool:

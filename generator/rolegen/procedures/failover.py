@@ -13,36 +13,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
-from rolegen.kube import ClusterUnreachable
-from rolegen.live import SiteState
+from rolegen.kubectl import ClusterUnreachable
 from rolegen.load import GENERATED_DIR
-from rolegen.procedures.base import Pair, Step, record_roles, runbook, status_line
-from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
+from rolegen.procedures.base import Pair, record_roles, status_line
+from rolegen.procedures.rules import Decision, Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.rules import failover_decision as decide
+from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import PROMOTION
+from rolegen.site_state import SiteState
 
 
-def steps(pair: Pair) -> list[Step]:
+def steps(pair: Pair) -> list[Step[_Run]]:
     to, old = pair.to, pair.other
     return [
         Step(
             "Preflight",
             f"{to.environment} reports standby-leader. If {old.environment}'s API answers and one of its members\n"
             f"is seen leading (renewing its lock as primary), this is not a failover: use rolegen switchover.",
+            _check,
         ),
         Step(
-            f"Fence {old.environment} first (its API answers)",
+            f"Fence {old.environment} first",
             f"Its {old.config_map} `config` gets standby_cluster -> {old.peer.host}:{old.peer.port}. Wait until no\n"
             f"member of {old.environment} may accept writes (each reports a standby role, or is gone); a member "
             "that keeps\nreporting primary (a hung Patroni) stops the failover here, with the command that "
             f"clears it.\nFirst, {to.environment} stops naming its DR slot: a fenced site keeps none, and "
             f"{to.environment} must stream\nwhat it holds.",
+            _fence,
+            _fences_first,
+            when="its API answers",
         ),
         Step(
             "Catch up",
             f"While members of {old.environment} run with their data, wait until {to.environment} has replayed "
             f"the most\n{old.environment} may hold (its lock's optime or a member's own LSN): the LSN gate of a "
             "switchover.\nNot reached within --timeout: nothing is promoted (--accept-data-loss promotes anyway).",
+            _catch_up,
+            _fences_first,
         ),
         Step(
             f"Promote {to.environment}",
@@ -50,10 +57,13 @@ def steps(pair: Pair) -> list[Step]:
             f"{to.config_map}\n`config` annotation; wait until it reports leader. If {old.environment}'s API did "
             "not answer, acknowledged\nwrites it had not shipped are lost (asynchronous replication) and the "
             "exact fence command is printed:\nrun it (or re-run this failover) before its members come back.",
+            _promote,
+            _promotes,
         ),
         Step(
             "Record the new roles",
             f"rolegen render --env {old.environment} --role standby-leader, then --env {to.environment} --role leader.",
+            _record,
         ),
     ]
 
@@ -94,19 +104,46 @@ def old_leads(pair: Pair, state: SiteState, watch: float) -> bool:
     return False
 
 
+@dataclass
+class _Run:
+    """One failover run: its options, the decision its preflight took, and what the catch-up left the promotion."""
+
+    pair: Pair
+    confirm: Callable[[str], None]
+    timeout: float
+    accept_data_loss: bool
+    result: FailoverResult
+    decision: Decision | None = None
+    t_state: SiteState | None = None
+    o_state: SiteState | None = None
+    timeline: int | None = None  # the timeline the target leaves (known once the fenced site's position settled)
+
+
 def run(
     pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False
 ) -> FailoverResult:
-    to, old, log = pair.to, pair.other, pair.log
-    result = FailoverResult(to.environment, old.environment)
-    total = len(steps(pair))
-    log(f"[1/{total}] Preflight")
+    result = FailoverResult(pair.to.environment, pair.other.environment)
+    execute(steps(pair), _Run(pair, confirm, timeout, accept_data_loss, result), pair.log)
+    result.timings = dict(pair.timings)
+    return result
+
+
+def _fences_first(run: _Run) -> bool:
+    return run.decision == "fence-first"
+
+
+def _promotes(run: _Run) -> bool:
+    return run.decision in ("fence-first", "promote-unreachable")
+
+
+def _check(run: _Run) -> None:
+    pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     t_state, o_state = pair.read(to), _read_old(pair)
     log(f"   {status_line(t_state)}")
     log(f"   {status_line(o_state)}" if o_state else f"   {old.environment}: API unreachable")
-    leads = o_state is not None and old_leads(pair, o_state, watch=min(o_state.ttl, timeout))
+    leads = o_state is not None and old_leads(pair, o_state, watch=min(o_state.ttl, run.timeout))
     decision, why = decide(t_state, o_state, old_leads=leads)
-    result.decision = decision
+    run.decision, run.result.decision, run.t_state, run.o_state = decision, decision, t_state, o_state
     log(f"   decision: {decision} ({why})")
     if decision == "refuse-healthy":
         raise RolegenError(
@@ -116,39 +153,22 @@ def run(
     if decision == "refuse-target":
         raise RolegenError(f"nothing healthy to promote: {why}", hint="rolegen status")
     if decision in ("fence-first", "promote-unreachable"):
-        confirm(f"Fail over to {to.environment} ({why})?")
-    if decision == "fence-first":
-        assert o_state is not None
-        _fence_first(pair, o_state, timeout, accept_data_loss)
-        result.fenced = result.promoted = True
-    elif decision == "promote-unreachable":
-        _promote(pair, t_state, fenced_first=False, timeline=None, timeout=timeout)
-        result.promoted = True
-    log(f"[{total}/{total}] Record the new roles")
-    record_roles(pair, leader=to, standby=old)
-    if decision in ("promote-unreachable", "fence-after", "done"):
-        result.fenced = fence_after(pair, timeout)
-    if not result.fenced:
-        result.fence_command = (
-            f"kubectl --context {old.context or '<context>'} -n {old.namespace} patch configmap {old.config_map} "
-            f"--type merge --patch-file "
-            f"{pair.env_dir.name}/{GENERATED_DIR}/{old.environment}/patches/{old.config_map}.yaml"
-        )
-        log(f"   FENCE PENDING: {old.environment}'s API does not answer. Before its members start again run:")
-        log(f"     {result.fence_command}")
-        log(f"   (or re-run: rolegen failover --to {to.environment} -- once promoted it only fences)")
-    result.timings = dict(pair.timings)
-    return result
+        run.confirm(f"Fail over to {to.environment} ({why})?")
 
 
-def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_loss: bool) -> None:
-    to, old, log = pair.to, pair.other, pair.log
-    log(f"[2/5] Fence {old.environment} first")
+def _fence(run: _Run) -> None:
+    pair, to, old = run.pair, run.pair.to, run.pair.other
+    assert run.o_state is not None
     pair.unslot(pair.read(to))
-    o_state = pair.demote(old, o_state, timeout, leader=to, promotion=None)
+    run.o_state = pair.demote(old, run.o_state, run.timeout, leader=to, promotion=None)
     pair.mark("fenced")
-    log(f"   {old.environment} fenced: no member may accept writes")
-    log("[3/5] Catch up")
+    pair.log(f"   {old.environment} fenced: no member may accept writes")
+
+
+def _catch_up(run: _Run) -> None:
+    pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
+    o_state = run.o_state
+    assert o_state is not None
     final = final_position(o_state)
     blocker: str | None = None
     if final is not None:
@@ -173,13 +193,13 @@ def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_los
         # site without Pods has nothing more to say.
         try:
             pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
-                      timeout if o_state.members else 2.0, gap=lambda: gap[0])
+                      run.timeout if o_state.members else 2.0, gap=lambda: gap[0])
         except RolegenError:
             blocker = seen[0]
         final = settling.best or final
     if blocker is not None:
         assert final is not None
-        if not accept_data_loss:
+        if not run.accept_data_loss:
             raise RolegenError(
                 f"{to.environment} has not replayed everything {old.environment} may hold ({blocker}); "
                 f"{old.environment} is fenced and takes no writes; nothing was promoted",
@@ -189,24 +209,44 @@ def _fence_first(pair: Pair, o_state: SiteState, timeout: float, accept_data_los
             )
         log(f"   --accept-data-loss: promoting although {blocker}")
     pair.mark("caught_up")
-    t_state = pair.read(to)
-    lead = holder(t_state)
-    timeline = max(t for t in (lead.timeline if lead else None, final.timeline if final else None) if t is not None) \
+    run.t_state = pair.read(to)
+    lead = holder(run.t_state)
+    run.timeline = max(t for t in (lead.timeline if lead else None, final.timeline if final else None)
+                       if t is not None) \
         if (lead and lead.timeline is not None) or (final and final.timeline is not None) else None
-    _promote(pair, t_state, fenced_first=True, timeline=timeline, timeout=timeout)
 
 
-def _promote(pair: Pair, t_state: SiteState, *, fenced_first: bool, timeline: int | None, timeout: float) -> None:
-    to = pair.to
-    pair.log(f"[4/5] Promote {to.environment}")
-    lead = holder(t_state)
-    before = timeline if timeline is not None else (lead.timeline if lead else None)
-    pair.record_promotion(t_state, timeline_before=before, fenced_first=fenced_first)
-    pair.write_role(to, "leader", t_state)
+def _promote(run: _Run) -> None:
+    """Record the promotion, promote, wait until the target leads. Fenced first: the timeline it leaves is the
+    one the catch-up settled on; else the one its standby leader reports."""
+    pair, to = run.pair, run.pair.to
+    assert run.t_state is not None
+    lead = holder(run.t_state)
+    before = run.timeline if run.timeline is not None else (lead.timeline if lead else None)
+    pair.record_promotion(run.t_state, timeline_before=before, fenced_first=run.decision == "fence-first")
+    pair.write_role(to, "leader", run.t_state)
     pair.mark("promote_written")
-    pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), timeout)
+    pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), run.timeout)
     pair.mark("promoted")
     settle_promotion(pair)
+    run.result.promoted = True
+    run.result.fenced = run.decision == "fence-first"
+
+
+def _record(run: _Run) -> None:
+    pair, to, old, log, result = run.pair, run.pair.to, run.pair.other, run.pair.log, run.result
+    record_roles(pair, leader=to, standby=old)
+    if run.decision in ("promote-unreachable", "fence-after", "done"):
+        result.fenced = fence_after(pair, run.timeout)
+    if not result.fenced:
+        result.fence_command = (
+            f"kubectl --context {old.context or '<context>'} -n {old.namespace} patch configmap {old.config_map} "
+            f"--type merge --patch-file "
+            f"{pair.env_dir.name}/{GENERATED_DIR}/{old.environment}/patches/{old.config_map}.yaml"
+        )
+        log(f"   FENCE PENDING: {old.environment}'s API does not answer. Before its members start again run:")
+        log(f"     {result.fence_command}")
+        log(f"   (or re-run: rolegen failover --to {to.environment} -- once promoted it only fences)")
 
 
 def settle_promotion(pair: Pair) -> None:

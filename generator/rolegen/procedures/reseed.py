@@ -8,22 +8,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
-from rolegen.procedures.base import Pair, Step, runbook, status_line
+from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.failback import caught_up, reseed_site
+from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.site_state import SiteState
 
 
-def steps(pair: Pair) -> list[Step]:
+def steps(pair: Pair) -> list[Step[_Run]]:
     site, leader = pair.to, pair.other
     return [
         Step("Preflight", f"{leader.environment} reports leader; {site.environment}'s spec and DCS config declare "
              f"standby-leader\n(re-seeding never changes a role: to bring back a failed leader, use rolegen "
-             "failback)."),
+             "failback).", _check),
         Step(f"Fence {site.environment}", f"Wait until no member of {site.environment} may accept writes (its DCS "
-             "config already declares standby)."),
+             "config already declares standby).", _fence),
         Step("Re-seed", f"Scale {site.environment}'s StatefulSet to 0, delete its PVCs, clear `initialize`/`history` "
              f"and the {site.leader_map}\nannotations (rolegen render --reseed), scale back up, wait for the clone "
-             f"from {leader.environment} to stream\n(through the DR slot, which {leader.environment} keeps)."),
-        Step("Catch up", f"Until {site.environment}'s replay lag is within the switchover's bound."),
+             f"from {leader.environment} to stream\n(through the DR slot, which {leader.environment} keeps).",
+             _reseed),
+        Step("Catch up", f"Until {site.environment}'s replay lag is within the switchover's bound.", _catch_up),
     ]
 
 
@@ -33,11 +36,26 @@ class ReseedResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Run:
+    """One re-seed run: its options and the two sites as the preflight read them."""
+
+    pair: Pair
+    confirm: Callable[[str], None]
+    timeout: float
+    s_state: SiteState | None = None
+    l_state: SiteState | None = None
+
+
 def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 300) -> ReseedResult:
-    site, leader, log = pair.to, pair.other, pair.log
-    total = len(steps(pair))
-    log(f"[1/{total}] Preflight")
+    execute(steps(pair), _Run(pair, confirm, timeout), pair.log)
+    return ReseedResult(pair.to.environment, dict(pair.timings))
+
+
+def _check(run: _Run) -> None:
+    pair, site, leader, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     s_state, l_state = pair.read(site), pair.read(leader)
+    run.s_state, run.l_state = s_state, l_state
     log(f"   {status_line(l_state)}\n   {status_line(s_state)}")
     problems = []
     if l_state.live_role != "leader":
@@ -49,18 +67,25 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 300) -> 
         raise RolegenError("preflight failed: " + "; ".join(problems),
                            hint=f"nothing was changed; a failed leader comes back with rolegen failback --to "
                            f"{site.environment}")
-    confirm(f"Wipe {site.environment} and clone it again from {leader.environment}?")
-    log(f"[2/{total}] Fence {site.environment}")
-    promotion = (l_state.records.promotion or {}).get("id")
-    pair.demote(site, s_state, timeout, leader=leader, promotion=promotion)
-    pair.mark("fenced")
-    log(f"[3/{total}] Re-seed")
-    reseed_site(pair, timeout)
-    pair.mark("streaming")
-    log(f"[4/{total}] Catch up")
-    pair.wait(f"{site.environment} to catch up with {leader.environment}", lambda: caught_up(pair), timeout)
+    run.confirm(f"Wipe {site.environment} and clone it again from {leader.environment}?")
+
+
+def _fence(run: _Run) -> None:
+    assert run.s_state is not None and run.l_state is not None
+    promotion = (run.l_state.records.promotion or {}).get("id")
+    run.pair.demote(run.pair.to, run.s_state, run.timeout, leader=run.pair.other, promotion=promotion)
+    run.pair.mark("fenced")
+
+
+def _reseed(run: _Run) -> None:
+    reseed_site(run.pair, run.timeout)
+    run.pair.mark("streaming")
+
+
+def _catch_up(run: _Run) -> None:
+    pair, site, leader = run.pair, run.pair.to, run.pair.other
+    pair.wait(f"{site.environment} to catch up with {leader.environment}", lambda: caught_up(pair), run.timeout)
     pair.mark("caught_up")
-    return ReseedResult(site.environment, dict(pair.timings))
 
 
 def dry_run(pair: Pair) -> str:

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
-from rolegen.live import SiteState
-from rolegen.procedures.base import Pair, Step, follows, record_roles, runbook, status_line
+from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.failover import settle_promotion
 from rolegen.procedures.rules import (
     Position,
@@ -25,12 +24,14 @@ from rolegen.procedures.rules import (
     restarted,
     site_timeline,
 )
+from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.procedures.wake import Nudger
+from rolegen.site_state import SiteState
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 
 
-def steps(pair: Pair) -> list[Step]:
+def steps(pair: Pair) -> list[Step[_Run]]:
     to, old = pair.to.environment, pair.other.environment
     return [
         Step(
@@ -38,6 +39,7 @@ def steps(pair: Pair) -> list[Step]:
             f"{old} reports leader; {to} reports standby-leader, streaming, replay lag <= {MAX_LAG_BYTES >> 20} MiB;\n"
             f"both sites show the same system id (`initialize`); generated files are up to date and the live\n"
             f"DCS roles match the specs (no pending apply). A run that finds {old} already demoted resumes.",
+            _check,
         ),
         Step(
             f"Demote {old}",
@@ -45,22 +47,29 @@ def steps(pair: Pair) -> list[Step]:
             f"{pair.other.config_map} `config` annotation\n(read-modify-write with its resourceVersion). Patroni "
             f"fast-stops the primary; {to}, still connected,\nreceives everything up to the shutdown checkpoint. "
             f"First, {to} stops naming its DR slot (a demoted site\nkeeps none) until it is promoted.",
+            _demote,
+            _not_promoted,
         ),
         Step(
             "Wait for the LSN gate",
             f"Until {old} reports standby-leader and {to} has replayed at least {old}'s final LSN\n"
             f"({pair.other.leader_map} `optime`) on the same timeline. Nothing accepts writes meanwhile.\n"
             f"If the gate is not reached within --timeout, {old} is promoted back and the run fails.",
+            _wait_for_gate,
+            _not_promoted,
         ),
         Step(
             f"Promote {to}",
             f"Remove standby_cluster from {to}'s {pair.to.config_map} `config` annotation. Only after the gate.",
+            _promote,
+            _not_promoted,
         ),
-        Step("Verify", f"{to} reports leader on a new timeline; {old} reports standby-leader following it."),
+        Step("Verify", f"{to} reports leader on a new timeline; {old} reports standby-leader following it.", _verify),
         Step(
             "Record the new roles",
             f"rolegen render --env {old} --role standby-leader, then --env {to} --role leader:\n"
             "specs and generated files change, so Git records the switchover.",
+            _record,
         ),
     ]
 
@@ -87,11 +96,25 @@ def phase(old: SiteState, target: SiteState) -> str:
     }.get((old.dcs_role or "", target.dcs_role or ""), "unknown")
 
 
+@dataclass
+class _Run:
+    """One switchover run: its options, the phase it started in, and what each step read or wrote for the next."""
+
+    pair: Pair
+    confirm: Callable[[str], None]
+    timeout: float
+    result: SwitchoverResult
+    where: str  # phase() of the first read
+    o_state: SiteState
+    t_state: SiteState
+    before: SiteState | None = None  # the old site as read before its demotion
+    nudger: Nudger | None = None
+    promotion: str | None = None
+
+
 def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> SwitchoverResult:
     to, old = pair.to, pair.other
-    log = pair.log
     result = SwitchoverResult(to.environment, old.environment)
-    total = len(steps(pair))
     t_state, o_state = pair.read_both()
     for state in (t_state, o_state):
         if state.config is None:
@@ -104,53 +127,77 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60) -> S
             hint="a split brain is suspected: run rolegen status, then rolegen failback",
         )
     if where == "promoted" and o_state.live_role != "leader" and to.role == "leader":
-        log(f"Not changed: {to.environment} is already leader")
+        pair.log(f"Not changed: {to.environment} is already leader")
         return result
-    log(f"[1/{total}] Preflight")
-    log(f"   {status_line(o_state)}\n   {status_line(t_state)}")
-    if where == "start":
-        _preflight(pair, o_state, t_state)
-        confirm(f"Switch over from {old.environment} to {to.environment}?")
-    else:
-        result.resumed = "after demotion" if where == "demoted" else "after promotion"
-        log(f"   resuming {result.resumed}: {old.environment} is already demoted")
-        if where == "demoted":
-            _resume_checks(pair, o_state, t_state)
-        confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
-    if where in ("start", "demoted"):
-        t_state = pair.unslot(t_state)
-        # The promotion is recorded before the demotion, so that the fence record carries its id at once and
-        # nothing but the gate stands between the demotion and the promotion.
-        promotion = _promotion(pair, o_state, t_state)
-        log(f"[2/{total}] Demote {old.environment}")
-        before = o_state
-        # The target's Patroni reports its replay position once per loop_wait unless woken: keep its report
-        # fresh while the old site demotes, so the gate passes on the first read after the demotion.
-        nudger = Nudger(pair.cluster(to), to)
-        nudger.seen(t_state)
-        with nudger.running():
-            o_state = pair.demote(old, o_state, timeout, leader=to, promotion=promotion, defer_record=True)
-        pair.mark("demoted")
-        log(f"[3/{total}] Wait for the LSN gate")
-        final, t_state = _gate(pair, o_state, timeout, before, nudger)
-        pair.fence_recorded()  # the evidence of the fence is on record before the promotion
-        result.final_lsn, result.timeline = final.lsn, final.timeline
-        pair.mark("gate")
-        log(f"   {to.environment} replayed {old.environment}'s final LSN {lsn_text(final.lsn)}, tl {final.timeline}")
-        log(f"[4/{total}] Promote {to.environment}")
-        pair.write_role(to, "leader", t_state)
-        pair.mark("promote_written")
-    log(f"[5/{total}] Verify")
-    timeline = result.timeline or 0
-    pair.wait(f"{to.environment} to report leader", lambda: _leads(pair, timeline), timeout)
-    pair.mark("promoted")
-    settle_promotion(pair)
-    pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), timeout)
-    pair.mark("verified")
-    log(f"[6/{total}] Record the new roles")
-    record_roles(pair, leader=to, standby=old)
+    execute(steps(pair), _Run(pair, confirm, timeout, result, where, o_state, t_state), pair.log)
     result.timings = dict(pair.timings)
     return result
+
+
+def _not_promoted(run: _Run) -> bool:
+    """Demotion, gate and promotion are still to do (a run that resumes after the promotion only verifies)."""
+    return run.where in ("start", "demoted")
+
+
+def _check(run: _Run) -> None:
+    pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
+    log(f"   {status_line(run.o_state)}\n   {status_line(run.t_state)}")
+    if run.where == "start":
+        _preflight(pair, run.o_state, run.t_state)
+        run.confirm(f"Switch over from {old.environment} to {to.environment}?")
+    else:
+        run.result.resumed = "after demotion" if run.where == "demoted" else "after promotion"
+        log(f"   resuming {run.result.resumed}: {old.environment} is already demoted")
+        if run.where == "demoted":
+            _resume_checks(pair, run.o_state, run.t_state)
+        run.confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
+
+
+def _demote(run: _Run) -> None:
+    pair, to, old = run.pair, run.pair.to, run.pair.other
+    run.t_state = pair.unslot(run.t_state)
+    # The promotion is recorded before the demotion, so that the fence record carries its id at once and
+    # nothing but the gate stands between the demotion and the promotion.
+    run.promotion = _promotion(pair, run.o_state, run.t_state)
+    run.before = run.o_state
+    # The target's Patroni reports its replay position once per loop_wait unless woken: keep its report
+    # fresh while the old site demotes, so the gate passes on the first read after the demotion.
+    run.nudger = Nudger(pair.cluster(to), to)
+    run.nudger.seen(run.t_state)
+    with run.nudger.running():
+        run.o_state = pair.demote(old, run.o_state, run.timeout, leader=to, promotion=run.promotion,
+                                  defer_record=True)
+    pair.mark("demoted")
+
+
+def _wait_for_gate(run: _Run) -> None:
+    pair, result = run.pair, run.result
+    assert run.before is not None and run.nudger is not None
+    final, run.t_state = _gate(pair, run.o_state, run.timeout, run.before, run.nudger)
+    pair.fence_recorded()  # the evidence of the fence is on record before the promotion
+    result.final_lsn, result.timeline = final.lsn, final.timeline
+    pair.mark("gate")
+    pair.log(f"   {pair.to.environment} replayed {pair.other.environment}'s final LSN {lsn_text(final.lsn)}, "
+             f"tl {final.timeline}")
+
+
+def _promote(run: _Run) -> None:
+    run.pair.write_role(run.pair.to, "leader", run.t_state)
+    run.pair.mark("promote_written")
+
+
+def _verify(run: _Run) -> None:
+    pair, to, old = run.pair, run.pair.to, run.pair.other
+    timeline = run.result.timeline or 0
+    pair.wait(f"{to.environment} to report leader", lambda: _leads(pair, timeline), run.timeout)
+    pair.mark("promoted")
+    settle_promotion(pair)
+    pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), run.timeout)
+    pair.mark("verified")
+
+
+def _record(run: _Run) -> None:
+    record_roles(run.pair, leader=run.pair.to, standby=run.pair.other)
 
 
 def _preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:

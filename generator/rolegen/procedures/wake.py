@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rolegen.kube import Cluster, ClusterError
-from rolegen.live import SiteState
+from rolegen.kubectl import Cluster, ClusterError
+from rolegen.site_state import SiteState
 from rolegen.spec import Spec
 
 

@@ -1,5 +1,6 @@
-"""What a site looks like right now, read from API objects only (no exec): the DCS ConfigMaps Patroni keeps,
-its member Pods' `status` annotations and role labels."""
+"""What a site looks like right now (`SiteState`, `read_site`), read from API objects only (no exec): the DCS
+ConfigMaps Patroni keeps, its member Pods' `status` annotations and role labels. Owns the one map of Patroni's
+role names to rolegen's (`rolegen_role`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rolegen.kube import Cluster
+from rolegen.kubectl import Cluster
 from rolegen.records import Records, records_map
 from rolegen.spec import Spec
 

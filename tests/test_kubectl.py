@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rolegen import kube
-from rolegen.kube import AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
+from rolegen import kubectl
+from rolegen.kubectl import AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
 
 
 @pytest.fixture
@@ -21,10 +21,10 @@ def answer(tmp_path: Path) -> Iterator[Callable[[str], None]]:
         (tmp_path / "stderr").write_text(stderr + "\n")
         fake.write_text(f"#!/bin/sh\ncat '{tmp_path / 'stderr'}' >&2\nexit 1\n")
         fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-        kube.use_client(str(fake))
+        kubectl.use_client(str(fake))
 
     yield set_stderr
-    kube.use_client(None)
+    kubectl.use_client(None)
 
 
 CASES = [
@@ -59,7 +59,7 @@ CASES = [
 def test_stderr_becomes_the_error_to_act_on(answer: Callable[[str], None], stderr: str, kind: type, message: str,
                                             hint: str | None) -> None:
     answer(stderr)
-    cluster = kube.Cluster("f088b1-prod", "gold")
+    cluster = kubectl.Cluster("f088b1-prod", "gold")
     with pytest.raises(ClusterError) as caught:
         if kind is AlreadyExists:
             cluster.create({"kind": "ConfigMap"})
@@ -71,10 +71,10 @@ def test_stderr_becomes_the_error_to_act_on(answer: Callable[[str], None], stder
 
 def test_get_of_a_missing_object_is_none_not_an_error(answer: Callable[[str], None]) -> None:
     answer('Error from server (NotFound): configmaps "patroni-leader" not found')
-    assert kube.Cluster("f088b1-prod", "gold").get("configmap", "patroni-leader") is None
+    assert kubectl.Cluster("f088b1-prod", "gold").get("configmap", "patroni-leader") is None
 
 
 def test_a_cluster_without_a_context_is_named_as_the_current_one(answer: Callable[[str], None]) -> None:
     answer("Unable to connect to the server: i/o timeout")
     with pytest.raises(ClusterUnreachable, match=r"^cannot reach the cluster of context \(current context\)"):
-        kube.Cluster("f088b1-prod").list("pods")
+        kubectl.Cluster("f088b1-prod").list("pods")

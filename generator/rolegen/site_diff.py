@@ -1,10 +1,11 @@
-"""Planning for `diff` and `apply`: how one live site differs from its rendered environment, and what apply has
-to write to converge it. `plan_site` is pure: it gets the snapshots handed in.
+"""How one live site differs from its rendered environment, and what `diff` and `apply` must write to converge it.
 
-Sections of a difference: `release` (the Helm release is missing), `values` (rendered Helm values vs the
-release's user-supplied values), `config` (the rendered DCS config vs the live `config` annotation, compared
-semantically: Patroni rewrites it in its own key order) and `role` (the role Patroni reports vs the declared
-one). Patroni's own annotations are carried along for display only.
+The comparison itself is pure (`compare`, via deepdiff: every difference, secret-looking values redacted;
+`keep_extra`: the declared `config` plus hand-set keys, which procedures write too), and so is `plan_site`: it
+gets the snapshots handed in. Sections of a difference: `release` (the Helm release is missing), `values`
+(rendered Helm values vs the release's user-supplied values), `config` (the rendered DCS config vs the live
+`config` annotation, compared semantically: Patroni rewrites it in its own key order) and `role` (the role
+Patroni reports vs the declared one). Patroni's own annotations are carried along for display only.
 
 `read_plan` is the one function here that reads a cluster: it takes the snapshots (in the order that gives the
 clearest error: kubectl first, whose failure names the context, then the Helm release) and plans from them.
@@ -12,17 +13,86 @@ clearest error: kubectl first, whose failure names the context, then the Helm re
 
 from __future__ import annotations
 
+import copy
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rolegen.drift import Difference, compare, keep_extra
+from deepdiff import DeepDiff
+
 from rolegen.helm import ReleaseInfo, Releases
-from rolegen.kube import Cluster, cluster_for
-from rolegen.live import PATRONI_OWNED, SiteState, read_site
+from rolegen.kubectl import Cluster, cluster_for
+from rolegen.package_data import chart_defaults
 from rolegen.render import Rendered, dcs_config, dumps_json, render
-from rolegen.resources import chart_defaults
+from rolegen.site_state import PATRONI_OWNED, SiteState, read_site
 from rolegen.spec import Spec
+
+_SECRETISH = re.compile(r"(?i)^(.*[_-])?(passw(or)?d|secret|token|private[_-]?key|passphrase)$")
+REDACTED = "<redacted>"
+# Keys of the `config` annotation that the role decides: their absence is drift, never "extra, kept".
+ROLE_OWNED = ("standby_cluster",)
+
+
+@dataclass(frozen=True, order=True)
+class Difference:
+    section: str  # values | config | role | release
+    path: str  # JSON path inside the section, e.g. $.postgresql.parameters.max_connections
+    kind: str  # changed | missing (declared, not live) | extra (live only)
+    live: Any
+    declared: Any
+    drift: bool = True  # False: shown, but neither counted nor changed (hand-set extra keys)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "path": self.path,
+            "kind": self.kind,
+            "live": self.live,
+            "declared": self.declared,
+            "drift": self.drift,
+        }
+
+
+def _json_path(parts: list[Any]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _redact(parts: list[Any], value: Any) -> Any:
+    return REDACTED if any(isinstance(p, str) and _SECRETISH.match(p) for p in parts) else value
+
+
+def compare(section: str, live: Any, declared: Any, *, extra_is_drift: bool = True) -> list[Difference]:
+    """Every difference between `live` and `declared`, with secret-looking values redacted."""
+    tree = DeepDiff(live, declared, verbose_level=2, view="tree")
+    found: list[Difference] = []
+    for category, levels in tree.items():
+        for level in levels:
+            parts = level.path(output_format="list")
+            path = _json_path(parts)
+            if category in ("dictionary_item_removed", "iterable_item_removed", "attribute_removed"):
+                is_drift = extra_is_drift or bool(parts and parts[0] in ROLE_OWNED)
+                kind, old, new, drift = "extra", level.t1, None, is_drift
+            elif category in ("dictionary_item_added", "iterable_item_added", "attribute_added"):
+                kind, old, new, drift = "missing", None, level.t2, True
+            else:
+                kind, old, new, drift = "changed", level.t1, level.t2, True
+            found.append(Difference(section, path, kind, _redact(parts, old), _redact(parts, new), drift))
+    return sorted(found)
+
+
+def keep_extra(live: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """`declared`, plus keys only the live config has (set by hand) — except role-owned ones."""
+    merged = copy.deepcopy(declared)
+    for key, value in live.items():
+        if key in ROLE_OWNED and key not in declared:
+            continue
+        if key not in merged:
+            merged[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = keep_extra(value, merged[key])
+    return merged
+
 
 # Longest Patroni-owned value shown in pretty output (`history` grows with every timeline).
 _SHOW_MAX = 60
