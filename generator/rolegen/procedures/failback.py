@@ -13,6 +13,7 @@ from rolegen.procedures import switchover
 from rolegen.procedures.base import Pair, follows, status_line
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.procedures.switchover_checks import MAX_LAG_BYTES
 from rolegen.records import FENCE
 from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
 from rolegen.site_diff import keep_extra
@@ -178,7 +179,7 @@ def caught_up(pair: Pair) -> bool:
     mine, theirs = b_state.leader_member, c_state.leader_member
     if mine is None or theirs is None or mine.replay_lsn is None or theirs.lsn is None:
         return False
-    return theirs.lsn - mine.replay_lsn <= switchover.MAX_LAG_BYTES
+    return theirs.lsn - mine.replay_lsn <= MAX_LAG_BYTES
 
 
 def _replicas(pair: Pair) -> int:

@@ -9,13 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
-from rolegen.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.failover import settle_promotion
 from rolegen.procedures.rules import (
     Position,
     Settling,
-    divergence,
     final_position,
     gate_blocker,
     holder,
@@ -25,10 +23,9 @@ from rolegen.procedures.rules import (
     site_timeline,
 )
 from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, preflight, resume_checks
 from rolegen.procedures.wake import Nudger
 from rolegen.site_state import SiteState
-
-MAX_LAG_BYTES = 16 * 1024 * 1024
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:
@@ -143,13 +140,13 @@ def _check(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     log(f"   {status_line(run.o_state)}\n   {status_line(run.t_state)}")
     if run.where == "start":
-        _preflight(pair, run.o_state, run.t_state)
+        preflight(pair, run.o_state, run.t_state)
         run.confirm(f"Switch over from {old.environment} to {to.environment}?")
     else:
         run.result.resumed = "after demotion" if run.where == "demoted" else "after promotion"
         log(f"   resuming {run.result.resumed}: {old.environment} is already demoted")
         if run.where == "demoted":
-            _resume_checks(pair, run.o_state, run.t_state)
+            resume_checks(pair, run.o_state, run.t_state)
         run.confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
 
 
@@ -198,62 +195,6 @@ def _verify(run: _Run) -> None:
 
 def _record(run: _Run) -> None:
     record_roles(run.pair, leader=run.pair.to, standby=run.pair.other)
-
-
-def _preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
-    to, old = pair.to, pair.other
-    problems = []
-    if o_state.live_role != "leader":
-        problems.append(f"{old.environment} does not report leader (reports {o_state.live_role})")
-    member = t_state.leader_member
-    if t_state.live_role != "standby-leader" or member is None:
-        problems.append(f"{to.environment} does not report standby-leader (reports {t_state.live_role})")
-    elif member.state != "streaming":
-        problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
-    leader = o_state.leader_member
-    if member and leader and member.replay_lsn is not None and leader.lsn is not None:
-        lag = leader.lsn - member.replay_lsn
-        if lag > MAX_LAG_BYTES:
-            problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
-    if (old.role, to.role) != ("leader", "standby-leader"):
-        problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
-    problems += _shared_problems(pair, o_state, t_state)
-    for spec in (to, old):
-        try:
-            check_current(pair.env_dir, [spec.environment])
-        except StaleOutput:
-            problems.append(
-                f"generated files of {spec.environment} are stale (rolegen render --env {spec.environment})"
-            )
-    if problems:
-        raise RolegenError("preflight failed: " + "; ".join(problems), hint="nothing was changed; rolegen status")
-
-
-def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
-    """What a fresh and a resumed switchover both refuse: different system ids, a target that reports no
-    timeline (nothing to gate on), a target whose data left the old site's history."""
-    problems = []
-    if not o_state.initialize or o_state.initialize != t_state.initialize:
-        problems.append(
-            f"system ids differ: {pair.other.environment} {o_state.initialize}, {pair.to.environment} "
-            f"{t_state.initialize}"
-        )
-    lead = holder(t_state)
-    if lead is None or lead.timeline is None:
-        problems.append(
-            f"{pair.to.environment} reports no timeline: nothing proves it follows {pair.other.environment}"
-        )
-    diverged = divergence(t_state, o_state)
-    if diverged is not None:
-        problems.append(f"{pair.to.environment} is DIVERGED: {diverged.reason}")
-    return problems
-
-
-def _resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
-    problems = _shared_problems(pair, o_state, t_state)
-    if problems:
-        raise RolegenError("cannot resume the switchover: " + "; ".join(problems),
-                           hint="both sites are standbys (no writes): rolegen status, then rolegen failback")
 
 
 def _promotion(pair: Pair, o_state: SiteState, t_state: SiteState) -> str:

@@ -1,0 +1,69 @@
+"""What a switchover checks before it changes anything (and a resumed run before it goes on): both sites in the
+roles the specs declare, the target streaming within the lag bound, one system id, a timeline to gate on, no
+divergence, generated files current."""
+
+from __future__ import annotations
+
+from rolegen.errors import RolegenError
+from rolegen.generated import StaleOutput, check_current
+from rolegen.procedures.base import Pair
+from rolegen.procedures.rules import divergence, holder
+from rolegen.site_state import SiteState
+
+MAX_LAG_BYTES = 16 * 1024 * 1024
+
+
+def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
+    to, old = pair.to, pair.other
+    problems = []
+    if o_state.live_role != "leader":
+        problems.append(f"{old.environment} does not report leader (reports {o_state.live_role})")
+    member = t_state.leader_member
+    if t_state.live_role != "standby-leader" or member is None:
+        problems.append(f"{to.environment} does not report standby-leader (reports {t_state.live_role})")
+    elif member.state != "streaming":
+        problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
+    leader = o_state.leader_member
+    if member and leader and member.replay_lsn is not None and leader.lsn is not None:
+        lag = leader.lsn - member.replay_lsn
+        if lag > MAX_LAG_BYTES:
+            problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
+    if (old.role, to.role) != ("leader", "standby-leader"):
+        problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
+    problems += _shared_problems(pair, o_state, t_state)
+    for spec in (to, old):
+        try:
+            check_current(pair.env_dir, [spec.environment])
+        except StaleOutput:
+            problems.append(
+                f"generated files of {spec.environment} are stale (rolegen render --env {spec.environment})"
+            )
+    if problems:
+        raise RolegenError("preflight failed: " + "; ".join(problems), hint="nothing was changed; rolegen status")
+
+
+def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
+    """What a fresh and a resumed switchover both refuse: different system ids, a target that reports no
+    timeline (nothing to gate on), a target whose data left the old site's history."""
+    problems = []
+    if not o_state.initialize or o_state.initialize != t_state.initialize:
+        problems.append(
+            f"system ids differ: {pair.other.environment} {o_state.initialize}, {pair.to.environment} "
+            f"{t_state.initialize}"
+        )
+    lead = holder(t_state)
+    if lead is None or lead.timeline is None:
+        problems.append(
+            f"{pair.to.environment} reports no timeline: nothing proves it follows {pair.other.environment}"
+        )
+    diverged = divergence(t_state, o_state)
+    if diverged is not None:
+        problems.append(f"{pair.to.environment} is DIVERGED: {diverged.reason}")
+    return problems
+
+
+def resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
+    problems = _shared_problems(pair, o_state, t_state)
+    if problems:
+        raise RolegenError("cannot resume the switchover: " + "; ".join(problems),
+                           hint="both sites are standbys (no writes): rolegen status, then rolegen failback")
