@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rolegen.errors import RolegenError
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.steps import Step, execute, runbook
@@ -176,7 +176,7 @@ def test_a_rewind_that_does_not_converge_falls_back_to_reseed_only_under_auto(
     context = failback._Run(pair, method, lambda _: None, 1, failback.FailbackResult("gold"))
 
     def not_converging(_: Pair) -> None:
-        raise RolegenError("timed out after 1s waiting for gold to stream from golddr")
+        raise WaitTimedOut("timed out after 1s waiting for gold to stream from golddr")
 
     monkeypatch.setattr(failback, "_ensure_scaled", not_converging)
     if falls_back:
@@ -187,3 +187,25 @@ def test_a_rewind_that_does_not_converge_falls_back_to_reseed_only_under_auto(
     else:
         with pytest.raises(RolegenError, match="timed out"):
             failback._rewind(context)
+
+
+def test_a_wait_that_runs_out_raises_its_own_type_with_what_it_waited_for() -> None:
+
+    pair = Pair.__new__(Pair)  # wait() uses only the log
+    pair.log = lambda _line: None
+    with pytest.raises(WaitTimedOut) as caught:
+        Pair.wait(pair, "the moon", lambda: False, timeout=0.05, every=0.01)
+    assert caught.value.what == "the moon" and "timed out" in caught.value.message
+
+
+def test_an_error_inside_a_wait_is_never_a_timeout() -> None:
+    from rolegen.kubectl import ClusterUnreachable
+
+    def check() -> bool:
+        raise ClusterUnreachable("no route to the API")
+
+    pair = Pair.__new__(Pair)
+    pair.log = lambda _line: None
+    with pytest.raises(ClusterUnreachable) as caught:
+        Pair.wait(pair, "anything", check, timeout=5)
+    assert not isinstance(caught.value, WaitTimedOut)

@@ -17,6 +17,17 @@ class RolegenError(Exception):
         self.hint = hint
 
 
+class WaitTimedOut(RolegenError):
+    """A wait ran out of time. The only error a procedure may turn into a rollback, a refusal naming the next
+    command, or a fallback: any other error (a failed read, a refused write) stops it with the state it left.
+    `last` is the wait's last observation (what it saw when time ran out), when the wait keeps one."""
+
+    def __init__(self, message: str, hint: str | None = None, *, what: str = "", last: object = None) -> None:
+        super().__init__(message, hint)
+        self.what = what
+        self.last = last
+
+
 class UsageError(RolegenError):
     """The command line asks for something impossible (exit 2, like Typer's own usage errors)."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rolegen.errors import RolegenError, UsageError
+from rolegen.errors import RolegenError, UsageError, WaitTimedOut
 from rolegen.generated import record_role
 from rolegen.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
@@ -143,7 +143,7 @@ class Pair:
 
         try:
             self.wait(f"no member of {spec.environment} to accept writes", done, timeout, every=0.05)
-        except RolegenError:
+        except WaitTimedOut:
             raise RolegenError(
                 f"{spec.environment} is fenced (its DCS config declares standby) but a member may still accept "
                 f"writes: {'; '.join(blockers)}",
@@ -203,7 +203,8 @@ class Pair:
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1,
              gap: Callable[[], int | None] | None = None) -> None:
         """Poll `check` until true; one live line on a terminal (what, elapsed, the LSN gap in bytes when `gap`
-        knows it), a plain line every 5 s otherwise."""
+        knows it), a plain line every 5 s otherwise. Running out raises WaitTimedOut; an error `check` raises
+        (a failed read) propagates as it is: it is never a timeout."""
         line = WaitLine(what, timeout, self.log, gap)
         while True:
             if check():
@@ -211,7 +212,7 @@ class Pair:
                 return
             if time.monotonic() - line.start > timeout:
                 line.close("timed out")
-                raise RolegenError(f"timed out after {timeout:.0f}s waiting for {what}")
+                raise WaitTimedOut(f"timed out after {timeout:.0f}s waiting for {what}", what=what)
             line.update()
             time.sleep(every)
 

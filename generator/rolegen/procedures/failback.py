@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rolegen.errors import RolegenError
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.kubectl import Conflict
 from rolegen.procedures import switchover
 from rolegen.procedures.base import Pair, follows, status_line
@@ -152,7 +152,7 @@ def _rewind(run: _Run) -> None:
     try:
         _ensure_scaled(pair)
         pair.wait(f"{back.environment} to stream from {cur.environment}", lambda: _streaming(pair), run.timeout)
-    except RolegenError as exc:
+    except WaitTimedOut as exc:  # only a rewind that ran out of time falls back; any other error stops here
         if run.method != "auto":
             raise
         pair.log(f"   rewind did not converge ({exc.message}): re-seeding")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rolegen.errors import RolegenError
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.kubectl import ClusterUnreachable
 from rolegen.load import GENERATED_DIR
 from rolegen.procedures.base import Pair, record_roles, status_line
@@ -194,8 +194,9 @@ def _catch_up(run: _Run) -> None:
         try:
             pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
                       run.timeout if o_state.members else 2.0, gap=lambda: gap[0])
-        except RolegenError:
-            blocker = seen[0]
+        except WaitTimedOut:
+            # Only a wait that ran out is "not caught up"; a failed read propagates and stops the failover.
+            blocker = seen[0] or f"{to.environment} did not reach {old.environment}'s position in time"
         final = settling.best or final
     if blocker is not None:
         assert final is not None

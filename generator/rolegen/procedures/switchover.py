@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rolegen.errors import RolegenError
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.failover import settle_promotion
 from rolegen.procedures.rules import (
@@ -245,9 +245,8 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
     try:
         pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout,
                   gap=lambda: gap[0], every=0.02)
-    except RolegenError as exc:
-        if exc.message.startswith("timed out"):
-            _roll_back(pair, timeout, seen[0])
+    except WaitTimedOut:
+        _roll_back(pair, timeout, seen[0])
         raise
     assert last[0] is not None
     return last[0]
