@@ -1,5 +1,6 @@
-"""A site's leader as rolegen reads it: the member holding `<scope>-leader` while its lock has not expired.
-A crashed leader's Pod keeps its last `status` annotation; only renewTime + ttl says whether it still leads."""
+"""A site's leader as rolegen reads it: the member holding `<scope>-leader` while its own Pod says it leads. The
+lock's renewTime was written by another machine's clock: it never decides anything here (README: decisions
+survive +-60 s of clock skew); whether a lock is still renewed takes two reads on our own clock (LockWatch)."""
 
 from __future__ import annotations
 
@@ -7,46 +8,67 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rolegen.site_state import Member, SiteState, member_from_pod
+from rolegen.site_state import LockWatch, Member, SiteState, member_from_pod
 
-NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def site(lock: dict[str, str], role: str = "leader") -> SiteState:
-    member = Member("patroni-0", role, "running", 3, 100, "primary")
-    return SiteState("gold", {}, "1", {}, lock, [member], read_at=NOW.timestamp())
+SKEWS = [timedelta(minutes=-10), timedelta(0), timedelta(minutes=10)]  # renewTime vs this machine's clock
 
 
-def renewed(seconds_ago: float, ttl: str | None = "30") -> dict[str, str]:
-    lock = {"leader": "patroni-0", "renewTime": (NOW - timedelta(seconds=seconds_ago)).isoformat()}
+def site(lock: dict[str, str], role: str = "leader", *, running: bool | None = True) -> SiteState:
+    member = Member("patroni-0", role, "running", 3, 100, "primary", container_running=running)
+    return SiteState("gold", {}, "1", {}, lock, [member])
+
+
+def renewed(skew: timedelta, ttl: str | None = "30") -> dict[str, str]:
+    lock = {"leader": "patroni-0", "renewTime": (datetime.now(UTC) + skew).isoformat()}
     return lock | ({"ttl": ttl} if ttl is not None else {})
 
 
-@pytest.mark.parametrize(("lock", "leads"), [
-    (renewed(5), True),
-    (renewed(29.9), True),
-    (renewed(30), False),  # expired the moment renewTime + ttl is reached
-    (renewed(15, ttl="10"), False),  # the lock's own ttl counts, not a default
-    (renewed(25, ttl=None), True),  # no ttl annotation: Patroni's default, 30 s
-    (renewed(35, ttl=None), False),
-    ({"leader": "patroni-0"}, False),  # never renewed
-    ({"leader": "patroni-0", "renewTime": "yesterday", "ttl": "30"}, False),  # unreadable: not trusted
-    ({}, False),
+@pytest.mark.parametrize("skew", SKEWS)
+@pytest.mark.parametrize(("role", "running", "leads"), [
+    ("leader", True, True),
+    ("leader", None, True),  # no containerStatuses reported: its last word counts
+    ("standby-leader", True, True),
+    ("leader", False, False),  # crashed: its Pod keeps the last `status` annotation, the kubelet says stopped
+    ("replica", True, False),  # restarted with its session lock, not leading (yet)
 ])
-def test_a_leader_leads_only_while_its_lock_is_alive(lock: dict[str, str], leads: bool) -> None:
-    state = site(lock)
-    assert state.lock_holder == ("patroni-0" if leads else None)
-    assert state.live_role == ("leader" if leads else None)
+def test_the_lock_holder_leads_on_its_own_report_whatever_the_renew_time_says(
+        skew: timedelta, role: str, running: bool | None, leads: bool) -> None:
+    state = site(renewed(skew), role, running=running)
+    assert state.lock_holder == "patroni-0"
+    assert state.live_role == (role if leads else None)
     assert (state.leader_member is not None) is leads
 
 
-def test_a_lock_holder_that_reports_replica_does_not_lead() -> None:
-    state = site(renewed(1), role="replica")
-    assert state.lock_holder == "patroni-0" and state.live_role is None
+@pytest.mark.parametrize("lock", [
+    {"leader": "patroni-0"},  # never renewed: the name is what counts
+    {"leader": "patroni-0", "renewTime": "yesterday", "ttl": "30"},
+])
+def test_a_missing_or_unreadable_renew_time_does_not_change_the_verdict(lock: dict[str, str]) -> None:
+    assert site(lock).live_role == "leader"
+
+
+def test_nobody_leads_without_a_lock_or_without_the_holders_pod() -> None:
+    assert site({}).live_role is None
+    assert site({"leader": "patroni-1"}).live_role is None  # its Pod is gone
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+def test_a_lock_is_stale_only_after_a_ttl_of_our_clock_without_change(skew: timedelta) -> None:
+    def read(version: str) -> SiteState:
+        state = site(renewed(skew))
+        state.leader_version = version
+        return state
+
+    watch = LockWatch()
+    assert not watch.stale(read("1"), now=100.0)
+    assert not watch.stale(read("1"), now=129.0)
+    assert not watch.stale(read("2"), now=140.0)  # renewed: counting starts again
+    assert not watch.stale(read("2"), now=169.0)
+    assert watch.stale(read("2"), now=171.0)  # unchanged for more than ttl (30 s)
 
 
 def test_ttl_prefers_the_lock_then_the_config_then_30() -> None:
-    assert site(renewed(1, ttl="20")).ttl == 20.0
+    assert site(renewed(timedelta(0), ttl="20")).ttl == 20.0
     state = SiteState("gold", {"ttl": 45}, "1", {}, {}, [])
     assert state.ttl == 45.0
     assert SiteState("gold", None, None).ttl == 30.0
@@ -59,3 +81,4 @@ def test_patroni_roles_read_in_rolegens_words() -> None:
     roles = {r: member_from_pod(pod(r)).role for r in ("primary", "master", "standby_leader", "replica", "x")}
     assert roles == {"primary": "leader", "master": "leader", "standby_leader": "standby-leader",
                      "replica": "replica", "x": None}
+

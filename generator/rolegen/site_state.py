@@ -5,9 +5,7 @@ role names to rolegen's (`rolegen_role`)."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from rolegen.kubectl import Cluster
@@ -117,7 +115,6 @@ class SiteState:
     config_annotations: dict[str, str] = field(default_factory=dict)
     leader_annotations: dict[str, str] = field(default_factory=dict)
     members: list[Member] = field(default_factory=list)
-    read_at: float = field(default_factory=time.time)
     leader_version: str | None = None  # resourceVersion of `<scope>-leader`: changes whenever Patroni renews
     records: Records = field(default_factory=lambda: Records())  # what rolegen itself recorded on this site
 
@@ -147,29 +144,24 @@ class SiteState:
 
     @property
     def live_role(self) -> str | None:
-        """The role Patroni reports on the member holding a live leader lock (None: nobody leads).
-        Judged by this machine's clock: for display and soft checks; procedures decide by observation."""
+        """The role the leading member reports (None: nobody leads): see leader_member."""
         member = self.leader_member
         return member.role if member else None
 
     @property
     def lock_holder(self) -> str | None:
-        """The member holding `<scope>-leader`, if its lock has not expired. A Pod's `status` annotation
-        outlives a crashed member; the lock's renewTime + ttl does not."""
-        holder = self.leader_annotations.get("leader")
-        renewed, ttl = self.leader_annotations.get("renewTime"), self.leader_annotations.get("ttl")
-        if not holder or not renewed:
-            return None
-        try:
-            expires = datetime.fromisoformat(renewed).timestamp() + float(ttl or 30)
-        except ValueError:
-            return None
-        return holder if expires > self.read_at else None
+        """The member `<scope>-leader` names. Its renewTime is never compared with this machine's clock (they
+        may differ by minutes): whether the lock is still renewed takes two reads (`LockWatch`)."""
+        return self.leader_annotations.get("leader") or None
 
     @property
     def leader_member(self) -> Member | None:
+        """The lock holder, when its own Pod says it leads: it reports leader or standby-leader and its container
+        is not stopped. A crashed leader's Pod is gone, its container stopped, or its restarted Patroni reports
+        another role; a hung one keeps its last word (it may still run PostgreSQL as primary)."""
         holder = self.lock_holder
-        return next((m for m in self.members if m.name == holder and m.role in ("leader", "standby-leader")), None)
+        return next((m for m in self.members if m.name == holder and m.role in ("leader", "standby-leader")
+                     and m.container_running is not False), None)
 
     @property
     def initialize(self) -> str | None:
@@ -191,6 +183,22 @@ class SiteState:
             "members": [m.as_dict() for m in self.members],
             "records": self.records.as_dict(),
         }
+
+
+@dataclass
+class LockWatch:
+    """Whether a site's leader lock is still renewed, from observed change over reads on the caller's monotonic
+    clock (`now`): Patroni rewrites `<scope>-leader` (a new resourceVersion) on every loop of the holder."""
+
+    version: str | None = None
+    since: float | None = None
+
+    def stale(self, state: SiteState, now: float) -> bool:
+        """True once the lock object has not changed for longer than the site's ttl."""
+        if self.since is None or state.leader_version != self.version:
+            self.version, self.since = state.leader_version, now
+            return False
+        return now - self.since > state.ttl
 
 
 def read_site(spec: Spec, cluster: Cluster) -> SiteState:

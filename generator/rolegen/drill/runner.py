@@ -38,7 +38,7 @@ from rolegen.errors import RolegenError
 from rolegen.kubectl import cluster_for
 from rolegen.lab.control import Control
 from rolegen.lab.workload import AckWriter, missing_ids
-from rolegen.site_state import SiteState, read_site
+from rolegen.site_state import LockWatch, SiteState, read_site
 from rolegen.workspace import load_workspace
 
 # Writes acknowledged this long before a site-loss mark may not have shipped yet: they belong to its window.
@@ -131,8 +131,15 @@ class Drill:
             group = [self.wait(r, proc, out, None, at, grouped=True) for r, proc, out, at in started]
             self.groups.append(group)
         elif isinstance(step, WaitNoLeader):
-            self.until(lambda: self.api_view(step.site).live_role is None, 60,
-                       f"no live leader of {step.site} in the API objects", every=0.1)
+            # No leader reported, or a lock left unrenewed for a ttl of our own clock (a hung Patroni's Pod
+            # still says leader): never renewTime against this machine's clock.
+            watch = LockWatch()
+
+            def no_leader() -> bool:
+                view = self.api_view(step.site)
+                return view.live_role is None or watch.stale(view, time.monotonic())
+
+            self.until(no_leader, 60, f"no live leader of {step.site} in the API objects", every=0.1)
             self.event(f"{step.site}: no live leader lock in the API objects")
         elif isinstance(step, Converge):
             self.until(lambda: self.leads(step.leader, step.follower), self.timeout,
