@@ -4,7 +4,7 @@ when two sites could lead, DIVERGED with the repair named, LSNs as PostgreSQL wr
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,23 @@ runner = CliRunner()
 STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}}
 
 
+def live_config(env: str, role: str) -> dict[str, Any]:
+    """The DCS config as rolegen writes it for `role`: with the DR slot of the bundled specs (dr_slot on)."""
+    if role == "standby-leader":
+        return {"standby_cluster": {**STANDBY["standby_cluster"], "primary_slot_name": env}}
+    peer = "golddr" if env == "gold" else "gold"
+    return {"slots": {peer: {"type": "physical", "cluster_type": "primary"}}}
+
+
 def state(env: str, role: str, timeline: int = 2, lsn: int = 83886176, *, dcs: str | None = None,
-          records: Records | None = None, history: str | None = None, member_state: str | None = None) -> SiteState:
-    config = STANDBY if (dcs or role) == "standby-leader" else {}
+          records: Records | None = None, history: str | None = None, member_state: str | None = None,
+          renewed: datetime | None = None, running: bool | None = True) -> SiteState:
+    config = live_config(env, dcs or role)
     annotations = {"initialize": "7712"} | ({"history": history} if history else {})
     member_state = member_state or ("streaming" if role == "standby-leader" else "running")
     member = Member(f"{env}-0", role, member_state, timeline, lsn, None,
-                    lsn if role == "standby-leader" else None, True, "x")
-    lock = {"leader": f"{env}-0", "renewTime": datetime.now(UTC).isoformat(), "ttl": "30"}
+                    lsn if role == "standby-leader" else None, running, "x")
+    lock = {"leader": f"{env}-0", "renewTime": (renewed or datetime.now(UTC)).isoformat(), "ttl": "30"}
     return SiteState(env, config, "1", annotations, lock, [member], records=records or Records())
 
 
@@ -107,3 +116,84 @@ def test_a_standby_site_that_does_not_stream_is_not_healthy(live: dict[str, Any]
     assert "NOT HEALTHY: golddr not streaming from its peer (standby leader running)" in result.stdout
     data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
     assert data["problems"] == ["golddr not streaming from its peer (standby leader running)"]
+
+
+def problems(live: dict[str, Any]) -> list[str]:
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1, result.output
+    return [line.removeprefix("NOT HEALTHY: ") for line in result.stdout.splitlines() if "NOT HEALTHY" in line]
+
+
+def test_a_paused_leader_whose_dcs_config_says_standby_is_a_time_bomb(live: dict[str, Any], workdir: Path) -> None:
+    """What a switchover against a paused Patroni leaves (issue #21, N10): gold still leads (paused), its DCS config
+    says standby, golddr streams without its slot. The next `patronictl resume` demotes gold with nobody leading:
+    status must fail and name, a problem a line, what clears each part, in the order that is safe."""
+    gold = state("gold", "leader", dcs="standby-leader")
+    assert gold.config is not None
+    gold.config["pause"] = True
+    golddr = state("golddr", "standby-leader")
+    assert golddr.config is not None
+    del golddr.config["standby_cluster"]["primary_slot_name"]
+    live.update(gold=gold, golddr=golddr)
+    assert problems(live) == [
+        "gold's DCS config declares standby-leader, its spec leader, Patroni still runs it as leader: its next "
+        "resume or restart makes it standby-leader; clear: rolegen apply --env gold (writes the declared role back)",
+        "gold is paused (Patroni maintenance mode: it acts on no role change and fails nothing over); clear: rolegen "
+        "apply --env gold first, then kubectl --context gold -n f088b1-prod exec gold-0 -c patroni -- patronictl -c "
+        "/etc/patroni/patroni.yml resume",
+        "golddr streams without its DR slot (standby_cluster.primary_slot_name missing, declared golddr): gold may "
+        "remove WAL it still needs; clear: rolegen apply --env golddr",
+    ]
+    data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
+    assert data["healthy"] is False and data["sites"][0]["paused"] is True
+
+
+def test_a_paused_site_in_its_declared_role_only_needs_a_resume(live: dict[str, Any], workdir: Path) -> None:
+    golddr = state("golddr", "standby-leader")
+    assert golddr.config is not None
+    golddr.config["pause"] = True
+    live.update(gold=state("gold", "leader"), golddr=golddr)
+    [problem] = problems(live)
+    assert problem.startswith("golddr is paused") and problem.endswith(
+        "clear: kubectl --context golddr -n f088b1-prod exec golddr-0 -c patroni -- patronictl -c "
+        "/etc/patroni/patroni.yml resume")
+
+
+def test_a_leader_config_without_its_dr_slot_and_a_lag_beyond_the_bound_fail(live: dict[str, Any],
+                                                                              workdir: Path) -> None:
+    gold = state("gold", "leader", lsn=500 << 20)
+    assert gold.config is not None
+    del gold.config["slots"]
+    live.update(gold=gold, golddr=state("golddr", "standby-leader", lsn=400 << 20))
+    assert problems(live) == [
+        "gold's DCS config lacks its DR slot golddr (`slots`): Patroni keeps none for golddr; clear: rolegen apply "
+        "--env gold",
+        "golddr lags 100.0 MiB behind (bound 16.0 MiB: a switchover refuses); clear: rolegen status once it caught "
+        "up; if the lag keeps growing, check the DR link",
+    ]
+
+
+def test_a_spec_lagging_behind_the_live_roles_names_the_render_that_records_them(live: dict[str, Any],
+                                                                                 workdir: Path) -> None:
+    """Never `apply` here: it would demote the only leader."""
+    for env, role in (("gold", "standby-leader"), ("golddr", "leader")):
+        assert runner.invoke(app, ["render", "--env", env, "--role", role]).exit_code == 0
+    live.update(gold=state("gold", "leader"), golddr=state("golddr", "standby-leader"))
+    found = problems(live)
+    assert "gold's DCS config declares leader, its spec standby-leader: the spec lags behind; clear: rolegen render " \
+           "--env gold --role leader (records it)" in found
+    assert not any("apply" in p for p in found)
+
+
+@pytest.mark.parametrize("skew", [timedelta(minutes=-10), timedelta(minutes=10)])
+def test_the_verdict_does_not_depend_on_this_machines_clock(live: dict[str, Any], workdir: Path,
+                                                            skew: timedelta) -> None:
+    """Patroni's renewTime comes from the cluster's clock: ten minutes off either way changes nothing (N13)."""
+    renewed = datetime.now(UTC) + skew
+    live.update(gold=state("gold", "leader", renewed=renewed),
+                golddr=state("golddr", "standby-leader", renewed=renewed))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    # A leader whose container stopped does not lead, however fresh its lock looks.
+    live.update(gold=state("gold", "leader", renewed=datetime.now(UTC) + skew, running=False))
+    assert "gold reports no leader, declared leader" in problems(live)

@@ -143,6 +143,12 @@ class SiteState:
         return sorted({m.timeline for m in self.members if m.timeline is not None})
 
     @property
+    def paused(self) -> bool:
+        """Patroni's maintenance mode (`patronictl pause` sets `pause: true` in the DCS config): Patroni then
+        acts on no role change and fails nothing over until `patronictl resume`."""
+        return bool((self.config or {}).get("pause"))
+
+    @property
     def live_role(self) -> str | None:
         """The role the leading member reports (None: nobody leads): see leader_member."""
         member = self.leader_member
@@ -177,6 +183,7 @@ class SiteState:
             "environment": self.environment,
             "dcs_role": self.dcs_role,
             "live_role": self.live_role,
+            "paused": self.paused,
             "initialize": self.initialize,
             "optime": self.optime,
             "leader": self.leader_annotations.get("leader"),

@@ -2,19 +2,23 @@
 or a monitor can use: `healthy` is False (exit 1) when a site is unreachable, reports a role other than the one
 declared, still has to be fenced, is DIVERGED (its data went past the point where the leader's timeline
 began: rules.divergence), or is the standby site and does not stream from its peer (the DR link is down: every
-commit since is at risk if the leader's site is lost)."""
+commit since is at risk if the leader's site is lost); and for the time bombs of rolegen.site_checks (Patroni
+paused, a DCS role other than the spec's or Patroni's, a declared DR slot missing) and a replay lag beyond the
+switchover's bound. One problem a line, each naming the command that clears it."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rolegen.kubectl import ClientInfo, ClusterError, client_info, cluster_for
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
+from rolegen.procedures.switchover_checks import MAX_LAG_BYTES
+from rolegen.site_checks import Finding, site_findings
 from rolegen.site_state import SiteState, read_site
-from rolegen.slot_status import SlotStatus, pair_slot_status
+from rolegen.slot_status import SlotStatus, mib, pair_slot_status
 from rolegen.spec import Spec
 from rolegen.workspace import load_workspace
 
@@ -30,6 +34,7 @@ class SiteStatus:
     diverged: Divergence | None = None
     slot: SlotStatus | None = None  # the DR slot this site keeps while it leads (rolegen.slot_status)
     peer_slot: SlotStatus | None = None  # the one its peer keeps for it while it is the standby
+    findings: list[Finding] = field(default_factory=list)  # rolegen.site_checks
 
     @property
     def fence_pending(self) -> bool:
@@ -62,6 +67,7 @@ class SiteStatus:
             out.append(f"{self.environment} diverged")
         if self.peer_slot is not None and self.peer_slot.problem:
             out.append(f"{self.environment} lost its slot on {self.peer_slot.leader}")
+        out += [f.line() for f in self.findings]
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,6 +114,11 @@ class StatusResult:
         out = [p for s in self.sites for p in s.problems]
         if self.same_system_id is False:
             out.append("system ids differ")
+        lag = self.lag_bytes
+        if lag is not None and lag > MAX_LAG_BYTES:
+            standby = next(s.environment for s in self.sites if s.state and s.state.live_role == "standby-leader")
+            out.append(f"{standby} lags {mib(lag)} behind (bound {mib(MAX_LAG_BYTES)}: a switchover refuses); "
+                       "clear: rolegen status once it caught up; if the lag keeps growing, check the DR link")
         return out
 
     @property
@@ -155,7 +166,7 @@ class StatusResult:
         out.append("system id: " + {None: "unknown", True: "equal on both sites", False: "DIFFERS"}[same])
         if self.lag_bytes is not None:
             out.append(f"standby replay lag: {self.lag_bytes} bytes")
-        out.append("healthy" if self.healthy else "NOT HEALTHY: " + "; ".join(self.problems))
+        out += [f"NOT HEALTHY: {problem}" for problem in self.problems] or ["healthy"]
         return out
 
 
@@ -184,6 +195,8 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
     for site in sites:
         site.slot = found.get(site.environment)
         site.peer_slot = found.get(specs[site.environment].peer.environment)
+        if site.state is not None:
+            site.findings = site_findings(specs[site.environment], site.state, fence_pending=site.fence_pending)
     try:
         client = client_info()
     except ClusterError as exc:

@@ -13,7 +13,7 @@ from rolegen.procedures import switchover
 from rolegen.procedures.base import Pair, follows, status_line
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.procedures.switchover_checks import MAX_LAG_BYTES
+from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, pause_problems
 from rolegen.records import FENCE
 from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
 from rolegen.site_diff import keep_extra
@@ -124,6 +124,9 @@ def _check(run: _Run) -> None:
     log(f"   {status_line(c_state)}\n   {status_line(b_state)}")
     if c_state.live_role != "leader":
         raise RolegenError(f"{cur.environment} does not report leader", hint="rolegen status")
+    held = pause_problems(pair, c_state, b_state)  # a paused site would act on neither the fence nor the switch
+    if held:
+        raise RolegenError("preflight failed: " + "; ".join(held), hint="nothing was changed; resume, then re-run")
     if b_state.writable_members:
         names = ", ".join(m.name for m in b_state.writable_members)
         log(f"   SPLIT BRAIN: {back.environment} may accept writes too ({names}); they will be discarded")

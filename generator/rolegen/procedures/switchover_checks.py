@@ -1,6 +1,8 @@
 """What a switchover checks before it changes anything (and a resumed run before it goes on): both sites in the
 roles the specs declare, the target streaming within the lag bound, one system id, a timeline to gate on, no
-divergence, generated files current."""
+divergence, generated files current; neither site paused (Patroni would act on neither the demotion nor the
+promotion: the old site would keep running as primary under a standby config) and the declared DR slot in both
+live configs (rolegen.site_checks)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
+from rolegen.site_checks import missing_slot, paused
 from rolegen.site_state import SiteState
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
@@ -30,6 +33,11 @@ def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
             problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
+    for spec, state in ((old, o_state), (to, t_state)):
+        slot = missing_slot(spec, state)
+        if slot is not None:
+            problems.append(f"{slot} (rolegen apply --env {spec.environment})")
+    problems += pause_problems(pair, o_state, t_state)
     problems += _shared_problems(pair, o_state, t_state)
     for spec in (to, old):
         try:
@@ -62,7 +70,18 @@ def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list
     return problems
 
 
+def pause_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
+    """A paused site acts on no role change: its Patroni would ignore the demotion (its primary keeps taking
+    writes) or the promotion."""
+    found = [paused(spec, state) for spec, state in ((pair.other, o_state), (pair.to, t_state))]
+    return [f"{f.text}: {f.fix}" for f in found if f is not None]
+
+
 def resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
+    held = pause_problems(pair, o_state, t_state)
+    if held:
+        raise RolegenError("cannot resume the switchover: " + "; ".join(held),
+                           hint="once resumed, re-run the same rolegen switchover: it goes on from the live state")
     problems = _shared_problems(pair, o_state, t_state)
     if problems:
         raise RolegenError("cannot resume the switchover: " + "; ".join(problems),

@@ -1,0 +1,104 @@
+"""A switchover without a cluster (fake reads): its preflight refuses time bombs before any write (a paused Patroni,
+a declared DR slot missing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rolegen.errors import RolegenError
+from rolegen.procedures import failback, switchover
+from rolegen.procedures.base import Pair, load_pair
+from rolegen.records import Records
+from rolegen.site_state import Member, SiteState
+
+ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
+STANDBY = {"ttl": 30, "standby_cluster": {"host": "patroni-master-gold", "port": 5432, "primary_slot_name": "golddr"}}
+LEADER = {"ttl": 30, "slots": {"golddr": {"type": "physical", "cluster_type": "primary"}}}
+
+
+def _pair(to: str) -> Pair:
+    pair = load_pair(ENVIRONMENTS, to, log=lambda _: None)
+
+    def no_write(*_: Any, **__: Any) -> None:
+        pytest.fail("a write before the preflight passed")
+
+    for name in ("write_role", "unslot", "record", "demote", "record_promotion"):
+        setattr(pair, name, no_write)
+    return pair
+
+
+def member(name: str, role: str | None, lsn: int | None, *, replay: int | None = None,
+           state: str = "running") -> Member:
+    return Member(name, role, state, None if lsn is None else 3, lsn, None, replay, True, f"{name}:{role}:{lsn}",
+                  restarts=0)
+
+
+def site(env: str, config: dict[str, Any], members: list[Member], *, version: str = "1",
+         optime: int | None = None) -> SiteState:
+    lock = {"leader": members[0].name, "ttl": "30"} | ({"optime": str(optime)} if optime is not None else {})
+    return SiteState(env, config, "5", {"initialize": "7"}, lock, members, leader_version=version,
+                     records=Records())
+
+
+def gold(**config: Any) -> SiteState:
+    return site("gold", LEADER | config, [member("gold-0", "leader", 1000)])
+
+
+def golddr(config: dict[str, Any] = STANDBY) -> SiteState:
+    return site("golddr", config, [member("golddr-0", "standby-leader", 1000, replay=1000, state="streaming")])
+
+
+# -- the preflight -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("o_state", "t_state", "refusal"), [
+    (gold(pause=True), golddr(), "gold is paused (Patroni maintenance mode"),
+    (gold(), golddr(STANDBY | {"pause": True}), "golddr is paused (Patroni maintenance mode"),
+    (gold(), golddr({"ttl": 30, "standby_cluster": {"host": "patroni-master-gold", "port": 5432}}),
+     "golddr streams without its DR slot (standby_cluster.primary_slot_name missing, declared golddr)"),
+    (gold(slots=None), golddr(), "gold's DCS config lacks its DR slot golddr"),
+])
+def test_a_switchover_refuses_a_time_bomb_before_it_asks_or_writes(o_state: SiteState, t_state: SiteState,
+                                                                  refusal: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paused Patroni acts on no role change: demoting it leaves its primary running under a standby config
+    (issue #21: the switchover timed out, status said healthy, the next resume was an outage)."""
+    pair = _pair("golddr")
+    monkeypatch.setattr(pair, "read_both", lambda: (t_state, o_state))
+    with pytest.raises(RolegenError, match="preflight failed") as caught:
+        switchover.run(pair, confirm=lambda _: pytest.fail("asked to confirm"), timeout=1)
+    assert refusal in caught.value.message and caught.value.hint.startswith("nothing was changed")
+
+
+def test_the_same_pair_without_a_time_bomb_passes_the_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = _pair("golddr")
+    monkeypatch.setattr(pair, "read_both", lambda: (golddr(), gold()))
+    asked: list[str] = []
+
+    def confirm(question: str) -> None:
+        asked.append(question)
+        raise RolegenError("declined")
+
+    with pytest.raises(RolegenError, match="declined"):
+        switchover.run(pair, confirm=confirm, timeout=1)
+    assert asked == ["Switch over from gold to golddr?"]
+
+
+def test_a_resumed_switchover_refuses_a_paused_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Demoted while paused: gold's DCS config says standby, its Patroni still runs the primary."""
+    pair = _pair("golddr")
+    demoted = site("gold", STANDBY | {"pause": True}, [member("gold-0", "leader", 1000)])
+    monkeypatch.setattr(pair, "read_both", lambda: (golddr(), demoted))
+    with pytest.raises(RolegenError, match="cannot resume the switchover: gold is paused") as caught:
+        switchover.run(pair, confirm=lambda _: pytest.fail("asked to confirm"), timeout=1)
+    assert "patronictl -c /etc/patroni/patroni.yml resume" in caught.value.message
+
+
+def test_failback_refuses_a_paused_site_before_it_fences(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = _pair("gold")
+    cur = site("golddr", {"ttl": 30, "pause": True}, [member("golddr-0", "leader", 2000)])
+    back = site("gold", STANDBY, [member("gold-0", "standby-leader", 1000, replay=1000)])
+    monkeypatch.setattr(pair, "read", lambda spec: cur if spec.environment == "golddr" else back)
+    with pytest.raises(RolegenError, match="preflight failed: golddr is paused"):
+        failback.run(pair, method="auto", confirm=lambda _: pytest.fail("asked to confirm"), timeout=1)
