@@ -278,3 +278,26 @@ def test_restarted_names_members_whose_container_came_back() -> None:
     assert restarted(with_restarts(0), with_restarts(0)) == []
     assert restarted(with_restarts(0), with_restarts(1)) == ["g-0"]
     assert restarted(with_restarts(0), with_restarts(None)) == ["g-0"]  # unknown counts as restarted
+
+
+def test_a_recreated_pod_a_vanished_or_new_member_and_a_silent_one_count_as_restarted() -> None:
+    """A force-deleted Pod comes back under its name at restartCount 0: only its uid tells it apart (N5)."""
+    from rolegen.procedures.rules import Settling, restarted, settle_blocker
+
+    def pod(name: str, uid: str, role: str | None = "replica", lsn: int | None = 100) -> Member:
+        return Member(name, role, "running", 3, lsn, None, None, True, "x", restarts=0, uid=uid)
+
+    before = site("gold", [pod("g-0", "a", "leader"), pod("g-1", "b")])
+    assert restarted(before, site("gold", [pod("g-0", "a", "standby-leader"), pod("g-1", "b")])) == []
+    assert restarted(before, site("gold", [pod("g-0", "c", "standby-leader"), pod("g-1", "b")])) == ["g-0"]
+    assert restarted(before, site("gold", [pod("g-1", "b")])) == ["g-0"]  # gone
+    assert restarted(before, site("gold", [pod("g-0", "a"), pod("g-1", "b"), pod("g-2", "d")])) == ["g-2"]
+    assert restarted(before, site("gold", [pod("g-0", "a", None, None), pod("g-1", "b")])) == ["g-0"]
+    # The gate's verdict: a gone member blocks until its Pod is back, whatever settled meanwhile.
+    settled = Settling(best=Position(100, 3), version="1", renewals=5)
+    gone = site("gold", [pod("g-1", "b", "standby-leader")], holder="g-1")
+    assert settle_blocker(before, gone, settled) == (
+        "g-0 of gold gone: its Pod has not come back to report what it holds")
+    back = site("gold", [pod("g-0", "c"), pod("g-1", "b", "standby-leader")], holder="g-1")
+    assert settle_blocker(before, back, settled) is None
+    assert settle_blocker(before, back, Settling()) == "g-0 restarted: gold's position has not settled yet"

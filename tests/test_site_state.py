@@ -82,3 +82,9 @@ def test_patroni_roles_read_in_rolegens_words() -> None:
     assert roles == {"primary": "leader", "master": "leader", "standby_leader": "standby-leader",
                      "replica": "replica", "x": None}
 
+
+def test_a_members_pod_identity_is_its_uid() -> None:
+    """A Pod deleted and recreated under the same name starts again at restartCount 0: its uid differs."""
+    pod = {"metadata": {"name": "patroni-0", "uid": "3f1c"}, "status": {"containerStatuses": [
+        {"name": "patroni", "restartCount": 0, "state": {"running": {}}}]}}
+    assert (member_from_pod(pod).uid, member_from_pod(pod).restarts) == ("3f1c", 0)

@@ -1,8 +1,10 @@
 """A switchover without a cluster (fake reads): its preflight refuses time bombs before any write (a paused Patroni,
-a declared DR slot missing)."""
+a declared DR slot missing), and its LSN gate waits for a member whose Pod was deleted and recreated (restartCount 0
+again, reporting nothing at first) to report everything it holds."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from rolegen.errors import RolegenError
 from rolegen.procedures import failback, switchover
 from rolegen.procedures.base import Pair, load_pair
+from rolegen.procedures.rules import Position
 from rolegen.records import Records
 from rolegen.site_state import Member, SiteState
 
@@ -30,10 +33,10 @@ def _pair(to: str) -> Pair:
     return pair
 
 
-def member(name: str, role: str | None, lsn: int | None, *, replay: int | None = None,
-           state: str = "running") -> Member:
-    return Member(name, role, state, None if lsn is None else 3, lsn, None, replay, True, f"{name}:{role}:{lsn}",
-                  restarts=0)
+def member(name: str, role: str | None, lsn: int | None, *, replay: int | None = None, uid: str = "",
+           restarts: int = 0, state: str = "running") -> Member:
+    return Member(name, role, state, None if lsn is None else 3, lsn, None, replay, True,
+                  f"{name}:{role}:{lsn}", restarts=restarts, uid=uid or f"uid-{name}")
 
 
 def site(env: str, config: dict[str, Any], members: list[Member], *, version: str = "1",
@@ -102,3 +105,49 @@ def test_failback_refuses_a_paused_site_before_it_fences(monkeypatch: pytest.Mon
     monkeypatch.setattr(pair, "read", lambda spec: cur if spec.environment == "golddr" else back)
     with pytest.raises(RolegenError, match="preflight failed: golddr is paused"):
         failback.run(pair, method="auto", confirm=lambda _: pytest.fail("asked to confirm"), timeout=1)
+
+
+# -- the LSN gate ----------------------------------------------------------------------------------------------------
+class Quiet:
+    """wake.Nudger's interface, without writes."""
+
+    def seen(self, _: SiteState) -> None:
+        pass
+
+    def maybe(self) -> None:
+        pass
+
+
+def _reads(states: list[tuple[SiteState, SiteState]]) -> Iterator[tuple[SiteState, SiteState]]:
+    yield from states
+    while True:
+        yield states[-1]
+
+
+@pytest.mark.parametrize("seen_gone", [True, False])
+def test_the_gate_waits_for_a_recreated_pod_to_report_what_it_holds(seen_gone: bool,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """gold-0 (hung) was force-deleted during the switchover: its replica took the lock at 1000, the target
+    replayed 1000. The recreated Pod starts at restartCount 0 and reports nothing at first; then, replaying its own
+    WAL, 1500: acknowledged commits nobody had shipped. The gate must pass at 1500, never at 1000."""
+    pair = _pair("golddr")
+    replica = member("gold-1", "replica", 990)
+    before = site("gold", LEADER, [member("gold-0", "leader", 1000, uid="a"), replica], optime=1000)
+
+    def old(version: str, *members: Member) -> SiteState:
+        return site("gold", STANDBY, [member("gold-1", "standby-leader", 1000), *members], version=version,
+                    optime=1000)
+
+    def target(replay: int) -> SiteState:
+        return site("golddr", STANDBY, [member("golddr-0", "standby-leader", replay, replay=replay)])
+
+    reads = [(target(1000), old("2"))] if seen_gone else []  # gold-0 gone, not recreated yet
+    reads += [
+        (target(1000), old("3", member("gold-0", None, None, uid="c"))),  # recreated: restartCount 0, no report
+        (target(1000), old("4", member("gold-0", "replica", 1500, uid="c"))),  # its own WAL replayed
+    ]
+    reads += [(target(1500), old(v, member("gold-0", "replica", 1500, uid="c"))) for v in ("5", "6", "7")]
+    feed = _reads(reads)
+    monkeypatch.setattr(pair, "read_both", lambda: next(feed))
+    final, _ = switchover._gate(pair, old("1"), 5, before, Quiet())  # type: ignore[arg-type]
+    assert final == Position(1500, 3)

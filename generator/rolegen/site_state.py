@@ -30,6 +30,9 @@ class Member:
     container_running: bool | None = None
     status_text: str = ""  # the raw `status` annotation: a change proves Patroni ran a loop since
     restarts: int | None = None  # the kubelet's restartCount: a change means the member crashed and came back
+    # The Pod's metadata.uid: a Pod deleted and recreated under the same name starts again at restartCount 0,
+    # so only its uid tells it apart.
+    uid: str | None = None
 
     @property
     def may_write(self) -> bool:
@@ -98,6 +101,7 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         container_running=_container_running(pod),
         status_text=text,
         restarts=_restarts(pod),
+        uid=meta.get("uid"),
     )
 
 

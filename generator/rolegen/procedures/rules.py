@@ -131,9 +131,31 @@ class Settling:
 
 
 def restarted(before: SiteState, after: SiteState) -> list[str]:
-    """Members whose container restarted (or whose restart count is unknown) between two reads."""
-    counts = {m.name: m.restarts for m in before.members}
-    return [m.name for m in after.members if m.restarts is None or counts.get(m.name) != m.restarts]
+    """Members that may hold WAL nobody has reported since `before`: their container restarted (restartCount
+    changed or unknown), their Pod was recreated (another uid: a force-deleted Pod comes back at restartCount 0),
+    they appeared or disappeared, or they report nothing (no role: a new Pod Patroni has not written to yet)."""
+    was = {m.name: m for m in before.members}
+    out = {name for name in was} - {m.name for m in after.members}
+    for m in after.members:
+        old = was.get(m.name)
+        if old is None or m.restarts is None or (old.restarts, old.uid) != (m.restarts, m.uid) or m.role is None:
+            out.add(m.name)
+    return sorted(out)
+
+
+def settle_blocker(before: SiteState, after: SiteState, settling: Settling) -> str | None:
+    """Why the switchover gate must still wait for the demoted site's position (None: nothing restarted since
+    `before`, or its position settled). A member that is gone blocks until its Pod is back: its volume holds
+    WAL that only it can report."""
+    crashed = restarted(before, after)
+    if not crashed:
+        return None
+    gone = sorted({m.name for m in before.members} - {m.name for m in after.members})
+    if gone:
+        return f"{', '.join(gone)} of {after.environment} gone: its Pod has not come back to report what it holds"
+    if not settling.settled(after):
+        return f"{', '.join(crashed)} restarted: {after.environment}'s position has not settled yet"
+    return None
 
 
 def gate_blocker(target: SiteState, final: Position) -> str | None:

@@ -19,7 +19,7 @@ from rolegen.procedures.rules import (
     holder,
     lsn_text,
     replay_gap,
-    restarted,
+    settle_blocker,
     site_timeline,
 )
 from rolegen.procedures.steps import Step, execute, runbook
@@ -215,10 +215,11 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
     fresh read of both sites shows the target still a standby and not leading.
 
     A clean demotion leaves the shutdown checkpoint in the lock's optime: final at once. If a member of the old
-    site restarted since `before` (it crashed during the switchover), its reports lag what it holds until it
-    replayed its own WAL: then the position must also settle (rules.Settling). While the gate is not reached the
-    target's Patroni is woken (wake.Nudger) after each read: the read that passes is always the latest, so the
-    promotion's write carries the current resourceVersion."""
+    site restarted since `before` (it crashed, or its Pod was deleted and recreated, during the switchover), its
+    reports lag what it holds until it replayed its own WAL: then the position must also settle
+    (rules.settle_blocker). While the gate is not reached the target's Patroni is woken (wake.Nudger) after
+    each read: the read that passes is always the latest, so the promotion's write carries the current
+    resourceVersion."""
     final = final_position(o_state)
     if final is None:
         raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
@@ -233,9 +234,8 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
         t_state, now = pair.read_both()
         target = settling.observe(now) or final
         seen[0], gap[0] = gate_blocker(t_state, target), replay_gap(t_state, target)
-        crashed = restarted(before, now)
-        if seen[0] is None and crashed and not settling.settled(now):
-            seen[0] = f"{', '.join(crashed)} restarted: {pair.other.environment}'s position has not settled yet"
+        if seen[0] is None:
+            seen[0] = settle_blocker(before, now, settling)
         last[0] = (target, t_state)
         nudger.seen(t_state)
         if seen[0] is not None:
