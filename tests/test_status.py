@@ -144,6 +144,8 @@ def test_a_paused_leader_whose_dcs_config_says_standby_is_a_time_bomb(live: dict
         "golddr streams without its DR slot (standby_cluster.primary_slot_name missing, declared golddr): gold may "
         "remove WAL it still needs; clear: rolegen apply --env golddr",
     ]
+    assert "gold (context gold): declared leader; DCS config standby-leader (PAUSED); Patroni reports leader" \
+        in runner.invoke(app, ["status"]).stdout
     data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
     assert data["healthy"] is False and data["sites"][0]["paused"] is True
 

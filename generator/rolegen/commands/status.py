@@ -144,7 +144,9 @@ class StatusResult:
             else:
                 st = site.state
                 mismatch = "" if st.live_role == site.declared else "  <-- differs from declared"
-                out.append(f"{head}; DCS config {st.dcs_role}; Patroni reports {st.live_role or 'no leader'}{mismatch}")
+                paused = " (PAUSED)" if st.paused else ""
+                out.append(f"{head}; DCS config {st.dcs_role}{paused}; Patroni reports {st.live_role or 'no leader'}"
+                           f"{mismatch}")
                 for m in st.members:
                     lsn = m.replay_lsn if m.role != "leader" and m.replay_lsn is not None else m.lsn
                     shown = lsn_text(lsn) if lsn is not None else "-"
