@@ -171,6 +171,38 @@ def test_a_colliding_timeline_number_without_a_history_annotation_is_caught_by_t
         assert divergence(unproven, leader_site(promotion=PROMOTION)) is not None
 
 
+def test_a_timeline_number_the_old_site_reached_before_the_promotion_is_a_collision() -> None:
+    """A restarted gold member promoted itself to 4 while golddr, on 3, was promoted to 4 too (with
+    --accept-data-loss). The promotion records what golddr left (3) and what gold reached (4) apart: the fence
+    record (every gold member seen on 4 <= timeline_before, had it been max(3, 4)) cannot hide the reuse."""
+    promotion = {**PROMOTION, "old_timeline": 4}
+    fence = {"leader": "golddr", "promotion": PROMOTION["id"], "max_timeline": 3, "writers": []}
+    gold = site("gold", [member("g-0", "standby-leader", 4, 900, state="streaming")], holder="g-0",
+                records=Records("1", fence=fence))
+    found = divergence(gold, leader_site(promotion=promotion))
+    assert found is not None and found.repair == "reseed"
+    assert "gold had reached timeline 4 before golddr was promoted onto timeline 4" in found.reason
+    assert divergence(gold, leader_site(promotion={**PROMOTION, "old_timeline": 3})) is None
+
+
+def test_a_resumed_switchover_finds_a_target_that_left_the_old_sites_history_without_a_leading_site() -> None:
+    """Both sites are standbys (the run was killed after the demotion): the old site is the reference. A target
+    on a timeline the old site never reached promoted on its own; the same timeline number ending at two LSNs
+    is a reuse. Neither needs a leader to be seen."""
+    demoted = site("gold", [member("g-0", "standby-leader", 3, 900)], holder="g-0",
+                   history=[[1, 100, "no recovery"], [2, 500, "no recovery"]])
+    promoted_alone = site("golddr", [member("d-0", "standby-leader", 4, 950)], holder="d-0")
+    found = divergence(promoted_alone, demoted)
+    assert found is not None and found.repair == "reseed" and "timeline 4, past gold's 3" in found.reason
+    reused = site("golddr", [member("d-0", "standby-leader", 3, 900)], holder="d-0",
+                  history=[[1, 100, "no recovery"], [2, 480, "no recovery"]])
+    found = divergence(reused, demoted)
+    assert found is not None and "the same timeline number was used twice" in found.reason
+    follows = site("golddr", [member("d-0", "standby-leader", 3, 900)], holder="d-0",
+                   history=[[1, 100, "no recovery"], [2, 500, "no recovery"]])
+    assert divergence(follows, demoted) is None
+
+
 def test_wal_past_the_switchpoint_on_an_older_timeline_is_repaired_by_rewind() -> None:
     gold = site("gold", [member("g-0", "leader", 3, 900)], config=LEADER, holder="g-0")
     found = divergence(gold, leader_site(history=[[3, 800, "no recovery"]]))

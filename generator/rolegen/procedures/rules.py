@@ -184,12 +184,15 @@ def _fence_proves(candidate: SiteState, promotion: dict[str, object]) -> bool:
     """The candidate was fenced for this promotion with every member below the timeline it left: after that
     fence no member of it could promote, so a later timeline can only have come from the leader."""
     fence = candidate.records.fence or {}
-    before = promotion.get("timeline_before")
+    before, began = promotion.get("timeline_before"), promotion.get("timeline")
+    # Every fenced member below the timeline the leader began (once settled; else the one it left, inclusive).
+    bound = began - 1 if isinstance(began, int) else before
     seen = fence.get("max_timeline")
     return (
         fence.get("promotion") == promotion.get("id")
         and isinstance(before, int)
-        and (seen is None or (isinstance(seen, int) and seen <= before))
+        and isinstance(bound, int)
+        and (seen is None or (isinstance(seen, int) and seen <= bound))
         and not fence.get("writers")
     )
 
@@ -208,9 +211,10 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
     history). Evidence: both sites' `history`, the members' reported timelines/LSNs, and rolegen's records
     of the leader's promotion and of the candidate's fence."""
     lead = holder(leader)
-    if lead is None or lead.timeline is None or lead.role != "leader":
-        return None  # only a primary's timeline is exact: divergence is measured against a leading site
-    current = lead.timeline
+    # Only a primary's timeline is exact. Without a leading site (a resumed switchover: both are standbys) the
+    # histories and the reference site's highest known timeline still show a candidate that left its history.
+    exact = lead is not None and lead.timeline is not None and lead.role == "leader"
+    current = lead.timeline if exact and lead is not None else site_timeline(leader)
     theirs, mine = history(leader), history(candidate)
     for timeline in sorted(set(theirs) & set(mine)):
         if theirs[timeline] != mine[timeline]:
@@ -219,9 +223,15 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
                 f"{lsn_text(theirs[timeline])} on {leader.environment}: the same timeline number was used twice",
                 "reseed",
             )
+    if current is None:
+        return None
     promotion = leader.records.promotion or {}
-    before = promotion.get("timeline_before")
-    mine_promoted = promotion.get("from") == candidate.environment and isinstance(before, int)
+    before, began, old_top = (promotion.get(k) for k in ("timeline_before", "timeline", "old_timeline"))
+    mine_promoted = exact and promotion.get("from") == candidate.environment and isinstance(before, int)
+    if mine_promoted and isinstance(began, int) and isinstance(old_top, int) and old_top >= began:
+        return Divergence(
+            f"{candidate.environment} had reached timeline {old_top} before {leader.environment} was promoted "
+            f"onto timeline {began}: the same timeline number was used twice", "reseed")
     for member in candidate.members:
         t = member.timeline
         if t is None:
@@ -244,7 +254,8 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
         # Only a primary's report is exact: a standby whose walreceiver is idle reports the timeline of its last
         # restartpoint (stale, lower) with an LSN already on the next timeline. A fenced old primary's
         # divergence on an older timeline is what Patroni itself repairs with pg_rewind when it follows.
-        if t < current and end is not None and member.lsn is not None and member.lsn > end and member.may_write:
+        if exact and t < current and end is not None and member.lsn is not None and member.lsn > end and \
+                member.may_write:
             return Divergence(
                 f"{member.name} holds WAL up to {lsn_text(member.lsn)} on timeline {t}, past "
                 f"{lsn_text(end)} where {leader.environment}'s timeline {t + 1} began",
