@@ -240,6 +240,53 @@ def test_failover_decision_table(target: SiteState, old: SiteState | None, old_l
     assert failover_decision(target, old, old_leads=old_leads)[0] == decision
 
 
+ALIVE = "its standby leader reports streaming from it"
+
+
+@pytest.mark.parametrize(
+    ("old", "alive", "old_site_down", "decision"),
+    [
+        (None, ALIVE, False, "refuse-alive"),  # only the operator's route to its API is down: two primaries
+        (None, ALIVE, True, "promote-unreachable"),  # the operator fenced or powered it off by other means
+        (None, None, False, "promote-unreachable"),
+        (None, None, True, "promote-unreachable"),
+        (OLD_DOWN, ALIVE, False, "fence-first"),  # its API answers: the fence makes it safe, streaming or not
+        (OLD_DOWN, ALIVE, True, "fence-first"),
+    ],
+)
+def test_failover_decision_on_the_evidence_that_the_old_site_lives(
+    old: SiteState | None, alive: str | None, old_site_down: bool, decision: str
+) -> None:
+    got, why = failover_decision(TARGET, old, old_leads=False, alive=alive, old_site_down=old_site_down)
+    assert got == decision
+    if decision == "refuse-alive":
+        assert why.startswith("the old site is alive: its standby leader reports streaming from it")
+
+
+def dr(lsn: int, *, state: str = "running", version: str = "1", role: str = "standby-leader") -> SiteState:
+    return site("golddr", [member("d-0", role, 3, lsn, state=state)], holder="d-0", version=version)
+
+
+@pytest.mark.parametrize(
+    ("samples", "proof"),
+    [
+        ([dr(800, state="streaming")], "reports streaming"),
+        ([dr(800), dr(800, version="2", state="streaming")], "reports streaming"),
+        ([dr(800), dr(900, version="2")], "received WAL while watched (0/320 -> 0/384)"),
+        ([dr(800, state="streaming"), dr(800, version="2"), dr(800, version="3")], None),  # it noticed: stale
+        ([dr(800), dr(800, version="2"), dr(800, version="3")], None),
+        ([dr(800)], None),
+        ([dr(800), dr(900, role="replica")], None),  # not its standby leader's report
+        ([], None),
+    ],
+)
+def test_the_targets_own_reports_prove_the_old_site_alive(samples: list[SiteState], proof: str | None) -> None:
+    from rolegen.procedures.rules import old_alive_proof
+
+    found = old_alive_proof(samples)
+    assert (found is None) if proof is None else (found is not None and proof in found)
+
+
 @pytest.mark.parametrize(
     ("old", "target", "expected"),
     [(LEADER, STANDBY, "start"), (STANDBY, STANDBY, "demoted"), (STANDBY, LEADER, "promoted"),
