@@ -112,7 +112,7 @@ def test_a_target_receiving_wal_while_watched_refuses_too(pair: Pair) -> None:
     samples: list[Read] = [target(lsn=1000 + 100 * n, version=str(n)) for n in range(20)]
     sites = Sites(pair, samples, [unreachable()])
     with pytest.raises(RolegenError, match="received WAL while watched"):
-        failover.run(pair, confirm=lambda _: None, timeout=0.5)
+        failover.run(pair, confirm=lambda _: None, timeout=1.0)
     assert sites.writes == []
 
 

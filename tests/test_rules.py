@@ -272,7 +272,9 @@ def dr(lsn: int, *, state: str = "running", version: str = "1", role: str = "sta
     [
         ([dr(800, state="streaming")], "reports streaming"),
         ([dr(800), dr(800, version="2", state="streaming")], "reports streaming"),
-        ([dr(800), dr(900, version="2")], "received WAL while watched (0/320 -> 0/384)"),
+        ([dr(800), dr(900, version="2"), dr(1000, version="3")], "received WAL while watched (0/384 -> 0/3E8)"),
+        # WAL received just before the old site failed shows in the next report: no proof.
+        ([dr(800), dr(900, version="2"), dr(900, version="3")], None),
         ([dr(800, state="streaming"), dr(800, version="2"), dr(800, version="3")], None),  # it noticed: stale
         ([dr(800), dr(800, version="2"), dr(800, version="3")], None),
         ([dr(800)], None),

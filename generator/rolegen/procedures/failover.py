@@ -134,7 +134,8 @@ def _check(run: _Run) -> None:
             f"refusing an unplanned failover: {why}; promoting {to.environment} now would make two primaries",
             hint=f"restore your access to {old.environment}'s API (then re-run: it fences {old.environment} "
             f"first), or, once {old.environment} is powered off or fenced by other means, re-run rolegen failover "
-            f"--to {to.environment} --old-site-down",
+            f"--to {to.environment} --old-site-down (a stream from a site that lost power can look alive until "
+            "wal_receiver_timeout, 60 s by default, has passed)",
         )
     if decision == "refuse-target":
         raise RolegenError(f"nothing healthy to promote: {why}", hint="rolegen status")

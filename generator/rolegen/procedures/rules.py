@@ -271,13 +271,17 @@ Decision = Literal["refuse-healthy", "refuse-alive", "refuse-target", "promote-u
 def old_alive_proof(samples: list[SiteState]) -> str | None:
     """Why the target's own reports prove the old site's PostgreSQL runs (None: they do not). `samples`: the
     target read repeatedly (oldest first) while the old site's API did not answer. A standby cluster streams only
-    from the old site, so its standby leader reporting `streaming`, or receiving WAL while watched, is proof."""
+    from the old site, so its standby leader reporting `streaming`, or receiving WAL while watched, is proof.
+    WAL received just before the old site failed appears in the next report: growth counts only past a report
+    written while we watched (its text differs from the first read's)."""
     first, last = (holder(samples[0]), holder(samples[-1])) if samples else (None, None)
-    if first is not None and first.lsn is not None and first.role == "standby-leader":
-        grown = [m.lsn for m in map(holder, samples[1:])
-                 if m and m.name == first.name and m.role == "standby-leader" and m.lsn is not None]
-        if grown and max(grown) > first.lsn:
-            return f"its standby leader received WAL while watched ({lsn_text(first.lsn)} -> {lsn_text(max(grown))})"
+    if first is not None:
+        fresh = [m for m in map(holder, samples[1:]) if m and m.name == first.name and m.role == "standby-leader"
+                 and m.lsn is not None and m.status_text != first.status_text]
+        base = fresh[0].lsn if fresh else None
+        top = max((m.lsn for m in fresh[1:] if m.lsn is not None), default=None)
+        if base is not None and top is not None and top > base:
+            return f"its standby leader received WAL while watched ({lsn_text(base)} -> {lsn_text(top)})"
     if last is not None and last.role == "standby-leader" and last.state == "streaming":
         return "its standby leader reports streaming from it"
     return None
