@@ -221,3 +221,13 @@ def test_an_old_site_that_answers_only_when_the_fence_is_attempted_is_asked_abou
         failover.run(pair, confirm=asked(questions), timeout=0.05)
     assert questions == ["golddr already leads: fence gold (standby_cluster -> golddr)?"]
     assert sites.writes == []
+
+
+def test_one_failed_read_while_watching_the_old_lock_does_not_make_a_leading_site_dead(pair: Pair) -> None:
+    """gold leads and renews its lock; one read during the watch fails. That is no evidence: the watch goes on,
+    sees the renewal, and the failover is refused (use switchover)."""
+    leading = [site("gold", [member("g-0", "leader")], config=LEADER, version=str(v)) for v in (1, 2)]
+    sites = Sites(pair, [target()], [leading[0], unreachable(), leading[1]])
+    with pytest.raises(RolegenError, match="gold is alive and leading"):
+        failover.run(pair, confirm=lambda _: None, timeout=5)
+    assert sites.writes == []

@@ -29,7 +29,8 @@ def read_old(pair: Pair) -> SiteState | None:
 
 def old_leads(pair: Pair, state: SiteState, watch: float) -> bool:
     """A member of the old site reports a writable primary holding the lock, and the lock is renewed while we
-    watch (up to `watch` seconds): it is alive and leading. A lock not renewed is a dead leader."""
+    watch (up to `watch` seconds): it is alive and leading. A lock not renewed is a dead leader; a read that
+    fails meanwhile proves nothing either way (the watch goes on)."""
     lead = holder(state)
     if state.dcs_role != "leader" or lead is None or lead.role != "leader" or lead.container_running is False:
         return False
@@ -38,7 +39,7 @@ def old_leads(pair: Pair, state: SiteState, watch: float) -> bool:
         time.sleep(0.3)
         now = read_old(pair)
         if now is None:
-            return False
+            continue
         if now.leader_version != state.leader_version:
             lead = holder(now)
             return lead is not None and lead.role == "leader" and now.leader_annotations.get("leader") == lead.name
