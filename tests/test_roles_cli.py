@@ -57,3 +57,19 @@ def test_unreachable_cluster_names_the_context(workdir: Path) -> None:
     assert status.exit_code == 1  # a script or a monitor sees that something is wrong
     assert "UNREACHABLE" in status.stdout
     assert "NOT HEALTHY: gold unreachable" in status.stdout
+
+
+def test_old_site_down_reaches_the_failover(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rolegen.commands import roles
+
+    seen: list[roles.RoleOptions] = []
+
+    def run_failover(directory: Path, opts: roles.RoleOptions, *_: object) -> roles.RoleChangeResult:
+        seen.append(opts)
+        return roles.RoleChangeResult("failover", opts.to)
+
+    monkeypatch.setattr(roles, "run_failover", run_failover)
+    assert "--old-site-down" in runner.invoke(app, ["failover", "--help"]).stdout
+    result = runner.invoke(app, ["failover", "--to", "golddr", "--yes", "--old-site-down"])
+    assert result.exit_code == 0, result.output
+    assert [o.old_site_down for o in seen] == [True]

@@ -171,6 +171,38 @@ def test_a_colliding_timeline_number_without_a_history_annotation_is_caught_by_t
         assert divergence(unproven, leader_site(promotion=PROMOTION)) is not None
 
 
+def test_a_timeline_number_the_old_site_reached_before_the_promotion_is_a_collision() -> None:
+    """A restarted gold member promoted itself to 4 while golddr, on 3, was promoted to 4 too (with
+    --accept-data-loss). The promotion records what golddr left (3) and what gold reached (4) apart: the fence
+    record (every gold member seen on 4 <= timeline_before, had it been max(3, 4)) cannot hide the reuse."""
+    promotion = {**PROMOTION, "old_timeline": 4}
+    fence = {"leader": "golddr", "promotion": PROMOTION["id"], "max_timeline": 3, "writers": []}
+    gold = site("gold", [member("g-0", "standby-leader", 4, 900, state="streaming")], holder="g-0",
+                records=Records("1", fence=fence))
+    found = divergence(gold, leader_site(promotion=promotion))
+    assert found is not None and found.repair == "reseed"
+    assert "gold had reached timeline 4 before golddr was promoted onto timeline 4" in found.reason
+    assert divergence(gold, leader_site(promotion={**PROMOTION, "old_timeline": 3})) is None
+
+
+def test_a_resumed_switchover_finds_a_target_that_left_the_old_sites_history_without_a_leading_site() -> None:
+    """Both sites are standbys (the run was killed after the demotion): the old site is the reference. A target
+    on a timeline the old site never reached promoted on its own; the same timeline number ending at two LSNs
+    is a reuse. Neither needs a leader to be seen."""
+    demoted = site("gold", [member("g-0", "standby-leader", 3, 900)], holder="g-0",
+                   history=[[1, 100, "no recovery"], [2, 500, "no recovery"]])
+    promoted_alone = site("golddr", [member("d-0", "standby-leader", 4, 950)], holder="d-0")
+    found = divergence(promoted_alone, demoted)
+    assert found is not None and found.repair == "reseed" and "timeline 4, past gold's 3" in found.reason
+    reused = site("golddr", [member("d-0", "standby-leader", 3, 900)], holder="d-0",
+                  history=[[1, 100, "no recovery"], [2, 480, "no recovery"]])
+    found = divergence(reused, demoted)
+    assert found is not None and "the same timeline number was used twice" in found.reason
+    follows = site("golddr", [member("d-0", "standby-leader", 3, 900)], holder="d-0",
+                   history=[[1, 100, "no recovery"], [2, 500, "no recovery"]])
+    assert divergence(follows, demoted) is None
+
+
 def test_wal_past_the_switchpoint_on_an_older_timeline_is_repaired_by_rewind() -> None:
     gold = site("gold", [member("g-0", "leader", 3, 900)], config=LEADER, holder="g-0")
     found = divergence(gold, leader_site(history=[[3, 800, "no recovery"]]))
@@ -206,6 +238,55 @@ OLD_DOWN = site("gold", [member("g-0", "leader", 3, 900, running=False)], config
 )
 def test_failover_decision_table(target: SiteState, old: SiteState | None, old_leads: bool, decision: str) -> None:
     assert failover_decision(target, old, old_leads=old_leads)[0] == decision
+
+
+ALIVE = "its standby leader reports streaming from it"
+
+
+@pytest.mark.parametrize(
+    ("old", "alive", "old_site_down", "decision"),
+    [
+        (None, ALIVE, False, "refuse-alive"),  # only the operator's route to its API is down: two primaries
+        (None, ALIVE, True, "promote-unreachable"),  # the operator fenced or powered it off by other means
+        (None, None, False, "promote-unreachable"),
+        (None, None, True, "promote-unreachable"),
+        (OLD_DOWN, ALIVE, False, "fence-first"),  # its API answers: the fence makes it safe, streaming or not
+        (OLD_DOWN, ALIVE, True, "fence-first"),
+    ],
+)
+def test_failover_decision_on_the_evidence_that_the_old_site_lives(
+    old: SiteState | None, alive: str | None, old_site_down: bool, decision: str
+) -> None:
+    got, why = failover_decision(TARGET, old, old_leads=False, alive=alive, old_site_down=old_site_down)
+    assert got == decision
+    if decision == "refuse-alive":
+        assert why.startswith("the old site is alive: its standby leader reports streaming from it")
+
+
+def dr(lsn: int, *, state: str = "running", version: str = "1", role: str = "standby-leader") -> SiteState:
+    return site("golddr", [member("d-0", role, 3, lsn, state=state)], holder="d-0", version=version)
+
+
+@pytest.mark.parametrize(
+    ("samples", "proof"),
+    [
+        ([dr(800, state="streaming")], "reports streaming"),
+        ([dr(800), dr(800, version="2", state="streaming")], "reports streaming"),
+        ([dr(800), dr(900, version="2"), dr(1000, version="3")], "received WAL while watched (0/384 -> 0/3E8)"),
+        # WAL received just before the old site failed shows in the next report: no proof.
+        ([dr(800), dr(900, version="2"), dr(900, version="3")], None),
+        ([dr(800, state="streaming"), dr(800, version="2"), dr(800, version="3")], None),  # it noticed: stale
+        ([dr(800), dr(800, version="2"), dr(800, version="3")], None),
+        ([dr(800)], None),
+        ([dr(800), dr(900, role="replica")], None),  # not its standby leader's report
+        ([], None),
+    ],
+)
+def test_the_targets_own_reports_prove_the_old_site_alive(samples: list[SiteState], proof: str | None) -> None:
+    from rolegen.procedures.rules import old_alive_proof
+
+    found = old_alive_proof(samples)
+    assert (found is None) if proof is None else (found is not None and proof in found)
 
 
 @pytest.mark.parametrize(

@@ -31,12 +31,13 @@ def _role_change(
     force: bool,
     method: str = "auto",
     accept_data_loss: bool = False,
+    old_site_down: bool = False,
 ) -> None:
     from rolegen import prompt
     from rolegen.commands import roles as roles_cmd
 
     opts = roles_cmd.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout, force=force,
-                                 accept_data_loss=accept_data_loss)
+                                 accept_data_loss=accept_data_loss, old_site_down=old_site_down)
     ask = lambda question: prompt.confirm(question, yes=yes)  # noqa: E731
     runners = {
         "switchover": lambda: roles_cmd.run_switchover(directory, opts, ask, typer.echo),
@@ -76,10 +77,16 @@ def failover(
         bool,
         typer.Option("--accept-data-loss", help="Promote even if --to lacks WAL the fenced old site holds."),
     ] = False,
+    old_site_down: Annotated[
+        bool,
+        typer.Option("--old-site-down", help="You powered off or fenced the old site by other means: promote --to "
+                     "although the old site's API does not answer and --to still streams (or receives WAL) from it. "
+                     "Without it that is refused: the old site's PostgreSQL is alive."),
+    ] = False,
 ) -> None:
     """Unplanned: the leader site failed. Fence it first when its API answers, then promote --to."""
     _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory, force,
-                 accept_data_loss=accept_data_loss)
+                 accept_data_loss=accept_data_loss, old_site_down=old_site_down)
 
 
 def failback(

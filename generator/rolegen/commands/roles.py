@@ -33,6 +33,7 @@ class RoleOptions:
     timeout: float = 120
     force: bool = False  # take over an expired lease
     accept_data_loss: bool = False  # failover: promote although the target has not replayed what the old site holds
+    old_site_down: bool = False  # failover: the operator fenced/powered off the old site by other means
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def run_failover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], l
     if opts.dry_run:
         return _dry_run(env_dir, opts, log, "failover", failover.dry_run)
     return _run(env_dir, opts, log, "failover", lambda pair: failover.run(
-        pair, confirm=_confirm(ask), timeout=opts.timeout, accept_data_loss=opts.accept_data_loss))
+        pair, confirm=_confirm(ask), timeout=opts.timeout, accept_data_loss=opts.accept_data_loss,
+        old_site_down=opts.old_site_down))
 
 
 def run_failback(

@@ -176,9 +176,10 @@ class Pair:
             pending.result()
 
     def record_promotion(self, target: SiteState, *, timeline_before: int | None, fenced_first: bool,
-                         lsn: int | None = None, link: bool = True) -> str:
-        """Record, before promoting the target, the timeline it leaves; with `link`, tie the old site's fence
-        record (if this run or an earlier one observed the fence) to this promotion. Returns its id."""
+                         lsn: int | None = None, link: bool = True, old_timeline: int | None = None) -> str:
+        """Record, before promoting the target, the timeline it leaves (and, apart, `old_timeline`: the old
+        site's highest, so a reused number shows); with `link`, tie the old site's fence record (if this run or
+        an earlier one observed the fence) to this promotion. Returns its id."""
         if lsn is None:
             lead = holder(target)
             lsn = lead.replay_lsn if lead and lead.replay_lsn is not None else (lead.lsn if lead else None)
@@ -189,6 +190,7 @@ class Pair:
             "timeline_before": timeline_before,
             "lsn": lsn,
             "fenced_first": fenced_first,
+            **({"old_timeline": old_timeline} if old_timeline is not None else {}),
         })
         if not link:
             return ident

@@ -2,22 +2,21 @@
 again behind the new leader's back; promote its peer only once no member of it may accept writes and the peer
 has everything the old site still holds. When its API does not answer, promote and name the pending fence.
 
-Decisions are rules.failover_decision; the old site's health is *observed* (a lock renewed while we watch),
-never inferred from comparing its timestamps with this machine's clock.
+Decisions are rules.failover_decision over what procedures.failover_checks observed: the old site's health is
+*observed* (a lock renewed while we watch, its standby streaming), never inferred from one failed read or from
+comparing its timestamps with this machine's clock.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.kubectl import ClusterUnreachable
 from rolegen.load import GENERATED_DIR
-from rolegen.procedures.base import Pair, record_roles, status_line
+from rolegen.procedures.base import Pair, record_roles
+from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.rules import Decision, Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
-from rolegen.procedures.rules import failover_decision as decide
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import PROMOTION
 from rolegen.site_state import SiteState
@@ -29,7 +28,10 @@ def steps(pair: Pair) -> list[Step[_Run]]:
         Step(
             "Preflight",
             f"{to.environment} reports standby-leader. If {old.environment}'s API answers and one of its members\n"
-            f"is seen leading (renewing its lock as primary), this is not a failover: use rolegen switchover.",
+            f"is seen leading (renewing its lock as primary), this is not a failover: use rolegen switchover.\n"
+            f"Its API counts as not answering only after about one ttl of retries; if {to.environment} meanwhile\n"
+            f"streams (or receives WAL) from {old.environment}, that site is alive: refused, unless "
+            "--old-site-down.\nAfter the prompt both sites are read again; a changed decision stops here.",
             _check,
         ),
         Step(
@@ -79,31 +81,6 @@ class FailoverResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _read_old(pair: Pair) -> SiteState | None:
-    try:
-        return pair.read(pair.other)
-    except ClusterUnreachable:
-        return None
-
-
-def old_leads(pair: Pair, state: SiteState, watch: float) -> bool:
-    """A member of the old site reports a writable primary holding the lock, and the lock is renewed while we
-    watch (up to `watch` seconds): it is alive and leading. A lock not renewed is a dead leader."""
-    lead = holder(state)
-    if state.dcs_role != "leader" or lead is None or lead.role != "leader" or lead.container_running is False:
-        return False
-    deadline = time.monotonic() + watch
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        now = _read_old(pair)
-        if now is None:
-            return False
-        if now.leader_version != state.leader_version:
-            lead = holder(now)
-            return lead is not None and lead.role == "leader" and now.leader_annotations.get("leader") == lead.name
-    return False
-
-
 @dataclass
 class _Run:
     """One failover run: its options, the decision its preflight took, and what the catch-up left the promotion."""
@@ -116,14 +93,18 @@ class _Run:
     decision: Decision | None = None
     t_state: SiteState | None = None
     o_state: SiteState | None = None
-    timeline: int | None = None  # the timeline the target leaves (known once the fenced site's position settled)
+    old_timeline: int | None = None  # the old site's highest timeline once its position settled (N11)
+    old_site_down: bool = False  # --old-site-down: the operator fenced or powered off the old site by other means
+    confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
 
 
 def run(
-    pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False
+    pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False,
+    old_site_down: bool = False,
 ) -> FailoverResult:
     result = FailoverResult(pair.to.environment, pair.other.environment)
-    execute(steps(pair), _Run(pair, confirm, timeout, accept_data_loss, result), pair.log)
+    context = _Run(pair, confirm, timeout, accept_data_loss, result, old_site_down=old_site_down)
+    execute(steps(pair), context, pair.log)
     result.timings = dict(pair.timings)
     return result
 
@@ -138,22 +119,33 @@ def _promotes(run: _Run) -> bool:
 
 def _check(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    t_state, o_state = pair.read(to), _read_old(pair)
-    log(f"   {status_line(t_state)}")
-    log(f"   {status_line(o_state)}" if o_state else f"   {old.environment}: API unreachable")
-    leads = o_state is not None and old_leads(pair, o_state, watch=min(o_state.ttl, run.timeout))
-    decision, why = decide(t_state, o_state, old_leads=leads)
-    run.decision, run.result.decision, run.t_state, run.o_state = decision, decision, t_state, o_state
+    evidence = observe(pair, run.timeout)
+    log_evidence(pair, evidence)
+    decision, why = evidence.decide(run.old_site_down)
+    run.decision, run.result.decision = decision, decision
     log(f"   decision: {decision} ({why})")
     if decision == "refuse-healthy":
         raise RolegenError(
             f"{old.environment} is alive and leading: refusing an unplanned failover ({why})",
             hint=f"for a planned move use rolegen switchover --to {to.environment}",
         )
+    if decision == "refuse-alive":
+        raise RolegenError(
+            f"refusing an unplanned failover: {why}; promoting {to.environment} now would make two primaries",
+            hint=f"restore your access to {old.environment}'s API (then re-run: it fences {old.environment} "
+            f"first), or, once {old.environment} is powered off or fenced by other means, re-run rolegen failover "
+            f"--to {to.environment} --old-site-down (a stream from a site that lost power can look alive until "
+            "wal_receiver_timeout, 60 s by default, has passed)",
+        )
     if decision == "refuse-target":
         raise RolegenError(f"nothing healthy to promote: {why}", hint="rolegen status")
-    if decision in ("fence-first", "promote-unreachable"):
-        run.confirm(f"Fail over to {to.environment} ({why})?")
+    if decision in ("fence-first", "promote-unreachable", "fence-after"):
+        question = (f"{to.environment} already leads: fence {old.environment} (standby_cluster -> {to.environment})?"
+                    if decision == "fence-after" else f"Fail over to {to.environment} ({why})?")
+        run.confirm(question)
+        run.confirmed = True
+        evidence = recheck(pair, evidence, decision, why, run.timeout, run.old_site_down)
+    run.t_state, run.o_state = evidence.target, evidence.old
 
 
 def _fence(run: _Run) -> None:
@@ -171,9 +163,12 @@ def _catch_up(run: _Run) -> None:
     assert o_state is not None
     final = final_position(o_state)
     blocker: str | None = None
-    if final is not None:
+    if final is None and not o_state.members:
+        log(f"   {old.environment} has no Pods and its lock records no position: nothing of it can be replayed")
+    else:
         # Members that crashed report less than they hold while they replay their own WAL: the position counts
-        # only once it stopped moving over Patroni loops (rules.Settling).
+        # only once it stopped moving over Patroni loops (rules.Settling). Pods that report nothing yet are
+        # "not caught up": they come back with data nobody has seen.
         settling, first = Settling(), final
         settling.observe(o_state)
         seen: list[str | None] = [None]
@@ -182,6 +177,9 @@ def _catch_up(run: _Run) -> None:
         def caught_up() -> bool:
             t_state, now = pair.read_both()
             best = settling.observe(now) or first
+            if best is None:
+                seen[0] = f"no member of {old.environment} has reported a position yet"
+                return False
             seen[0], gap[0] = gate_blocker(t_state, best), replay_gap(t_state, best)
             if seen[0] is None and not settling.settled(now):
                 waiting = Settling.unreported(now)
@@ -199,7 +197,6 @@ def _catch_up(run: _Run) -> None:
             blocker = seen[0] or f"{to.environment} did not reach {old.environment}'s position in time"
         final = settling.best or final
     if blocker is not None:
-        assert final is not None
         if not run.accept_data_loss:
             raise RolegenError(
                 f"{to.environment} has not replayed everything {old.environment} may hold ({blocker}); "
@@ -211,20 +208,18 @@ def _catch_up(run: _Run) -> None:
         log(f"   --accept-data-loss: promoting although {blocker}")
     pair.mark("caught_up")
     run.t_state = pair.read(to)
-    lead = holder(run.t_state)
-    run.timeline = max(t for t in (lead.timeline if lead else None, final.timeline if final else None)
-                       if t is not None) \
-        if (lead and lead.timeline is not None) or (final and final.timeline is not None) else None
+    run.old_timeline = final.timeline if final else None
 
 
 def _promote(run: _Run) -> None:
-    """Record the promotion, promote, wait until the target leads. Fenced first: the timeline it leaves is the
-    one the catch-up settled on; else the one its standby leader reports."""
+    """Record the promotion, promote, wait until the target leads. The record keeps the timeline the target's
+    own standby leader reports (what it leaves) and, apart, the old site's highest: never their max, which would
+    hide a timeline number the old site reached on its own (rules.divergence compares them)."""
     pair, to = run.pair, run.pair.to
     assert run.t_state is not None
     lead = holder(run.t_state)
-    before = run.timeline if run.timeline is not None else (lead.timeline if lead else None)
-    pair.record_promotion(run.t_state, timeline_before=before, fenced_first=run.decision == "fence-first")
+    pair.record_promotion(run.t_state, timeline_before=lead.timeline if lead else None,
+                          fenced_first=run.decision == "fence-first", old_timeline=run.old_timeline)
     pair.write_role(to, "leader", run.t_state)
     pair.mark("promote_written")
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), run.timeout)
@@ -238,7 +233,7 @@ def _record(run: _Run) -> None:
     pair, to, old, log, result = run.pair, run.pair.to, run.pair.other, run.pair.log, run.result
     record_roles(pair, leader=to, standby=old)
     if run.decision in ("promote-unreachable", "fence-after", "done"):
-        result.fenced = fence_after(pair, run.timeout)
+        result.fenced = fence_after(pair, run.timeout, confirm=None if run.confirmed else run.confirm)
     if not result.fenced:
         result.fence_command = (
             f"kubectl --context {old.context or '<context>'} -n {old.namespace} patch configmap {old.config_map} "
@@ -260,6 +255,8 @@ def settle_promotion(pair: Pair) -> None:
     if promotion.get("timeline") == lead.timeline:
         return
     before = promotion.get("timeline_before")
+    # A standby leader may report a stale, lower timeline (its last restartpoint's): the one it left is at least
+    # the new one minus one. Never raised from the old site's timeline (recorded apart: old_timeline).
     left = max(before, lead.timeline - 1) if isinstance(before, int) else lead.timeline - 1
     pair.record(pair.to, PROMOTION, {**promotion, "timeline": lead.timeline, "timeline_before": left})
 
@@ -269,16 +266,19 @@ def _leads(pair: Pair) -> bool:
     return lead is not None and lead.role == "leader"
 
 
-def fence_after(pair: Pair, timeout: float) -> bool:
-    """The target already leads: fence the old site if its API answers (False if it does not)."""
+def fence_after(pair: Pair, timeout: float, confirm: Callable[[str], None] | None = None) -> bool:
+    """The target already leads: fence the old site if its API answers (False if it does not). `confirm`:
+    asked before its DCS config is rewritten, unless the operator already agreed to this run's changes."""
     old, to = pair.other, pair.to
-    state = _read_old(pair)
+    state = read_old(pair)
     if state is None:
         return False
     promotion = (pair.read(to).records.promotion or {}).get("id")
     if state.dcs_role == "standby-leader" and (state.records.fence or {}).get("promotion") == promotion:
         pair.log(f"   {old.environment} already follows {to.environment}")
         return True
+    if confirm is not None and state.dcs_role != "standby-leader":
+        confirm(f"{to.environment} already leads: fence {old.environment} (standby_cluster -> {to.environment})?")
     pair.log(f"   fencing {old.environment}: its DCS config gets standby_cluster -> {to.environment}")
     pair.demote(old, state, timeout, leader=to, promotion=promotion)
     pair.log(f"   {old.environment} fenced: its DCS config now follows {to.environment}")

@@ -206,12 +206,15 @@ def _fence_proves(candidate: SiteState, promotion: dict[str, object]) -> bool:
     """The candidate was fenced for this promotion with every member below the timeline it left: after that
     fence no member of it could promote, so a later timeline can only have come from the leader."""
     fence = candidate.records.fence or {}
-    before = promotion.get("timeline_before")
+    before, began = promotion.get("timeline_before"), promotion.get("timeline")
+    # Every fenced member below the timeline the leader began (once settled; else the one it left, inclusive).
+    bound = began - 1 if isinstance(began, int) else before
     seen = fence.get("max_timeline")
     return (
         fence.get("promotion") == promotion.get("id")
         and isinstance(before, int)
-        and (seen is None or (isinstance(seen, int) and seen <= before))
+        and isinstance(bound, int)
+        and (seen is None or (isinstance(seen, int) and seen <= bound))
         and not fence.get("writers")
     )
 
@@ -230,9 +233,10 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
     history). Evidence: both sites' `history`, the members' reported timelines/LSNs, and rolegen's records
     of the leader's promotion and of the candidate's fence."""
     lead = holder(leader)
-    if lead is None or lead.timeline is None or lead.role != "leader":
-        return None  # only a primary's timeline is exact: divergence is measured against a leading site
-    current = lead.timeline
+    # Only a primary's timeline is exact. Without a leading site (a resumed switchover: both are standbys) the
+    # histories and the reference site's highest known timeline still show a candidate that left its history.
+    exact = lead is not None and lead.timeline is not None and lead.role == "leader"
+    current = lead.timeline if exact and lead is not None else site_timeline(leader)
     theirs, mine = history(leader), history(candidate)
     for timeline in sorted(set(theirs) & set(mine)):
         if theirs[timeline] != mine[timeline]:
@@ -241,9 +245,15 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
                 f"{lsn_text(theirs[timeline])} on {leader.environment}: the same timeline number was used twice",
                 "reseed",
             )
+    if current is None:
+        return None
     promotion = leader.records.promotion or {}
-    before = promotion.get("timeline_before")
-    mine_promoted = promotion.get("from") == candidate.environment and isinstance(before, int)
+    before, began, old_top = (promotion.get(k) for k in ("timeline_before", "timeline", "old_timeline"))
+    mine_promoted = exact and promotion.get("from") == candidate.environment and isinstance(before, int)
+    if mine_promoted and isinstance(began, int) and isinstance(old_top, int) and old_top >= began:
+        return Divergence(
+            f"{candidate.environment} had reached timeline {old_top} before {leader.environment} was promoted "
+            f"onto timeline {began}: the same timeline number was used twice", "reseed")
     for member in candidate.members:
         t = member.timeline
         if t is None:
@@ -266,7 +276,8 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
         # Only a primary's report is exact: a standby whose walreceiver is idle reports the timeline of its last
         # restartpoint (stale, lower) with an LSN already on the next timeline. A fenced old primary's
         # divergence on an older timeline is what Patroni itself repairs with pg_rewind when it follows.
-        if t < current and end is not None and member.lsn is not None and member.lsn > end and member.may_write:
+        if exact and t < current and end is not None and member.lsn is not None and member.lsn > end and \
+                member.may_write:
             return Divergence(
                 f"{member.name} holds WAL up to {lsn_text(member.lsn)} on timeline {t}, past "
                 f"{lsn_text(end)} where {leader.environment}'s timeline {t + 1} began",
@@ -275,14 +286,37 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
     return None
 
 
-Decision = Literal["refuse-healthy", "refuse-target", "promote-unreachable", "fence-first", "fence-after", "done"]
+Decision = Literal["refuse-healthy", "refuse-alive", "refuse-target", "promote-unreachable", "fence-first",
+                   "fence-after", "done"]
+
+
+def old_alive_proof(samples: list[SiteState]) -> str | None:
+    """Why the target's own reports prove the old site's PostgreSQL runs (None: they do not). `samples`: the
+    target read repeatedly (oldest first) while the old site's API did not answer. A standby cluster streams only
+    from the old site, so its standby leader reporting `streaming`, or receiving WAL while watched, is proof.
+    WAL received just before the old site failed appears in the next report: growth counts only past a report
+    written while we watched (its text differs from the first read's)."""
+    first, last = (holder(samples[0]), holder(samples[-1])) if samples else (None, None)
+    if first is not None:
+        fresh = [m for m in map(holder, samples[1:]) if m and m.name == first.name and m.role == "standby-leader"
+                 and m.lsn is not None and m.status_text != first.status_text]
+        base = fresh[0].lsn if fresh else None
+        top = max((m.lsn for m in fresh[1:] if m.lsn is not None), default=None)
+        if base is not None and top is not None and top > base:
+            return f"its standby leader received WAL while watched ({lsn_text(base)} -> {lsn_text(top)})"
+    if last is not None and last.role == "standby-leader" and last.state == "streaming":
+        return "its standby leader reports streaming from it"
+    return None
 
 
 def failover_decision(
-    target: SiteState, old: SiteState | None, *, old_leads: bool
+    target: SiteState, old: SiteState | None, *, old_leads: bool, alive: str | None = None,
+    old_site_down: bool = False,
 ) -> tuple[Decision, str]:
-    """What an unplanned failover does. `old_leads`: a member of the old site was *observed* leading (renewing
-    its lock as a writable primary) — then this is not a failover."""
+    """What an unplanned failover does. `old`: None when its API did not answer for a whole retry window.
+    `old_leads`: a member of the old site was *observed* leading (renewing its lock as a writable primary) — then
+    this is not a failover. `alive`: old_alive_proof of the target's reports. `old_site_down`: the operator
+    states the old site is down or fenced by other means (--old-site-down); it overrides `alive` only."""
     if target.dcs_role == "leader":
         if old is None:
             return "done", "already promoted; the old site's API does not answer: the fence is still pending"
@@ -292,6 +326,10 @@ def failover_decision(
     lead = holder(target)
     if lead is None or lead.role != "standby-leader" or lead.container_running is False:
         return "refuse-target", f"{target.environment} has no running standby leader to promote"
+    if old is None and alive is not None:
+        if old_site_down:
+            return "promote-unreachable", f"--old-site-down: promoting although {alive}"
+        return "refuse-alive", f"the old site is alive: {alive}; only its API does not answer from here"
     if old is None:
         return "promote-unreachable", "the old site's API does not answer: promote, then fence when it answers"
     if old_leads:
