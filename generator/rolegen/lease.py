@@ -30,17 +30,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from rolegen.errors import RolegenError
 from rolegen.kubectl import ClusterUnreachable, Conflict
-from rolegen.lease_holder import Holder, boottime, orphaned, start_time
+from rolegen.lease_holder import DURATION, Holder, Verdict, boottime, describe, stamp, token_of, verdict
 from rolegen.records import LEASE, Records, RecordStore
 
 __all__ = ["DURATION", "Holder", "Lease", "LeaseHeld", "describe", "stamp", "token_of", "verdict"]
 
-DURATION = 30.0
 RENEW_EVERY = 5.0
 TAKEOVER_WATCH = 2 * RENEW_EVERY + 2
 TOOK_OVER = "another rolegen run took over: nothing more was changed by this one"
@@ -49,57 +48,6 @@ RERUN = "nothing more was changed by this run: re-run the same command (it reads
 
 class LeaseHeld(RolegenError):
     """Another rolegen run holds the lease, or this run can no longer prove it holds it."""
-
-
-def token_of(lease: dict[str, Any] | None) -> int:
-    value = (lease or {}).get("token")
-    return value if isinstance(value, int) else 0
-
-
-def stamp(holder: Holder, now: datetime, acquired: str | None = None, token: int = 1,
-          missing: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
-    record = {
-        **holder.fields(),
-        "token": token,
-        "acquired": acquired or now.isoformat(timespec="seconds"),
-        "renewed": now.isoformat(timespec="seconds"),
-        "duration": DURATION,
-    }
-    if missing:  # a failover whose old site did not answer: others see that its lease is not held
-        record["not_leased"] = sorted(missing)
-    return record
-
-
-def expires(lease: dict[str, Any]) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(lease["renewed"])) + timedelta(seconds=float(lease["duration"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-Verdict = Literal["free", "mine", "orphaned", "expired", "held"]
-
-
-def verdict(lease: dict[str, Any] | None, me: Holder, now: datetime,
-            start_of: Callable[[int], int | None] = start_time) -> Verdict:
-    """What the lease record says, before any watching: free, ours, orphaned (lease_holder.orphaned), expired by
-    its own stamps (a takeover still needs --force and a watch), or held."""
-    if not lease or not lease.get("holder"):
-        return "free"
-    if lease.get("key") == me.key:
-        return "mine"
-    if orphaned(lease, me, start_of):
-        return "orphaned"
-    end = expires(lease)
-    if end is None or end < now:
-        return "expired"
-    return "held"
-
-
-def describe(lease: dict[str, Any]) -> str:
-    end = expires(lease)
-    until = end.strftime("%Y-%m-%dT%H:%M:%SZ") if end else "?"
-    return f"{lease.get('holder')} ({lease.get('operation')}) until {until} by its own clock"
 
 
 @dataclass
@@ -193,8 +141,9 @@ class Lease:
             self._refuse(env, lease, state)
             if env in self._seen and token_of(lease) != self._seen[env]:
                 raise LeaseHeld(
-                    f"another rolegen run took the lease on {env} while this one waited for an answer (token "
-                    f"{self._seen[env]} -> {token_of(lease)}): what it showed may be out of date", hint=RERUN)
+                    f"the lease on {env} was taken and held by another rolegen run while this one waited for an "
+                    f"answer (token {self._seen[env]} -> {token_of(lease)}): what it showed may be out of date",
+                    hint=RERUN)
             if state == "expired":
                 current = self._watch(store, current)
             if state in ("orphaned", "expired"):

@@ -1,4 +1,5 @@
-"""Who holds the role-change lease (rolegen.lease), told apart across containers and CI runners.
+"""The role-change lease record (rolegen.lease): who holds it, told apart across containers and CI runners, and
+what the record says (its stamp, fencing token and verdict).
 
 Hostnames and PID numbers repeat between containers (every container may be `runner` with rolegen as PID 1), so a
 holder is identified by hostname + boot id (/proc/sys/kernel/random/boot_id) + PID namespace
@@ -16,8 +17,11 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+DURATION = 30.0  # seconds a lease lasts after its last renewal
 
 
 def boot_id() -> str | None:
@@ -99,3 +103,54 @@ def orphaned(lease: dict[str, Any], me: Holder, start_of: Callable[[int], int | 
         return False
     now = start_of(pid)
     return now is None or (isinstance(lease.get("start"), int) and now != lease["start"])
+
+
+def token_of(lease: dict[str, Any] | None) -> int:
+    value = (lease or {}).get("token")
+    return value if isinstance(value, int) else 0
+
+
+def stamp(holder: Holder, now: datetime, acquired: str | None = None, token: int = 1,
+          missing: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    record = {
+        **holder.fields(),
+        "token": token,
+        "acquired": acquired or now.isoformat(timespec="seconds"),
+        "renewed": now.isoformat(timespec="seconds"),
+        "duration": DURATION,
+    }
+    if missing:  # a failover whose old site did not answer: others see that its lease is not held
+        record["not_leased"] = sorted(missing)
+    return record
+
+
+def expires(lease: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(lease["renewed"])) + timedelta(seconds=float(lease["duration"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+Verdict = Literal["free", "mine", "orphaned", "expired", "held"]
+
+
+def verdict(lease: dict[str, Any] | None, me: Holder, now: datetime,
+            start_of: Callable[[int], int | None] = start_time) -> Verdict:
+    """What the lease record says, before any watching: free, ours, orphaned (lease_holder.orphaned), expired by
+    its own stamps (a takeover still needs --force and a watch), or held."""
+    if not lease or not lease.get("holder"):
+        return "free"
+    if lease.get("key") == me.key:
+        return "mine"
+    if orphaned(lease, me, start_of):
+        return "orphaned"
+    end = expires(lease)
+    if end is None or end < now:
+        return "expired"
+    return "held"
+
+
+def describe(lease: dict[str, Any]) -> str:
+    end = expires(lease)
+    until = end.strftime("%Y-%m-%dT%H:%M:%SZ") if end else "?"
+    return f"{lease.get('holder')} ({lease.get('operation')}) until {until} by its own clock"
