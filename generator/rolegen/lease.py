@@ -205,7 +205,8 @@ class Lease:
         """Before a write to `env` (all leased sites if None): raise unless the lease is provably still ours."""
         if self.lost:
             raise LeaseHeld(self.lost, hint=TOOK_OVER)
-        self.take()
+        if not self._acquired:
+            self.take()  # a write before any question was asked: the lease is taken now
         with self._mutex:
             for name in [env] if env else sorted(set(self._held) | self.missing):
                 if name in self.missing:
