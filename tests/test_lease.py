@@ -4,6 +4,9 @@ in-memory `<scope>-rolegen` ConfigMap with the API server's resourceVersion chec
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,7 +17,8 @@ import pytest
 
 from rolegen import lease as lease_mod
 from rolegen.kubectl import Conflict
-from rolegen.lease import Holder, Lease, LeaseHeld, stamp, verdict
+from rolegen.lease import DURATION, Holder, Lease, LeaseHeld, stamp, token_of, verdict
+from rolegen.lease_holder import start_time
 from rolegen.records import LEASE, Records
 from rolegen.spec import Spec
 from rolegen.workspace import load_workspace
@@ -50,9 +54,10 @@ def specs() -> list[Spec]:
     return [ws.specs["gold"], ws.specs["golddr"]]
 
 
-def lease_for(specs: list[Spec], objects: dict[str, Records], holder: Holder, force: bool = False) -> Lease:
+def lease_for(specs: list[Spec], objects: dict[str, Records], holder: Holder, force: bool = False,
+              clock: Any = time.monotonic) -> Lease:
     stores: list[Any] = [MemoryStore(s, objects) for s in specs]
-    return Lease(stores, holder, force=force, log=lambda _: None)
+    return Lease(stores, holder, force=force, log=lambda _: None, clock=clock)
 
 
 def test_verdicts() -> None:
@@ -64,10 +69,10 @@ def test_verdicts() -> None:
     assert verdict(stamp(me, NOW), me, NOW) == "mine"
     assert verdict(live, me, NOW + timedelta(seconds=10)) == "held"
     assert verdict(live, me, NOW + timedelta(seconds=31)) == "expired"
-    # Same host, process gone: a killed rolegen re-run on the same machine takes over at once.
-    dead_here = stamp(Holder("switchover --to golddr", host="ops-1", pid=999, user="ana"), NOW)
-    assert verdict(dead_here, me, NOW, alive=lambda pid: False) == "orphaned"
-    assert verdict(dead_here, me, NOW, alive=lambda pid: True) == "held"
+    # Same host, boot and PID namespace, process gone: a killed rolegen re-run on the same machine takes over at once.
+    dead_here = stamp(Holder("switchover --to golddr", host="ops-1", pid=999, user="ana", start=5), NOW)
+    assert verdict(dead_here, me, NOW, start_of=lambda pid: None) == "orphaned"
+    assert verdict(dead_here, me, NOW, start_of=lambda pid: 5) == "held"
 
 
 def test_a_second_run_fails_naming_the_holder_and_until_when(specs: list[Spec]) -> None:
@@ -141,4 +146,98 @@ def test_a_partial_acquisition_is_released(specs: list[Spec]) -> None:
     objects: dict[str, Records] = {"golddr": Records("1", lease=busy)}
     with pytest.raises(LeaseHeld):
         lease_for(specs, objects, Holder("switchover --to golddr", host="ops-1", pid=1)).acquire()
-    assert objects["gold"].lease is None  # gold's half was given back
+    assert "holder" not in (objects["gold"].lease or {})  # gold's half was given back
+
+
+# -- who is orphaned: hostnames and PIDs repeat across containers and CI runners -------------------------------------
+def test_a_holder_in_another_container_with_the_same_hostname_and_pid_is_never_orphaned() -> None:
+    """Two CI jobs in containers named `runner`, each rolegen PID 1: the other job's lease is live, not orphaned,
+    although its PID is invisible here. Only the same boot and PID namespace make a gone PID mean "dead"."""
+    me = Holder("switchover --to golddr", host="runner", pid=1, user="ci", boot="b-1", pidns="pid:[1]", start=50)
+    gone: dict[str, Any] = {"start_of": lambda pid: None}
+    other_container = stamp(dataclasses.replace(me, operation="failover --to golddr", pidns="pid:[2]", start=70), NOW)
+    other_boot = stamp(dataclasses.replace(me, boot="b-0", start=20), NOW)
+    assert verdict(other_container, me, NOW, **gone) == "held"
+    assert verdict(other_boot, me, NOW, **gone) == "held"
+    # Same container: the PID gone, or reused by a process that started at another time -> orphaned.
+    same = stamp(dataclasses.replace(me, pid=7, start=30), NOW)
+    assert verdict(same, me, NOW, **gone) == "orphaned"
+    assert verdict(same, me, NOW, start_of=lambda pid: 31) == "orphaned"
+    assert verdict(same, me, NOW, start_of=lambda pid: 30) == "held"
+    # Not the same process although user@host:pid read alike: its lease is not ours.
+    assert verdict(stamp(dataclasses.replace(me, start=49), NOW), me, NOW, start_of=lambda pid: 50) == "orphaned"
+    assert verdict(stamp(dataclasses.replace(me, boot="b-0"), NOW), me, NOW, start_of=lambda pid: 50) == "held"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_orphan_detection_reads_this_machine(specs: list[Spec]) -> None:
+    """A killed run on this machine (its PID gone) is taken over at once, without --force."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    dead = Holder("switchover --to golddr", pid=int(child.stdout))
+    assert dead.boot and dead.pidns and start_time(os.getpid())
+    objects = {env: Records("1", lease=stamp(dead, datetime.now(UTC), token=4)) for env in ("gold", "golddr")}
+    lease_for(specs, objects, Holder("switchover --to golddr")).acquire()
+    assert objects["gold"].lease is not None and objects["gold"].lease["pid"] == os.getpid()
+    assert token_of(objects["gold"].lease) == 5
+
+
+# -- the fencing token ------------------------------------------------------------------------------------------------
+def test_every_acquisition_increments_the_token_and_a_release_keeps_it(specs: list[Spec]) -> None:
+    objects: dict[str, Records] = {}
+    tokens = []
+    for pid in (1, 2, 3):
+        run = lease_for(specs, objects, Holder("switchover --to golddr", host="ops-1", pid=pid, start=pid))
+        run.acquire()
+        tokens.append(token_of(objects["golddr"].lease))
+        run.release()
+        assert verdict(objects["golddr"].lease, run.me, datetime.now(UTC)) == "free"
+    assert tokens == [1, 2, 3]
+
+
+class Clock:
+    """A clock that counts suspend (CLOCK_BOOTTIME), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_suspended_holder_writes_nothing_after_a_forced_takeover(specs: list[Spec]) -> None:
+    """The operator's laptop sleeps for 15 s mid-switchover; a colleague whose clock runs ahead sees the lease
+    expired and takes it with --force. On waking, the first guarded write refuses, before the renewal thread has
+    run: the lease now carries another token."""
+    objects: dict[str, Records] = {}
+    clock = Clock()
+    mine = lease_for(specs, objects, Holder("switchover --to golddr", host="laptop", pid=1, start=1), clock=clock)
+    mine.acquire()
+    mine.check("golddr")  # ours and fresh: the write may go ahead
+    clock.now += 15
+    thief = lease_for(specs, objects, Holder("failover --to golddr", host="ops-2", pid=2, start=2))
+    for env in ("gold", "golddr"):  # what --force leaves once its watch saw no renewal
+        objects[env] = dataclasses.replace(objects[env], lease=stamp(thief.me, NOW, token=2))
+    with pytest.raises(LeaseHeld, match=r"taken over by .*@ops-2:2") as caught:
+        mine.check("golddr")
+    assert "token 2, this run's 1" in caught.value.message
+    with pytest.raises(LeaseHeld):  # and stays refused for every site
+        mine.check("gold")
+
+
+def test_a_holder_suspended_past_the_lease_duration_refuses_even_if_nobody_took_over(specs: list[Spec]) -> None:
+    """Slept longer than the lease lasts: what the run read before may be stale and anyone may have taken over
+    and released. Refused without a read; renewing after the gap does not make it fresh again."""
+    objects: dict[str, Records] = {}
+    clock = Clock()
+    mine = lease_for(specs, objects, Holder("switchover --to golddr", host="laptop", pid=1, start=1), clock=clock)
+    mine.acquire()
+    clock.now += 4
+    mine.renew_once()
+    clock.now += DURATION - 1
+    mine.check("gold")  # 29 s after the last renewal: still ours
+    clock.now += 2
+    mine.renew_once()  # the renewal thread wakes first
+    with pytest.raises(LeaseHeld, match=r"last renewed its lease on gold 31s ago, more than its 30s") as caught:
+        mine.check("gold")
+    assert caught.value.hint is not None and "re-run the same command" in caught.value.hint

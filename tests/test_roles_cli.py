@@ -1,13 +1,24 @@
-"""CLI of the role-change verbs where no cluster is needed: runbooks, refusals, exit codes."""
+"""CLI of the role-change verbs where no cluster is needed: runbooks, refusals, exit codes; the role-change lease
+around a procedure over fake site APIs."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
+from rolegen.commands import roles
+from rolegen.kubectl import ClusterUnreachable, Conflict
+from rolegen.lease import LeaseHeld
+from rolegen.procedures import failover, switchover
+from rolegen.procedures.base import Pair, load_pair
+from rolegen.procedures.switchover import SwitchoverResult
+from rolegen.records import FENCE, LEASE, PROMOTION
 
 runner = CliRunner()
 
@@ -60,8 +71,6 @@ def test_unreachable_cluster_names_the_context(workdir: Path) -> None:
 
 
 def test_old_site_down_reaches_the_failover(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rolegen.commands import roles
-
     seen: list[roles.RoleOptions] = []
 
     def run_failover(directory: Path, opts: roles.RoleOptions, *_: object) -> roles.RoleChangeResult:
@@ -73,3 +82,150 @@ def test_old_site_down_reaches_the_failover(workdir: Path, monkeypatch: pytest.M
     result = runner.invoke(app, ["failover", "--to", "golddr", "--yes", "--old-site-down"])
     assert result.exit_code == 0, result.output
     assert [o.old_site_down for o in seen] == [True]
+
+
+# -- the role-change lease around a procedure: ask first, lease after; both sites or refuse -------------------------
+class Site:
+    """One site's API with only the `<scope>-rolegen` ConfigMap, resourceVersion-checked; `up` False: unreachable."""
+
+    def __init__(self, env: str) -> None:
+        self.env, self.up, self.version, self.exists = env, True, 0, False
+        self.annotations: dict[str, str] = {}
+
+    @property
+    def name(self) -> str:
+        return self.env
+
+    def _answer(self) -> None:
+        if not self.up:
+            raise ClusterUnreachable(f"cannot reach the cluster of context {self.env}")
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        self._answer()
+        if not self.exists:
+            return None
+        return {"metadata": {"name": name, "resourceVersion": str(self.version), "annotations": dict(self.annotations)}}
+
+    def create(self, body: dict[str, Any]) -> None:
+        self._answer()
+        self.exists, self.version = True, self.version + 1
+
+    def merge_patch(self, kind: str, name: str, patch: dict[str, Any], resource_version: str | None = None) -> None:
+        self._answer()
+        if resource_version is not None and resource_version != str(self.version):
+            raise Conflict("changed by someone else since it was read")
+        for key, value in patch["metadata"]["annotations"].items():
+            if value is None:
+                self.annotations.pop(key, None)
+            else:
+                self.annotations[key] = value
+        self.version += 1
+
+    def lease(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.annotations.get(LEASE, "{}"))
+        return value
+
+
+@pytest.fixture
+def sites(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Site]:
+    """golddr and gold as fake APIs; the procedures replaced by `procedure` below (what they do to the lease)."""
+    fake = {"gold": Site("gold"), "golddr": Site("golddr")}
+
+    def load(env_dir: Path, to: str, **kwargs: Any) -> Pair:
+        pair = load_pair(env_dir, to, log=kwargs.get("log", print))
+        pair.clusters = fake  # type: ignore[assignment]
+        return pair
+
+    monkeypatch.setattr(roles, "load_pair", load)
+    return fake
+
+
+def procedure(writes: list[str], site: str = "golddr") -> Callable[..., Any]:
+    """A procedure that asks, then makes one guarded write (a record) on `site`, like the real ones."""
+
+    def run(pair: Pair, *, confirm: Callable[[str], None], **_: Any) -> SwitchoverResult:
+        confirm("Switch over?")
+        spec = pair.to if pair.to.environment == site else pair.other
+        pair.record(spec, PROMOTION, {"id": "x"})
+        writes.append(site)
+        return SwitchoverResult(pair.to.environment, pair.other.environment)
+
+    return run
+
+
+def test_the_lease_is_taken_after_the_answer_never_held_through_the_prompt(
+    sites: dict[str, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[str] = []
+    monkeypatch.setattr(switchover, "run", procedure(writes))
+    during: list[dict[str, Any]] = []
+
+    def ask(question: str) -> bool:
+        during.extend(sites[env].lease() for env in ("gold", "golddr"))
+        return True
+
+    roles.run_switchover(Path("environments"), roles.RoleOptions(to="golddr"), ask, lambda _: None)
+    assert [lease.get("holder") for lease in during] == [None, None]  # an open prompt blocks nobody
+    assert writes == ["golddr"]
+    assert [sites[env].lease() for env in ("gold", "golddr")] == [{"token": 1}, {"token": 1}]  # taken, released
+
+
+def test_a_run_whose_question_stayed_open_while_another_run_changed_roles_refuses_on_the_answer(
+    sites: dict[str, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operator A's switchover prompt is open; operator B fails over meanwhile (takes the lease, writes, releases).
+    A's yes refers to a state that no longer exists: refused, nothing written by A."""
+    writes: list[str] = []
+    monkeypatch.setattr(switchover, "run", procedure(writes))
+    monkeypatch.setattr(failover, "run", procedure(writes))
+    opts = roles.RoleOptions(to="golddr")
+
+    def ask(question: str) -> bool:
+        roles.run_failover(Path("environments"), opts, lambda _: True, lambda _: None)  # B, while A is asked
+        return True
+
+    with pytest.raises(LeaseHeld) as caught:
+        roles.run_switchover(Path("environments"), opts, ask, lambda _: None)
+    assert caught.value.message.startswith(
+        "the lease on gold was taken and held by another rolegen run while this one waited for an answer")
+    assert caught.value.hint is not None and "re-run the same command" in caught.value.hint
+    assert writes == ["golddr"]  # B's write only
+
+
+def test_a_failover_without_the_old_sites_api_writes_to_it_only_after_taking_its_lease(
+    sites: dict[str, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sites["gold"].up = False
+    writes: list[str] = []
+    seen: dict[str, Any] = {}
+
+    def run(pair: Pair, *, confirm: Callable[[str], None], **_: Any) -> SwitchoverResult:
+        confirm("Fail over?")
+        pair.record(pair.to, PROMOTION, {"id": "x"})
+        seen["target"] = sites["golddr"].lease()
+        with pytest.raises(LeaseHeld, match="refusing to write to gold: its role-change lease could not be taken"):
+            pair.record(pair.other, FENCE, {"leader": "golddr"})
+        sites["gold"].up = True  # its API answers again: the lease is taken first, then the write
+        pair.record(pair.other, FENCE, {"leader": "golddr"})
+        seen["old"] = sites["gold"].lease()
+        writes.append("gold")
+        return SwitchoverResult(pair.to.environment, pair.other.environment)
+
+    monkeypatch.setattr(failover, "run", run)
+    log: list[str] = []
+    roles.run_failover(Path("environments"), roles.RoleOptions(to="golddr"), lambda _: True, log.append)
+    assert seen["target"]["not_leased"] == ["gold"]  # others see that the old site's lease is not held
+    assert seen["old"]["key"] == seen["target"]["key"] and writes == ["gold"]
+    assert any("gold: lease taken (its API answers again)" in line for line in log)
+
+
+def test_a_switchover_with_one_site_unreachable_refuses_before_asking(
+    sites: dict[str, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sites["gold"].up = False
+    asked: list[str] = []
+    monkeypatch.setattr(switchover, "run", procedure([]))
+    with pytest.raises(ClusterUnreachable):
+        roles.run_switchover(Path("environments"), roles.RoleOptions(to="golddr"), lambda q: bool(asked.append(q)),
+                             lambda _: None)
+    assert asked == [] and sites["golddr"].lease().get("holder") is None

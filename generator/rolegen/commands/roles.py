@@ -1,6 +1,7 @@
 """`rolegen switchover|failover|failback|reseed`: thin entry points over rolegen.procedures, each run holding the
-role-change lease (rolegen.lease) on both sites — on the reachable one only for a failover whose old site's API
-does not answer."""
+role-change lease (rolegen.lease) on both sites, taken after the operator's answer (never held through a prompt).
+A failover whose old site's API does not answer leases the target only and writes nothing to the old site until
+it has taken that site's lease too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rolegen.errors import RolegenError
-from rolegen.kubectl import ClusterUnreachable
 from rolegen.lease import Holder, Lease
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
@@ -63,31 +63,30 @@ class RoleChangeResult:
         }
 
 
-def _confirm(ask: Callable[[str], bool]) -> Callable[[str], None]:
+def _confirm(ask: Callable[[str], bool], pair: Pair) -> Callable[[str], None]:
+    """Ask first, lease after: the lease is taken right after a yes (it refuses if another run held it while the
+    question was open); a procedure that writes without asking takes it at its first guarded write."""
     def confirm(question: str) -> None:
         if not ask(question):
             raise RolegenError("aborted: nothing was changed")
+        if pair.lease is not None:
+            pair.lease.take()
 
     return confirm
 
 
 def lease_for(pair: Pair, operation: str, *, force: bool, old_may_be_gone: bool = False) -> Lease:
-    stores = [pair.store(pair.to)]
-    other = pair.store(pair.other)
-    try:
-        other.read()
-        stores.append(other)
-    except ClusterUnreachable:
-        if not old_may_be_gone:
-            raise
-        pair.log(f"   {pair.other.environment}: API unreachable, the lease is taken on {pair.to.environment} only")
-    return Lease(stores, Holder(operation), force=force, log=pair.log)
+    """Both sites, or refuse (an unreachable site raises) — except a failover's old site, which may not answer."""
+    stores = [pair.store(pair.to), pair.store(pair.other)]
+    optional = frozenset({pair.other.environment}) if old_may_be_gone else frozenset()
+    return Lease(stores, Holder(operation), force=force, log=pair.log, optional=optional)
 
 
 def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
     lease = lease_for(pair, f"{verb} --to {opts.to}", force=opts.force, old_may_be_gone=verb == "failover")
-    with lease.held():
+    lease.observe()  # a run that could not take the lease fails now, before anyone is asked
+    with lease.held(lazy=True):
         pair.lease = lease
         return RoleChangeResult(verb, opts.to, outcome=body(pair))
 
@@ -100,14 +99,14 @@ def run_switchover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool],
     if opts.dry_run:
         return _dry_run(env_dir, opts, log, "switchover", switchover.dry_run)
     return _run(env_dir, opts, log, "switchover",
-                lambda pair: switchover.run(pair, confirm=_confirm(ask), timeout=opts.timeout))
+                lambda pair: switchover.run(pair, confirm=_confirm(ask, pair), timeout=opts.timeout))
 
 
 def run_failover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> RoleChangeResult:
     if opts.dry_run:
         return _dry_run(env_dir, opts, log, "failover", failover.dry_run)
     return _run(env_dir, opts, log, "failover", lambda pair: failover.run(
-        pair, confirm=_confirm(ask), timeout=opts.timeout, accept_data_loss=opts.accept_data_loss,
+        pair, confirm=_confirm(ask, pair), timeout=opts.timeout, accept_data_loss=opts.accept_data_loss,
         old_site_down=opts.old_site_down))
 
 
@@ -117,7 +116,7 @@ def run_failback(
     if opts.dry_run:
         return _dry_run(env_dir, opts, log, "failback", failback.dry_run)
     return _run(env_dir, opts, log, "failback",
-                lambda pair: failback.run(pair, method=method, confirm=_confirm(ask), timeout=opts.timeout))
+                lambda pair: failback.run(pair, method=method, confirm=_confirm(ask, pair), timeout=opts.timeout))
 
 
 def run_reseed(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> RoleChangeResult:
@@ -125,4 +124,4 @@ def run_reseed(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log
     if opts.dry_run:
         return _dry_run(env_dir, opts, log, "reseed", reseed.dry_run)
     return _run(env_dir, opts, log, "reseed",
-                lambda pair: reseed.run(pair, confirm=_confirm(ask), timeout=opts.timeout))
+                lambda pair: reseed.run(pair, confirm=_confirm(ask, pair), timeout=opts.timeout))

@@ -47,9 +47,11 @@ class Pair:
     def store(self, spec: Spec) -> RecordStore:
         return RecordStore(spec, self.cluster(spec))
 
-    def guard(self) -> None:
+    def guard(self, spec: Spec | None = None) -> None:
+        """Before a write to `spec`'s site (any site if None): refuse unless this run's lease is provably its own
+        there (rolegen.lease.Lease.check: re-read, token, renewal age on a clock that counts suspend)."""
         if self.lease is not None:
-            self.lease.check()
+            self.lease.check(spec.environment if spec is not None else None)
 
     def read(self, spec: Spec) -> SiteState:
         return read_site(spec, self.cluster(spec))
@@ -70,7 +72,7 @@ class Pair:
         `slot=False`: a standby without its DR slot's `primary_slot_name` (see `unslot`)."""
         declared = dcs_config(replace(spec, role=role))
         for attempt in range(3):
-            self.guard()
+            self.guard(spec)
             new = keep_extra(state.config or {}, declared)
             if not slot and isinstance(new.get("standby_cluster"), dict):
                 new["standby_cluster"].pop("primary_slot_name", None)
@@ -107,7 +109,7 @@ class Pair:
         store = self.store(spec)
         version = seen.resource_version if seen is not None else None
         for attempt in range(5):
-            self.guard()
+            self.guard(spec)
             if version is None:
                 version = store.ensure().resource_version
             assert version is not None
