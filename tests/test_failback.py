@@ -1,0 +1,70 @@
+"""`rolegen failback` on two sites in memory (tests/fake_sites.py): the old leader (gold) is wiped only with proof
+that the new one (golddr) is a live, healthy leader, and its members start only as standbys of golddr."""
+
+from __future__ import annotations
+
+import pytest
+from tests.fake_sites import FakeSite, sites
+
+from rolegen.errors import RolegenError
+from rolegen.kubectl import ClusterUnreachable
+from rolegen.procedures import failback
+
+
+@pytest.fixture(autouse=True)
+def _no_switch_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(failback, "_switch_back", lambda run: None)  # the planned switchover has tests of its own
+
+
+def _deleted(site: FakeSite) -> list[str]:
+    return [name for event, name in site.events if event == "delete"]
+
+
+def _scaled_up(site: FakeSite) -> list[dict[str, object]]:
+    return [e for kind, e in site.events if kind == "scale" and e["replicas"]]
+
+
+def test_a_reseeded_site_without_its_dcs_config_starts_only_as_a_standby_of_the_leader() -> None:
+    """Without `<scope>-config`, Patroni on an empty volume bootstraps a new, empty primary: a second leader."""
+    pair, gold, _ = sites("gold")
+    del gold.objects[("ConfigMap", "patroni-config")]
+    failback.run(pair, method="reseed", confirm=lambda _: None, timeout=5)
+    assert _deleted(gold) == ["data-patroni-0", "data-patroni-1"]
+    [up] = _scaled_up(gold)
+    standby = up["config"]["standby_cluster"]  # type: ignore[index]
+    assert (standby["host"], standby["port"]) == ("patroni-master-golddr", 5432)
+    created = gold.objects[("ConfigMap", "patroni-config")]["metadata"]
+    assert created["labels"] == {"application": "patroni", "cluster-name": "patroni"}  # what Patroni selects by
+    assert "initialize" not in created["annotations"]
+
+
+def test_a_leader_that_dies_while_the_prompt_is_open_keeps_the_old_sites_volumes() -> None:
+    pair, gold, golddr = sites("gold")
+
+    def answer_late(_: str) -> None:
+        golddr.alive = False
+
+    with pytest.raises(RolegenError) as refused:
+        failback.run(pair, method="reseed", confirm=answer_late, timeout=5)
+    assert "gold was not wiped" in refused.value.message
+    assert "golddr's leader lock was not seen renewed while watched" in refused.value.message
+    assert _deleted(gold) == [] and gold.named("PersistentVolumeClaim") == ["data-patroni-0", "data-patroni-1"]
+    assert "rolegen failback --to gold --method reseed" in (refused.value.hint or "")
+
+
+def test_auto_falls_back_to_reseed_only_on_a_rewind_that_ran_out_not_on_a_failed_read() -> None:
+    """The leader's API dropping during the rewind wait is no reason to wipe the other copy: the run stops."""
+    pair, gold, _ = sites("gold")
+    real = pair.clusters["golddr"].list
+    reads = {"n": 0}
+
+    def drops(kind: str, selector: str | None = None) -> list[dict[str, object]]:
+        reads["n"] += 1
+        if reads["n"] > 1:
+            raise ClusterUnreachable("cannot reach the cluster of context golddr")
+        return real(kind, selector)
+
+    pair.clusters["golddr"].list = drops  # type: ignore[method-assign]
+    with pytest.raises(ClusterUnreachable):
+        failback.run(pair, method="auto", confirm=lambda _: None, timeout=5)
+    assert _deleted(gold) == [] and gold.named("PersistentVolumeClaim") == ["data-patroni-0", "data-patroni-1"]
