@@ -4,7 +4,7 @@ that the new one (golddr) is a live, healthy leader, and its members start only 
 from __future__ import annotations
 
 import pytest
-from tests.fake_sites import FakeSite, sites
+from tests.fake_sites import FakeSite, pod, sites
 
 from rolegen.errors import RolegenError
 from rolegen.kubectl import ClusterUnreachable
@@ -68,3 +68,17 @@ def test_auto_falls_back_to_reseed_only_on_a_rewind_that_ran_out_not_on_a_failed
     with pytest.raises(ClusterUnreachable):
         failback.run(pair, method="auto", confirm=lambda _: None, timeout=5)
     assert _deleted(gold) == [] and gold.named("PersistentVolumeClaim") == ["data-patroni-0", "data-patroni-1"]
+
+
+def test_a_fence_that_does_not_take_asks_to_stop_the_node_first_never_to_force_delete_the_pod() -> None:
+    """base.demote's refusal (every fence: failback, failover, switchover): a force-deleted Pod on a partitioned
+    node may keep its PostgreSQL running beside the copy the StatefulSet starts, a second primary."""
+    pair, gold, _ = sites("gold")  # gold's DCS config already declares standby: the fence is written
+    gold.objects[("Pod", "gold-0")] = pod("gold-0", gold.labels, "primary", 3)  # hung: keeps its last report
+    gold.lock("gold-0")
+    with pytest.raises(RolegenError, match="a member may still accept writes") as refused:
+        pair.demote(pair.to, pair.read(pair.to), 0.3, leader=pair.other, promotion=None)
+    hint = refused.value.hint or ""
+    first, _, warning = hint.partition("Never force-delete")
+    assert "stop that member's PostgreSQL for certain first: on its node, or stop the node" in first
+    assert "--force" not in first and "node may still run PostgreSQL" in warning
