@@ -82,3 +82,14 @@ def test_a_fence_that_does_not_take_asks_to_stop_the_node_first_never_to_force_d
     first, _, warning = hint.partition("Never force-delete")
     assert "stop that member's PostgreSQL for certain first: on its node, or stop the node" in first
     assert "--force" not in first and "node may still run PostgreSQL" in warning
+
+
+def test_after_the_reseed_helm_owns_the_replica_count_again() -> None:
+    """`kubectl scale` takes spec.replicas from Helm's server-side apply: an upgrade that changes the count would
+    conflict. Once the declared count is back, rolegen drops the scale's entry (tests/lab/test_wipe.py shows the
+    conflict and its end on a real API server)."""
+    pair, gold, _ = sites("gold")
+    failback.run(pair, method="reseed", confirm=lambda _: None, timeout=5)
+    sts = gold.objects[("StatefulSet", "patroni")]
+    assert sts["spec"]["replicas"] == 2
+    assert [e["manager"] for e in sts["metadata"]["managedFields"]] == ["python"]
