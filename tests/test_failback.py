@@ -93,3 +93,21 @@ def test_after_the_reseed_helm_owns_the_replica_count_again() -> None:
     sts = gold.objects[("StatefulSet", "patroni")]
     assert sts["spec"]["replicas"] == 2
     assert [e["manager"] for e in sts["metadata"]["managedFields"]] == ["python"]
+
+
+def test_a_config_that_does_not_read_back_as_standby_keeps_the_wiped_site_stopped() -> None:
+    """gold's config still declares leader (failover could not write it) and the rewrite does not take (here: a
+    write the API server acknowledges and drops): its members must not start on empty volumes."""
+    pair, gold, _ = sites("gold")
+    gold.objects[("ConfigMap", "patroni-config")]["metadata"]["annotations"]["config"] = '{"ttl":1}'
+    fake = pair.clusters["gold"]
+    real = fake.merge_patch
+
+    def dropped(kind: str, name: str, patch: dict[str, object], resource_version: str | None = None) -> str | None:
+        return None if name == "patroni-config" else real(kind, name, patch, resource_version)  # type: ignore[arg-type]
+
+    fake.merge_patch = dropped  # type: ignore[method-assign]
+    with pytest.raises(RolegenError, match="its members must not start: gold's DCS config does not declare "
+                                           "standby_cluster") as refused:
+        failback.run(pair, method="reseed", confirm=lambda _: None, timeout=5)
+    assert _scaled_up(gold) == [] and "rolegen failback --to gold --method reseed" in (refused.value.hint or "")

@@ -168,6 +168,7 @@ def _forget(pair: Pair, rerun: str) -> None:
             f"declares standby_cluster: {rerun}",
         )
     if cluster.get("configmap", back.leader_map) is not None:
+        pair.guard()
         cleared = {"metadata": {"annotations": dict.fromkeys(LEADER_ANNOTATIONS)}}
         cluster.merge_patch("configmap", back.leader_map, cleared)
     # A clone of the leader holds nothing of its own: the record says so, tied to the current promotion.
