@@ -149,10 +149,14 @@ class Pair:
             raise RolegenError(
                 f"{spec.environment} is fenced (its DCS config declares standby) but a member may still accept "
                 f"writes: {'; '.join(blockers)}",
-                hint=f"if its Patroni hangs, stop that member (kubectl --context {spec.context or '<context>'} -n "
-                f"{spec.namespace} delete pod NAME --grace-period=0 --force; a liveness probe does the same), then "
-                f"re-run the same rolegen command: it resumes. To keep {spec.environment} as it was instead: rolegen "
-                f"apply --env {spec.environment} (its spec still declares its old role)",
+                # A force-deleted Pod is forgotten by the API at once, whether or not its node stopped it: on a
+                # partitioned node PostgreSQL may keep running beside the replacement the StatefulSet starts.
+                hint=f"if its Patroni hangs, stop that member's PostgreSQL for certain first: on its node, or stop the "
+                f"node; then delete the Pod (kubectl --context {spec.context or '<context>'} -n {spec.namespace} "
+                "delete pod NAME). Never force-delete it (--grace-period=0 --force) while its node may be "
+                "unreachable: the node may still run PostgreSQL. Then re-run the same rolegen command: it resumes. "
+                f"To keep {spec.environment} as it was instead: rolegen apply --env {spec.environment} (its spec "
+                "still declares its old role)",
             ) from None
         final = last[0]
         if promotion is not None and (final.records.fence or {}).get("promotion") == promotion:

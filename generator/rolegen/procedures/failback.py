@@ -4,19 +4,16 @@ pg_rewind, no wipe — or, when rewind cannot work, re-seed it; then switch over
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.kubectl import Conflict
 from rolegen.procedures import switchover
-from rolegen.procedures.base import Pair, follows, status_line
+from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, pause_problems
-from rolegen.records import FENCE
-from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
-from rolegen.site_diff import keep_extra
+from rolegen.procedures.wipe import detail, hand_replicas_back, replicas, reseed_site, streaming
 from rolegen.site_state import SiteState
 
 Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
@@ -55,10 +52,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
         ),
         Step(
             "Re-seed",
-            f"Scale {back.environment}'s StatefulSet to 0, delete its PVCs, clear `initialize`/`history` and the "
-            f"{back.leader_map}\nannotations (rolegen render --reseed), scale back up, wait for the clone from "
-            f"{cur.environment} to stream.",
-            lambda run: reseed_site(run.pair, run.timeout),
+            detail(pair),
+            _reseed,
             lambda run: run.chosen == "reseed",
             when="method reseed, or auto fallback",
         ),
@@ -154,7 +149,7 @@ def _rewind(run: _Run) -> None:
     pair, back, cur = run.pair, run.pair.to, run.pair.other
     try:
         _ensure_scaled(pair)
-        pair.wait(f"{back.environment} to stream from {cur.environment}", lambda: _streaming(pair), run.timeout)
+        pair.wait(f"{back.environment} to stream from {cur.environment}", lambda: streaming(pair), run.timeout)
     except WaitTimedOut as exc:  # only a rewind that ran out of time falls back; any other error stops here
         if run.method != "auto":
             raise
@@ -170,12 +165,6 @@ def _switch_back(run: _Run) -> None:
     switchover.run(pair, confirm=lambda _: None, timeout=run.timeout)
 
 
-def _streaming(pair: Pair) -> bool:
-    """Following the leader's timeline, streaming, and nothing shows the data left its history."""
-    b_state, c_state = pair.read_both()
-    return follows(b_state, c_state, streaming=True) and divergence(b_state, c_state) is None
-
-
 def caught_up(pair: Pair) -> bool:
     """Replay lag within the switchover's bound: the switch back's preflight would refuse otherwise."""
     b_state, c_state = pair.read_both()
@@ -185,68 +174,17 @@ def caught_up(pair: Pair) -> bool:
     return theirs.lsn - mine.replay_lsn <= MAX_LAG_BYTES
 
 
-def _replicas(pair: Pair) -> int:
-    sts = pair.cluster(pair.to).get("statefulset", pair.to.release)
-    if sts is None:
-        raise RolegenError(f"{pair.to.environment}: no StatefulSet {pair.to.release}", hint="rolegen apply first")
-    declared = int(pair.to.members.get("replicas", 0)) or int(sts["spec"].get("replicas") or 0)
-    return max(declared, 1)
-
-
 def _ensure_scaled(pair: Pair) -> None:
     sts = pair.cluster(pair.to).get("statefulset", pair.to.release)
     if sts is not None and int(sts["spec"].get("replicas") or 0) == 0:
-        pair.cluster(pair.to).scale("statefulset", pair.to.release, _replicas(pair))
+        pair.cluster(pair.to).scale("statefulset", pair.to.release, replicas(pair))
+        hand_replicas_back(pair)
 
 
-def reseed_site(pair: Pair, timeout: float) -> None:
-    back, cluster = pair.to, pair.cluster(pair.to)
-    replicas = _replicas(pair)
-    pair.guard()
-    cluster.scale("statefulset", back.release, 0)
-    pair.wait(f"{back.environment} to stop every member", lambda: not pair.read(back).members, timeout)
-    prefix = f"data-{back.release}-"
-    for pvc in cluster.list("pvc"):
-        name = pvc["metadata"]["name"]
-        if name.startswith(prefix) and name.removeprefix(prefix).isdigit():
-            pair.guard()
-            cluster.delete("pvc", name)
-    _forget(pair)
-    pair.log(f"   {back.environment} wiped: PVCs deleted, initialize/history/leader cleared; scaling to {replicas}")
-    pair.guard()
-    cluster.scale("statefulset", back.release, replicas)
-    pair.wait(
-        f"{back.environment} to clone and stream from {pair.other.environment}", lambda: _streaming(pair), timeout
-    )
-
-
-def _forget(pair: Pair) -> None:
-    """What Patroni and rolegen remember of the wiped data: `initialize`/`history` (the `config` kept as the
-    standby role plus hand-set keys, written against the resourceVersion read), the leader lock; rolegen's
-    fence record now says the site was re-seeded (its old data, and any divergence in it, is gone)."""
-    back, cluster = pair.to, pair.cluster(pair.to)
-    declared = dcs_config(replace(back, role="standby-leader"))
-    for attempt in range(5):
-        state = pair.read(back)
-        if state.config_resource_version is None:
-            break
-        patch = {"metadata": {"annotations": {
-            "config": dumps_json(keep_extra(state.config or {}, declared)), "history": None, "initialize": None,
-        }}}
-        try:
-            pair.guard()
-            cluster.merge_patch("configmap", back.config_map, patch, resource_version=state.config_resource_version)
-            break
-        except Conflict:
-            if attempt == 4:
-                raise
-    if cluster.get("configmap", back.leader_map) is not None:
-        cleared = {"metadata": {"annotations": dict.fromkeys(LEADER_ANNOTATIONS)}}
-        cluster.merge_patch("configmap", back.leader_map, cleared)
-    # A clone of the leader holds nothing of its own: the record says so, tied to the current promotion.
-    promotion = (pair.read(pair.other).records.promotion or {}).get("id")
-    pair.record(back, FENCE, {"leader": pair.other.environment, "promotion": promotion, "members": {},
-                              "max_timeline": None, "writers": [], "reseeded": True})
+def _reseed(run: _Run) -> None:
+    assert run.c_state is not None
+    reseed_site(run.pair, run.timeout, system_id=run.c_state.initialize,
+                rerun=f"rolegen failback --to {run.pair.to.environment} --method reseed")
 
 
 def dry_run(pair: Pair) -> str:

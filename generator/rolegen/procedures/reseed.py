@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
 from rolegen.procedures.base import Pair, status_line
-from rolegen.procedures.failback import caught_up, reseed_site
+from rolegen.procedures.failback import caught_up
 from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.procedures.wipe import detail, reseed_site
 from rolegen.site_state import SiteState
 
 
@@ -22,10 +23,7 @@ def steps(pair: Pair) -> list[Step[_Run]]:
              "failback).", _check),
         Step(f"Fence {site.environment}", f"Wait until no member of {site.environment} may accept writes (its DCS "
              "config already declares standby).", _fence),
-        Step("Re-seed", f"Scale {site.environment}'s StatefulSet to 0, delete its PVCs, clear `initialize`/`history` "
-             f"and the {site.leader_map}\nannotations (rolegen render --reseed), scale back up, wait for the clone "
-             f"from {leader.environment} to stream\n(through the DR slot, which {leader.environment} keeps).",
-             _reseed),
+        Step("Re-seed", detail(pair) + f"\n(Through the DR slot, which {leader.environment} keeps.)", _reseed),
         Step("Catch up", f"Until {site.environment}'s replay lag is within the switchover's bound.", _catch_up),
     ]
 
@@ -78,7 +76,9 @@ def _fence(run: _Run) -> None:
 
 
 def _reseed(run: _Run) -> None:
-    reseed_site(run.pair, run.timeout)
+    assert run.l_state is not None
+    reseed_site(run.pair, run.timeout, system_id=run.l_state.initialize,
+                rerun=f"rolegen reseed --env {run.pair.to.environment}")
     run.pair.mark("streaming")
 
 
