@@ -375,7 +375,9 @@ def no_config(spec: Spec) -> SitePlan:
                     live_config=None, config_resource_version=None)
 
 
-def test_creating_the_config_as_leader_is_refused_while_the_peer_leads(fakes: Any, golddr_declared_leader: Spec) -> None:
+def test_creating_the_config_as_leader_is_refused_while_the_peer_leads(
+    fakes: Any, golddr_declared_leader: Spec
+) -> None:
     gold = load_workspace(Path("environments")).specs["gold"]
     f = fakes(no_config(golddr_declared_leader), sites=[state(gold, "leader")])
     result = apply("--env", "golddr", "--yes")
