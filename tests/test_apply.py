@@ -438,5 +438,5 @@ def test_apply_leases_both_sites_and_refuses_when_the_peer_cannot_be_leased(
     result = apply("--env", "gold", "--yes")
     assert result.exit_code == 1
     assert "error: refusing to apply gold: cannot take the role-change lease on both sites" in result.stderr
-    assert "rolegen failover --to gold" in result.stderr
+    assert "hint: check the contexts of gold and golddr, then re-run rolegen apply --env gold" in result.stderr
     assert f.cluster.patches == [] and FakeStore.leases["gold"].lease is None  # gold's lease given back

@@ -171,8 +171,8 @@ def _leased(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> 
         raise RolegenError(
             f"refusing to apply {spec.environment}: cannot take the role-change lease on both sites "
             f"({exc.message}); nothing was changed",
-            hint=f"check the contexts of {spec.environment} and {peer_spec.environment}; while a site is lost, "
-            f"rolegen failover --to {spec.environment} is the verb that works without it",
+            hint=f"check the contexts of {spec.environment} and {peer_spec.environment}, then re-run rolegen apply "
+            f"--env {spec.environment} (the lease on both sites keeps it from interleaving with a role change)",
         ) from None
     with stack:
         yield lease
