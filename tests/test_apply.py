@@ -349,9 +349,9 @@ def test_a_promotion_is_refused_and_names_the_role_verbs_helm_never_runs(
     assert result.stdout == ""  # refused before the plan is shown
     assert ("error: refusing to apply golddr: its spec declares leader, its live DCS config standby-leader; "
             "apply never changes a role") in result.stderr
-    assert "hint: to make golddr leader: rolegen switchover --to golddr (both sites answer) or rolegen failover " \
-           "--to golddr" in result.stderr
-    assert "rolegen render --env golddr --role standby-leader" in result.stderr
+    assert "hint: record the live roles first: rolegen render --env golddr --role standby-leader" in result.stderr
+    assert ("to make golddr leader: rolegen switchover --to golddr (both sites answer) or rolegen failover --to "
+            "golddr (the other site is lost)") in result.stderr
     assert f.cluster.patches == [] and FakeReleases.calls == [] and FakeStore.leases == {}
 
 
@@ -365,7 +365,8 @@ def test_a_demotion_is_refused_too(fakes: Any, golddr_declared_leader: Spec) -> 
     result = apply("--env", "gold", "--yes")
     assert result.exit_code == 1
     assert "refusing to apply gold: its spec declares standby-leader, its live DCS config leader" in result.stderr
-    assert "hint: to make golddr leader: rolegen switchover --to golddr" in result.stderr
+    assert "hint: record the live roles first: rolegen render --env gold --role leader" in result.stderr
+    assert "to make golddr leader: rolegen switchover --to golddr" in result.stderr
     assert f.cluster.patches == [] and FakeReleases.calls == []
 
 

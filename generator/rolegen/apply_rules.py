@@ -20,9 +20,9 @@ def role_change_refusal(spec: Spec, plan: SitePlan) -> RolegenError | None:
         f"refusing to apply {env}: its spec declares {spec.role}, its live DCS config {live}; apply never changes "
         f"a role (a promotion needs the fence, the LSN gate and the DR slot handling of a role verb), and nothing "
         f"was changed on either site",
-        hint=f"to make {leader} leader: rolegen switchover --to {leader} (both sites answer) or rolegen failover "
-        f"--to {leader} (its peer is lost); if {env} should stay {live}, record that instead: "
-        f"rolegen render --env {env} --role {live}",
+        hint=f"record the live roles first: rolegen render --env {env} --role {live} (and its peer's spec likewise; "
+        f"that alone is the fix if {env} should stay {live}). Then, to make {leader} leader: rolegen switchover "
+        f"--to {leader} (both sites answer) or rolegen failover --to {leader} (the other site is lost)",
     )
 
 

@@ -163,7 +163,8 @@ def test_apply_after_a_role_change_refuses_and_names_the_role_verb(lab: Lab, tmp
         assert result.exit_code == 1, result.output
         assert (f"refusing to apply {env}: its spec declares {spec_role}, its live DCS config {live_role}"
                 in result.stderr)
-        assert "hint: to make golddr leader: rolegen switchover --to golddr" in result.stderr
+        assert f"hint: record the live roles first: rolegen render --env {env} --role {live_role}" in result.stderr
+        assert "to make golddr leader: rolegen switchover --to golddr" in result.stderr
         assert "Traceback" not in result.output
     assert snapshot(lab) == before
     assert lab.live_role("gold") == "leader" and lab.live_role("golddr") == "standby-leader"
