@@ -73,6 +73,18 @@ def render_manifests(
     return manifests
 
 
+def render_live(
+    values: dict[str, Any], release: str, namespace: str, kubeconfig: Path, *, upgrade: bool = True
+) -> list[dict[str, Any]]:
+    """Render the chart as `helm upgrade` does against a cluster (`lookup` reads live objects through
+    `kubeconfig`'s current context); nothing is created. Returns the objects, in template order."""
+    with _loaded(None) as chart, helm_python.Config(kubeconfig_path=str(kubeconfig), namespace=namespace) as cfg:
+        rendered: dict[str, str] = cfg.render(chart, values, name=release, namespace=namespace,
+                                              is_upgrade=upgrade, is_install=not upgrade)
+    return [doc for name in sorted(rendered) if name.endswith((".yaml", ".yml"))
+            for doc in yaml.safe_load_all(rendered[name]) if doc is not None]
+
+
 def lint(
     values: dict[str, Any] | None = None,
     chart_path: Path | None = None,

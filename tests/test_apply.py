@@ -35,13 +35,16 @@ def leader_lock(holder: str) -> dict[str, str]:
 
 
 class FakeCluster:
-    def __init__(self, conflict: bool = False) -> None:
+    def __init__(self, conflicts: int = 0) -> None:
         self.name = "gold"
-        self.conflict = conflict
+        self.conflicts = conflicts  # how many writes answer 409 before one goes through
         self.patches: list[tuple[str, str, dict[str, Any], str | None]] = []
+        self.leases_at_write: dict[str, bool] = {}
 
     def merge_patch(self, kind: str, name: str, patch: dict[str, Any], resource_version: str | None = None) -> None:
-        if self.conflict:
+        self.leases_at_write = {env: r.lease is not None for env, r in FakeStore.leases.items()}
+        if self.conflicts:
+            self.conflicts -= 1
             raise Conflict("patch configmap patroni-config on context gold: changed by someone else")
         self.patches.append((kind, name, patch, resource_version))
 
@@ -50,14 +53,21 @@ class FakeStore:
     """rolegen.records.RecordStore in memory: the lease apply takes on both sites, without a cluster."""
 
     leases: ClassVar[dict[str, Records]] = {}
+    unreachable: ClassVar[set[str]] = set()  # sites whose API refuses the operator
 
     def __init__(self, spec: Spec, cluster: Any) -> None:
         self.spec = spec
 
+    def _reach(self) -> None:
+        if self.spec.environment in FakeStore.unreachable:
+            raise ClusterUnreachable(f"cannot reach the cluster of context {self.spec.environment}: connection refused")
+
     def read(self) -> Records:
+        self._reach()
         return FakeStore.leases.get(self.spec.environment, Records())
 
     def ensure(self) -> Records:
+        self._reach()
         return FakeStore.leases.setdefault(self.spec.environment, Records(resource_version="1"))
 
     def write(self, values: dict[str, Any], resource_version: str) -> None:
@@ -75,8 +85,8 @@ class FakeReleases:
     def __init__(self, cluster: Any) -> None:
         pass
 
-    def upgrade_install(self, name: str, values: dict[str, Any], yield_config_of: str | None = None) -> ReleaseInfo:
-        assert yield_config_of == "patroni-config"  # Helm may take only the DCS config annotation back
+    def upgrade_install(self, name: str, values: dict[str, Any], config_map: str | None = None) -> ReleaseInfo:
+        assert config_map == "patroni-config"  # a race on the DCS config annotation is retried, never forced
         FakeReleases.calls.append((name, values))
         return ReleaseInfo(name, 4, "deployed", values)
 
@@ -145,20 +155,26 @@ def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch, specs: dict[str, Spec]) -> Iterator[Any]:
-    """install(plan, sites=..., conflict=...) wires the fakes; returns what they recorded."""
+    """install(plan, sites=..., conflicts=..., fresh=...) wires the fakes; returns what they recorded. `fresh`: the
+    plan read again under the lease (default: the same as the one shown)."""
     FakeReleases.calls = []
     FakeStore.leases = {}
+    FakeStore.unreachable = set()
     monkeypatch.setattr(apply_cmd, "Releases", FakeReleases)
     monkeypatch.setattr(apply_cmd, "RecordStore", FakeStore)
 
-    def install(plan: SitePlan, sites: list[SiteState] | None = None, conflict: bool = False) -> Fakes:
-        f = Fakes(FakeCluster(conflict), sites or [state(specs[plan.environment], plan.declared_role)])
+    def install(
+        plan: SitePlan, sites: list[SiteState] | None = None, conflicts: int = 0, fresh: SitePlan | None = None
+    ) -> Fakes:
+        f = Fakes(FakeCluster(conflicts), sites or [state(specs[plan.environment], plan.declared_role)])
+        plans = [plan, fresh or plan]
 
         def read_site(spec: Spec, cluster: Any) -> SiteState:
             f.reads.append(spec.environment)
             return f.sites.pop(0) if len(f.sites) > 1 else f.sites[0]
 
-        monkeypatch.setattr(apply_cmd, "read_plan", lambda *a, **k: (plan, f.cluster))
+        monkeypatch.setattr(apply_cmd, "read_plan", lambda *a, **k: (plans.pop(0) if len(plans) > 1 else plans[0],
+                                                                     f.cluster))
         monkeypatch.setattr(apply_cmd, "read_site", read_site)
         return f
 
@@ -262,17 +278,34 @@ def test_after_helm_the_config_is_recomputed_from_what_is_there_now(fakes: Any, 
     assert written["ttl"] == dcs_config(gold)["ttl"]  # declared keys win
 
 
-def test_conflict_is_reported_never_retried(fakes: Any, specs: dict[str, Spec]) -> None:
+def test_a_conflict_is_recomputed_from_a_fresh_read_keeping_what_was_set_meanwhile(
+    fakes: Any, specs: dict[str, Spec]
+) -> None:
+    """Patroni writes other annotations of the same object (history): a 409 means read again and recompute,
+    and a key set by hand in between is kept, not overwritten by the plan's picture."""
+    gold = specs["gold"]
+    meanwhile = state(gold, "leader", config={**dcs_config(gold), "ttl": 10, "failsafe_mode": True}, rv="9")
+    f = fakes(plan_for(gold, Difference("config", "$.ttl", "changed", 10, 30), live={"ttl": 10}), conflicts=1,
+              sites=[meanwhile])
+    result = apply("--env", "gold", "--yes")
+    assert result.exit_code == 0, result.output
+    [(_, _, patch, version)] = f.cluster.patches
+    written = json.loads(patch["metadata"]["annotations"]["config"])
+    assert version == "9" and written["failsafe_mode"] is True and written["ttl"] == dcs_config(gold)["ttl"]
+
+
+def test_a_conflict_on_every_attempt_is_reported(fakes: Any, specs: dict[str, Spec]) -> None:
     f = fakes(
-        plan_for(specs["gold"], Difference("config", "$.ttl", "changed", 10, 30), live={"ttl": 10}), conflict=True
+        plan_for(specs["gold"], Difference("config", "$.ttl", "changed", 10, 30), live={"ttl": 10}), conflicts=99,
+        sites=[state(specs["gold"], "leader", config={"ttl": 10}, rv="9")],
     )
     result = apply("--env", "gold", "--yes")
     assert result.exit_code == 1
     assert (
-        "error: conflict: patroni-config on context gold changed after it was read (resourceVersion 7); "
-        "the config annotation was not written" in result.stderr
+        "error: conflict: patroni-config on context gold kept changing while it was written (3 attempts, each "
+        "from a fresh read); the config annotation was not written" in result.stderr
     )
-    assert "hint: someone else changed it meanwhile: run rolegen diff --env gold" in result.stderr
+    assert "hint: someone else is changing it: run rolegen diff --env gold" in result.stderr
     assert "Traceback" not in result.output and f.cluster.patches == []
 
 
@@ -301,54 +334,66 @@ def golddr_declared_leader(workdir: Path) -> Spec:
     return load_workspace(workdir / "environments").specs["golddr"]
 
 
-def test_promotion_is_refused_while_the_peer_leads(fakes: Any, golddr_declared_leader: Spec) -> None:
-    golddr = golddr_declared_leader
+def test_a_promotion_is_refused_and_names_the_role_verbs_helm_never_runs(
+    fakes: Any, golddr_declared_leader: Spec
+) -> None:
+    """N1/N7: golddr's spec says leader, its DCS config standby, and its peer reads as a standby (no second-leader
+    refusal). A values change ran a role-bearing Helm upgrade and a config write that promoted golddr without
+    fence, LSN gate or unslot: now nothing runs, and the refusal names the role verbs."""
     gold = load_workspace(Path("environments")).specs["gold"]
-    plan = plan_for(golddr, live_role="standby-leader", dcs_role="standby-leader", live={"standby_cluster": {}})
-    f = fakes(plan, sites=[state(gold, "leader")])
+    plan = plan_for(golddr_declared_leader, Difference("values", "$.replicaCount", "changed", 1, 2),
+                    live_role="standby-leader", dcs_role="standby-leader", live={"standby_cluster": {"host": "x"}})
+    f = fakes(plan, sites=[state(gold, "standby-leader", config={"standby_cluster": {"host": "y"}})])
+    result = apply("--env", "golddr", "--yes")
+    assert result.exit_code == 1
+    assert result.stdout == ""  # refused before the plan is shown
+    assert ("error: refusing to apply golddr: its spec declares leader, its live DCS config standby-leader; "
+            "apply never changes a role") in result.stderr
+    assert "hint: record the live roles first: rolegen render --env golddr --role standby-leader" in result.stderr
+    assert ("to make golddr leader: rolegen switchover --to golddr (both sites answer) or rolegen failover --to "
+            "golddr (the other site is lost)") in result.stderr
+    assert f.cluster.patches == [] and FakeReleases.calls == [] and FakeStore.leases == {}
+
+
+def test_a_demotion_is_refused_too(fakes: Any, golddr_declared_leader: Spec) -> None:
+    """gold's spec says standby, its DCS config leader: apply alone would leave the pair without a leader (and
+    the next apply of golddr promote it without a gate)."""
+    gold = load_workspace(Path("environments")).specs["gold"]  # declared standby-leader now
+    plan = plan_for(gold, Difference("config", "$.standby_cluster", "missing", None, {}), live_role="leader",
+                    dcs_role="leader", live={})
+    f = fakes(plan, sites=[state(gold, "leader", config={})])
+    result = apply("--env", "gold", "--yes")
+    assert result.exit_code == 1
+    assert "refusing to apply gold: its spec declares standby-leader, its live DCS config leader" in result.stderr
+    assert "hint: record the live roles first: rolegen render --env gold --role leader" in result.stderr
+    assert "to make golddr leader: rolegen switchover --to golddr" in result.stderr
+    assert f.cluster.patches == [] and FakeReleases.calls == []
+
+
+def no_config(spec: Spec) -> SitePlan:
+    """A site whose `<scope>-config` is gone: Helm re-creates it with the declared role."""
+    return plan_for(spec, Difference("config", "$", "missing", None, {}), live_role=None, dcs_role=None,
+                    live_config=None, config_resource_version=None)
+
+
+def test_creating_the_config_as_leader_is_refused_while_the_peer_leads(
+    fakes: Any, golddr_declared_leader: Spec
+) -> None:
+    gold = load_workspace(Path("environments")).specs["gold"]
+    f = fakes(no_config(golddr_declared_leader), sites=[state(gold, "leader")])
     result = apply("--env", "golddr", "--yes")
     assert result.exit_code == 1
     assert result.stdout == ""  # refused before the plan is shown
     assert "error: refusing to make golddr leader: its peer gold leads (DCS config" in result.stderr
     assert "Patroni leader, member patroni-0" in result.stderr
-    assert "hint: demote the peer first" in result.stderr
+    assert "hint: to move the leader: rolegen switchover --to golddr" in result.stderr
     assert f.reads == ["gold"] and f.cluster.patches == [] and FakeReleases.calls == []
 
 
-def test_promotion_is_refused_while_the_peer_dcs_still_declares_leader(
-    fakes: Any, golddr_declared_leader: Spec
-) -> None:
-    """A handover in progress: the peer's Patroni leads nobody right now, but its DCS config still says leader,
-    so it may lead again any second."""
-    gold = load_workspace(Path("environments")).specs["gold"]
-    plan = plan_for(golddr_declared_leader, dcs_role="standby-leader", live={"standby_cluster": {}})
-    peer = state(gold, None, config={"ttl": 30})  # no standby_cluster: DCS leader
-    f = fakes(plan, sites=[peer])
-    result = apply("--env", "golddr", "--yes")
-    assert result.exit_code == 1
-    assert "its peer gold leads (DCS config leader, Patroni no leader" in result.stderr
-    assert f.cluster.patches == [] and FakeReleases.calls == []
-
-
-def test_promotion_rechecks_the_peer_after_confirmation(fakes: Any, golddr_declared_leader: Spec) -> None:
-    """The peer was a standby when the plan was shown; by the time the user said yes it had been promoted
-    (another operator, a failover): the promotion is refused before anything is written."""
-    gold = load_workspace(Path("environments")).specs["gold"]
-    plan = plan_for(golddr_declared_leader, dcs_role="standby-leader", live={"standby_cluster": {}})
-    f = fakes(plan, sites=[state(gold, "standby-leader", config={"standby_cluster": {"host": "x"}}),
-                           state(gold, "leader")])
-    result = apply("--env", "golddr", "--yes")
-    assert result.exit_code == 1
-    assert "refusing to make golddr leader: its peer gold leads" in result.stderr
-    assert f.reads == ["gold", "gold"] and f.cluster.patches == []
-    assert "holder" not in (FakeStore.leases["golddr"].lease or {})  # released (its fencing token stays)
-
-
-def test_promotion_is_refused_when_the_peer_cannot_be_read(
+def test_creating_the_config_as_leader_is_refused_when_the_peer_cannot_be_read(
     fakes: Any, golddr_declared_leader: Spec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = plan_for(golddr_declared_leader, dcs_role="standby-leader", live={"standby_cluster": {}})
-    f = fakes(plan)
+    f = fakes(no_config(golddr_declared_leader))
 
     def unreachable(spec: Spec, cluster: Any) -> SiteState:
         raise ClusterUnreachable("cannot reach the cluster of context gold: connection refused")
@@ -357,19 +402,44 @@ def test_promotion_is_refused_when_the_peer_cannot_be_read(
     result = apply("--env", "golddr", "--yes")
     assert result.exit_code == 1
     assert "cannot read its peer gold to check it is not leader" in result.stderr
+    assert "hint: check the context of gold; if that site is lost: rolegen failover --to golddr" in result.stderr
     assert f.cluster.patches == [] and FakeReleases.calls == []
 
 
-def test_demotion_needs_no_peer_check(fakes: Any, specs: dict[str, Spec], golddr_declared_leader: Spec) -> None:
-    gold = load_workspace(Path("environments")).specs["gold"]  # declared standby-leader now
-    plan = plan_for(
-        gold,
-        Difference("config", "$.standby_cluster", "missing", None, {}),
-        live_role="leader",
-        dcs_role="leader",
-        live={},
-    )
-    f = fakes(plan, sites=[state(gold, "standby-leader")])
+def test_the_plan_is_read_again_under_the_lease_and_a_moved_site_stops_apply(
+    fakes: Any, specs: dict[str, Spec]
+) -> None:
+    """N1: golddr was promoted by a switchover while the user read the plan (a values change on the standby).
+    The old plan would have run Helm and written standby_cluster back, demoting the new leader; the read under
+    the lease sees the move and stops before anything is written."""
+    golddr = specs["golddr"]
+    shown = plan_for(golddr, Difference("values", "$.replicaCount", "changed", 1, 2))
+    now = plan_for(golddr, Difference("values", "$.replicaCount", "changed", 1, 2), live_role="leader",
+                   dcs_role="leader", live={"ttl": 30})
+    f = fakes(shown, fresh=now, sites=[state(golddr, "leader", config={"ttl": 30})])
+    result = apply("--env", "golddr", "--yes")
+    assert result.exit_code == 1
+    assert ("error: golddr changed since the plan was shown (DCS config role standby-leader -> leader; Patroni "
+            "reports standby-leader -> leader); nothing was changed") in result.stderr
+    assert "hint: review it and re-run rolegen apply --env golddr" in result.stderr
+    assert f.cluster.patches == [] and FakeReleases.calls == []
+    # released on both sites (a released lease keeps only its fencing token)
+    assert all("holder" not in (r.lease or {}) for r in FakeStore.leases.values())
+    assert set(FakeStore.leases) == {"gold", "golddr"}
+
+
+def test_apply_leases_both_sites_and_refuses_when_the_peer_cannot_be_leased(
+    fakes: Any, specs: dict[str, Spec]
+) -> None:
+    plan = plan_for(specs["gold"], Difference("config", "$.ttl", "changed", 10, 30), live={"ttl": 10})
+    f = fakes(plan)
+    assert apply("--env", "gold", "--yes").exit_code == 0
+    assert f.cluster.leases_at_write == {"gold": True, "golddr": True}  # both held while writing
+
+    f = fakes(plan)
+    FakeStore.unreachable = {"golddr"}
     result = apply("--env", "gold", "--yes")
-    assert result.exit_code == 0, result.output
-    assert f.reads == ["gold"]  # only the wait read its own site
+    assert result.exit_code == 1
+    assert "error: refusing to apply gold: cannot take the role-change lease on both sites" in result.stderr
+    assert "hint: check the contexts of gold and golddr, then re-run rolegen apply --env gold" in result.stderr
+    assert f.cluster.patches == [] and "holder" not in (FakeStore.leases["gold"].lease or {})  # given back

@@ -1,10 +1,15 @@
-"""When rolegen lets Helm take the `config` annotation back (server-side apply conflicts, seen on kube-apiserver)."""
+"""Helm and the `config` annotation: server-side apply conflicts (as seen on kube-apiserver) and what rolegen does."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from rolegen import helm
+from rolegen.errors import RolegenError
 from rolegen.helm import only_config_conflict
+from rolegen.kubectl import Cluster
 
 # Verbatim from Helm 4 (helm-python-sdk 0.2.2) against kube-apiserver v1.34.4 in the lab.
 SEEN = (
@@ -31,3 +36,63 @@ def test_a_conflict_on_the_config_annotation_alone_is_yielded() -> None:
 )
 def test_anything_else_is_not(message: str) -> None:
     assert not only_config_conflict(message, "patroni-config")
+
+
+class FakeSdk:
+    """helm_python as Releases.upgrade_install uses it: `upgrades` lists what each upgrade call does."""
+
+    class HelmError(Exception):
+        pass
+
+    class HelmNotFoundError(HelmError):
+        pass
+
+    def __init__(self, *outcomes: str | None) -> None:
+        self.outcomes = list(outcomes)  # an error message, or None for a deployed revision
+        self.upgrades: list[dict[str, Any]] = []
+        self.revision = 3
+
+    def Config(self, **_: Any) -> Any:  # the SDK's class, built by a call
+        return _FakeConfig(self)
+
+
+class _FakeConfig:
+    def __init__(self, sdk: FakeSdk) -> None:
+        self.sdk = sdk
+
+    def __enter__(self) -> _FakeConfig:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        return None
+
+    def status(self, name: str) -> dict[str, Any]:
+        return {"revision": self.sdk.revision, "status": "deployed"}
+
+    def get_values(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def upgrade(self, chart: str, name: str, values: dict[str, Any], **options: Any) -> None:
+        self.sdk.upgrades.append(options)
+        outcome = self.sdk.outcomes.pop(0)
+        if outcome is not None:
+            raise FakeSdk.HelmError(outcome)
+        self.sdk.revision += 1
+
+
+def test_a_race_on_the_config_annotation_retries_the_upgrade_once_never_forcing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """N6: the chart applies the live annotation; a write between its lookup and the apply is a conflict. The
+    upgrade is tried again (a fresh lookup), never with --force-conflicts (which would overwrite that write)."""
+    sdk = FakeSdk(SEEN, None)
+    monkeypatch.setattr(helm, "_sdk", lambda: sdk)
+    release = helm.Releases(Cluster("ns", "gold")).upgrade_install("patroni", {}, config_map="patroni-config")
+    assert release.revision == 4
+    assert sdk.upgrades == [{"reset_values": True}, {"reset_values": True}]
+
+    sdk = FakeSdk(SEEN, SEEN)
+    monkeypatch.setattr(helm, "_sdk", lambda: sdk)
+    with pytest.raises(RolegenError, match="helm upgrade patroni failed on context gold: conflict occurred"):
+        helm.Releases(Cluster("ns", "gold")).upgrade_install("patroni", {}, config_map="patroni-config")
+    assert len(sdk.upgrades) == 2  # given up, nothing forced

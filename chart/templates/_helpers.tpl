@@ -103,6 +103,24 @@ dumps_json does not either), so the annotation is byte-identical to rolegen's pa
 {{- end -}}
 
 {{/*
+The `config` annotation as Helm writes it: rendered from the role only while `<scope>-config` does not exist
+(install, or a re-install after it was deleted); afterwards the live annotation, carried through unchanged
+(`lookup`). The role and hand-set keys are then rolegen's to write (role verbs, `rolegen apply`), never Helm's:
+an upgrade that re-rendered the role would promote or demote a site, and Helm 4's server-side apply would drop
+every key set by hand (pause, failsafe_mode, ...). Offline (`helm template`) lookup finds nothing: the role
+renders.
+*/}}
+{{- define "rolegen-patroni.dcsConfigAnnotation" -}}
+{{- $live := lookup "v1" "ConfigMap" .Release.Namespace (printf "%s-config" .Values.patroni.scope) | default dict -}}
+{{- $annotations := (get ($live.metadata | default dict) "annotations") | default dict -}}
+{{- if hasKey $annotations "config" -}}
+{{- get $annotations "config" -}}
+{{- else -}}
+{{- include "rolegen-patroni.dcsConfig" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Checks the schema cannot express. All messages are collected and reported in one `fail`.
 */}}
 {{- define "rolegen-patroni.validateValues" -}}

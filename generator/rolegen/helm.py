@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,15 +63,16 @@ class Releases:
         return ReleaseInfo(name, int(revision), str(state), dict(values))
 
     def upgrade_install(
-        self, name: str, values: dict[str, Any], chart: Path | None = None, yield_config_of: str | None = None
+        self, name: str, values: dict[str, Any], chart: Path | None = None, config_map: str | None = None
     ) -> ReleaseInfo:
         """`helm upgrade --install` with exactly `values` (no reuse of old ones).
 
-        Helm 4 upgrades with server-side apply. Once Patroni (or `kubectl patch`, or rolegen itself) has
-        rewritten the `config` annotation of ConfigMap `yield_config_of`, that field belongs to them, and any
-        upgrade whose rendered annotation differs from the live one fails with a conflict, even with unchanged
-        values. When that field is the only conflict, the upgrade is retried forcing it (`--force-conflicts`):
-        rolegen writes the annotation itself right after Helm (apply step 5), so Helm need not keep it.
+        Helm never changes the `config` annotation of an existing ConfigMap `config_map`: the chart carries the
+        live annotation through (`lookup`), so the upgrade applies the value that is there. Helm 4 upgrades with
+        server-side apply; if Patroni, `patronictl edit-config` or rolegen writes the annotation between the
+        chart's lookup and the apply, the API server refuses the stale value (a conflict on that field alone):
+        the upgrade is tried again once, with a fresh lookup, and never with `--force-conflicts`, which would
+        overwrite what was just written.
         """
         sdk = _sdk()
         path = str(chart or chart_dir())
@@ -86,9 +86,9 @@ class Releases:
                     try:
                         cfg.upgrade(path, name, values, reset_values=True)
                     except sdk.HelmError as exc:
-                        if yield_config_of is None or not only_config_conflict(str(exc), yield_config_of):
+                        if config_map is None or not only_config_conflict(str(exc), config_map):
                             raise
-                        _upgrade_forcing_conflicts(cfg, path, name, values)
+                        cfg.upgrade(path, name, values, reset_values=True)
         except sdk.HelmError as exc:
             raise self._error("upgrade", name, exc) from None
         release = self.get(name)
@@ -116,14 +116,3 @@ def only_config_conflict(message: str, config_map: str) -> bool:
         return False
     paths = set(_CONFLICT_PATH.findall(tail.partition(":")[2]))
     return paths == {".metadata.annotations.config"}
-
-
-def _upgrade_forcing_conflicts(cfg: Any, chart: str, name: str, values: dict[str, Any]) -> None:
-    """`helm upgrade --force-conflicts`. helm-python-sdk 0.2.2 (pinned) has no keyword for it, but its C layer
-    reads `force_conflicts` from the upgrade options JSON: the same call as Config.upgrade, plus that option."""
-    from helm_python import _native
-
-    handle, ref = cfg._chart_args(chart)
-    options = json.dumps({"reset_values": True, "force_conflicts": True})
-    _native.call_string("helm_upgrade", cfg._raw(), cfg._context_arg(None), handle, ref, name, json.dumps(values),
-                        options)

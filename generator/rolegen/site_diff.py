@@ -1,7 +1,7 @@
 """How one live site differs from its rendered environment, and what `diff` and `apply` must write to converge it.
 
 The comparison itself is pure (`compare`, via deepdiff: every difference, secret-looking values redacted;
-`keep_extra`: the declared `config` plus hand-set keys, which procedures write too), and so is `plan_site`: it
+`keep_extra`, from rolegen.dcs_write: the declared `config` plus hand-set keys), and so is `plan_site`: it
 gets the snapshots handed in. Sections of a difference: `release` (the Helm release is missing), `values`
 (rendered Helm values vs the release's user-supplied values), `config` (the rendered DCS config vs the live
 `config` annotation, compared semantically: Patroni rewrites it in its own key order) and `role` (the role
@@ -13,7 +13,6 @@ clearest error: kubectl first, whose failure names the context, then the Helm re
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from rolegen.dcs_write import ROLE_OWNED as ROLE_OWNED  # re-exported: its home is the guarded write
+from rolegen.dcs_write import keep_extra as keep_extra
 from rolegen.helm import ReleaseInfo, Releases
 from rolegen.kubectl import Cluster, cluster_for
 from rolegen.package_data import chart_defaults
@@ -30,8 +31,6 @@ from rolegen.spec import Spec
 
 _SECRETISH = re.compile(r"(?i)^(.*[_-])?(passw(or)?d|secret|token|private[_-]?key|passphrase)$")
 REDACTED = "<redacted>"
-# Keys of the `config` annotation that the role decides: their absence is drift, never "extra, kept".
-ROLE_OWNED = ("standby_cluster",)
 
 
 @dataclass(frozen=True, order=True)
@@ -79,19 +78,6 @@ def compare(section: str, live: Any, declared: Any, *, extra_is_drift: bool = Tr
                 kind, old, new, drift = "changed", level.t1, level.t2, True
             found.append(Difference(section, path, kind, _redact(parts, old), _redact(parts, new), drift))
     return sorted(found)
-
-
-def keep_extra(live: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
-    """`declared`, plus keys only the live config has (set by hand) — except role-owned ones."""
-    merged = copy.deepcopy(declared)
-    for key, value in live.items():
-        if key in ROLE_OWNED and key not in declared:
-            continue
-        if key not in merged:
-            merged[key] = copy.deepcopy(value)
-        elif isinstance(value, dict) and isinstance(merged[key], dict):
-            merged[key] = keep_extra(value, merged[key])
-    return merged
 
 
 # Longest Patroni-owned value shown in pretty output (`history` grows with every timeline).

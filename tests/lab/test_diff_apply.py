@@ -149,23 +149,54 @@ def test_revision_increments_only_when_values_change(lab: Lab, tmp_path: Path) -
     assert revision(lab, "gold") == before + 2
 
 
-def test_promoting_golddr_while_gold_is_live_leader_is_refused(lab: Lab, tmp_path: Path) -> None:
+def test_apply_after_a_role_change_refuses_and_names_the_role_verb(lab: Lab, tmp_path: Path) -> None:
+    """N1/N7: specs that swap the roles (as after a switchover recorded elsewhere) never move a role through
+    apply or Helm: both sites refuse, nothing changes, and the hint is the role verb."""
     env_dir = tmp_path / "environments"
     shutil.copytree(lab.env_dir, env_dir)
-    for env, role in (("gold", "standby-leader"), ("golddr", "leader")):  # demote first: never two leaders
+    for env, role in (("gold", "standby-leader"), ("golddr", "leader")):
         assert runner.invoke(app, ["render", "--env", env, "--role", role, "--dir", str(env_dir)]).exit_code == 0
     before = snapshot(lab)
 
-    result = cli(lab, "apply", "--env", "golddr", "--yes", env_dir=env_dir)
-    assert result.exit_code == 1
-    assert "refusing to make golddr leader: its peer gold leads (DCS config leader, Patroni leader" in result.stderr
-    assert "hint: demote the peer first" in result.stderr and "rolegen switchover --to golddr" in result.stderr
-    assert "Traceback" not in result.output
+    for env, spec_role, live_role in (("golddr", "leader", "standby-leader"), ("gold", "standby-leader", "leader")):
+        result = cli(lab, "apply", "--env", env, "--yes", env_dir=env_dir)
+        assert result.exit_code == 1, result.output
+        assert (f"refusing to apply {env}: its spec declares {spec_role}, its live DCS config {live_role}"
+                in result.stderr)
+        assert f"hint: record the live roles first: rolegen render --env {env} --role {live_role}" in result.stderr
+        assert "to make golddr leader: rolegen switchover --to golddr" in result.stderr
+        assert "Traceback" not in result.output
     assert snapshot(lab) == before
     assert lab.live_role("gold") == "leader" and lab.live_role("golddr") == "standby-leader"
 
 
-def test_change_between_read_and_write_is_reported_as_conflict(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hand_set_key_survives_a_helm_upgrade_and_apply(lab: Lab, tmp_path: Path) -> None:
+    """N6: a key set by hand (here `failsafe_mode`, as `patronictl edit-config` would) is kept through a values
+    change (Helm runs) and the config write after it; `--prune` is what removes it."""
+    config = live_config(lab, "gold")
+    assert "failsafe_mode" not in config
+    hand_patch(lab, "gold", {**config, "failsafe_mode": True})
+    env_dir = tmp_path / "environments"
+    shutil.copytree(lab.env_dir, env_dir)
+    spec = env_dir / "gold.yaml"
+    spec.write_text(spec.read_text().replace("interval: 10", "interval: 15"))
+    assert runner.invoke(app, ["render", "--env", "gold", "--dir", str(env_dir)]).exit_code == 0
+    before = revision(lab, "gold")
+
+    result = cli(lab, "apply", "--env", "gold", "--yes", env_dir=env_dir)
+    assert result.exit_code == 0, result.output
+    assert revision(lab, "gold") == before + 1
+    assert live_config(lab, "gold")["failsafe_mode"] is True
+    back = cli(lab, "apply", "--env", "gold", "--yes")  # the lab's own values: Helm runs again
+    assert back.exit_code == 0, back.output
+    assert revision(lab, "gold") == before + 2 and live_config(lab, "gold")["failsafe_mode"] is True
+
+    assert cli(lab, "apply", "--env", "gold", "--yes", "--prune").exit_code == 0
+    assert "failsafe_mode" not in live_config(lab, "gold")
+    assert cli(lab, "diff", "--all", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_change_while_the_plan_is_shown_stops_apply(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     config = live_config(lab, "gold")
     config["maximum_lag_on_failover"] = 4096
     hand_patch(lab, "gold", config)
@@ -178,33 +209,11 @@ def test_change_between_read_and_write_is_reported_as_conflict(lab: Lab, monkeyp
     monkeypatch.setattr(prompt, "confirm", someone_else_writes)
     result = cli(lab, "apply", "--env", "gold")
     assert result.exit_code == 1, result.output
-    assert "error: conflict: patroni-config on context gold changed after it was read" in result.stderr
+    assert "error: gold changed since the plan was shown (DCS config annotation rewritten)" in result.stderr
+    assert "hint: review it and re-run rolegen apply --env gold" in result.stderr
     assert "Traceback" not in result.output
     assert live_config(lab, "gold")["maximum_lag_on_failover"] == 8192  # theirs, not overwritten
 
     monkeypatch.undo()
     assert cli(lab, "apply", "--env", "gold", "--yes").exit_code == 0
     assert cli(lab, "diff", "--all", "--detailed-exitcode").exit_code == 0
-
-
-def test_roles_move_by_demoting_then_promoting_and_back(lab: Lab, tmp_path: Path) -> None:
-    """The safe order through apply alone: demote the leader, then promote its peer (apply waits for each role),
-    then the same back to the lab's own specs. Runs last: it moves both sites."""
-    swapped = tmp_path / "environments"
-    shutil.copytree(lab.env_dir, swapped)
-    for env, role in (("gold", "standby-leader"), ("golddr", "leader")):
-        assert runner.invoke(app, ["render", "--env", env, "--role", role, "--dir", str(swapped)]).exit_code == 0
-
-    for env_dir, first, second in ((swapped, "gold", "golddr"), (lab.env_dir, "golddr", "gold")):
-        demote = cli(lab, "apply", "--env", first, "--yes", "--timeout", "60", env_dir=env_dir)
-        assert demote.exit_code == 0, demote.output
-        assert f"{first}: Patroni reports standby-leader (" in demote.stdout
-        promote = cli(lab, "apply", "--env", second, "--yes", "--timeout", "60", env_dir=env_dir)
-        assert promote.exit_code == 0, promote.output
-        assert f"{second}: Patroni reports leader (" in promote.stdout
-        assert lab.live_role(first) == "standby-leader" and lab.live_role(second) == "leader"
-
-    lab.wait_role("gold", "leader", 60)  # writable
-    lab.wait_role("golddr", "standby-leader", 60)  # streaming from gold again
-    result = cli(lab, "diff", "--all", "--detailed-exitcode")
-    assert result.exit_code == 0, result.output

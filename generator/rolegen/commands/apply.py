@@ -1,26 +1,31 @@
 """`rolegen apply`: converge one site to its generated files, in a safe order.
 
 1. refuse stale generated files (the spec changed since `rolegen render`);
-2. read the site (and, before a promotion, its peer): refuse to make a site leader while the peer leads;
-3. show the plan, confirm;
-4. `helm upgrade --install` with the generated values, only when the values differ or the release is missing
-   (so an unchanged site keeps its revision);
-5. make the `config` annotation match: one merge patch carrying the resourceVersion of the read the plan was
-   shown from — if anyone (Patroni, `patronictl edit-config`, a colleague) wrote in between, the API server
-   answers 409 and we report it instead of overwriting;
-6. wait, with progress, until Patroni reports the declared role on the site's Pods.
+2. read the site; refuse a role change (the spec declares another role than the live DCS config: that is a
+   role verb's job, never Helm's or apply's), and creating the DCS config as leader while the peer leads;
+3. show the plan, confirm (no lease is held while the prompt waits);
+4. take the role-change lease on both sites, then read the site again: if it moved since the plan was shown,
+   stop (re-run apply) rather than act on what the user did not see;
+5. `helm upgrade --install` with the generated values, only when the values differ or the release is missing
+   (so an unchanged site keeps its revision); the chart carries the live `config` annotation through;
+6. make the `config` annotation hold the declared config plus hand-set keys: rolegen.dcs_write's guarded write
+   (resourceVersion-checked, recomputed from a fresh read on a conflict, never a role change);
+7. wait, with progress, until Patroni reports the declared role on the site's Pods.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rolegen.apply_rules import moved, moved_error, role_change_refusal
+from rolegen.dcs_write import ATTEMPTS, Snapshot, write_config
 from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
 from rolegen.helm import Releases
@@ -28,8 +33,8 @@ from rolegen.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict,
 from rolegen.lease import Holder, Lease
 from rolegen.load import GENERATED_DIR
 from rolegen.records import RecordStore
-from rolegen.render import dcs_config, dumps_json
-from rolegen.site_diff import SitePlan, keep_extra, read_plan
+from rolegen.render import dcs_config
+from rolegen.site_diff import SitePlan, read_plan
 from rolegen.site_state import read_site
 from rolegen.spec import Spec
 from rolegen.workspace import Workspace, load_workspace
@@ -111,7 +116,7 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
     spec = ws.specs[env]
     _refuse_stale(env_dir, env)
     plan, cluster = read_plan(spec, opts.kubeconfig, opts.context, prune=opts.prune)
-    _refuse_second_leader(ws, spec, plan, opts.kubeconfig)
+    _refuse(ws, spec, plan, opts.kubeconfig)
     hooks.show(plan)
     result = ApplyResult(plan, dry_run=opts.dry_run)
     if opts.dry_run:
@@ -119,14 +124,18 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
     if plan.changes:
         if not hooks.confirm(f"Apply these changes to {env} (context {plan.context})?"):
             raise RolegenError("aborted: nothing changed")
-        with _lease(ws, spec, cluster, opts).held() as lease:
-            if plan.needs_helm:
+        with _leased(ws, spec, cluster, opts) as lease:
+            # Asked first, leased after: the prompt has no time limit, so what it showed is read again here.
+            fresh, cluster = read_plan(spec, opts.kubeconfig, opts.context, prune=opts.prune)
+            changes = moved(plan, fresh)
+            if changes:
+                raise moved_error(env, changes)
+            _refuse(ws, spec, fresh, opts.kubeconfig)
+            if fresh.needs_helm:
                 lease.check()
-                result.revision_after = _helm(env_dir, spec, cluster, plan, hooks)
-            # Checked again right before the write that promotes: the peer may have been promoted while we asked.
-            _refuse_second_leader(ws, spec, plan, opts.kubeconfig)
-            lease.check()
-            result.config_written = _ensure_config(spec, cluster, plan, helm_ran=plan.needs_helm, hooks=hooks)
+                result.revision_after = _helm(env_dir, spec, cluster, fresh, hooks)
+            result.config_written = _ensure_config(spec, cluster, fresh, helm_ran=fresh.needs_helm, hooks=hooks,
+                                                   guard=lease.check)
     if not plan.role_ok or result.changed:
         result.waited = _wait_role(spec, cluster, opts, hooks)
     return result
@@ -141,25 +150,39 @@ def _refuse_stale(env_dir: Path, env: str) -> None:
         raise
 
 
-def _lease(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> Lease:
-    """The role-change lease on this site and, when it answers, its peer: apply never interleaves with a
-    switchover or failover (or another apply) of the same pair."""
-    stores = [RecordStore(spec, cluster)]
-    peer_spec = ws.specs.get(spec.peer.environment)
-    if peer_spec is not None:
-        peer = RecordStore(peer_spec, cluster_for(peer_spec, opts.kubeconfig))
-        try:
-            peer.read()
-            stores.append(peer)
-        except ClusterUnreachable:
-            pass  # a demotion may proceed without the peer; a promotion was refused already
-    return Lease(stores, Holder(f"apply --env {spec.environment}"), force=opts.force)
+def _refuse(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
+    refusal = role_change_refusal(spec, plan)
+    if refusal is not None:
+        raise refusal
+    _refuse_second_leader(ws, spec, plan, kubeconfig)
+
+
+@contextmanager
+def _leased(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> Iterator[Lease]:
+    """The role-change lease on both sites: apply never interleaves with a switchover or failover (or another
+    apply) of the pair. A site whose API does not answer cannot be leased, so apply refuses."""
+    peer_spec = ws.specs[spec.peer.environment]
+    stores = [RecordStore(spec, cluster), RecordStore(peer_spec, cluster_for(peer_spec, opts.kubeconfig))]
+    lease = Lease(stores, Holder(f"apply --env {spec.environment}"), force=opts.force)
+    stack = ExitStack()
+    try:
+        stack.enter_context(lease.held())
+    except ClusterUnreachable as exc:
+        raise RolegenError(
+            f"refusing to apply {spec.environment}: cannot take the role-change lease on both sites "
+            f"({exc.message}); nothing was changed",
+            hint=f"check the contexts of {spec.environment} and {peer_spec.environment}, then re-run rolegen apply "
+            f"--env {spec.environment} (the lease on both sites keeps it from interleaving with a role change)",
+        ) from None
+    with stack:
+        yield lease
 
 
 def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
-    """A promotion (declared leader, live DCS not leader) while the peer's Patroni leads would make two
-    primaries: the safe order is demote first, then promote. Checked before anything is shown or written."""
-    if spec.role != "leader" or plan.dcs_role == "leader":
+    """Creating the DCS config as leader (declared leader, no live `config` yet: the chart renders the role
+    when it creates the object) while the peer's Patroni leads would make two primaries. Checked before anything
+    is shown and again under the lease. (A live config of another role is refused before: role_change_refusal.)"""
+    if spec.role != "leader" or plan.dcs_role is not None:
         return
     peer_spec = ws.specs.get(spec.peer.environment)
     if peer_spec is None:  # the pair rules make this impossible for a valid workspace
@@ -173,7 +196,8 @@ def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig:
         raise RolegenError(
             f"refusing to make {spec.environment} leader: cannot read its peer {peer_spec.environment} "
             f"to check it is not leader ({exc.message})",
-            hint=f"for an unplanned failover use rolegen switchover --to {spec.environment}",
+            hint=f"check the context of {peer_spec.environment}; if that site is lost: "
+            f"rolegen failover --to {spec.environment}",
         ) from None
     if peer.live_role == "leader" or peer.dcs_role == "leader":
         member = peer.leader_member.name if peer.leader_member else "none yet"
@@ -181,8 +205,8 @@ def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig:
             f"refusing to make {spec.environment} leader: its peer {peer_spec.environment} leads (DCS config "
             f"{peer.dcs_role}, Patroni {peer.live_role or 'no leader'}, member {member} on context "
             f"{peer_cluster.name}); nothing was changed on either site",
-            hint=f"demote the peer first (rolegen render --env {peer_spec.environment} --role standby-leader, "
-            f"then rolegen apply --env {peer_spec.environment}), or use rolegen switchover --to {spec.environment}",
+            hint=f"to move the leader: rolegen switchover --to {spec.environment}; if {spec.environment} should "
+            f"stay standby, record it: rolegen render --env {spec.environment} --role standby-leader",
         )
 
 
@@ -193,45 +217,36 @@ def _helm(env_dir: Path, spec: Spec, cluster: Cluster, plan: SitePlan, hooks: Ho
     values = yaml.safe_load(path.read_text(encoding="utf-8"))
     verb = "install" if plan.revision is None else "upgrade"
     hooks.progress(f"{spec.environment}: helm {verb} {spec.release} (context {plan.context}) ...")
-    release = Releases(cluster).upgrade_install(spec.release, values, yield_config_of=spec.config_map)
+    release = Releases(cluster).upgrade_install(spec.release, values, config_map=spec.config_map)
     hooks.progress(f"{spec.environment}: release {spec.release} at revision {release.revision} ({release.status})")
     return release.revision
 
 
-def _ensure_config(spec: Spec, cluster: Cluster, plan: SitePlan, *, helm_ran: bool, hooks: Hooks) -> bool:
-    """Patch the `config` annotation to the plan's target unless it already holds it (semantically).
+def _ensure_config(spec: Spec, cluster: Cluster, plan: SitePlan, *, helm_ran: bool, hooks: Hooks,
+                   guard: Callable[[], None]) -> bool:
+    """Write the declared config (plus hand-set keys, unless --prune) through the one guarded write. Without
+    Helm the first attempt carries the version the plan was read at (under the lease); after Helm the ConfigMap
+    is read again (Helm created it or applied the live annotation back, so its resourceVersion moved)."""
 
-    After Helm the ConfigMap is read again: Helm may have rewritten the annotation from the chart (and with
-    server-side apply in a real cluster might even be refused the field Patroni owns), so its resourceVersion
-    changed. Without Helm, the write carries the version the user saw and confirmed.
-    """
-    live, version, target = plan.live_config, plan.config_resource_version, plan.target_config
-    if helm_ran:
-        # Recompute from what is there now (Helm, Patroni or a colleague may have written meanwhile), and write
-        # against the version this very read returned.
+    def reread() -> Snapshot:
         site = read_site(spec, cluster)
-        live, version = site.config, site.config_resource_version
-        declared = dcs_config(spec)
-        target = declared if plan.prune or live is None else keep_extra(live, declared)
-    if live == target:
-        return False
-    if version is None:
-        raise RolegenError(
-            f"ConfigMap {spec.config_map} does not exist on context {plan.context}",
-            hint=f"the chart creates it: check the Helm release (rolegen diff --env {spec.environment})",
-        )
-    patch = {"metadata": {"annotations": {"config": dumps_json(target)}}}
+        return site.config, site.config_resource_version
+
+    seen = reread() if helm_ran else (plan.live_config, plan.config_resource_version)
     try:
-        cluster.merge_patch("configmap", spec.config_map, patch, resource_version=version)
+        written = write_config(cluster, spec.config_map, dcs_config(spec), seen, reread,
+                               keep_hand_set=not plan.prune, role_change=False, guard=guard,
+                               log=lambda line: hooks.progress(f"{spec.environment}: {line.strip()}"))
     except Conflict:
         done = " (the Helm upgrade before it was applied)" if helm_ran else ""
         raise Conflict(
-            f"conflict: {spec.config_map} on context {plan.context} changed after it was read "
-            f"(resourceVersion {version}); the config annotation was not written{done}",
-            hint=f"someone else changed it meanwhile: run rolegen diff --env {spec.environment}, then apply again",
+            f"conflict: {spec.config_map} on context {plan.context} kept changing while it was written "
+            f"({ATTEMPTS} attempts, each from a fresh read); the config annotation was not written{done}",
+            hint=f"someone else is changing it: run rolegen diff --env {spec.environment}, then apply again",
         ) from None
-    hooks.progress(f"{spec.environment}: config annotation of {spec.config_map} patched")
-    return True
+    if written:
+        hooks.progress(f"{spec.environment}: config annotation of {spec.config_map} patched")
+    return written
 
 
 def _wait_role(spec: Spec, cluster: Cluster, opts: ApplyOptions, hooks: Hooks) -> float:

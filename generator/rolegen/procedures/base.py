@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rolegen.dcs_write import write_config
 from rolegen.errors import RolegenError, UsageError, WaitTimedOut
 from rolegen.generated import record_role
 from rolegen.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
@@ -17,8 +18,7 @@ from rolegen.lease import Lease
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
 from rolegen.records import FENCE, PROMOTION, Records, RecordStore
-from rolegen.render import dcs_config, dumps_json
-from rolegen.site_diff import keep_extra
+from rolegen.render import dcs_config
 from rolegen.site_state import SiteState, read_site
 from rolegen.spec import Role, Spec
 from rolegen.workspace import load_workspace
@@ -66,29 +66,22 @@ class Pair:
         self.timings[event] = round(time.monotonic() - self._t0, 3)
 
     def write_role(self, spec: Spec, role: Role, state: SiteState, *, slot: bool = True) -> None:
-        """Rewrite the `config` annotation for `role`, keeping hand-set keys. The write carries the
-        resourceVersion it was computed from; if the object changed meanwhile (Patroni also writes other
-        annotations of it, e.g. `history`), the config is recomputed from a fresh read, never overwritten blindly.
-        `slot=False`: a standby without its DR slot's `primary_slot_name` (see `unslot`)."""
-        declared = dcs_config(replace(spec, role=role))
-        for attempt in range(3):
-            self.guard(spec)
-            new = keep_extra(state.config or {}, declared)
-            if not slot and isinstance(new.get("standby_cluster"), dict):
-                new["standby_cluster"].pop("primary_slot_name", None)
-            try:
-                self.cluster(spec).merge_patch(
-                    "configmap",
-                    spec.config_map,
-                    {"metadata": {"annotations": {"config": dumps_json(new)}}},
-                    resource_version=state.config_resource_version,
-                )
-                return
-            except Conflict:
-                if attempt == 2:
-                    raise
-                self.log(f"   {spec.config_map} of {spec.environment} changed meanwhile: re-read, recomputed")
-                state = self.read(spec)
+        """Rewrite the `config` annotation for `role`, keeping hand-set keys: rolegen.dcs_write's guarded write
+        (resourceVersion-checked, recomputed from a fresh read on a conflict; an identical config is not
+        rewritten). `slot=False`: a standby without its DR slot's `primary_slot_name` (see `unslot`)."""
+
+        def unslotted(target: dict[str, Any]) -> None:
+            if not slot and isinstance(target.get("standby_cluster"), dict):
+                target["standby_cluster"].pop("primary_slot_name", None)
+
+        def reread() -> tuple[dict[str, Any] | None, str | None]:
+            fresh = self.read(spec)
+            return fresh.config, fresh.config_resource_version
+
+        write_config(self.cluster(spec), spec.config_map, dcs_config(replace(spec, role=role)),
+                     (state.config, state.config_resource_version), reread, adjust=unslotted,
+                     guard=lambda: self.guard(spec),
+                     log=lambda line: self.log(f"{line} ({spec.environment})"))
 
     def unslot(self, state: SiteState) -> SiteState:
         """Before the old site is demoted, the target streams without the DR slot: a demoted (or fenced) site is a
