@@ -262,6 +262,17 @@ def test_values_drift_runs_helm_with_the_generated_file_then_rereads_the_config(
     assert "gold: helm release patroni now at revision 4" in result.stdout
 
 
+def test_apply_keeps_the_startup_guard_the_spec_declares(fakes: Any, specs: dict[str, Spec]) -> None:
+    # Helm upgrades with reset_values: only what the spec renders survives. The guard's policy is part of it.
+    gold = specs["gold"]
+    after_helm = state(gold, "leader", rv="12")
+    fakes(plan_for(gold, Difference("values", "$.replicaCount", "changed", 1, 2)), sites=[after_helm, after_helm])
+    result = apply("--env", "gold", "--yes")
+    assert result.exit_code == 0, result.output
+    [(_, values)] = FakeReleases.calls
+    assert values["startupGuard"] == {"peerUnreachable": "wait", "unreachableGrace": 300}
+
+
 def test_after_helm_the_config_is_recomputed_from_what_is_there_now(fakes: Any, specs: dict[str, Spec]) -> None:
     """A key set by hand (patronictl edit-config) between the plan and the write is kept, not overwritten by
     the plan's older picture of the annotation."""

@@ -464,9 +464,26 @@ def test_startup_guard_runs_before_patroni_and_knows_the_peer(env: str) -> None:
     peer = generated_values(env)["peer"]
     assert env_vars["GUARD_PEER_HOST"] == peer["host"]
     assert env_vars["GUARD_PEER_PORT"] == str(peer["port"])
-    assert env_vars["GUARD_PEER_UNREACHABLE"] == "start"
+    # The spec's choice (here its default: wait on the site that hosts the tunnel, start on the other).
+    assert env_vars["GUARD_PEER_UNREACHABLE"] == ("wait" if spec_data(env)["tsc"]["create"] else "start")
+    assert env_vars["GUARD_UNREACHABLE_GRACE"] == "300"
     guard = chart.static_files(manifests)["startup-guard.py"]
     assert guard.rstrip("\n") == (REPO / "chart/files/startup-guard.py").read_text().rstrip("\n")
+
+
+@pytest.mark.parametrize(("policy", "grace"), [("start", 30), ("wait", 900), ("start", 0)])
+def test_a_specs_startup_guard_reaches_the_container_and_outlives_its_grace(policy: str, grace: int) -> None:
+    data = spec_data("gold")
+    data["startup_guard"] = {"peer_unreachable": policy, "unreachable_grace": grace}
+    manifests = chart.render_manifests(helm_values(Spec.from_dict(data)), release("gold"), "ns")
+    container = chart.find(manifests, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    env_vars = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env_vars["GUARD_PEER_UNREACHABLE"], env_vars["GUARD_UNREACHABLE_GRACE"]) == (policy, str(grace))
+    # Liveness must not kill the guard while it asks the peer for the grace, which would start the grace over:
+    # the startupProbe holds liveness off for the grace plus two minutes for Patroni to come up.
+    probe = container["startupProbe"]
+    assert probe["httpGet"]["path"] == "/liveness"
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= grace + 120
 
 
 def test_startup_guard_can_be_disabled() -> None:
@@ -476,3 +493,4 @@ def test_startup_guard_can_be_disabled() -> None:
     assert container["command"] == ["patroni", "/etc/patroni/patroni.yml"]
     assert "startup-guard.py" not in chart.static_files(manifests)
     assert not any(e["name"].startswith("GUARD_") for e in container["env"])
+    assert "startupProbe" not in container

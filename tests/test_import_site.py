@@ -86,6 +86,15 @@ def test_values_a_spec_cannot_express_are_notes() -> None:
                      "rolegen diff will show it and apply would reset it"]
 
 
+def test_the_live_startup_guard_policy_is_imported_not_reset() -> None:
+    values, config = _generated("golddr")
+    values["startupGuard"] = {"peerUnreachable": "wait", "unreachableGrace": 600}
+    data, notes = infer_spec(LiveSite("patroni", values, config, scope="patroni"), _options("golddr"))
+    assert data["startup_guard"] == {"peer_unreachable": "wait", "unreachable_grace": 600}
+    assert helm_values(Spec.from_dict(data))["startupGuard"] == values["startupGuard"]
+    assert notes == []
+
+
 def test_only_the_config_annotation_gives_the_dynamic_config() -> None:
     _, config = _generated("golddr")
     config["standby_cluster"] = {"host": "patroni-master-gold", "port": 5432}

@@ -103,3 +103,18 @@ def test_reseed_clears_initialize_history_and_leader_and_warns() -> None:
     text = reseed_document(spec, "environments/golddr.yaml")
     assert text.count("ONLY for a site whose every member was wiped") == 2
     assert [d for d in yaml.safe_load_all(text)] == [patches["patroni-config"], patches["patroni-leader"]]
+
+
+def test_the_startup_guard_waits_by_default_only_on_the_site_that_hosts_the_tunnel() -> None:
+    # gold hosts the TransportServerClaim (tsc.create): its members often cold-start before its tunnel.
+    assert helm_values(_spec("gold"))["startupGuard"] == {"peerUnreachable": "wait", "unreachableGrace": 300}
+    assert helm_values(_spec("golddr"))["startupGuard"] == {"peerUnreachable": "start", "unreachableGrace": 300}
+
+
+def test_a_declared_startup_guard_is_rendered_as_declared_in_either_role() -> None:
+    data = spec_data("golddr")
+    data["startup_guard"] = {"peer_unreachable": "wait", "unreachable_grace": 600}
+    for role in ("leader", "standby-leader"):
+        data["role"] = role
+        values = helm_values(Spec.from_dict(data))
+        assert values["startupGuard"] == {"peerUnreachable": "wait", "unreachableGrace": 600}

@@ -53,6 +53,23 @@ def test_all_errors_are_collected_sorted_by_file_and_path(pair: tuple[dict[str, 
     )
 
 
+@pytest.mark.parametrize(
+    ("guard", "expected"),
+    [
+        ({"peer_unreachable": "later"}, "$.startup_guard.peer_unreachable: 'later' is not one of ['start', 'wait']"),
+        ({"unreachable_grace": -1}, "$.startup_guard.unreachable_grace: -1 is less than the minimum of 0"),
+        ({"unreachable_grace": "5m"}, "$.startup_guard.unreachable_grace: '5m' is not of type 'integer'"),
+        ({"grace": 60}, "$.startup_guard: Additional properties are not allowed ('grace' was unexpected)"),
+    ],
+)
+def test_a_bad_startup_guard_names_file_and_path(
+    pair: tuple[dict[str, Any], dict[str, Any]], guard: dict[str, Any], expected: str
+) -> None:
+    gold, golddr = pair
+    gold["startup_guard"] = guard
+    assert f"environments/gold.yaml::{expected}" in _problems(gold, golddr)
+
+
 def test_standby_credentials_are_refused_with_the_reason(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
     gold, golddr = pair
     golddr["patroni"]["standby"] = {"username": "replicator", "password": "hunter2"}

@@ -7,11 +7,17 @@ whose old site came back on its own. In that case the guard fences its own site 
 to the `config` annotation, guarded by resourceVersion) before Patroni starts, so Patroni comes up as a standby
 leader and pg_rewinds from the peer.
 
-Peer unreachable (tunnel down or peer dead: indistinguishable from here): GUARD_PEER_UNREACHABLE=start starts
-as the DCS config says (availability first; fencing then relies on rolegen failover having written the config),
-=wait keeps retrying until the peer answers or the config gains standby_cluster (safety first). A peer that
-answers but refuses us (authentication, pg_hba, TLS) is not "unreachable": the guard exits 1 and the Pod
-restarts with back-off until an operator fixes it. Every decision is one line: `startup-guard: decision=...`.
+Peer unreachable (tunnel down or peer dead: indistinguishable from here): the guard keeps asking every
+RETRY_SECONDS for GUARD_UNREACHABLE_GRACE seconds (default 300) first, because the site that hosts the tunnel
+often cold-starts before its tunnel: one failed attempt is no evidence the peer is gone. Past the grace,
+GUARD_PEER_UNREACHABLE=start starts as the DCS config says (availability first; fencing then relies on rolegen
+failover having written the config), =wait keeps retrying until the peer answers or the config gains
+standby_cluster (safety first). Two facts let a member start without the peer, as neither adds a primary:
+its site never bootstrapped (no `initialize`, no data here: a pair's first install, before the peer can
+exist), or another member of its site holds the leader lock and renews it while the guard watches (this
+member joins it as a replica). A peer that answers but refuses us (authentication, pg_hba, TLS) is not
+"unreachable": the guard exits 1 at once and the Pod restarts with back-off until an operator fixes it. Each
+decision is one line, `startup-guard: decision=...`; a run of retries with one outcome logs one line a minute.
 Needs only what a Patroni image has: python3, PyYAML, psycopg (3) or psycopg2.
 """
 
@@ -24,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -120,11 +127,18 @@ def peer_state(host: str, port: str) -> tuple[str, str]:
         conn.close()
 
 
-def decide(dcs_standby: bool, peer: str, policy: str) -> str:
+RETRY_SECONDS = 5.0  # between attempts; an attempt itself takes up to connect_timeout (5 s)
+LOG_EVERY = 60.0  # a run of attempts with one outcome logs one line this often, not one per attempt
+
+
+def decide(dcs_standby: bool, peer: str, policy: str, unreachable_for: float = 0.0, grace: float = 0.0, *,
+           site_leader_alive: bool = False, never_bootstrapped: bool = False) -> str:
     """start | fence | wait | fail — the whole policy, as a table:
     DCS declares standby -> start; peer standby -> start (as leader); peer primary -> fence;
     peer refused us or failed oddly -> fail (exit 1: the Pod restarts with back-off, visibly);
-    peer unreachable -> `policy` (start: availability first; wait: safety first)."""
+    peer unreachable -> start if that adds no primary (the site never bootstrapped, or its leader lock is held
+    and renewed by another member), else wait until it has been unreachable for `grace` seconds, then `policy`
+    (start: availability first; wait: safety first)."""
     if dcs_standby:
         return "start"
     if peer == "standby":
@@ -132,6 +146,10 @@ def decide(dcs_standby: bool, peer: str, policy: str) -> str:
     if peer == "primary":
         return "fence"
     if peer == "unreachable":
+        if never_bootstrapped or site_leader_alive:
+            return "start"
+        if unreachable_for < grace:
+            return "wait"
         return "start" if policy == "start" else "wait"
     return "fail"
 
@@ -141,24 +159,62 @@ def decision(what: str, **facts: str) -> None:
     log("decision=" + what + "".join(f" {k}={v!r}" if " " in v else f" {k}={v}" for k, v in facts.items()))
 
 
-def guard(config_file: str) -> None:
+def never_bootstrapped(config_map: dict[str, Any], static: dict[str, Any]) -> bool:
+    """True only on evidence that starting creates nothing to protect: no `initialize` in the DCS and no data
+    directory here (a pair's first install: the peer cannot answer before this site runs)."""
+    if (config_map["metadata"].get("annotations") or {}).get("initialize"):
+        return False
+    data_dir = str((static.get("postgresql") or {}).get("data_dir") or "")
+    return bool(data_dir) and not os.path.exists(os.path.join(data_dir, "PG_VERSION"))
+
+
+def leader_lock(path: str) -> tuple[str, str]:
+    """(holder, resourceVersion) of this site's `<scope>-leader`; ("", "") when it does not exist."""
+    try:
+        obj = request("GET", path)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+        return "", ""
+    return (obj["metadata"].get("annotations") or {}).get("leader") or "", obj["metadata"]["resourceVersion"]
+
+
+def guard(config_file: str, *, now: Callable[[], float] = time.monotonic,
+          sleep: Callable[[float], None] = time.sleep) -> None:
     with open(config_file) as handle:
         static = yaml.safe_load(handle)
     namespace = static["kubernetes"]["namespace"]
-    path = f"/api/v1/namespaces/{namespace}/configmaps/{static['scope']}-config"
+    base = f"/api/v1/namespaces/{namespace}/configmaps/{static['scope']}"
+    path = f"{base}-config"
     host, port = os.environ.get("GUARD_PEER_HOST"), os.environ.get("GUARD_PEER_PORT")
-    policy = os.environ.get("GUARD_PEER_UNREACHABLE", "start")
+    policy = os.environ.get("GUARD_PEER_UNREACHABLE", "wait")
+    grace = float(os.environ.get("GUARD_UNREACHABLE_GRACE", "300"))
+    me = os.environ.get("PATRONI_NAME", "")
     if not host or not port:
         decision("start", reason="no peer configured")
         return
     peer_at = f"{host}:{port}"
+    unreachable_since: float | None = None
+    lock_seen: tuple[str, str] | None = None
+    logged: tuple[str, float] | None = None  # (what was logged, when): one line per run of attempts
+    attempts = 0
     while True:
         cm = request("GET", path)
         annotations = cm["metadata"].get("annotations") or {}
         dynamic = json.loads(annotations.get("config") or "{}")
         standby = bool(dynamic.get("standby_cluster"))
         state, detail = ("skipped", "") if standby else peer_state(host, port)
-        what = decide(standby, state, policy)
+        attempts += 1
+        alive = fresh = False
+        if state == "unreachable":
+            unreachable_since = now() if unreachable_since is None else unreachable_since
+            fresh = never_bootstrapped(cm, static)
+            # A lock is alive only if it changes while watched: one read may show a holder that died with its site.
+            lock = leader_lock(f"{base}-leader")
+            alive = bool(lock[0]) and lock[0] != me and lock_seen is not None and lock_seen != lock
+            lock_seen = lock
+        waited = 0.0 if unreachable_since is None else now() - unreachable_since
+        what = decide(standby, state, policy, waited, grace, site_leader_alive=alive, never_bootstrapped=fresh)
         facts = {"dcs": "standby" if standby else "leader", "peer": peer_at, "peer_state": state}
         if detail:
             facts["detail"] = detail
@@ -175,14 +231,23 @@ def guard(config_file: str) -> None:
                 continue  # changed meanwhile: look again
             decision("fence", **facts, reason="the peer is a writable primary: this site now follows it")
             return
-        if what == "start":
-            decision("start", **facts, policy=policy)
-            return
         if what == "fail":
             decision("fail", **facts)
             raise SystemExit(1)
-        decision("wait", **facts, policy=policy, retry="5s")
-        time.sleep(5)
+        if state == "unreachable":
+            facts.update(attempts=str(attempts), unreachable_for=f"{waited:.0f}s", grace=f"{grace:.0f}s")
+        if what == "start":
+            if fresh:
+                facts["reason"] = "this site never bootstrapped: nothing here to protect"
+            elif alive and lock_seen:
+                facts["reason"] = f"{lock_seen[0]} leads this site and renews its lock: joining it"
+            decision("start", **facts, policy=policy)
+            return
+        step = "within the grace" if waited < grace else f"policy {policy}"
+        if logged is None or logged[0] != step or now() - logged[1] >= LOG_EVERY:
+            decision("wait", **facts, policy=policy, retry=f"{RETRY_SECONDS:.0f}s")
+            logged, attempts = (step, now()), 0
+        sleep(RETRY_SECONDS)
 
 
 def main() -> None:

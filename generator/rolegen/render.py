@@ -77,6 +77,10 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             **({"monitor": spec.tsc["monitor"]} if "monitor" in spec.tsc else {}),
         },
         "tls": tls_values(spec),
+        "startupGuard": {
+            "peerUnreachable": spec.startup_guard.peer_unreachable,
+            "unreachableGrace": spec.startup_guard.unreachable_grace,
+        },
     }
     if "replicas" in members:
         values["replicaCount"] = members["replicas"]

@@ -64,6 +64,28 @@ class Tls:
         )
 
 
+GUARD_POLICIES = ("start", "wait")
+DEFAULT_UNREACHABLE_GRACE = 300  # seconds: covers a tunnel coming up minutes after its site cold-starts
+
+
+@dataclass(frozen=True)
+class StartupGuard:
+    """`startup_guard:` of a spec, defaults filled in. The site that hosts the tunnel waits by default: its
+    members often cold-start before its tunnel, so "unreachable" there says nothing about the peer. The other
+    site starts after the grace: its tunnel end comes up with the hosting site, which is then up and answers."""
+
+    peer_unreachable: str = "start"
+    unreachable_grace: int = DEFAULT_UNREACHABLE_GRACE
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, hosts_tunnel: bool) -> StartupGuard:
+        data = data or {}
+        return cls(
+            peer_unreachable=data.get("peer_unreachable", "wait" if hosts_tunnel else "start"),
+            unreachable_grace=int(data.get("unreachable_grace", DEFAULT_UNREACHABLE_GRACE)),
+        )
+
+
 @dataclass(frozen=True)
 class Spec:
     environment: str
@@ -82,6 +104,7 @@ class Spec:
     secrets: dict[str, str]
     tls: Tls
     dr_slot: dict[str, Any] = field(default_factory=dict)  # patroni.dr_slot (rolegen.slots)
+    startup_guard: StartupGuard = field(default_factory=StartupGuard)
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
     @classmethod
@@ -105,6 +128,9 @@ class Spec:
             secrets=data.get("secrets") or default_secrets(data["helm"]["release"]),
             tls=Tls.from_dict(data.get("tls"), data["helm"]["release"]),
             dr_slot=patroni.get("dr_slot", {}),
+            startup_guard=StartupGuard.from_dict(
+                data.get("startup_guard"), bool(data.get("tsc", {}).get("create"))
+            ),
             source=source,
         )
 

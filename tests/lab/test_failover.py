@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 
 import pytest
 
+from conftest import lab_cluster
 from conftest import lab_pair as pair
 from rolegen.errors import RolegenError
 from rolegen.lab.lab import Lab
@@ -181,6 +184,9 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         # whose number golddr already used.
         golddr.tunnel.partition()
         gold.restore_api()
+        # gold hosts the tunnel, so its guard waits by default (the test below); here gold's operator chose
+        # availability first: `startup_guard: {peer_unreachable: start, unreachable_grace: 0}`.
+        restore_guard = _guard_policy(lab, "gold", GUARD_PEER_UNREACHABLE="start", GUARD_UNREACHABLE_GRACE="0")
         gold.resume_members()
         lab.wait_role("gold", "leader", 90)
         gold.wait(lambda: sum(m.rest("/health")[0] == 200 for m in gold.members.values()) == 2, 60, "both up")
@@ -194,8 +200,10 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         golddr.tunnel.heal()
 
         log: list[str] = []
+        restore_guard()  # the re-seed recreates gold's Pods: with the bundled policy again
         result = failback.run(pair(lab, "gold", log), method="auto", confirm=no_confirm, timeout=180)
         lab.wait_role("gold", "leader")
+        _guard_policy(lab, "gold", rolling=True)
     assert result.method == "reseed"
     assert "the same timeline number was used twice" in result.reason or "past golddr's" in result.reason
     assert missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
@@ -208,3 +216,53 @@ def psycopg_connect(dsn: str):  # type: ignore[no-untyped-def]
     import psycopg
 
     return psycopg.connect(dsn, autocommit=True)
+
+
+def _guard_policy(lab: Lab, env: str, rolling: bool = False, **guard_env: str) -> Callable[[], None]:
+    """Run `env`'s members with other GUARD_* values (their Pods are recreated now, held ones start later);
+    the StatefulSet rolls only on delete meanwhile. Returns what puts the rendered values back; `rolling=True`
+    puts back the rolling update."""
+    cluster = lab_cluster(lab, env)
+    name = lab.sites[env].release
+    if rolling:
+        cluster.kubectl("patch", "statefulset", name, "--type", "merge", "-p",
+                        json.dumps({"spec": {"updateStrategy": {"type": "RollingUpdate"}}}))
+        return lambda: None
+    sts = cluster.get("statefulset", name) or {}
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    before = {e["name"]: e["value"] for e in container["env"] if e["name"] in guard_env}
+
+    def patch(values: dict[str, str]) -> None:
+        env_list = [{"name": k, "value": v} for k, v in values.items()]
+        body = {"spec": {"updateStrategy": {"type": "OnDelete", "rollingUpdate": None},
+                         "template": {"spec": {"containers": [{"name": container["name"], "env": env_list}]}}}}
+        cluster.kubectl("patch", "statefulset", name, "--type", "strategic", "-p", json.dumps(body))
+
+    patch(guard_env)
+    selector = ",".join(f"{k}={v}" for k, v in sts["spec"]["selector"]["matchLabels"].items())
+    cluster.kubectl("delete", "pod", "-l", selector, "--grace-period=0", "--force", "--wait=true")
+    return lambda: patch(before)
+
+
+def test_a_returning_site_whose_tunnel_comes_up_after_its_members_follows_never_leads(lab: Lab) -> None:
+    """N3: gold (it hosts the tunnel) is lost, golddr is promoted, gold's Pods come back before the tunnel does.
+    One failed connection to golddr must not make gold a second primary: with the bundled policy it waits."""
+    gold, golddr = lab.sites["gold"], lab.sites["golddr"]
+    gold.fail()
+    result = failover.run(pair(lab, "golddr"), confirm=no_confirm)
+    assert result.promoted and not result.fenced
+    golddr.tunnel.partition()  # what gold's guard dials: golddr's end of the tunnel is not up yet
+    gold.restore_api()
+    before = {m.name: len(m.log_tail(10**9)) for m in gold.members.values()}
+    gold.resume_members()
+    assert never_writable(lab, "gold", 20) > 0
+    waited = "".join(m.log_tail(10**9)[before[m.name]:] for m in gold.members.values())
+    assert "startup-guard: decision=wait dcs=leader" in waited and "decision=start" not in waited
+    golddr.tunnel.heal()  # the tunnel is up: the guard finds golddr leading and fences gold
+    lab.wait_role("gold", "standby-leader", 90)
+    fenced = "".join(m.log_tail(10**9)[before[m.name]:] for m in gold.members.values())
+    assert "startup-guard: decision=fence" in fenced
+    back = failback.run(pair(lab, "gold"), method="auto", confirm=no_confirm, timeout=180)
+    lab.wait_role("gold", "leader")
+    assert back.method in ("rewind", "reseed")
+    assert declared(lab) == {"gold": "leader", "golddr": "standby-leader"}

@@ -201,6 +201,11 @@ def infer_spec(live: LiveSite, opts: ImportOptions) -> tuple[dict[str, Any], lis
     tls = _tls(values)
     if tls:
         data["tls"] = tls
+    guard = values.get("startupGuard") if values else None
+    if isinstance(guard, dict):  # the live policy, so that an imported spec's apply does not change it
+        for key, spec_key in (("peerUnreachable", "peer_unreachable"), ("unreachableGrace", "unreachable_grace")):
+            if key in guard:
+                data.setdefault("startup_guard", {})[spec_key] = guard[key]
     live_replicas = _get(live.statefulset, "spec", "replicas")
     if live_replicas is not None and "replicas" in members and live_replicas != members["replicas"]:
         notes.append(f"StatefulSet {live.release} runs {live_replicas} replicas, release values say "
