@@ -1,8 +1,9 @@
 """What a switchover checks before it changes anything (and a resumed run before it goes on): both sites in the
 roles the specs declare, the target streaming within the lag bound, one system id, a timeline to gate on, no
 divergence, generated files current; neither site paused (Patroni would act on neither the demotion nor the
-promotion: the old site would keep running as primary under a standby config) and the declared DR slot in both
-live configs (rolegen.site_checks)."""
+promotion: the old site would keep running as primary under a standby config). A DR slot missing from a live
+config is no reason to refuse: the switchover itself unslots the target first (a run killed right after that
+leaves it so) and writes both roles' configs whole, slots included."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
-from rolegen.site_checks import missing_slot, paused
+from rolegen.site_checks import paused
 from rolegen.site_state import SiteState
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
@@ -33,10 +34,6 @@ def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
             problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
-    for spec, state in ((old, o_state), (to, t_state)):
-        slot = missing_slot(spec, state)
-        if slot is not None:
-            problems.append(f"{slot} (rolegen apply --env {spec.environment})")
     problems += pause_problems(pair, o_state, t_state)
     problems += _shared_problems(pair, o_state, t_state)
     for spec in (to, old):
