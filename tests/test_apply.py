@@ -454,3 +454,34 @@ def test_apply_leases_both_sites_and_refuses_when_the_peer_cannot_be_leased(
     assert "error: refusing to apply gold: cannot take the role-change lease on both sites" in result.stderr
     assert "hint: check the contexts of gold and golddr, then re-run rolegen apply --env gold" in result.stderr
     assert f.cluster.patches == [] and "holder" not in (FakeStore.leases["gold"].lease or {})  # given back
+
+
+def test_a_role_patroni_still_runs_is_written_back_not_refused(fakes: Any, specs: dict[str, Spec]) -> None:
+    """A switchover that timed out against a paused gold (or a failover stopped at a hung Patroni) left gold's DCS
+    config declaring standby while gold still runs as leader and its spec says leader: the next resume or restart
+    would demote it with nobody promoted. apply writes the declared role back (the fix status names); that is
+    no role change, since it is the role that runs."""
+    gold = specs["gold"]
+    fenced = {**dcs_config(gold), "standby_cluster": {"host": "x", "port": 5432}, "pause": True}
+    plan = plan_for(gold, Difference("config", "$.standby_cluster", "changed", None, {}), live_role="leader",
+                    dcs_role="standby-leader", live=fenced)
+    golddr = specs["golddr"]
+    # The peer read twice (before the plan is shown, again under the lease): a standby; then gold, still leading.
+    f = fakes(plan, sites=[state(golddr, "standby-leader"), state(golddr, "standby-leader"), state(gold, "leader")])
+    result = apply("--env", "gold", "--yes")
+    assert result.exit_code == 0, result.output
+    [(_, name, patch, _)] = f.cluster.patches
+    written = json.loads(patch["metadata"]["annotations"]["config"])
+    assert name == gold.config_map and "standby_cluster" not in written and written["pause"] is True
+
+
+def test_writing_leader_back_is_refused_while_the_peer_leads(fakes: Any, specs: dict[str, Spec]) -> None:
+    gold, golddr = specs["gold"], specs["golddr"]
+    fenced = {**dcs_config(gold), "standby_cluster": {"host": "x", "port": 5432}}
+    plan = plan_for(gold, Difference("config", "$.standby_cluster", "changed", None, {}), live_role="leader",
+                    dcs_role="standby-leader", live=fenced)
+    f = fakes(plan, sites=[state(golddr, "leader", config={"ttl": 30})])  # golddr was promoted meanwhile
+    result = apply("--env", "gold", "--yes")
+    assert result.exit_code == 1
+    assert "refusing to make gold leader: its peer golddr leads" in result.stderr
+    assert f.cluster.patches == []

@@ -13,7 +13,7 @@ def role_change_refusal(spec: Spec, plan: SitePlan) -> RolegenError | None:
     """The refusal when the live DCS config declares another role than the spec (None: same role, or no config
     yet: the chart renders the declared role when it creates `<scope>-config`)."""
     env, peer, live = spec.environment, spec.peer.environment, plan.dcs_role
-    if live is None or live == spec.role:
+    if live is None or live == spec.role or restores(spec, plan):
         return None
     leader = env if spec.role == "leader" else peer
     return RolegenError(
@@ -24,6 +24,14 @@ def role_change_refusal(spec: Spec, plan: SitePlan) -> RolegenError | None:
         f"that alone is the fix if {env} should stay {live}). Then, to make {leader} leader: rolegen switchover "
         f"--to {leader} (both sites answer) or rolegen failover --to {leader} (the other site is lost)",
     )
+
+
+def restores(spec: Spec, plan: SitePlan) -> bool:
+    """The live DCS config declares another role than the spec, but Patroni still runs the declared one (paused,
+    hung, or a role change stopped before Patroni acted on it): writing the declared role back changes nothing
+    that runs; it defuses what the next resume or restart would do. The caller still checks that the peer does
+    not lead before writing `leader` back."""
+    return plan.dcs_role is not None and plan.dcs_role != spec.role and plan.live_role == spec.role
 
 
 def moved(shown: SitePlan, fresh: SitePlan) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from rolegen.apply_rules import moved, moved_error, role_change_refusal
+from rolegen.apply_rules import moved, moved_error, restores, role_change_refusal
 from rolegen.dcs_write import ATTEMPTS, Snapshot, write_config
 from rolegen.errors import RolegenError
 from rolegen.generated import StaleOutput, check_current
@@ -180,9 +180,10 @@ def _leased(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> 
 
 def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
     """Creating the DCS config as leader (declared leader, no live `config` yet: the chart renders the role
-    when it creates the object) while the peer's Patroni leads would make two primaries. Checked before anything
+    when it creates the object), or writing `leader` back to a site whose Patroni still runs it (restores), while
+    the peer's Patroni leads would make two primaries. Checked before anything
     is shown and again under the lease. (A live config of another role is refused before: role_change_refusal.)"""
-    if spec.role != "leader" or plan.dcs_role is not None:
+    if spec.role != "leader" or (plan.dcs_role is not None and not restores(spec, plan)):
         return
     peer_spec = ws.specs.get(spec.peer.environment)
     if peer_spec is None:  # the pair rules make this impossible for a valid workspace
@@ -235,7 +236,7 @@ def _ensure_config(spec: Spec, cluster: Cluster, plan: SitePlan, *, helm_ran: bo
     seen = reread() if helm_ran else (plan.live_config, plan.config_resource_version)
     try:
         written = write_config(cluster, spec.config_map, dcs_config(spec), seen, reread,
-                               keep_hand_set=not plan.prune, role_change=False, guard=guard,
+                               keep_hand_set=not plan.prune, role_change=restores(spec, plan), guard=guard,
                                log=lambda line: hooks.progress(f"{spec.environment}: {line.strip()}"))
     except Conflict:
         done = " (the Helm upgrade before it was applied)" if helm_ran else ""
