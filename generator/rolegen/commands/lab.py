@@ -277,9 +277,10 @@ def _operator_fault(root: Path, op: str, target: str | None, **args: Any) -> str
         result = connect(root).request(op, site=target, **args)
         if not any(args.values()):
             return f"tunnel towards {', '.join(result['sites'])}: plain loopback (no WAN settings)"
-        return (f"tunnel towards {', '.join(result['sites'])}: latency {args['latency_ms']:g} ms +- "
-                f"{args['jitter_ms']:g}, rate {args['rate_mbit'] or 'uncapped'} Mbit/s, resets every "
-                f"{args['reset_every_s'] or 'never'} s (open connections reconnect)")
+        parts = [f"latency {args['latency_ms']:g} ms +- {args['jitter_ms']:g}"] * bool(args.get("latency_ms"))
+        parts += [f"rate cap {args['rate_mbit']:g} Mbit/s per direction"] * bool(args.get("rate_mbit"))
+        parts += [f"random resets every ~{args['reset_every_s']:g} s"] * bool(args.get("reset_every_s"))
+        return f"tunnel towards {', '.join(result['sites'])}: {', '.join(parts)} (open connections reconnect)"
     if op == "delete_pod":
         site, member = parse_target(target or "")
         if member is None:

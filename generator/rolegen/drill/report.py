@@ -85,7 +85,7 @@ class RunRecord:
         """Why this run breaks its expectation (None: it does not)."""
         if self.killed_after is not None:
             return None
-        name = f"rolegen {self.verb} --to {self.to}"
+        name = f"rolegen {self.verb} {'--env' if self.verb in ('apply', 'reseed') else '--to'} {self.to}"
         ok = self.exit_code == 0
         if self.expect == "ok" and not ok:
             return f"{name} failed (exit {self.exit_code}): {self.last_line}"

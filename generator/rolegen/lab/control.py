@@ -45,6 +45,7 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "wan": ((), {"latency_ms": 0, "jitter_ms": 0, "rate_mbit": 0, "reset_every_s": 0, "site": None}),
     "delete_pod": (("site", "member"), {}),
     "maintenance": (("site",), {"on": True}),
+    "edit_config": (("site", "patch"), {}),
 }
 
 

@@ -1,15 +1,14 @@
 """Faults on the operator's side and an operator's own hands (a mixin of `Lab`, by site name): the operator's
 route to a site's API cut, slow or flaky (rolegen.lab.apiproxy) while the sites see nothing; a member's Pod
 force-deleted (`kubectl delete pod --force --grace-period=0`: the StatefulSet recreates it, restartCount 0);
-Patroni's maintenance mode (`patronictl pause`: `pause: true` in the DCS config, written through Patroni's REST
-API as patronictl does). What `rolegen lab api-cut|api-slow|api-flaky|api-heal|delete-pod|maintenance` and the
-drills do; each returns what it changed.
+Patroni's maintenance mode and hand-set keys (`patronictl pause` / `edit-config`: written to the DCS config
+through Patroni's REST API, as patronictl does). What `rolegen lab api-cut|api-slow|api-flaky|api-heal|delete-pod|
+maintenance` and the drills do; each returns what it changed.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -71,20 +70,30 @@ class OperatorFaults:
 
     # -- an operator's hands ---------------------------------------------------------------------------------
     def delete_pod(self, site: str, member: str) -> list[str]:
-        """Force-delete a member's Pod (grace 0, as `kubectl delete pod --force --grace-period=0`): the node
-        agent kills its processes at once, the StatefulSet controller creates a new Pod (restartCount 0) that
-        starts with the same volume."""
+        """Force-delete a member's Pod (`leader`: the member that led last), grace 0 as `kubectl delete pod
+        --force --grace-period=0`: the node agent kills its processes at once, the StatefulSet controller creates
+        a new Pod (restartCount 0) that starts with the same volume."""
         s = self.site(site)
-        names = [s.members[o].name for o in s.resolve(member)]
+        if member == "leader" and s.last_leader is not None:
+            # The member that last led: during a switchover's gate it is being demoted and answers /leader no more.
+            names = [s.members[s.last_leader].name]
+        else:
+            names = [s.members[o].name for o in s.resolve(member)]
         for name in names:
             s.api.delete("pods", name, {"gracePeriodSeconds": 0})
         return names
 
     def maintenance(self, site: str, on: bool = True) -> str:
-        """`patronictl pause` (on) or `resume` (off) for `site`: PATCH /config {"pause": true|false} on the first
-        member whose Patroni answers (Patroni writes its DCS config, resourceVersion-checked)."""
+        """`patronictl pause` (on) or `resume` (off) for `site`: `pause: true|false` in its DCS config."""
+        self.edit_config(site, {"pause": on})
+        (self.maintained.add if on else self.maintained.discard)(site)
+        return site
+
+    def edit_config(self, site: str, patch: dict[str, Any]) -> str:
+        """`patronictl edit-config` for `site`: PATCH /config with `patch` (a JSON merge patch; null removes a
+        key) on the first member whose Patroni answers; Patroni writes its DCS config (version-checked)."""
         s = self.site(site)
-        body = json.dumps({"pause": on}).encode()
+        body = json.dumps(patch).encode()
         headers = {"Content-Type": "application/json", **self.rest_auth()}
         with s.agent.lock:
             members = [m for o, m in sorted(s.members.items()) if m.running and o not in s.paused]
@@ -94,12 +103,9 @@ class OperatorFaults:
                                              headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=5):
-                    pass
-            except (OSError, urllib.error.HTTPError) as exc:
+                    return site
+            except OSError as exc:  # HTTPError included: the next member may take it
                 errors.append(f"{m.name}: {exc}")
-                continue
-            (self.maintained.add if on else self.maintained.discard)(site)
-            return site
         raise RolegenError(f"{site}: no Patroni took PATCH /config ({'; '.join(errors) or 'none running'})",
                            hint="rolegen lab status")
 

@@ -70,6 +70,7 @@ class LabSite(SiteFaults):
         self._lost_held: set[int] = set()  # what fail() held (resume_members releases those only)
         self.api_down = False
         self.api_proxy: ApiProxy | None = None  # created with the control plane (start_api)
+        self.last_leader: int | None = None  # ordinal of the member that last answered /leader
         self._lock = self.agent.lock
         self._stop = threading.Event()
         self._dark = threading.Event()
@@ -191,9 +192,10 @@ class LabSite(SiteFaults):
         """Where `<release>-master` points: the running member whose Patroni answers /leader with 200."""
         with self._lock:
             # A paused Patroni answers nothing, as its readiness probe would not: no longer an endpoint.
-            members = [m for o, m in self.members.items() if o not in self.paused]
-        for member in members:
+            members = [(o, m) for o, m in self.members.items() if o not in self.paused]
+        for ordinal, member in members:
             if member.is_leader():
+                self.last_leader = ordinal
                 return member.dsn_host
         return None
 
