@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
