@@ -264,3 +264,80 @@ def test_wan_settings_are_validated() -> None:
     with pytest.raises(RolegenError, match="jitter"):
         WanSettings(latency_ms=5, jitter_ms=10)
     assert WanSettings().off and not WanSettings(rate_mbit=100).off
+
+
+def test_api_proxy_refuses_while_its_api_server_is_down_as_the_direct_route_did(echo: Address) -> None:
+    # A lost site's API must look the same through the proxy as without it: refused, not accepted-then-closed.
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        proxy.set_upstream(False)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(proxy.address, timeout=2)
+        proxy.set_mode("slow")  # an operator-side fault set meanwhile does not make a dead API answer
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(proxy.address, timeout=2)
+        proxy.set_mode("ok")
+        proxy.set_upstream(True)
+        assert _roundtrip(proxy.address, b"up") == b"up"
+    finally:
+        proxy.close()
+
+
+# -- a returning site whose tunnel comes up after its members (LabFaults.restore(tunnel_after=S)) -----------------
+class StandInSite:
+    """What LabFaults.restore touches of a LabSite: its tunnel proxy and its lost/restored state."""
+
+    def __init__(self, env: str, tunnel: TunnelProxy, lost: bool = False) -> None:
+        self.env, self.tunnel, self.lost = env, tunnel, lost
+        self.members_started_at: float | None = None
+
+    def restore_api(self) -> None:
+        pass
+
+    def resume_members(self, tunnel: bool = True) -> None:
+        self.members_started_at = time.monotonic()
+        self.lost = False
+        if tunnel:
+            self.tunnel.heal()
+
+
+def test_restore_with_tunnel_after_starts_members_while_the_tunnel_stays_cut_both_ways(echo: Address) -> None:
+    from rolegen.lab.faults import LabFaults
+
+    faults = LabFaults()
+    gold = StandInSite("gold", TunnelProxy(("127.0.0.1", 0), lambda: echo), lost=True)
+    golddr = StandInSite("golddr", TunnelProxy(("127.0.0.1", 0), lambda: echo))
+    gold.tunnel.partition()  # what the site loss did
+    faults.sites = {"gold": gold, "golddr": golddr}  # type: ignore[dict-item]
+    try:
+        assert faults.restore("gold", tunnel_after=0.6) == "gold"
+        assert gold.members_started_at is not None and not gold.lost
+        # the returning site's members cannot reach their peer, nor the peer them
+        assert gold.tunnel.partitioned and golddr.tunnel.partitioned
+        with socket.create_connection(golddr.tunnel.address, timeout=2) as refused:
+            assert refused.recv(10) == b""  # closed at once: nothing crosses
+        deadline = time.monotonic() + 3
+        while golddr.tunnel.partitioned and time.monotonic() < deadline:
+            time.sleep(0.05)
+        healed_after = time.monotonic() - gold.members_started_at
+        assert not gold.tunnel.partitioned and not golddr.tunnel.partitioned
+        assert 0.5 <= healed_after < 2, healed_after
+        assert _roundtrip(golddr.tunnel.address, b"back") == b"back"
+    finally:
+        gold.tunnel.close()
+        golddr.tunnel.close()
+
+
+def test_a_manual_cut_overrides_a_pending_late_tunnel(echo: Address) -> None:
+    from rolegen.lab.faults import LabFaults
+
+    faults = LabFaults()
+    gold = StandInSite("gold", TunnelProxy(("127.0.0.1", 0), lambda: echo), lost=True)
+    faults.sites = {"gold": gold}  # type: ignore[dict-item]
+    try:
+        faults.restore("gold", tunnel_after=0.3)
+        faults.cut("gold")
+        time.sleep(0.6)
+        assert gold.tunnel.partitioned  # the timer did not heal what the operator cut afterwards
+    finally:
+        gold.tunnel.close()

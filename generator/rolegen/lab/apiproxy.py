@@ -44,6 +44,7 @@ class ApiProxy(TunnelProxy):
                  rng: random.Random | None = None) -> None:
         super().__init__(listen, lambda: upstream)
         self.mode, self.rate = "ok", 0.0
+        self.upstream_up = True
         self._tls, self._rng = tls, rng or random.Random()
         self._stalled: set[socket.socket] = set()
         self.failed = {"reset": 0, "503": 0}  # what `flaky` did, for tests and `lab status`
@@ -62,7 +63,16 @@ class ApiProxy(TunnelProxy):
             stalled, self._stalled = self._stalled, set()
         for sock in stalled:  # whatever was held in `slow` times out now, as it would have
             _reset(sock)
-        if mode == "cut":
+        self._relisten()
+
+    def set_upstream(self, up: bool) -> None:
+        """The API server behind the proxy stopped (site loss) or runs again: while it is down the proxy refuses
+        connections too, as the operator's route to a stopped API server does."""
+        self.upstream_up = up
+        self._relisten()
+
+    def _relisten(self) -> None:
+        if self.mode == "cut" or not self.upstream_up:
             self._stop_listening()
             self._drop_all()  # a dead route breaks open connections too
         else:

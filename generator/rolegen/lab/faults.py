@@ -122,12 +122,14 @@ class LabFaults(OperatorFaults):
     def cut(self, site: str | None = None) -> list[str]:
         """Cut the TSC tunnel towards `site` (its peer can no longer reach it), or both ways. The APIs and each
         site's `<release>-master` stay up: local writes continue, replication and the guard's peer check stop."""
+        self._cancel_late_tunnel()
         chosen = self._chosen(site)
         for s in chosen:
             s.tunnel.partition()
         return [s.env for s in chosen]
 
     def heal(self, site: str | None = None) -> list[str]:
+        self._cancel_late_tunnel()
         chosen = [s for s in self._chosen(site) if s.tunnel.partitioned and not s.lost]
         for s in chosen:
             s.tunnel.heal()
@@ -159,12 +161,17 @@ class LabFaults(OperatorFaults):
 
     def _late_tunnel(self, seconds: float) -> None:
         """Heal both tunnels after `seconds`, unless someone healed or cut them otherwise meanwhile."""
-        if self._tunnel_timer is not None:
-            self._tunnel_timer.cancel()
+        self._cancel_late_tunnel()
         timer = threading.Timer(seconds, self._heal_tunnels)
         timer.daemon = True
         self._tunnel_timer = timer
         timer.start()
+
+    def _cancel_late_tunnel(self) -> None:
+        """A `cut`/`heal` by hand (or heal_all) overrides a pending late tunnel."""
+        if self._tunnel_timer is not None:
+            self._tunnel_timer.cancel()
+            self._tunnel_timer = None
 
     def _heal_tunnels(self) -> None:
         for s in self.sites.values():
@@ -201,8 +208,7 @@ class LabFaults(OperatorFaults):
         the operator's API routes healed, maintenance mode ended (WAN settings stay). Returns the faults that were
         in force."""
         before = self.faults()
-        if self._tunnel_timer is not None:
-            self._tunnel_timer.cancel()
+        self._cancel_late_tunnel()
         for name, s in sorted(self.sites.items()):
             if s.lost:
                 self.restore(name)

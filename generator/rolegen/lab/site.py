@@ -152,6 +152,8 @@ class LabSite(SiteFaults):
             self._leader = None
         self.proxy.partition()
         self.tunnel.partition()
+        if self.api_proxy is not None:
+            self.api_proxy.set_upstream(False)
         self.plane.stop()
         self.api_down = True
 
@@ -162,6 +164,8 @@ class LabSite(SiteFaults):
             self.plane.start()
             self.api.tls = self.plane.ssl_context()
             self.api_down = False
+            if self.api_proxy is not None:
+                self.api_proxy.set_upstream(True)
         self.agent.report_stopped()
         self.agent.resume()  # held members stay down: it reports them terminated
 
