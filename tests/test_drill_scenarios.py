@@ -155,6 +155,7 @@ def test_apply_race_answers_the_prompt_only_after_the_peer_was_promoted() -> Non
     assert prompted.argv(60) == ["apply", "--env", "golddr", "--timeout", "60"]  # no --yes: it asks
     actions = [c.action for c in prompted.during]
     assert isinstance(actions[0], Rolegen) and (actions[0].verb, actions[0].to) == ("failover", "gold")
+    assert actions[0].workspace == "colleague"  # their records must not rewrite the specs the apply planned from
     assert actions[1] == Answer("y")
     source = (REPO / "generator/rolegen/commands/apply.py").read_text()
     assert all(c.on_output and f'"{c.on_output}' in source.replace("f\"", "\"") for c in prompted.during)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -65,7 +66,11 @@ class RolegenRuns:
     def spawn(self, step: Rolegen) -> tuple[subprocess.Popen[bytes], Path, int | None]:
         """Start a run; with `yes=False` its stdin is a terminal (returned: the end answers are typed into)."""
         out = self._outdir / f"run-{len(self.report.runs) + sum(map(len, self.groups))}-{time.monotonic_ns()}.log"
-        argv = [*self.rolegen, *step.argv(self.timeout), "--dir", str(self.ep.env_dir),
+        env_dir = self.ep.env_dir
+        if step.workspace == "colleague":  # another operator's clone, as of now
+            env_dir = self._outdir / f"colleague-{time.monotonic_ns()}"
+            shutil.copytree(self.ep.env_dir, env_dir)
+        argv = [*self.rolegen, *step.argv(self.timeout), "--dir", str(env_dir),
                 "--kubeconfig", str(self.ep.kubeconfig)]
         tty, stdin = (os.openpty() if not step.yes else (None, subprocess.DEVNULL))
         # Unbuffered: cues watch the output while the run runs.
@@ -77,7 +82,8 @@ class RolegenRuns:
         finally:
             if tty is not None:
                 os.close(stdin)  # the child holds its end
-        self.event(f"rolegen {' '.join(step.argv(self.timeout)[:3])} started")
+        who = " (a colleague's clone)" if step.workspace == "colleague" else ""
+        self.event(f"rolegen {' '.join(step.argv(self.timeout)[:3])} started{who}")
         return proc, out, tty
 
     def wait(self, step: Rolegen, proc: subprocess.Popen[bytes], out: Path, kill_after: float | None,

@@ -69,6 +69,9 @@ class Rolegen:
     mark: str | None = None  # names the moment the (last) run ended
     during: tuple[Cue, ...] = ()
     yes: bool = True  # False: no --yes, the run asks on a terminal (answer it with a Cue(Answer(...)))
+    # "colleague": run from a copy of the environments made at that moment (another operator's clone), so what it
+    # records does not change the specs this drill's other runs read
+    workspace: Literal["own", "colleague"] = "own"
 
     def argv(self, timeout: float) -> list[str]:
         target = ["--env", self.to] if self.verb in ("reseed", "apply") else ["--to", self.to]
@@ -235,8 +238,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("apply-race",
              "apply with a hand-set key in gold's DCS config and a spec change that makes Helm run: the key "
              "survives; then the apply runbook of a role change (demote gold by apply, declare golddr leader) "
-             "whose prompt is answered only after a colleague's failover promoted gold again: golddr must not "
-             "become a second primary", (
+             "whose prompt is answered only after a colleague (own clone) ran failover --to gold: golddr must not "
+             "become a second primary; the specs then take the colleague's roles", (
         Write(1.0),
         Fault("edit_config", {"site": "gold", "patch": {"postgresql": {"parameters": {"work_mem": "7MB"}}}}),
         Fault("edit_config", {"site": "gold", "patch": {"failsafe_mode": True}}),
@@ -246,9 +249,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Render("gold", "standby-leader"), Rolegen("apply", "gold", expect="safe"),
         Render("golddr", "leader"),
         Rolegen("apply", "golddr", expect="safe", yes=False, during=(
-            Cue(Rolegen("failover", "gold", expect="safe"), on_output="Apply these changes"),
+            Cue(Rolegen("failover", "gold", expect="safe", workspace="colleague"), on_output="Apply these changes"),
             Cue(Answer("y"), on_output="Apply these changes"))),
-        Write(2.0), Return("gold"), Converge("gold"), Write(0.5))),
+        Write(2.0), Render("gold", "leader"), Render("golddr", "standby-leader"),  # take the colleague's roles
+        Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("concurrent-rolegen",
              "two switchovers to golddr at once: one fails naming the lease holder, the other completes; and back", (
         Write(1.0), Concurrent((Rolegen("switchover", "golddr"), Rolegen("switchover", "golddr"))),
