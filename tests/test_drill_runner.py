@@ -90,3 +90,14 @@ def test_a_cue_the_run_never_reaches_is_reported_and_the_run_is_judged_as_usual(
     assert lab.calls == []  # the fault was never injected
     assert any("cue not reached" in e for _, e in drill.report.events)
     assert drill.report.runs[0].problem() is not None  # exit 1 without a hint: not safe
+
+
+def test_missing_leaves_names_each_lost_hand_set_key() -> None:
+    from rolegen.drill.runner import missing_leaves
+
+    live = {"postgresql": {"parameters": {"work_mem": "4MB"}}, "ttl": 30}
+    holds = {"postgresql": {"parameters": {"work_mem": "7MB"}}, "failsafe_mode": True, "standby_cluster": None}
+    assert missing_leaves(live, holds) == ["postgresql.parameters.work_mem (want '7MB', found '4MB')",
+                                           "failsafe_mode (want True, found None)"]
+    assert missing_leaves({"standby_cluster": {"host": "x"}}, {"standby_cluster": None}) == [
+        "standby_cluster (want None, found {'host': 'x'})"]

@@ -138,6 +138,12 @@ def test_paused_patroni_switchover_refuses_and_maintenance_ends_before_the_check
     faults = _faults("paused-patroni")
     assert [(f.op, f.args.get("on", True)) for f in faults] == [("maintenance", True), ("maintenance", False)]
     assert [(r.verb, r.expect) for r in _runs("paused-patroni")] == [("switchover", "error")]
+    # "before any write": right after the refusal, while still paused, both DCS configs are as they were
+    steps = SCENARIOS["paused-patroni"].steps
+    checks = [s for s in steps if isinstance(s, ExpectConfig)]
+    assert [(c.site, c.holds) for c in checks] == [
+        ("gold", {"standby_cluster": None}), ("golddr", {"standby_cluster": {"primary_slot_name": "golddr"}})]
+    assert steps.index(checks[-1]) < steps.index(faults[1])
 
 
 def test_recreated_pod_cue_names_a_real_switchover_step() -> None:

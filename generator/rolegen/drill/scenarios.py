@@ -226,7 +226,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "gold's Patroni in maintenance mode (`patronictl pause`: pause: true in its DCS config); switchover "
              "--to golddr must refuse before writing anything; resume; gold still leads, golddr streams", (
         Write(1.0), Fault("maintenance", {"site": "gold"}, mark="paused"),
-        Rolegen("switchover", "golddr", expect="error", timeout=20), Write(0.5),
+        Rolegen("switchover", "golddr", expect="error", timeout=20),
+        # Refused before any write: gold's DCS config still leads, golddr still streams through its slot.
+        ExpectConfig("gold", {"standby_cluster": None}),
+        ExpectConfig("golddr", {"standby_cluster": {"primary_slot_name": "golddr"}}), Write(0.5),
         Fault("maintenance", {"site": "gold", "on": False}, mark="resumed"), Converge("gold"), Write(0.5))),
     Scenario("recreated-pod",
              "switchover --to golddr; while it waits for the LSN gate gold's old leader Pod is force-deleted "
