@@ -44,9 +44,10 @@ class RecordingLab:
 
     def request(self, op: str, **args: Any) -> Any:
         if op == "info":
-            return {"sites": {}, "environments": "/nonexistent", "kubeconfig": "/nonexistent"}
+            return {"sites": {}, "environments": str(Path(__file__).resolve().parents[1] / "environments"),
+                    "kubeconfig": "/nonexistent"}
         self.calls.append((op, args))
-        return ["patroni-0"]
+        return {} if op == "heal_all" else ["patroni-0"]
 
 
 # Stands for a rolegen run: logs a runbook step, waits a moment, then asks on its terminal.
@@ -101,3 +102,13 @@ def test_missing_leaves_names_each_lost_hand_set_key() -> None:
                                            "failsafe_mode (want True, found None)"]
     assert missing_leaves({"standby_cluster": {"host": "x"}}, {"standby_cluster": None}) == [
         "standby_cluster (want None, found {'host': 'x'})"]
+
+
+def test_a_drill_that_set_wan_settings_turns_them_off_after_its_final_heal() -> None:
+    # heal_all keeps WAN settings (the link's character); a drill must not leave its slow link to the next one.
+    for steps, expected in (((Fault("wan", {"latency_ms": 300}),), [("heal_all", {}), ("wan", {})]),
+                            ((Write(0),), [("heal_all", {})])):
+        lab = RecordingLab()
+        drill = Drill(lab, Scenario("s", "test", steps), timeout=-29.9)  # type: ignore[arg-type]
+        drill.finish()  # no sites in this stand-in: it never converges, and gives up at once
+        assert lab.calls == expected

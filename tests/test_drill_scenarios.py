@@ -111,18 +111,23 @@ def test_operator_partition_only_faults_the_operators_route_and_must_refuse() ->
     assert isinstance(steps[-2], Converge) and steps[-2].leader == "gold"  # nothing promoted: gold still leads
 
 
-def test_flaky_api_covers_failover_catch_up_failback_and_reseed_under_flaky_routes() -> None:
-    steps = SCENARIOS["flaky-api"].steps
-    flaky: set[str] = set()
-    covered = []
-    for step in steps:
-        if isinstance(step, Fault) and step.op == "api_flaky":
-            flaky.add(step.args["site"])
-        elif isinstance(step, Fault) and step.op == "api_heal":
-            flaky.clear()
-        elif isinstance(step, Rolegen) and flaky:
-            covered.append((step.verb, step.expect))
-    assert covered == [("failover", "safe"), ("failback", "safe"), ("reseed", "safe")]
+def test_flaky_api_covers_failover_catch_up_failback_rewind_and_reseed_from_inside_each_run() -> None:
+    covered = {}
+    for run in _runs("flaky-api"):
+        cues = [c for c in run.during if isinstance(c.action, Fault) and c.action.op == "api_flaky"]
+        if cues:
+            covered[run.verb] = (run.expect, sorted(c.action.args["site"] for c in cues),  # type: ignore[union-attr]
+                                 {c.on_output for c in cues})
+    assert covered == {"failover": ("safe", ["golddr"], {"Preflight"}),  # gold is lost: only golddr's API counts
+                       "failback": ("safe", ["gold", "golddr"], {"Rewind"}),
+                       "reseed": ("safe", ["gold", "golddr"], {"Preflight"})}
+    runs = (("failover", ["--to", "golddr"]), ("failback", ["--to", "gold"]), ("reseed", ["--env", "golddr"]))
+    for verb, args in runs:
+        dry = CliRunner().invoke(app, [verb, *args, "--dry-run", "--dir", str(REPO / "environments")])
+        assert dry.exit_code == 0, dry.output
+        assert all(title in dry.stdout for title in covered[verb][2])  # each cue names a real runbook step
+    ops = [s.op for s in SCENARIOS["flaky-api"].steps if isinstance(s, Fault)]
+    assert ops.count("api_heal") == 3  # healed after each flaky run, before the next step relies on the API
 
 
 def test_returning_site_cold_starts_gold_before_its_tunnel_without_a_fence_first() -> None:
@@ -144,6 +149,11 @@ def test_paused_patroni_switchover_refuses_and_maintenance_ends_before_the_check
     assert [(c.site, c.holds) for c in checks] == [
         ("gold", {"standby_cluster": None}), ("golddr", {"standby_cluster": {"primary_slot_name": "golddr"}})]
     assert steps.index(checks[-1]) < steps.index(faults[1])
+
+
+def test_recreated_pod_runs_over_a_slow_link_and_turns_it_off_before_returning() -> None:
+    wan = [f for f in _faults("recreated-pod") if f.op == "wan"]
+    assert [f.args for f in wan] == [{"latency_ms": 300}, {}]  # off again (all zero) before the failback
 
 
 def test_recreated_pod_cue_names_a_real_switchover_step() -> None:

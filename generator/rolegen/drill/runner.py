@@ -159,6 +159,9 @@ class Drill(RolegenRuns):
         """Heal every fault still in force, then wait until the pair converges (whoever leads)."""
         healed_at = time.monotonic()
         faults = self.control.request("heal_all")
+        if any(isinstance(s, Fault) and s.op == "wan" for s in self.scenario.steps):
+            self.control.request("wan")  # WAN settings outlive heal_all (the link, not a fault): this drill's go
+            self.event("WAN settings off (set by this drill)")
         in_force = {s: {k: v for k, v in f.items() if v} for s, f in faults.items()}
         self.event(f"heal all: {({s: f for s, f in in_force.items() if f}) or 'no fault in force'}")
         deadline = time.monotonic() + self.timeout + 30

@@ -199,19 +199,23 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Fault("api_slow", {"site": "gold"}), Rolegen("failover", "golddr", expect="error", timeout=20),
         Write(0.5), Fault("api_heal", mark="healed"), Converge("gold"), Write(0.5))),
     Scenario("flaky-api",
-             "the operator's API connections fail at random (resets, HTTP 503) through failover's catch-up "
-             "(gold lost), failback's rewind wait and a reseed: each run completes or stops naming the next "
-             "command; never a promotion or a wipe on an unclassified error", (
-        Write(1.5), Fault("lose", {"site": "gold"}, mark="fault"), Fault("api_flaky", {"site": "golddr"}),
-        Rolegen("failover", "golddr", expect="safe", mark="promoted"), FollowHint(3),
-        Fault("api_heal"), Rolegen("failover", "golddr"), Converge("golddr", follower=False), Write(1.0),
-        Fault("restore", {"site": "gold", "api_only": True}), Rolegen("failover", "golddr"),
+             "the operator's API connections fail at random (rate 0.3: resets, HTTP 503) from the first runbook "
+             "step of a failover (gold lost: catch-up), a failback (from its rewind) and a reseed: each run "
+             "completes or stops naming the next command; never a promotion or a wipe on an unclassified error", (
+        Write(1.5), Fault("lose", {"site": "gold"}, mark="fault"),
+        Rolegen("failover", "golddr", expect="safe", mark="promoted", during=(
+            Cue(Fault("api_flaky", {"site": "golddr", "rate": 0.3}), on_output="Preflight"),)),
+        Fault("api_heal"), FollowHint(), Rolegen("failover", "golddr"), Converge("golddr", follower=False),
+        Write(1.0), Fault("restore", {"site": "gold", "api_only": True}), Rolegen("failover", "golddr"),
         Fault("restore", {"site": "gold"}), Converge("golddr"), Write(1.0),
-        Fault("api_flaky", {"site": "gold"}), Fault("api_flaky", {"site": "golddr"}),
-        Rolegen("failback", "gold", expect="safe"), FollowHint(3), Fault("api_heal"), Return("gold"),
-        Converge("gold"), Write(1.0),
-        Fault("api_flaky", {"site": "gold"}), Fault("api_flaky", {"site": "golddr"}),
-        Rolegen("reseed", "golddr", expect="safe"), Fault("api_heal"), Converge("gold"), Write(0.5)),
+        Rolegen("failback", "gold", expect="safe", during=(
+            Cue(Fault("api_flaky", {"site": "gold", "rate": 0.3}), on_output="Rewind"),
+            Cue(Fault("api_flaky", {"site": "golddr", "rate": 0.3}), on_output="Rewind"))),
+        Fault("api_heal"), FollowHint(), Return("gold"), Converge("gold"), Write(1.0),
+        Rolegen("reseed", "golddr", expect="safe", during=(
+            Cue(Fault("api_flaky", {"site": "gold", "rate": 0.3}), on_output="Preflight"),
+            Cue(Fault("api_flaky", {"site": "golddr", "rate": 0.3}), on_output="Preflight"))),
+        Fault("api_heal"), Converge("gold"), Write(0.5)),
         Expect(loss_window=("fault", "promoted"))),
     Scenario("returning-site",
              "gold lost; failover to golddr; gold's members cold-start while the tunnel stays cut for 20 s (the "
@@ -231,13 +235,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         ExpectConfig("gold", {"standby_cluster": None}),
         ExpectConfig("golddr", {"standby_cluster": {"primary_slot_name": "golddr"}}), Write(0.5),
         Fault("maintenance", {"site": "gold", "on": False}, mark="resumed"), Converge("gold"), Write(0.5))),
+    # 300 ms of WAN latency on the tunnel, so gold still holds WAL golddr has not received when its Pod goes.
     Scenario("recreated-pod",
-             "switchover --to golddr; while it waits for the LSN gate gold's old leader Pod is force-deleted "
-             "(recreated by its StatefulSet, restartCount 0): no acknowledged write lost; and back", (
-        Write(1.5),
+             "tunnel with 300 ms latency; switchover --to golddr; while it waits for the LSN gate gold's old "
+             "leader Pod is force-deleted (recreated by its StatefulSet, restartCount 0): no acknowledged write "
+             "lost; and back", (
+        Fault("wan", {"latency_ms": 300}), Write(1.5),
         Rolegen("switchover", "golddr", expect="safe", during=(
             Cue(Fault("delete_pod", {"site": "gold", "member": "leader"}), on_output="Wait for the LSN gate"),)),
-        FollowHint(), Return("gold"), Converge("gold"), Write(0.5))),
+        FollowHint(), Fault("wan"), Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("apply-race",
              "apply with a hand-set key in gold's DCS config and a spec change that makes Helm run: the key "
              "survives; then the apply runbook of a role change (demote gold by apply, declare golddr leader) "
