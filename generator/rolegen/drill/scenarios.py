@@ -261,7 +261,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
             Cue(Rolegen("failover", "gold", expect="safe", workspace="colleague"), on_output="Apply these changes"),
             Cue(Answer("y"), on_output="Apply these changes"))),
         Write(2.0), Render("gold", "leader"), Render("golddr", "standby-leader"),  # take the colleague's roles
-        Return("gold"), Converge("gold"), Write(0.5))),
+        Return("gold"), Converge("gold"),
+        # the spec edit undone and applied, so the next run's edit makes Helm run again
+        Render("gold", "leader", {"tsc": {"monitor": {"interval": 10}}}), Rolegen("apply", "gold"),
+        Converge("gold"), Write(0.5))),
     Scenario("concurrent-rolegen",
              "two switchovers to golddr at once: one fails naming the lease holder, the other completes; and back", (
         Write(1.0), Concurrent((Rolegen("switchover", "golddr"), Rolegen("switchover", "golddr"))),
