@@ -216,3 +216,14 @@ def test_operator_side_verbs_refuse_bad_input_before_the_lab(served: tuple[Path,
     result = runner.invoke(app, ["lab", "delete-pod", "gold", "--root", str(root)])
     assert result.exit_code == 2 and "delete-pod needs SITE/MEMBER" in result.stderr
     assert lab.calls == []
+
+
+def test_lab_status_words_name_the_operator_side_faults_and_wan_settings() -> None:
+    from rolegen.commands.lab import _fault_words
+
+    faults = {"lost": False, "api_down": False, "tunnel_cut": False, "held": [], "paused": [],
+              "api_route": "flaky 0.3", "maintenance": True,
+              "wan": {"latency_ms": 20, "jitter_ms": 5, "rate_mbit": 0, "reset_every_s": 0}}
+    assert _fault_words(faults) == ["operator's API route flaky 0.3", "Patroni maintenance mode",
+                                    "WAN on its tunnel (jitter_ms 5, latency_ms 20)"]
+    assert _fault_words({**faults, "api_route": None, "maintenance": False, "wan": None}) == []
