@@ -151,9 +151,9 @@ class Drill(RolegenRuns):
         elif isinstance(step, ExpectConfig):
             missing = missing_leaves(self.api_view(step.site).config or {}, step.holds)
             if missing:
-                self.report.problems.append(f"{step.site}: hand-set DCS key(s) lost: {', '.join(missing)}")
-            self.event(f"{step.site} DCS config: " + (f"MISSING {', '.join(missing)}" if missing else
-                                                       "hand-set keys kept"))
+                self.report.problems.append(f"{step.site}: DCS config not as expected: {', '.join(missing)}")
+            self.event(f"{step.site} DCS config: " + (f"NOT as expected: {', '.join(missing)}" if missing else
+                                                       "as expected"))
 
     def finish(self) -> None:
         """Heal every fault still in force, then wait until the pair converges (whoever leads)."""

@@ -120,8 +120,9 @@ class Render:
 
 @dataclass(frozen=True)
 class ExpectConfig:
-    """The site's DCS config (its `config` annotation, read directly) holds every leaf of `holds`: a hand-set key
-    must survive what ran before. A mismatch is reported; the scenario goes on."""
+    """The site's DCS config (its `config` annotation, read directly) holds every leaf of `holds` (None: the key
+    is absent): a hand-set key survived, a refused run wrote nothing. A mismatch is reported; the scenario goes
+    on."""
 
     site: str
     holds: dict[str, Any]
