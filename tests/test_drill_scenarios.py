@@ -179,6 +179,9 @@ def test_apply_race_answers_the_prompt_only_after_the_peer_was_promoted() -> Non
     assert checks and checks[0].holds["failsafe_mode"] is True
     renders = [s for s in steps if isinstance(s, Render)]
     assert renders[0].edit  # the first apply runs Helm (its values change)
+    # taking the colleague's roles: golddr first (render refuses a second declared leader)
+    after = renders[renders.index(Render("golddr", "leader")) + 1:]
+    assert [(r.env, r.role) for r in after[:2]] == [("golddr", "standby-leader"), ("gold", "leader")]
     # ... and the edit is undone (the spec's own value) and applied at the end, so a second run runs Helm again
     spec = (REPO / "environments" / "gold.yaml").read_text()
     assert renders[-1].edit == {"tsc": {"monitor": {"interval": 10}}} and "monitor: {interval: 10," in spec

@@ -261,7 +261,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Rolegen("apply", "golddr", expect="safe", yes=False, during=(
             Cue(Rolegen("failover", "gold", expect="safe", workspace="colleague"), on_output="Apply these changes"),
             Cue(Answer("y"), on_output="Apply these changes"))),
-        Write(2.0), Render("gold", "leader"), Render("golddr", "standby-leader"),  # take the colleague's roles
+        Write(2.0), Render("golddr", "standby-leader"), Render("gold", "leader"),  # take the colleague's roles
         Return("gold"), Converge("gold"),
         # the spec edit undone and applied, so the next run's edit makes Helm run again
         Render("gold", "leader", {"tsc": {"monitor": {"interval": 10}}}), Rolegen("apply", "gold"),
