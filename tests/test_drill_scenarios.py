@@ -156,13 +156,16 @@ def test_recreated_pod_runs_over_a_slow_link_and_turns_it_off_before_returning()
     assert [f.args for f in wan] == [{"latency_ms": 300}, {}]  # off again (all zero) before the failback
 
 
-def test_recreated_pod_cue_names_a_real_switchover_step() -> None:
-    [run] = [r for r in _runs("recreated-pod") if r.during]
-    [cue] = run.during
-    assert isinstance(cue.action, Fault) and cue.action.op == "delete_pod"
-    dry = CliRunner().invoke(app, ["switchover", "--to", "golddr", "--dry-run", "--dir", str(REPO / "environments")])
-    assert dry.exit_code == 0, dry.output
-    assert cue.on_output and cue.on_output in dry.stdout  # the title the run logs as "[n/N] ..." when it starts
+def test_recreated_pod_cues_name_real_switchover_steps() -> None:
+    runs = [r for r in _runs("recreated-pod") if r.during]
+    assert [(r.verb, r.to) for r in runs] == [("switchover", "golddr"), ("switchover", "gold")]
+    for run in runs:
+        [cue] = run.during
+        old = "gold" if run.to == "golddr" else "golddr"
+        assert cue.action == Fault("delete_pod", {"site": old, "member": "leader"})  # the site being demoted
+        dry = CliRunner().invoke(app, ["switchover", "--to", run.to, "--dry-run", "--dir", str(REPO / "environments")])
+        assert dry.exit_code == 0, dry.output
+        assert cue.on_output and cue.on_output in dry.stdout  # a title the run logs as "[n/N] ..." when it starts
 
 
 def test_apply_race_answers_the_prompt_only_after_the_peer_was_promoted() -> None:

@@ -236,14 +236,19 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         ExpectConfig("gold", {"standby_cluster": None}),
         ExpectConfig("golddr", {"standby_cluster": {"primary_slot_name": "golddr"}}), Write(0.5),
         Fault("maintenance", {"site": "gold", "on": False}, mark="resumed"), Converge("gold"), Write(0.5))),
-    # 300 ms of WAN latency on the tunnel, so gold still holds WAL golddr has not received when its Pod goes.
+    # 300 ms of WAN latency on the tunnel, so the old leader still holds WAL its peer has not received when its
+    # Pod goes: once while the switchover waits for the LSN gate, once as the demotion is written (before the
+    # demoted leader can publish its final position).
     Scenario("recreated-pod",
-             "tunnel with 300 ms latency; switchover --to golddr; while it waits for the LSN gate gold's old "
-             "leader Pod is force-deleted (recreated by its StatefulSet, restartCount 0): no acknowledged write "
-             "lost; and back", (
+             "tunnel with 300 ms latency; switchover --to golddr with gold's old leader Pod force-deleted "
+             "(recreated by its StatefulSet, restartCount 0) during the LSN gate; switchover back with golddr's "
+             "leader Pod force-deleted as it is demoted: no acknowledged write lost", (
         Fault("wan", {"latency_ms": 300}), Write(1.5),
         Rolegen("switchover", "golddr", expect="safe", during=(
             Cue(Fault("delete_pod", {"site": "gold", "member": "leader"}), on_output="Wait for the LSN gate"),)),
+        FollowHint(), Write(1.5),
+        Rolegen("switchover", "gold", expect="safe", during=(
+            Cue(Fault("delete_pod", {"site": "golddr", "member": "leader"}), on_output="Demote golddr"),)),
         FollowHint(), Fault("wan"), Return("gold"), Converge("gold"), Write(0.5))),
     Scenario("apply-race",
              "apply with a hand-set key in gold's DCS config and a spec change that makes Helm run: the key "
