@@ -154,6 +154,9 @@ def test_paused_patroni_switchover_refuses_and_maintenance_ends_before_the_check
 def test_recreated_pod_runs_over_a_slow_link_and_turns_it_off_before_returning() -> None:
     wan = [f for f in _faults("recreated-pod") if f.op == "wan"]
     assert [f.args for f in wan] == [{"latency_ms": 300}, {}]  # off again (all zero) before the failback
+    steps = SCENARIOS["recreated-pod"].steps
+    # the new settings drop the tunnel's connections: the switchover starts only once golddr streams again
+    assert steps[steps.index(wan[0]) + 1] == Converge("gold")
 
 
 def test_recreated_pod_cues_name_real_switchover_steps() -> None:

@@ -243,10 +243,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "tunnel with 300 ms latency; switchover --to golddr with gold's old leader Pod force-deleted "
              "(recreated by its StatefulSet, restartCount 0) during the LSN gate; switchover back with golddr's "
              "leader Pod force-deleted as it is demoted: no acknowledged write lost", (
-        Fault("wan", {"latency_ms": 300}), Write(1.5),
+        # New WAN settings drop the tunnel's connections once: wait until golddr streams again (else the
+        # switchover's preflight refuses and nothing is exercised).
+        Fault("wan", {"latency_ms": 300}), Converge("gold"), Write(1.5),
         Rolegen("switchover", "golddr", expect="safe", during=(
             Cue(Fault("delete_pod", {"site": "gold", "member": "leader"}), on_output="Wait for the LSN gate"),)),
-        FollowHint(), Write(1.5),
+        FollowHint(), Converge("golddr"), Write(1.5),
         Rolegen("switchover", "gold", expect="safe", during=(
             Cue(Fault("delete_pod", {"site": "golddr", "member": "leader"}), on_output="Demote golddr"),)),
         FollowHint(), Fault("wan"), Return("gold"), Converge("gold"), Write(0.5))),
