@@ -51,6 +51,40 @@ class StandInLab:
         self.calls.append(("cut", {"site": site}))
         return [site] if site else ["gold", "golddr"]
 
+    # the operator's side, the tunnel's WAN settings, a late tunnel: recorded as received
+    def _record(self, op: str, site: str | None, **args: Any) -> list[str]:
+        if site is not None:
+            self._site(site)
+        self.calls.append((op, {"site": site, **args}))
+        return [site] if site else ["gold", "golddr"]
+
+    def api_cut(self, site: str) -> list[str]:
+        return self._record("api_cut", site)
+
+    def api_slow(self, site: str) -> list[str]:
+        return self._record("api_slow", site)
+
+    def api_flaky(self, site: str, rate: float) -> list[str]:
+        return self._record("api_flaky", site, rate=rate)
+
+    def api_heal(self, site: str | None) -> list[str]:
+        return self._record("api_heal", site)
+
+    def wan(self, site: str | None, **settings: float) -> dict[str, Any]:
+        return {"sites": self._record("wan", site, **settings), **settings}
+
+    def restore(self, site: str, api_only: bool, tunnel_after: float) -> str:
+        self._record("restore", site, api_only=api_only, tunnel_after=tunnel_after)
+        return site
+
+    def delete_pod(self, site: str, member: str) -> list[str]:
+        self._record("delete_pod", site, member=member)
+        return [member]
+
+    def maintenance(self, site: str, on: bool) -> str:
+        self._record("maintenance", site, on=on)
+        return site
+
 
 @pytest.fixture
 def served() -> Iterator[tuple[Path, StandInLab]]:
@@ -139,5 +173,57 @@ def test_bad_target_and_unknown_scenario_are_usage_errors(tmp_path: Path) -> Non
 
 def test_lab_help_lists_the_fault_verbs_and_drill() -> None:
     result = runner.invoke(app, ["lab", "--help"])
-    for verb in ("kill", "start", "pause", "resume", "cut", "heal", "lose", "restore", "drill"):
+    for verb in ("kill", "start", "pause", "resume", "cut", "heal", "lose", "restore", "drill", "api-cut",
+                 "api-slow", "api-flaky", "api-heal", "wan", "delete-pod", "maintenance"):
         assert verb in result.stdout
+
+
+@pytest.mark.parametrize(("argv", "call", "says"), [
+    (["api-cut", "gold"], ("api_cut", {"site": "gold"}), "gold: the operator's connections to its API are now "
+     "refused (a VPN or API load balancer down); the site itself sees nothing"),
+    (["api-slow", "gold"], ("api_slow", {"site": "gold"}), "never answered (past kubectl's request timeout)"),
+    (["api-flaky", "golddr", "--rate", "0.25"], ("api_flaky", {"site": "golddr", "rate": 0.25}),
+     "failing for a fraction 0.25 of connections (reset or HTTP 503)"),
+    (["api-flaky", "gold"], ("api_flaky", {"site": "gold", "rate": 0.5}), "fraction 0.5"),
+    (["api-heal"], ("api_heal", {"site": None}), "the operator reaches the API of gold, golddr again"),
+    (["restore", "gold", "--tunnel-after", "20"], ("restore", {"site": "gold", "api_only": False, "tunnel_after": 20}),
+     "members and links back (the tunnel, both ways, only in 20s)"),
+    (["delete-pod", "gold/leader"], ("delete_pod", {"site": "gold", "member": "leader"}),
+     "gold: Pod leader force-deleted (the StatefulSet recreates it, restartCount 0)"),
+    (["maintenance", "gold"], ("maintenance", {"site": "gold", "on": True}), "maintenance mode on (pause: true)"),
+    (["maintenance", "gold", "--off"], ("maintenance", {"site": "gold", "on": False}), "maintenance mode off"),
+    (["wan", "--latency-ms", "20", "--jitter-ms", "5", "--rate-mbit", "100"],
+     ("wan", {"site": None, "latency_ms": 20, "jitter_ms": 5, "rate_mbit": 100, "reset_every_s": 0}),
+     "tunnel towards gold, golddr: latency 20 ms +- 5, rate cap 100 Mbit/s per direction (open connections "
+     "reconnect)"),
+    (["wan"], ("wan", {"site": None, "latency_ms": 0, "jitter_ms": 0, "rate_mbit": 0, "reset_every_s": 0}),
+     "plain loopback (no WAN settings)"),
+])
+def test_operator_side_verbs_reach_the_lab_and_say_what_changed(
+        served: tuple[Path, StandInLab], argv: list[str], call: tuple[str, dict[str, Any]], says: str) -> None:
+    root, lab = served
+    result = runner.invoke(app, ["lab", *argv, "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    assert lab.calls == [call]
+    assert says in result.stdout
+
+
+def test_operator_side_verbs_refuse_bad_input_before_the_lab(served: tuple[Path, StandInLab]) -> None:
+    root, lab = served
+    for argv in (["api-flaky", "gold", "--rate", "0"], ["wan", "--latency-ms", "-1"], ["api-cut"],
+                 ["restore", "gold", "--tunnel-after", "-3"]):
+        assert runner.invoke(app, ["lab", *argv, "--root", str(root)]).exit_code == 2, argv
+    result = runner.invoke(app, ["lab", "delete-pod", "gold", "--root", str(root)])
+    assert result.exit_code == 2 and "delete-pod needs SITE/MEMBER" in result.stderr
+    assert lab.calls == []
+
+
+def test_lab_status_words_name_the_operator_side_faults_and_wan_settings() -> None:
+    from rolegen.commands.lab import _fault_words
+
+    faults = {"lost": False, "api_down": False, "tunnel_cut": False, "held": [], "paused": [],
+              "api_route": "flaky 0.3", "maintenance": True,
+              "wan": {"latency_ms": 20, "jitter_ms": 5, "rate_mbit": 0, "reset_every_s": 0}}
+    assert _fault_words(faults) == ["operator's API route flaky 0.3", "Patroni maintenance mode",
+                                    "WAN on its tunnel (jitter_ms 5, latency_ms 20)"]
+    assert _fault_words({**faults, "api_route": None, "maintenance": False, "wan": None}) == []

@@ -166,3 +166,12 @@ def test_a_site_loss_excuses_only_what_the_lost_site_acknowledged() -> None:
     by = ["gold", "gold", "golddr", "golddr"]
     assert split_losses(acknowledged, at, {2, 3}, (1.5, 3.5), by, "gold") == ([3], [2])
     assert split_losses(acknowledged, at, {2, 3}, (1.5, 3.5), by, None) == ([], [2, 3])
+
+
+def test_apply_and_reseed_runs_are_named_with_env_as_users_type_them() -> None:
+    from rolegen.drill.report import RunRecord
+
+    run = RunRecord("apply", "golddr", "ok", 1.0, exit_code=1, tail=["error: refused"])
+    assert run.command == "rolegen apply --env golddr"
+    assert run.problem() == "rolegen apply --env golddr failed (exit 1): error: refused"
+    assert RunRecord("failover", "golddr", "ok", 0.0).command == "rolegen failover --to golddr"

@@ -1,13 +1,22 @@
+"""The lab's proxies without a lab (a plain echo server): the tunnel/master proxy, the operator's API route
+(cut, slow, flaky) and the tunnel's WAN settings."""
+
 from __future__ import annotations
 
+import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from rolegen.errors import RolegenError
+from rolegen.lab.apiproxy import ApiProxy, server_context
 from rolegen.lab.proxy import Address, TunnelProxy
+from rolegen.lab.wan import WanSettings
 
 
 @pytest.fixture
@@ -82,3 +91,253 @@ def test_partition_cuts_open_connections_and_heal_restores(echo: Address) -> Non
         assert _roundtrip(proxy.address, b"back") == b"back"
     finally:
         proxy.close()
+
+
+# -- the operator's route to an API server (rolegen.lab.apiproxy) ----------------------------------------------
+def test_api_cut_refuses_connections_and_heal_listens_again_on_the_same_port(echo: Address) -> None:
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        address = proxy.address
+        proxy.set_mode("cut")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=2)
+        proxy.set_mode("ok")
+        assert proxy.address == address
+        assert _roundtrip(address, b"back") == b"back"
+    finally:
+        proxy.close()
+
+
+def test_api_slow_accepts_and_never_answers_until_healed(echo: Address) -> None:
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        proxy.set_mode("slow")
+        stalled = socket.create_connection(proxy.address, timeout=0.5)  # accepted: not refused
+        stalled.sendall(b"hello")
+        with pytest.raises(TimeoutError):
+            stalled.recv(10)
+        proxy.set_mode("ok")  # what was held fails now, as a request timing out would
+        with pytest.raises(OSError):
+            if stalled.recv(10) == b"":
+                raise ConnectionResetError
+        stalled.close()
+        assert _roundtrip(proxy.address, b"again") == b"again"
+    finally:
+        proxy.close()
+
+
+def test_api_flaky_resets_a_fraction_of_connections_and_passes_the_rest(echo: Address) -> None:
+    proxy = ApiProxy(("127.0.0.1", 0), echo, rng=random.Random(7))
+    try:
+        proxy.set_mode("flaky", rate=0.5)
+        outcomes = []
+        for _ in range(30):
+            try:
+                outcomes.append(_roundtrip(proxy.address, b"x") == b"x")
+            except ConnectionResetError:
+                outcomes.append(False)
+        assert 5 <= outcomes.count(False) <= 25, outcomes
+        assert proxy.failed["reset"] == outcomes.count(False) and proxy.failed["503"] == 0  # no TLS: resets only
+    finally:
+        proxy.close()
+
+
+def test_api_flaky_with_tls_answers_some_requests_with_503(echo: Address, tmp_path: Path) -> None:
+    from rolegen.lab import pki
+
+    keys = pki.generate(tmp_path / "pki", "gold")
+    proxy = ApiProxy(("127.0.0.1", 0), echo, server_context(str(keys.serving_crt), str(keys.serving_key)),
+                     rng=random.Random(3))
+    client = ssl.create_default_context(cafile=str(keys.ca_crt))
+    try:
+        proxy.set_mode("flaky", rate=1.0)
+        statuses = []
+        for _ in range(12):
+            try:
+                with socket.create_connection(proxy.address, timeout=5) as raw, \
+                        client.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+                    conn.sendall(b"GET /api/v1/namespaces/gold/pods HTTP/1.1\r\nHost: gold\r\n\r\n")
+                    statuses.append(conn.recv(4096).split(b"\r\n")[0].decode())
+            except (ConnectionResetError, ssl.SSLError):
+                statuses.append("reset")
+        assert "HTTP/1.1 503 Service Unavailable" in statuses and "reset" in statuses, statuses
+        assert set(statuses) == {"HTTP/1.1 503 Service Unavailable", "reset"}  # rate 1: nothing gets through
+    finally:
+        proxy.close()
+
+
+def test_unknown_api_mode_and_bad_rate_are_refused(echo: Address) -> None:
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        with pytest.raises(RolegenError, match="unknown API proxy mode"):
+            proxy.set_mode("down")
+        with pytest.raises(RolegenError, match="outside"):
+            proxy.set_mode("flaky", rate=1.5)
+        assert proxy.mode == "ok"
+    finally:
+        proxy.close()
+
+
+# -- WAN settings on the tunnel (rolegen.lab.wan) -----------------------------------------------------------------
+def _timed_roundtrip(address: Address, payload: bytes) -> float:
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=10) as conn:
+        conn.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            data = conn.recv(65536)
+            assert data, "connection closed early"
+            got += data
+    assert got == payload
+    return time.monotonic() - started
+
+
+def test_wan_latency_delays_each_direction_and_off_restores_loopback(echo: Address) -> None:
+    proxy = TunnelProxy(("127.0.0.1", 0), lambda: echo)
+    try:
+        assert _timed_roundtrip(proxy.address, b"ping") < 0.15
+        proxy.set_wan(WanSettings(latency_ms=150))
+        assert 0.3 <= _timed_roundtrip(proxy.address, b"ping") < 1.5  # 150 ms there, 150 ms back
+        proxy.set_wan(WanSettings())
+        assert _timed_roundtrip(proxy.address, b"ping") < 0.15
+    finally:
+        proxy.close()
+
+
+def test_wan_jitter_keeps_the_byte_order(echo: Address) -> None:
+    proxy = TunnelProxy(("127.0.0.1", 0), lambda: echo)
+    try:
+        proxy.set_wan(WanSettings(latency_ms=20, jitter_ms=20))
+        with socket.create_connection(proxy.address, timeout=10) as conn:
+            expected = b"".join(b"%03d" % i for i in range(100))
+            for i in range(100):
+                conn.sendall(b"%03d" % i)
+                time.sleep(0.002)
+            got = b""
+            while len(got) < len(expected):
+                got += conn.recv(4096)
+        assert got == expected
+    finally:
+        proxy.close()
+
+
+def test_wan_rate_caps_the_bandwidth(echo: Address) -> None:
+    proxy = TunnelProxy(("127.0.0.1", 0), lambda: echo)
+    try:
+        assert _timed_roundtrip(proxy.address, b"x" * 65536) < 0.2
+        proxy.set_wan(WanSettings(rate_mbit=1))
+        # 64 KiB at 1 Mbit/s: 0.52 s one way (the echo overlaps the way back)
+        assert 0.5 <= _timed_roundtrip(proxy.address, b"x" * 65536) < 3
+    finally:
+        proxy.close()
+
+
+def test_wan_resets_drop_open_connections_at_random(echo: Address) -> None:
+    proxy = TunnelProxy(("127.0.0.1", 0), lambda: echo)
+    try:
+        proxy.set_wan(WanSettings(reset_every_s=0.2))
+        conn = socket.create_connection(proxy.address, timeout=5)
+        dropped = False
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not dropped:
+            try:
+                conn.sendall(b"x")
+                dropped = conn.recv(10) == b""
+            except OSError:
+                dropped = True
+            time.sleep(0.05)
+        conn.close()
+        assert dropped, "no reset within 5 s at a mean of 0.2 s"
+        proxy.set_wan(WanSettings())
+        with socket.create_connection(proxy.address, timeout=5) as steady:
+            for _ in range(10):
+                steady.sendall(b"y")
+                assert steady.recv(10) == b"y"
+                time.sleep(0.05)
+    finally:
+        proxy.close()
+
+
+def test_wan_settings_are_validated() -> None:
+    with pytest.raises(RolegenError, match="negative"):
+        WanSettings(latency_ms=-1)
+    with pytest.raises(RolegenError, match="jitter"):
+        WanSettings(latency_ms=5, jitter_ms=10)
+    assert WanSettings().off and not WanSettings(rate_mbit=100).off
+
+
+def test_api_proxy_refuses_while_its_api_server_is_down_as_the_direct_route_did(echo: Address) -> None:
+    # A lost site's API must look the same through the proxy as without it: refused, not accepted-then-closed.
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        proxy.set_upstream(False)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(proxy.address, timeout=2)
+        proxy.set_mode("slow")  # an operator-side fault set meanwhile does not make a dead API answer
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(proxy.address, timeout=2)
+        proxy.set_mode("ok")
+        proxy.set_upstream(True)
+        assert _roundtrip(proxy.address, b"up") == b"up"
+    finally:
+        proxy.close()
+
+
+# -- a returning site whose tunnel comes up after its members (LabFaults.restore(tunnel_after=S)) -----------------
+class StandInSite:
+    """What LabFaults.restore touches of a LabSite: its tunnel proxy and its lost/restored state."""
+
+    def __init__(self, env: str, tunnel: TunnelProxy, lost: bool = False) -> None:
+        self.env, self.tunnel, self.lost = env, tunnel, lost
+        self.members_started_at: float | None = None
+
+    def restore_api(self) -> None:
+        pass
+
+    def resume_members(self, tunnel: bool = True) -> None:
+        self.members_started_at = time.monotonic()
+        self.lost = False
+        if tunnel:
+            self.tunnel.heal()
+
+
+def test_restore_with_tunnel_after_starts_members_while_the_tunnel_stays_cut_both_ways(echo: Address) -> None:
+    from rolegen.lab.faults import LabFaults
+
+    faults = LabFaults()
+    gold = StandInSite("gold", TunnelProxy(("127.0.0.1", 0), lambda: echo), lost=True)
+    golddr = StandInSite("golddr", TunnelProxy(("127.0.0.1", 0), lambda: echo))
+    gold.tunnel.partition()  # what the site loss did
+    faults.sites = {"gold": gold, "golddr": golddr}  # type: ignore[dict-item]
+    try:
+        assert faults.restore("gold", tunnel_after=0.6) == "gold"
+        assert gold.members_started_at is not None and not gold.lost
+        # the returning site's members cannot reach their peer, nor the peer them
+        assert gold.tunnel.partitioned and golddr.tunnel.partitioned
+        with socket.create_connection(golddr.tunnel.address, timeout=2) as refused:
+            assert refused.recv(10) == b""  # closed at once: nothing crosses
+        deadline = time.monotonic() + 3
+        while golddr.tunnel.partitioned and time.monotonic() < deadline:
+            time.sleep(0.05)
+        healed_after = time.monotonic() - gold.members_started_at
+        assert not gold.tunnel.partitioned and not golddr.tunnel.partitioned
+        assert 0.5 <= healed_after < 2, healed_after
+        assert _roundtrip(golddr.tunnel.address, b"back") == b"back"
+    finally:
+        gold.tunnel.close()
+        golddr.tunnel.close()
+
+
+def test_a_manual_cut_overrides_a_pending_late_tunnel(echo: Address) -> None:
+    from rolegen.lab.faults import LabFaults
+
+    faults = LabFaults()
+    gold = StandInSite("gold", TunnelProxy(("127.0.0.1", 0), lambda: echo), lost=True)
+    faults.sites = {"gold": gold}  # type: ignore[dict-item]
+    try:
+        faults.restore("gold", tunnel_after=0.3)
+        faults.cut("gold")
+        time.sleep(0.6)
+        assert gold.tunnel.partitioned  # the timer did not heal what the operator cut afterwards
+    finally:
+        gold.tunnel.close()

@@ -1,5 +1,6 @@
-"""CLI wiring of `rolegen lab` (the `lab` extra): up|build|status|down, the fault verbs and `drill`; added to the
-root app by rolegen.cli."""
+"""CLI wiring of `rolegen lab` (the `lab` extra): up|build|status|down, the fault verbs (the sites', the
+operator's: api-*, delete-pod, maintenance; the tunnel's WAN settings) and `drill`; added to the root app by
+rolegen.cli."""
 
 from __future__ import annotations
 
@@ -121,10 +122,87 @@ def lab_restore(
     site: SiteArg,
     *,
     api_only: Annotated[bool, typer.Option("--api-only", help="Only the API server; members stay down.")] = False,
+    tunnel_after: Annotated[float, typer.Option(
+        "--tunnel-after", metavar="S", min=0,
+        help="Keep the tunnel (both ways) cut for S seconds after the members start: a cold start before the "
+             "tunnel.")] = 0,
     root: LabRootOption = None,
 ) -> None:
     """Bring a lost site back: its API server, then (unless --api-only) its members and links."""
-    _fault("restore", root, site, api_only=api_only)
+    _fault("restore", root, site, api_only=api_only, tunnel_after=tunnel_after)
+
+
+# -- the operator's side: their route to each API, their own hands ------------------------------------------------
+@lab_app.command("api-cut")
+def lab_api_cut(site: SiteArg, *, root: LabRootOption = None) -> None:
+    """Refuse the operator's connections to a site's API (a VPN or API load balancer down); the site's own
+    members and controllers reach their API as before."""
+    _fault("api_cut", root, site)
+
+
+@lab_app.command("api-slow")
+def lab_api_slow(site: SiteArg, *, root: LabRootOption = None) -> None:
+    """Accept the operator's connections to a site's API and never answer (past kubectl's request timeout)."""
+    _fault("api_slow", root, site)
+
+
+@lab_app.command("api-flaky")
+def lab_api_flaky(
+    site: SiteArg,
+    *,
+    rate: Annotated[float, typer.Option("--rate", min=0.01, max=1.0, help="Fraction of connections that fail.")] = 0.5,
+    root: LabRootOption = None,
+) -> None:
+    """Fail a fraction of the operator's connections to a site's API (connection reset or HTTP 503)."""
+    _fault("api_flaky", root, site, rate=rate)
+
+
+@lab_app.command("api-heal")
+def lab_api_heal(
+    site: Annotated[str | None, typer.Argument(help="Only this site's API route (default: all).")] = None,
+    *,
+    root: LabRootOption = None,
+) -> None:
+    """The operator reaches the API again."""
+    _fault("api_heal", root, site)
+
+
+@lab_app.command("wan")
+def lab_wan(
+    site: Annotated[str | None, typer.Argument(help="Only the tunnel towards this site (default: both ways).")]
+    = None,
+    *,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="One-way added latency.")] = 0,
+    jitter_ms: Annotated[float, typer.Option("--jitter-ms", min=0, help="+- around the latency.")] = 0,
+    rate_mbit: Annotated[float, typer.Option("--rate-mbit", min=0, help="Bandwidth cap per direction (0: none).")]
+    = 0,
+    reset_every_s: Annotated[float, typer.Option(
+        "--reset-every-s", min=0, help="Mean seconds between random resets of the tunnel's connections (0: none).")]
+    = 0,
+    root: LabRootOption = None,
+) -> None:
+    """Make the TSC tunnel behave like a WAN link (all zero: plain loopback again). Open tunnel connections are
+    dropped once and reconnect under the new settings; `heal`/drills keep them."""
+    _fault("wan", root, site, latency_ms=latency_ms, jitter_ms=jitter_ms, rate_mbit=rate_mbit,
+           reset_every_s=reset_every_s)
+
+
+@lab_app.command("delete-pod")
+def lab_delete_pod(target: TargetArg, *, root: LabRootOption = None) -> None:
+    """Force-delete member Pods (kubectl delete pod --force --grace-period=0): processes killed at once, the
+    StatefulSet recreates the Pod (restartCount 0) on the same volume."""
+    _fault("delete_pod", root, target)
+
+
+@lab_app.command("maintenance")
+def lab_maintenance(
+    site: SiteArg,
+    *,
+    off: Annotated[bool, typer.Option("--off", help="End it (patronictl resume).")] = False,
+    root: LabRootOption = None,
+) -> None:
+    """Patroni maintenance mode for a site, as `patronictl pause` sets it (`pause: true` in its DCS config)."""
+    _fault("maintenance", root, site, on=not off)
 
 
 @lab_app.command("drill")

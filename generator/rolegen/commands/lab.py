@@ -1,5 +1,6 @@
-"""`rolegen lab up|status|down` and the fault verbs (`kill|start|pause|resume|cut|heal|lose|restore`, sent to the
-lab daemon's control socket): rehearse failover and failback on a laptop (the `lab` extra)."""
+"""`rolegen lab up|status|down` and the fault verbs (`kill|start|pause|resume|cut|heal|lose|restore`, the
+operator's `api-cut|api-slow|api-flaky|api-heal|delete-pod|maintenance`, the tunnel's `wan`; sent to the lab daemon's
+control socket): rehearse failover and failback on a laptop (the `lab` extra)."""
 
 from __future__ import annotations
 
@@ -186,6 +187,10 @@ def _fault_words(faults: dict[str, Any]) -> list[str]:
     words += ["tunnel towards it cut"] * bool(faults.get("tunnel_cut") and not faults.get("lost"))
     words += [f"{m} kept down" for m in faults.get("held", [])]
     words += [f"{m} Patroni paused" for m in faults.get("paused", [])]
+    words += [f"operator's API route {faults['api_route']}"] * bool(faults.get("api_route"))
+    words += ["Patroni maintenance mode"] * bool(faults.get("maintenance"))
+    wan = faults.get("wan") or {}
+    words += [f"WAN on its tunnel ({', '.join(f'{k} {v:g}' for k, v in sorted(wan.items()) if v)})"] * bool(wan)
     return words
 
 
@@ -245,5 +250,44 @@ def _fault(root: Path, op: str, target: str | None, **args: Any) -> str:
         return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"
     if op == "restore":
         connect(root).request(op, site=target, **args)
-        return f"{target}: API server answers again" + ("" if args.get("api_only") else "; members and links back")
+        if args.get("api_only"):
+            return f"{target}: API server answers again"
+        late = args.get("tunnel_after") or 0
+        return f"{target}: API server answers again; members and links back" + (
+            f" (the tunnel, both ways, only in {late:g}s)" if late else "")
+    return _operator_fault(root, op, target, **args)
+
+
+_API_DONE = {"api_cut": "refused (a VPN or API load balancer down)",
+             "api_slow": "accepted and never answered (past kubectl's request timeout)",
+             "api_flaky": "failing for a fraction {rate:g} of connections (reset or HTTP 503)"}
+
+
+def _operator_fault(root: Path, op: str, target: str | None, **args: Any) -> str:
+    """The operator's side (API routes, Pod deletion, maintenance mode) and the tunnel's WAN settings."""
+    if op in _API_DONE:
+        connect(root).request(op, site=target, **args)
+        return f"{target}: the operator's connections to its API are now {_API_DONE[op].format(**args)}; " \
+               "the site itself sees nothing"
+    if op == "api_heal":
+        sites = connect(root).request(op, site=target)
+        return f"the operator reaches the API of {', '.join(sites)} again" if sites else \
+            "Not changed: no API route was faulted"
+    if op == "wan":
+        result = connect(root).request(op, site=target, **args)
+        if not any(args.values()):
+            return f"tunnel towards {', '.join(result['sites'])}: plain loopback (no WAN settings)"
+        parts = [f"latency {args['latency_ms']:g} ms +- {args['jitter_ms']:g}"] * bool(args.get("latency_ms"))
+        parts += [f"rate cap {args['rate_mbit']:g} Mbit/s per direction"] * bool(args.get("rate_mbit"))
+        parts += [f"random resets every ~{args['reset_every_s']:g} s"] * bool(args.get("reset_every_s"))
+        return f"tunnel towards {', '.join(result['sites'])}: {', '.join(parts)} (open connections reconnect)"
+    if op == "delete_pod":
+        site, member = parse_target(target or "")
+        if member is None:
+            raise UsageError("delete-pod needs SITE/MEMBER", hint="e.g. rolegen lab delete-pod gold/patroni-0")
+        names = connect(root).request(op, site=site, member=member)
+        return f"{site}: Pod {', '.join(names)} force-deleted (the StatefulSet recreates it, restartCount 0)"
+    if op == "maintenance":
+        connect(root).request(op, site=target, **args)
+        return f"{target}: Patroni maintenance mode " + ("on (pause: true)" if args.get("on", True) else "off")
     raise UsageError(f"unknown lab fault {op!r}")

@@ -58,7 +58,13 @@ class Endpoints:
 
     @property
     def kubeconfig(self) -> Path:
+        """The operator's (rolegen runs): through the lab's API proxies, so operator-side faults reach them."""
         return Path(self.info["kubeconfig"])
+
+    @property
+    def observer_kubeconfig(self) -> Path:
+        """Straight to the API servers: the drill's own observations, which operator-side faults never touch."""
+        return Path(self.info.get("kubeconfig_direct") or self.info["kubeconfig"])
 
 
 class LogWatch:

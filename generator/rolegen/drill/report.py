@@ -85,7 +85,7 @@ class RunRecord:
         """Why this run breaks its expectation (None: it does not)."""
         if self.killed_after is not None:
             return None
-        name = f"rolegen {self.verb} --to {self.to}"
+        name = self.command
         ok = self.exit_code == 0
         if self.expect == "ok" and not ok:
             return f"{name} failed (exit {self.exit_code}): {self.last_line}"
@@ -96,6 +96,10 @@ class RunRecord:
         if self.expect == "lease-held" and (ok or not any(LEASE_RE.search(line) for line in self.tail)):
             return f"{name} did not fail naming the lease holder (exit {self.exit_code}): {self.last_line}"
         return None
+
+    @property
+    def command(self) -> str:
+        return f"rolegen {self.verb} {'--env' if self.verb in ('apply', 'reseed') else '--to'} {self.to}"
 
     @property
     def last_line(self) -> str:
@@ -213,7 +217,7 @@ class Report:
         out.append("rolegen runs:")
         for r in self.runs:
             end = f"SIGKILLed after {r.killed_after:g}s" if r.killed_after is not None else f"exit {r.exit_code}"
-            out.append(f"  {r.started:6.1f}s  rolegen {r.verb} --to {r.to}: {end} in {r.seconds:.1f}s")
+            out.append(f"  {r.started:6.1f}s  {r.command}: {end} in {r.seconds:.1f}s")
             out += [f"           | {line}" for line in r.tail[-3:]]
         out += ["", f"{'PASS' if self.passed else 'FAIL'} ({self.duration:.0f} s)"]
         out += [f"  - {reason}" for reason in self.reasons]

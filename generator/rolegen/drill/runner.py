@@ -8,25 +8,25 @@ endpoints; the prober and the log watch look at each member directly.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rolegen.drill.observe import Endpoints, LogWatch, Prober, live_role, master_writable, patroni_states
 from rolegen.drill.report import Report, RunRecord, next_command, split_losses
+from rolegen.drill.runs import RolegenRuns, StepFailed
 from rolegen.drill.scenarios import (
     BASELINE,
     Concurrent,
     Converge,
+    ExpectConfig,
     Fault,
     FollowHint,
+    Render,
     Return,
     Rolegen,
     Scenario,
@@ -45,11 +45,7 @@ from rolegen.workspace import load_workspace
 SHIP_SLACK = 1.0
 
 
-class StepFailed(Exception):
-    """A step could not complete: the rest of the scenario is skipped, the lab is healed and checked."""
-
-
-class Drill:
+class Drill(RolegenRuns):
     def __init__(self, control: Control, scenario: Scenario, *, timeout: float = 60,
                  log: Callable[[str], None] = lambda _: None, rolegen: list[str] | None = None) -> None:
         self.control, self.scenario, self.timeout, self.log = control, scenario, timeout, log
@@ -128,7 +124,7 @@ class Drill:
         elif isinstance(step, Concurrent):
             self.event(f"{len(step.runs)} rolegen runs at once")
             started = [(r, *self.spawn(r), self.now()) for r in step.runs]
-            group = [self.wait(r, proc, out, None, at, grouped=True) for r, proc, out, at in started]
+            group = [self.wait(r, proc, out, None, at, grouped=True, tty=tty) for r, proc, out, tty, at in started]
             self.groups.append(group)
         elif isinstance(step, WaitNoLeader):
             # No leader reported, or a lock left unrenewed for a ttl of our own clock (a hung Patroni's Pod
@@ -157,11 +153,22 @@ class Drill:
                 self.event(f"the specs still declare {step.to} leader: no failback to run")
             else:
                 self.rolegen_step(Rolegen("failback", step.to))
+        elif isinstance(step, Render):
+            self.render_step(step)
+        elif isinstance(step, ExpectConfig):
+            missing = missing_leaves(self.api_view(step.site).config or {}, step.holds)
+            if missing:
+                self.report.problems.append(f"{step.site}: DCS config not as expected: {', '.join(missing)}")
+            self.event(f"{step.site} DCS config: " + (f"NOT as expected: {', '.join(missing)}" if missing else
+                                                       "as expected"))
 
     def finish(self) -> None:
         """Heal every fault still in force, then wait until the pair converges (whoever leads)."""
         healed_at = time.monotonic()
         faults = self.control.request("heal_all")
+        if any(isinstance(s, Fault) and s.op == "wan" for s in self.scenario.steps):
+            self.control.request("wan")  # WAN settings outlive heal_all (the link, not a fault): this drill's go
+            self.event("WAN settings off (set by this drill)")
         in_force = {s: {k: v for k, v in f.items() if v} for s, f in faults.items()}
         self.event(f"heal all: {({s: f for s, f in in_force.items() if f}) or 'no fault in force'}")
         deadline = time.monotonic() + self.timeout + 30
@@ -178,54 +185,6 @@ class Drill:
             time.sleep(0.2)
         self.report.final_roles = self.roles()
         self.event(f"NOT converged within {self.timeout + 30:.0f}s: {self.report.final_roles}")
-
-    # -- rolegen runs ------------------------------------------------------------------------------------------
-    def rolegen_step(self, step: Rolegen) -> None:
-        for kill_after in (*step.kill_after, None):
-            at = self.now()
-            proc, out = self.spawn(step)
-            record = self.wait(step, proc, out, kill_after, at)
-            if record.killed_after is None:
-                break
-        if step.mark:
-            self.marks[step.mark] = time.monotonic()
-        if record.expect == "ok" and record.exit_code != 0:
-            raise StepFailed(f"rolegen {step.verb} --to {step.to} failed: the scenario cannot continue")
-
-    def spawn(self, step: Rolegen) -> tuple[subprocess.Popen[bytes], Path]:
-        out = self._outdir / f"run-{len(self.report.runs) + sum(map(len, self.groups))}-{time.monotonic_ns()}.log"
-        argv = [*self.rolegen, *step.argv(self.timeout), "--dir", str(self.ep.env_dir),
-                "--kubeconfig", str(self.ep.kubeconfig)]
-        with open(out, "wb") as sink:
-            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env=dict(os.environ))
-        self.event(f"rolegen {step.verb} --to {step.to} started")
-        return proc, out
-
-    def wait(self, step: Rolegen, proc: subprocess.Popen[bytes], out: Path, kill_after: float | None,
-             started: float, grouped: bool = False) -> RunRecord:
-        """Wait for a run (SIGKILL it after `kill_after`); a `grouped` run is judged with its group."""
-        record = RunRecord(step.verb, step.to, None if grouped else step.expect, started)
-        limit = kill_after if kill_after is not None else 4 * (step.timeout or self.timeout) + 60
-        try:
-            record.exit_code = proc.wait(limit)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            if kill_after is None:
-                self.report.problems.append(f"rolegen {step.verb} --to {step.to} still running after {limit:.0f}s")
-            else:
-                record.killed_after = kill_after
-        record.seconds = self.now() - record.started
-        text = out.read_text(errors="replace") if out.exists() else ""
-        record.tail = [line for line in text.splitlines() if line.strip()][-8:]
-        if kill_after is not None and record.killed_after is None:
-            record.expect = "safe"  # ended on its own before the kill: it must still end safely
-        self.report.runs.append(record)
-        how = f"SIGKILLed after {kill_after:g}s" if record.killed_after is not None else f"exit {record.exit_code}"
-        self.event(f"rolegen {step.verb} --to {step.to}: {how} ({record.last_line})")
-        return record
 
     # -- observation -------------------------------------------------------------------------------------------
     def until(self, check: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
@@ -267,7 +226,8 @@ class Drill:
         """The site as rolegen reads it (leader lock + Pod annotations), through kubectl."""
         spec = load_workspace(self.ep.env_dir).specs[site]
         cache = Path(self.ep.info["root"]) / "kube-cache"
-        return read_site(spec, cluster_for(spec, self.ep.kubeconfig, cache_dir=cache))
+        # Direct to the API servers: an operator-side API fault must not blind the drill's own observations.
+        return read_site(spec, cluster_for(spec, self.ep.observer_kubeconfig, cache_dir=cache))
 
     def measure(self, acknowledged: list[int], at: list[float], unknown: int, gap: float,
                 by: list[str] | None = None) -> None:
@@ -293,6 +253,18 @@ class Drill:
         report.lost, report.lost_in_window = split_losses(acknowledged, at, missing, window, by, site)
         when = dict(zip(acknowledged, at, strict=True))
         report.lost_at = [when[i] - self._t0 for i in report.lost[:20]]
+
+
+def missing_leaves(config: dict[str, Any], holds: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves of `holds` that `config` lacks or holds with another value."""
+    missing = []
+    for key, value in holds.items():
+        path, here = f"{prefix}{key}", config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, dict):
+            missing += missing_leaves(here if isinstance(here, dict) else {}, value, path + ".")
+        elif here != value:
+            missing.append(f"{path} (want {value!r}, found {here!r})")
+    return missing
 
 
 def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:

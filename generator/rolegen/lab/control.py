@@ -37,7 +37,15 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "cut": ((), {"site": None}),
     "heal": ((), {"site": None}),
     "lose": (("site",), {}),
-    "restore": (("site",), {"api_only": False}),
+    "restore": (("site",), {"api_only": False, "tunnel_after": 0}),
+    "api_cut": (("site",), {}),
+    "api_slow": (("site",), {}),
+    "api_flaky": (("site",), {"rate": 0.5}),
+    "api_heal": ((), {"site": None}),
+    "wan": ((), {"latency_ms": 0, "jitter_ms": 0, "rate_mbit": 0, "reset_every_s": 0, "site": None}),
+    "delete_pod": (("site", "member"), {}),
+    "maintenance": (("site",), {"on": True}),
+    "edit_config": (("site", "patch"), {}),
 }
 
 

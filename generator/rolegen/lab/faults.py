@@ -11,11 +11,14 @@ would, through the API and the database.
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rolegen.errors import RolegenError
 from rolegen.lab.members import LabMember
+from rolegen.lab.operator_faults import OperatorFaults
 from rolegen.lab.proxy import Address
+from rolegen.lab.wan import WanSettings
 
 if TYPE_CHECKING:
     from rolegen.lab.site import LabSite
@@ -89,9 +92,9 @@ class SiteFaults:
         return [self.members[o].name for o in ordinals]
 
 
-
-class LabFaults:
+class LabFaults(OperatorFaults):
     sites: dict[str, LabSite]
+    _tunnel_timer: threading.Timer | None = None  # restore(tunnel_after=S): heals the tunnels later
 
     def site(self, name: str) -> LabSite:
         if name not in self.sites:
@@ -119,12 +122,14 @@ class LabFaults:
     def cut(self, site: str | None = None) -> list[str]:
         """Cut the TSC tunnel towards `site` (its peer can no longer reach it), or both ways. The APIs and each
         site's `<release>-master` stay up: local writes continue, replication and the guard's peer check stop."""
+        self._cancel_late_tunnel()
         chosen = self._chosen(site)
         for s in chosen:
             s.tunnel.partition()
         return [s.env for s in chosen]
 
     def heal(self, site: str | None = None) -> list[str]:
+        self._cancel_late_tunnel()
         chosen = [s for s in self._chosen(site) if s.tunnel.partitioned and not s.lost]
         for s in chosen:
             s.tunnel.heal()
@@ -135,15 +140,53 @@ class LabFaults:
         self.site(site).fail()
         return site
 
-    def restore(self, site: str, api_only: bool = False) -> str:
-        """A lost site comes back: its API server first; with api_only=False also its members and links."""
+    def restore(self, site: str, api_only: bool = False, tunnel_after: float = 0) -> str:
+        """A lost site comes back: its API server first; with api_only=False also its members and links. With
+        `tunnel_after` S > 0 the tunnel (both ways: the site hosts its end) stays cut for S seconds after the
+        members start: a site that cold-starts before its tunnel."""
         s = self.site(site)
         if not s.lost:
             raise RolegenError(f"{site} is not lost", hint=f"rolegen lab start {site} restarts held-down members")
+        if tunnel_after < 0:
+            raise RolegenError(f"--tunnel-after {tunnel_after:g}: must not be negative")
         s.restore_api()
         if not api_only:
-            s.resume_members()
+            if tunnel_after:
+                for other in self.sites.values():
+                    other.tunnel.partition()
+            s.resume_members(tunnel=not tunnel_after)
+            if tunnel_after:
+                self._late_tunnel(tunnel_after)
         return site
+
+    def _late_tunnel(self, seconds: float) -> None:
+        """Heal both tunnels after `seconds`, unless someone healed or cut them otherwise meanwhile."""
+        self._cancel_late_tunnel()
+        timer = threading.Timer(seconds, self._heal_tunnels)
+        timer.daemon = True
+        self._tunnel_timer = timer
+        timer.start()
+
+    def _cancel_late_tunnel(self) -> None:
+        """A `cut`/`heal` by hand (or heal_all) overrides a pending late tunnel."""
+        if self._tunnel_timer is not None:
+            self._tunnel_timer.cancel()
+            self._tunnel_timer = None
+
+    def _heal_tunnels(self) -> None:
+        for s in self.sites.values():
+            if not s.lost:
+                s.tunnel.heal()
+
+    def wan(self, latency_ms: float = 0, jitter_ms: float = 0, rate_mbit: float = 0, reset_every_s: float = 0,
+            site: str | None = None) -> dict[str, Any]:
+        """WAN behaviour of the tunnel towards `site` (default: both ways); all zero turns it off. Not a fault:
+        heal_all keeps it (the link's character, not an outage)."""
+        settings = WanSettings(latency_ms, jitter_ms, rate_mbit, reset_every_s)
+        chosen = self._chosen(site)
+        for s in chosen:
+            s.tunnel.set_wan(settings)
+        return {"sites": [s.env for s in chosen], **asdict(settings)}
 
     def faults(self) -> dict[str, dict[str, Any]]:
         """Every fault in force, per site (what `heal_all` undoes)."""
@@ -154,18 +197,23 @@ class LabFaults:
                 "tunnel_cut": s.tunnel.partitioned,
                 "held": sorted(s.members[o].name for o in s.held),
                 "paused": sorted(s.members[o].name for o in s.paused),
+                **self.operator_faults(s),
+                "wan": None if s.tunnel.wan.off else s.tunnel.wan.as_dict(),
             }
             for name, s in sorted(self.sites.items())
         }
 
     def heal_all(self) -> dict[str, dict[str, Any]]:
-        """Undo every fault: lost sites restored, held members started, paused ones resumed, tunnels healed.
-        Returns the faults that were in force."""
+        """Undo every fault: lost sites restored, held members started, paused ones resumed, tunnels healed,
+        the operator's API routes healed, maintenance mode ended (WAN settings stay). Returns the faults that were
+        in force."""
         before = self.faults()
+        self._cancel_late_tunnel()
         for name, s in sorted(self.sites.items()):
             if s.lost:
                 self.restore(name)
             s.resume()
             s.start()
             s.tunnel.heal()
+        self.heal_operator()
         return before

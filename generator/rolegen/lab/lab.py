@@ -95,7 +95,9 @@ class Lab(LabFaults):
         self._runtime = runtime
         self.sites: dict[str, LabSite] = {}
         self.passwords: dict[str, dict[str, str]] = {}
-        self.kubeconfig = root / "kubeconfig"
+        self.maintained: set[str] = set()  # sites put in Patroni maintenance mode by the lab (heal_all resumes)
+        self.kubeconfig = root / "kubeconfig"  # the operator's (through the API proxies)
+        self.kubeconfig_direct = root / "kubeconfig-direct"  # the lab's own observations
         self.tls_ca = root / "tls-ca.crt"  # the pair CA's certificate (not its key): what clients verify against
 
     # -- bring-up ------------------------------------------------------------------------------------------
@@ -204,13 +206,17 @@ class Lab(LabFaults):
             cfg.install(str(chart_dir()), site.release, values)
 
     def _write_kubeconfig(self) -> None:
-        config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
-        for site in self.sites.values():
-            one = site.kubeconfig_data()
-            for key in ("clusters", "users", "contexts"):
-                config[key] += one[key]
-        config["current-context"] = next(iter(self.sites.values())).context
-        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+        """`kubeconfig`: the operator's, through each site's API proxy (operator-side API faults act on it);
+        `kubeconfig-direct`: straight to the API servers, the lab's own view that those faults never touch."""
+        for path, operator in ((self.kubeconfig, True), (self.kubeconfig_direct, False)):
+            config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
+                                      "contexts": []}
+            for site in self.sites.values():
+                one = site.operator_kubeconfig_data() if operator else site.kubeconfig_data()
+                for key in ("clusters", "users", "contexts"):
+                    config[key] += one[key]
+            config["current-context"] = next(iter(self.sites.values())).context
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def _write_state(self) -> None:
         (self.root / "state.json").write_text(json.dumps(self.describe(), indent=2, sort_keys=True) + "\n")
@@ -259,7 +265,7 @@ class Lab(LabFaults):
         from rolegen.site_state import read_site
 
         spec = load_workspace(self.env_dir).specs[name]
-        cluster = cluster_for(spec, self.kubeconfig, self.sites[name].context, self.root / "kube-cache")
+        cluster = cluster_for(spec, self.kubeconfig_direct, self.sites[name].context, self.root / "kube-cache")
         return read_site(spec, cluster).live_role
 
     def _streaming(self, name: str) -> bool:
@@ -272,12 +278,14 @@ class Lab(LabFaults):
     def describe(self) -> dict[str, Any]:
         return {
             "kubeconfig": str(self.kubeconfig),
+            "kubeconfig_direct": str(self.kubeconfig_direct),
             "environments": str(self.env_dir),
             "sites": {
                 name: {
                     "context": site.context,
                     "namespace": site.namespace,
                     "api": site.plane.url,
+                    "operator_api": site.api_proxy.url if site.api_proxy else site.plane.url,
                     "master": "{}:{}".format(*site.proxy.address),
                     "tunnel": "{}:{}".format(*site.tunnel.address),
                     "members": {m.name: {"postgres": m.pg_port, "rest": m.rest_port} for m in site.members.values()},

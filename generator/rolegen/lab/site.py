@@ -2,7 +2,9 @@
 the lab's node agent and volume provisioner (nodeagent.py, provisioner.py) running the Pods the real
 StatefulSet controller creates, and two proxies: `proxy` stands for the `<release>-master` Service (local
 clients, writers) and `tunnel` for the TSC tunnel endpoint the *peer's* standby_cluster (and startup guard)
-connects to, so cutting the tunnel stops replication while local writes continue.
+connects to, so cutting the tunnel stops replication while local writes continue. A third proxy, `api_proxy`,
+is the operator's route to the API server (rolegen.lab.apiproxy): what the lab's kubeconfig names, so operator-side
+API faults leave the site's own view of its API untouched.
 
 Owns the site's lifecycle and its faults, which act on processes and proxies, never on API objects: members
 killed (restarted by the node agent as a kubelet would, unless held down) and Patroni paused
@@ -24,6 +26,7 @@ import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.lab import crds
+from rolegen.lab.apiproxy import ApiProxy, server_context
 from rolegen.lab.controlplane import ControlPlane
 from rolegen.lab.faults import SiteFaults
 from rolegen.lab.k8sbin import K8sBinaries
@@ -66,6 +69,8 @@ class LabSite(SiteFaults):
         self.paused: set[int] = set()  # ordinals whose Patroni is SIGSTOPped
         self._lost_held: set[int] = set()  # what fail() held (resume_members releases those only)
         self.api_down = False
+        self.api_proxy: ApiProxy | None = None  # created with the control plane (start_api)
+        self.last_leader: int | None = None  # ordinal of the member that last answered /leader
         self._lock = self.agent.lock
         self._stop = threading.Event()
         self._dark = threading.Event()
@@ -79,6 +84,10 @@ class LabSite(SiteFaults):
     def start_api(self) -> str:
         self.plane.start()
         self.api.tls = self.plane.ssl_context()
+        if self.api_proxy is None:
+            pki = self.plane.pki
+            self.api_proxy = ApiProxy(("127.0.0.1", 0), ("127.0.0.1", self.plane.port),
+                                      server_context(str(pki.serving_crt), str(pki.serving_key)))
         self.api.ensure_namespace()
         crds.install(self.api)
         self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_data(), sort_keys=False))
@@ -86,7 +95,16 @@ class LabSite(SiteFaults):
         return self.plane.url
 
     def kubeconfig_data(self) -> dict[str, Any]:
+        """Direct to the API server: the lab's own view (Helm installs, observations)."""
         return self.plane.kubeconfig(self.context, self.namespace)
+
+    def operator_kubeconfig_data(self) -> dict[str, Any]:
+        """Through `api_proxy`: the operator's view (rolegen, drills' rolegen runs)."""
+        data = self.kubeconfig_data()
+        if self.api_proxy is not None:
+            for cluster in data["clusters"]:
+                cluster["cluster"]["server"] = self.api_proxy.url
+        return data
 
     def create_secret(self, name: str, data: dict[str, str], kind: str = "Opaque") -> None:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
@@ -113,6 +131,8 @@ class LabSite(SiteFaults):
         self.proxy.close()
         if self.tunnel is not self.proxy:
             self.tunnel.close()
+        if self.api_proxy is not None:
+            self.api_proxy.close()
         self.plane.stop()
 
     # -- failure injection ---------------------------------------------------------------------------------
@@ -132,6 +152,8 @@ class LabSite(SiteFaults):
             self._leader = None
         self.proxy.partition()
         self.tunnel.partition()
+        if self.api_proxy is not None:
+            self.api_proxy.set_upstream(False)
         self.plane.stop()
         self.api_down = True
 
@@ -142,16 +164,20 @@ class LabSite(SiteFaults):
             self.plane.start()
             self.api.tls = self.plane.ssl_context()
             self.api_down = False
+            if self.api_proxy is not None:
+                self.api_proxy.set_upstream(True)
         self.agent.report_stopped()
         self.agent.resume()  # held members stay down: it reports them terminated
 
-    def resume_members(self) -> None:
-        """The platform restarts the site's Pods (no rolegen involved) and the links come back."""
+    def resume_members(self, tunnel: bool = True) -> None:
+        """The platform restarts the site's Pods (no rolegen involved) and the links come back (the tunnel
+        only with `tunnel`: else whoever cut it heals it)."""
         with self._lock:
             self.held.difference_update(self._lost_held)
             self._lost_held = set()
         self.proxy.heal()
-        self.tunnel.heal()
+        if tunnel:
+            self.tunnel.heal()
         self._dark.clear()
         self.agent.resume()
 
@@ -170,9 +196,10 @@ class LabSite(SiteFaults):
         """Where `<release>-master` points: the running member whose Patroni answers /leader with 200."""
         with self._lock:
             # A paused Patroni answers nothing, as its readiness probe would not: no longer an endpoint.
-            members = [m for o, m in self.members.items() if o not in self.paused]
-        for member in members:
+            members = [(o, m) for o, m in self.members.items() if o not in self.paused]
+        for ordinal, member in members:
             if member.is_leader():
+                self.last_leader = ordinal
                 return member.dsn_host
         return None
 
