@@ -10,7 +10,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rolegen.kubectl import AlreadyExists, ClusterError, Conflict
+from rolegen.kubectl import AlreadyExists, Conflict
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.spec import Spec
 
@@ -47,8 +47,6 @@ class FakeSite:
         self.put("ConfigMap", spec.config_map, {"config": json.dumps(config), "initialize": system_id})
         members = spec.members["replicas"] if leads else 0
         self.put("StatefulSet", spec.release, spec={"replicas": members})
-        self.objects[("StatefulSet", spec.release)]["metadata"]["managedFields"] = [
-            {"manager": "python", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}}]
         for n in range(spec.members["replicas"]):
             self.put("PersistentVolumeClaim", f"data-{spec.release}-{n}")
         for n in range(members):
@@ -118,14 +116,7 @@ class FakeCluster:
 
     def scale(self, kind: str, name: str, replicas: int) -> None:
         site = self.site
-        sts = site.objects[(self.KINDS[kind], name)]
-        sts["spec"]["replicas"] = replicas
-        sts["metadata"]["resourceVersion"] = str(next(_versions))
-        managed = sts["metadata"]["managedFields"]  # as the API server records `kubectl scale`
-        managed[0]["fieldsV1"]["f:spec"].pop("f:replicas", None)
-        if not any(e.get("subresource") == "scale" for e in managed):
-            managed.append({"manager": "kubectl", "operation": "Update", "subresource": "scale",
-                            "fieldsV1": {"f:spec": {"f:replicas": {}}}})
+        site.objects[(self.KINDS[kind], name)]["spec"]["replicas"] = replicas
         config = site.objects.get(("ConfigMap", site.spec.config_map))
         site.events.append(("scale", {"replicas": replicas, "pvcs": site.named("PersistentVolumeClaim"),
                                       "config": json.loads(config["metadata"]["annotations"].get("config", "null"))
@@ -136,24 +127,6 @@ class FakeCluster:
             leader = f"{site.spec.environment}-0"
             site.objects[("Pod", leader)] = pod(leader, site.labels, "standby_leader", site.timeline)
             site.lock(leader)
-
-    def managed_fields(self, kind: str, name: str) -> tuple[str, list[dict[str, Any]]] | None:
-        found = self.get(kind, name)
-        return None if found is None else (found["metadata"]["resourceVersion"], found["metadata"]["managedFields"])
-
-    def json_patch(self, kind: str, name: str, ops: list[dict[str, Any]]) -> None:
-        obj = json.loads(json.dumps(self.site.objects[(self.KINDS[kind], name)]))
-        for op in ops:
-            *parents, last = op["path"].strip("/").split("/")
-            where: Any = obj
-            for part in parents:
-                where = where[int(part)] if isinstance(where, list) else where[part]
-            key: Any = int(last) if isinstance(where, list) else last
-            if op["op"] == "test" and where[key] != op["value"]:
-                raise ClusterError(f"patch {kind} {name}: test of {op['path']} failed")
-            if op["op"] == "remove":
-                del where[key]
-        self.site.objects[(self.KINDS[kind], name)] = obj
 
     def delete(self, kind: str, name: str) -> None:
         self.site.events.append(("delete", name))

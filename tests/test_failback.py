@@ -84,17 +84,6 @@ def test_a_fence_that_does_not_take_asks_to_stop_the_node_first_never_to_force_d
     assert "--force" not in first and "node may still run PostgreSQL" in warning
 
 
-def test_after_the_reseed_helm_owns_the_replica_count_again() -> None:
-    """`kubectl scale` takes spec.replicas from Helm's server-side apply: an upgrade that changes the count would
-    conflict. Once the declared count is back, rolegen drops the scale's entry (tests/lab/test_wipe.py shows the
-    conflict and its end on a real API server)."""
-    pair, gold, _ = sites("gold")
-    failback.run(pair, method="reseed", confirm=lambda _: None, timeout=5)
-    sts = gold.objects[("StatefulSet", "patroni")]
-    assert sts["spec"]["replicas"] == 2
-    assert [e["manager"] for e in sts["metadata"]["managedFields"]] == ["python"]
-
-
 def test_a_config_that_does_not_read_back_as_standby_keeps_the_wiped_site_stopped() -> None:
     """gold's config still declares leader (failover could not write it) and the rewrite does not take (here: a
     write the API server acknowledges and drops): its members must not start on empty volumes."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rolegen.procedures.wipe_rules import leader_blockers, scale_owners, source_blockers, standby_config_blockers
+from rolegen.procedures.wipe_rules import leader_blockers, source_blockers, standby_config_blockers
 from rolegen.site_state import Member, SiteState
 
 LEADS = {"ttl": 30}
@@ -75,13 +75,3 @@ def wiped(config: dict[str, Any] | None, version: str | None = "9") -> SiteState
 )
 def test_a_wiped_site_starts_only_as_a_standby_of_its_peer(state: SiteState, why: str | None) -> None:
     assert standby_config_blockers(state, "patroni-master-golddr", 5432) == ([why] if why else [])
-
-
-def test_only_what_a_scale_left_owning_the_replica_count_alone_is_dropped() -> None:
-    helm = {"manager": "python", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
-    scaled = {"manager": "kubectl", "operation": "Update", "subresource": "scale",
-              "fieldsV1": {"f:spec": {"f:replicas": {}}}}
-    status = {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
-              "fieldsV1": {"f:status": {"f:replicas": {}}}}
-    patched = {"manager": "kubectl-patch", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
-    assert scale_owners([helm, scaled, status, patched, scaled]) == [1, 4]

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,9 +173,9 @@ class Cluster:
             )
         return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}")
 
-    def get(self, kind: str, name: str, *flags: str) -> dict[str, Any] | None:
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
         try:
-            out = self.kubectl("get", kind, name, "-o", "json", *flags)
+            out = self.kubectl("get", kind, name, "-o", "json")
         except ClusterError as exc:
             if "notfound" in exc.message.lower().replace(" ", "") or "not found" in exc.message.lower():
                 return None
@@ -208,18 +207,6 @@ class Cluster:
 
     def scale(self, kind: str, name: str, replicas: int) -> None:
         self.kubectl("scale", kind, name, f"--replicas={replicas}")
-
-    def managed_fields(self, kind: str, name: str) -> tuple[str, Sequence[dict[str, Any]]] | None:
-        """(resourceVersion, metadata.managedFields) of an object: who owns which field (server-side apply)."""
-        found = self.get(kind, name, "--show-managed-fields")
-        if found is None:
-            return None
-        meta = found.get("metadata") or {}
-        return str(meta.get("resourceVersion")), tuple(meta.get("managedFields") or ())
-
-    def json_patch(self, kind: str, name: str, ops: Sequence[dict[str, Any]]) -> None:
-        """RFC 6902 patch: a failing `test` op refuses the whole patch (the object changed since it was read)."""
-        self.kubectl("patch", kind, name, "--type", "json", "-p", json.dumps(list(ops)))
 
     def delete(self, kind: str, name: str) -> None:
         self.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")

@@ -13,7 +13,7 @@ from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, pause_problems
-from rolegen.procedures.wipe import detail, hand_replicas_back, replicas, reseed_site, streaming
+from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming
 from rolegen.site_state import SiteState
 
 Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
@@ -178,7 +178,6 @@ def _ensure_scaled(pair: Pair) -> None:
     sts = pair.cluster(pair.to).get("statefulset", pair.to.release)
     if sts is not None and int(sts["spec"].get("replicas") or 0) == 0:
         pair.cluster(pair.to).scale("statefulset", pair.to.release, replicas(pair))
-        hand_replicas_back(pair)
 
 
 def _reseed(run: _Run) -> None:

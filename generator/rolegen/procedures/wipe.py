@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.kubectl import AlreadyExists, ClusterError, Conflict
+from rolegen.kubectl import AlreadyExists, Conflict
 from rolegen.procedures.base import Pair, follows
 from rolegen.procedures.rules import divergence
-from rolegen.procedures.wipe_rules import leader_blockers, scale_owners, source_blockers, standby_config_blockers
+from rolegen.procedures.wipe_rules import leader_blockers, source_blockers, standby_config_blockers
 from rolegen.records import FENCE
 from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
 from rolegen.site_diff import keep_extra
@@ -73,30 +73,7 @@ def reseed_site(pair: Pair, timeout: float, *, system_id: str | None, rerun: str
     pair.log(f"   {back.environment} wiped: PVCs deleted, initialize/history/leader cleared; scaling to {count}")
     pair.guard()
     cluster.scale("statefulset", back.release, count)
-    hand_replicas_back(pair)
     pair.wait(f"{back.environment} to clone and stream from {src.environment}", lambda: streaming(pair), timeout)
-
-
-def hand_replicas_back(pair: Pair) -> None:
-    """After the StatefulSet is back at its declared count (what Helm renders), drop what `kubectl scale` recorded
-    as its own (wipe_rules.scale_owners), so the next Helm upgrade may change the count without a conflict. The
-    patch is refused if the object changed since it was read; failing leaves only that ownership (logged)."""
-    back, cluster = pair.to, pair.cluster(pair.to)
-    found = cluster.managed_fields("statefulset", back.release)
-    drop = scale_owners(found[1]) if found is not None else []
-    if found is None or not drop:
-        return
-    version, managed = found
-    ops: list[dict[str, object]] = [{"op": "test", "path": "/metadata/resourceVersion", "value": version}]
-    for i in sorted(drop, reverse=True):  # highest first: a removal shifts only the entries after it
-        ops += [{"op": "test", "path": f"/metadata/managedFields/{i}/manager", "value": managed[i].get("manager")},
-                {"op": "remove", "path": f"/metadata/managedFields/{i}"}]
-    pair.guard()
-    try:
-        cluster.json_patch("statefulset", back.release, ops)
-    except ClusterError as exc:
-        pair.log(f"   {back.release}'s spec.replicas stays owned by kubectl scale ({exc.message}): a Helm upgrade "
-                 "that changes the replica count conflicts until it is taken back (--force-conflicts)")
 
 
 def streaming(pair: Pair) -> bool:

@@ -8,7 +8,6 @@ wiped site without it would bootstrap a new, empty primary.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from rolegen.procedures.rules import holder
@@ -65,17 +64,3 @@ def standby_config_blockers(state: SiteState, host: str, port: int) -> list[str]
         return [f"{env}'s standby_cluster points at {standby.get('host')}:{standby.get('port')}, not its peer "
                 f"{host}:{port}"]
     return []
-
-
-SCALED_REPLICAS: dict[str, Any] = {"f:spec": {"f:replicas": {}}}  # the fields a scale sets
-
-
-def scale_owners(managed_fields: Sequence[dict[str, Any]]) -> list[int]:
-    """Indexes of the managedFields entries a scale left behind (an Update through the `scale` subresource that
-    owns `spec.replicas` and nothing else: `kubectl scale`). Helm applies the StatefulSet server-side, so while
-    such an entry owns the field, an upgrade that changes the replica count conflicts with it."""
-    return [
-        i for i, entry in enumerate(managed_fields)
-        if entry.get("operation") == "Update" and entry.get("subresource") == "scale"
-        and entry.get("fieldsV1") == SCALED_REPLICAS
-    ]
