@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from rolegen.procedures.failover_rules import failover_decision, old_alive_proof
 from rolegen.procedures.rules import (
     FenceMarker,
     Position,
     demotion_blockers,
     divergence,
-    failover_decision,
     final_position,
     gate_blocker,
     lsn_text,
@@ -283,7 +283,6 @@ def dr(lsn: int, *, state: str = "running", version: str = "1", role: str = "sta
     ],
 )
 def test_the_targets_own_reports_prove_the_old_site_alive(samples: list[SiteState], proof: str | None) -> None:
-    from rolegen.procedures.rules import old_alive_proof
 
     found = old_alive_proof(samples)
     assert (found is None) if proof is None else (found is not None and proof in found)

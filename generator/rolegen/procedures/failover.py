@@ -2,7 +2,7 @@
 again behind the new leader's back; promote its peer only once no member of it may accept writes and the peer
 has everything the old site still holds. When its API does not answer, promote and name the pending fence.
 
-Decisions are rules.failover_decision over what procedures.failover_checks observed: the old site's health is
+Decisions are failover_rules.failover_decision over what procedures.failover_checks observed: the old site's health is
 *observed* (a lock renewed while we watch, its standby streaming), never inferred from one failed read or from
 comparing its timestamps with this machine's clock.
 """
@@ -16,7 +16,8 @@ from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.load import GENERATED_DIR
 from rolegen.procedures.base import Pair, record_roles
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
-from rolegen.procedures.rules import Decision, Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
+from rolegen.procedures.failover_rules import Decision
+from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import PROMOTION
 from rolegen.site_state import SiteState

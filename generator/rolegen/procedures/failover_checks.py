@@ -1,9 +1,10 @@
-"""What an unplanned failover observes before it decides (rules.failover_decision): both sites, read on evidence.
+"""What an unplanned failover observes before it decides (failover_rules.failover_decision): both sites, read on
+evidence.
 
 The old site counts as "not answering" only after its API failed with ClusterUnreachable (kubectl's own timeout
 included) for a whole retry window of about one ttl; any other error (Forbidden, a 5xx) stops the failover.
 While it does not answer, the target is read again and again: its standby leader streaming, or receiving WAL,
-proves the old site's PostgreSQL runs (rules.old_alive_proof). The decision is taken again after the
+proves the old site's PostgreSQL runs (failover_rules.old_alive_proof). The decision is taken again after the
 confirmation prompt, from fresh reads: a prompt can wait minutes.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from rolegen.errors import RolegenError
 from rolegen.kubectl import ClusterUnreachable
 from rolegen.procedures.base import Pair, status_line
-from rolegen.procedures.rules import Decision, failover_decision, holder, old_alive_proof
+from rolegen.procedures.failover_rules import Decision, failover_decision, old_alive_proof
+from rolegen.procedures.rules import holder
 from rolegen.site_state import SiteState
 
 
