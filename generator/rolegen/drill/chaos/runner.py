@@ -122,6 +122,7 @@ class ChaosRun:
             if self.recover(baseline):
                 recovered_in = time.monotonic() - healed
             time.sleep(1.0)  # writes on the recovered pair
+            self.final_state()
         finally:
             log = writer.stop()
             prober.stop()
@@ -132,7 +133,7 @@ class ChaosRun:
         obs.acknowledged_by = [self.ep.sites[i] if 0 <= i < len(self.ep.sites) else "?" for i in log.acknowledged_by]
         obs.dual_primaries, obs.writable = prober.dual, prober.rounds
         obs.timelines, obs.pvc_deletions = watch.timelines(), pvcs.deletions
-        self.finish()
+        self.count_missing()
         return ChaosResult(self.schedule, check(obs), obs, self.events, recovered_in, self.now())
 
     def execute(self, op: Op) -> None:
@@ -212,11 +213,13 @@ class ChaosRun:
         commands = 0
         while time.monotonic() < deadline:
             status = self.call(["status", "-f", "json"], recovery_run=True)
-            command = recovery.next_command(parse_json(status.output), baseline)
+            seen = parse_json(status.output)
+            command = recovery.next_command(seen, baseline)
             if command is None and self.converged(baseline):
                 self.event(f"recovered: {baseline} leads, its peer streams, status healthy")
                 return True
-            if command and time.monotonic() >= settle and commands < MAX_RECOVERY_COMMANDS:
+            settled = time.monotonic() >= settle or bool(seen and seen.get("healthy"))
+            if command and settled and commands < MAX_RECOVERY_COMMANDS:
                 commands += 1
                 self.call(command, recovery_run=True)
             else:
@@ -232,8 +235,8 @@ class ChaosRun:
             time.sleep(0.5)
         return False
 
-    def finish(self) -> None:
-        """The final state, read independently of rolegen's procedures, and the writes missing on the leader."""
+    def final_state(self) -> None:
+        """The final state, read independently of rolegen's procedures (and `rolegen status`'s exit)."""
         final = self.obs.final = Final()
         for site in self.ep.sites:
             if self.view.leads(site, follower=True):
@@ -241,10 +244,13 @@ class ChaosRun:
             elif final.leader is None and self.view.leads(site, follower=False):
                 final.leader = site
         final.roles = self.view.roles()
-        status = self.call(["status"], recovery_run=True)
-        final.status_exit = status.exit_code
-        if final.leader is not None:
+        final.status_exit = self.call(["status"], recovery_run=True).exit_code
+
+    def count_missing(self) -> None:
+        """The acknowledged writes missing on the final leader (left None when there is none to ask)."""
+        leader = self.obs.final.leader
+        if leader is not None:
             try:
-                self.obs.missing = set(missing_ids(self.ep.master_dsn(final.leader), self.obs.acknowledged))
+                self.obs.missing = set(missing_ids(self.ep.master_dsn(leader), self.obs.acknowledged))
             except Exception as exc:  # psycopg errors: the count is impossible, which the verdict says
-                self.event(f"cannot count the writes on {final.leader}: {exc}")
+                self.event(f"cannot count the writes on {leader}: {exc}")
