@@ -39,10 +39,21 @@ def main() -> int:
     root = runtime.workdir()
     os.environ["KUBECACHEDIR"] = str(root / "kube-cache")
     lab = Lab(root, REPO / "environments", runtime)
+    rebuilt = 0
+
+    def rebuild() -> LocalControl:
+        nonlocal lab, rebuilt
+        lab.down()
+        shutil.rmtree(root, ignore_errors=True)
+        lab = Lab(root, REPO / "environments", runtime)
+        lab.up(timeout=120)
+        rebuilt += 1
+        return LocalControl(lab)
+
     try:
         lab.up(timeout=120)
         series = run_series(LocalControl(lab), schedules(options), options,
-                            lambda line: print(f"   {line}", file=sys.stderr, flush=True))
+                            lambda line: print(f"   {line}", file=sys.stderr, flush=True), rebuild)
     finally:
         lab.down()
         left = leftover_pids(root)
@@ -52,6 +63,7 @@ def main() -> int:
         reasons = "; ".join(f"{v.invariant}: {v.detail}" for v in result.verdict.violations)
         print(f"seed {result.schedule.seed}: {verdict} in {result.duration:.0f}s {reasons}", file=sys.stderr)
     print("\n".join(series.table()))
+    print(f"labs rebuilt after an unrecoverable schedule: {rebuilt}")
     if args.json:
         args.json.write_text(json.dumps(series.as_dict(), indent=1, default=str) + "\n")
     if left:

@@ -40,12 +40,17 @@ def schedules(options: ChaosOptions) -> list[sched.Schedule]:
 
 
 def run_series(control: Control, chosen: list[sched.Schedule], options: ChaosOptions,
-               log: Callable[[str], None]) -> ChaosSeries:
+               log: Callable[[str], None], rebuild: Callable[[], Control] | None = None) -> ChaosSeries:
+    """`rebuild`: a fresh lab when the baseline cannot be restored (a benchmark's own lab); without it the series
+    stops there (the lab the user brought up is left for them to look at)."""
     series = ChaosSeries()
     for number, schedule in enumerate(chosen, 1):
         if number > 1 and not restore_baseline(control, schedule.baseline, timeout=options.timeout * 2).passed:
-            log(f"the baseline could not be restored before schedule {number}: the series stops here")
-            break
+            if rebuild is None:
+                log(f"the baseline could not be restored before schedule {number}: the series stops here")
+                break
+            log(f"the baseline could not be restored before schedule {number}: a fresh lab")
+            control = rebuild()
         log(f"schedule {number}/{len(chosen)}, seed {schedule.seed}: {len(schedule.ops)} operations")
         result = ChaosRun(control, schedule, timeout=options.timeout, log=log).run()
         if not result.passed:

@@ -107,7 +107,7 @@ class ChaosRun:
                                hint="rolegen lab status") from None
         prober = RoundProber(self.ep.member_dsns())
         prober.start(self._t0)
-        pvcs = PvcWatch(self.ep).start(self._t0)
+        pvcs = PvcWatch(self.ep, every=2.0).start(self._t0)  # kubectl costs CPU the lab needs
         self._outdir = Path(tempfile.mkdtemp(prefix="rolegen-chaos-"))
         recovered_in: float | None = None
         try:
@@ -157,12 +157,12 @@ class ChaosRun:
             self.launch(list(op.args["argv"]), kill_after=float(op.args["kill_after"]))
         elif kind.runs == "hint":
             with self._runs_lock:
-                last = next((r for r in reversed(self.obs.runs) if r.exit_code not in (0, None)), None)
-            argv = hinted(last) if last else None
-            if argv is None:
+                last = next((r for r in reversed(self.obs.runs) if hinted(r)), None)
+            if last is None:
                 self.event("follow the hint: no refusal with a hint to follow")
             else:
-                self.event(f"follow the hint of `{last.text if last else ''}`: rolegen {' '.join(argv)}")
+                argv = hinted(last) or []
+                self.event(f"follow the hint of `{last.text}`: rolegen {' '.join(argv)}")
                 self.launch(argv)
 
     # -- rolegen runs ------------------------------------------------------------------------------------------
