@@ -6,6 +6,7 @@ a failing seed prints its whole schedule and timeline."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -33,7 +34,7 @@ def results(lab: Lab) -> Iterator[dict[int, ChaosResult]]:
         if done:
             assert restore_baseline(control, timeout=2 * TIMEOUT).passed, "the baseline could not be restored"
         schedule = generate(seed, seconds=SECONDS, ttl=LAB_TTL, lab_ops=set(OPS))
-        done[seed] = ChaosRun(control, schedule, timeout=TIMEOUT).run()
+        done[seed] = ChaosRun(control, schedule, timeout=TIMEOUT, log=lambda line: print(line, file=sys.stderr)).run()
     yield done
 
 
