@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    # `timeout` sends SIGTERM: exit through the `finally` below, so the lab is stopped, never left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     options = ChaosOptions(args.schedules, args.seed, args.minutes, None, args.out, args.timeout)
     runtime = member_runtime()
     root = runtime.workdir()

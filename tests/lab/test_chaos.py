@@ -21,6 +21,9 @@ from rolegen.lab.control import OPS, LocalControl
 from rolegen.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
+# Seed 2 found a real violation on the chaos branch (2026-12-02): `failback --to golddr` while gold's Patroni was
+# paused re-seeded golddr, then its clone wait ran out and exited 1 with no hint (procedures/failback.py
+# reseed_site's last wait). It stays here as that finding's regression drill: it passes once the fix lands.
 SEEDS = (2, 11)
 SECONDS = 25
 TIMEOUT = 30

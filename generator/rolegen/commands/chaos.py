@@ -57,6 +57,8 @@ def run_series(control: Control, chosen: list[sched.Schedule], options: ChaosOpt
             name = f"chaos-seed-{schedule.seed}.yaml" if schedule.seed is not None else "chaos-replay-failed.yaml"
             result.replay_file = sched.save(schedule, options.out / name)
         series.results.append(result)
+        reasons = "; ".join(f"{v.invariant}: {v.detail}" for v in result.verdict.violations)
+        log(f"seed {schedule.seed}: {'PASS' if result.passed else 'FAIL'} in {result.duration:.0f}s {reasons}".rstrip())
     return series
 
 
