@@ -1,6 +1,6 @@
 """CLI wiring of `rolegen lab` (the `lab` extra): up|build|status|down, the fault verbs (the sites', the
-operator's: api-*, delete-pod, maintenance; the tunnel's WAN settings) and `drill`; added to the root app by
-rolegen.cli."""
+operator's: api-*, delete-pod, maintenance; the tunnel's WAN settings), `drill` and `chaos`; added to the root
+app by rolegen.cli."""
 
 from __future__ import annotations
 
@@ -221,3 +221,28 @@ def lab_drill(
     progress = (lambda line: typer.echo(line, err=True)) if fmt is Format.pretty else (lambda _: None)
     report = console.run(lambda: drill_cmd.run(scenario, root or lab_cmd.default_root(), timeout, progress))
     console.show(report, fmt, ok=report.passed)
+
+
+@lab_app.command("chaos")
+def lab_chaos(
+    *,
+    schedules: Annotated[int, typer.Option("--schedules", help="How many seeded schedules (seed, seed+1, ...).",
+                                           min=1)] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", help="The first schedule's seed (default: the clock).")] = None,
+    minutes: Annotated[float, typer.Option("--minutes", help="Length of each schedule's operations.", min=0.05)] = 1.0,
+    replay: Annotated[Path | None, typer.Option("--replay", help="Run this saved schedule again (YAML or JSON).",
+                                                exists=True, dir_okay=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where failing schedules are saved.", file_okay=False)] = Path(),
+    fmt: FormatOption = Format.pretty,
+    timeout: TimeoutOption = 30,
+    root: LabRootOption = None,
+) -> None:
+    """Random seeded schedules of lab faults and operator actions under a write workload; heal, recover with the
+    documented commands, check the safety invariants. A failing schedule is saved for --replay. Exit 0: all pass."""
+    from rolegen.commands import chaos as chaos_cmd
+    from rolegen.commands import lab as lab_cmd
+
+    options = chaos_cmd.ChaosOptions(schedules, seed, minutes, replay, out, timeout)
+    progress = (lambda line: typer.echo(line, err=True)) if fmt is Format.pretty else (lambda _: None)
+    series = console.run(lambda: chaos_cmd.run(root or lab_cmd.default_root(), options, progress))
+    console.show(series, fmt, ok=series.passed)
