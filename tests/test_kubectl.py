@@ -78,3 +78,12 @@ def test_a_cluster_without_a_context_is_named_as_the_current_one(answer: Callabl
     answer("Unable to connect to the server: i/o timeout")
     with pytest.raises(ClusterUnreachable, match=r"^cannot reach the cluster of context \(current context\)"):
         kubectl.Cluster("f088b1-prod").list("pods")
+
+
+def test_an_api_error_that_is_not_classified_still_names_the_next_command() -> None:
+    """The flaky-api drill: a 503 from the API server reached the user as a raw kubectl line without a hint."""
+    from rolegen.kubectl import Cluster
+
+    error = Cluster("ns", "gold")._error("Error from server (ServiceUnavailable): the server is currently unable",
+                                         ("get", "configmap", "x"))
+    assert type(error).__name__ == "ClusterError" and error.hint is not None and "rolegen status" in error.hint

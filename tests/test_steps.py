@@ -196,6 +196,8 @@ def test_a_wait_that_runs_out_raises_its_own_type_with_what_it_waited_for() -> N
     with pytest.raises(WaitTimedOut) as caught:
         Pair.wait(pair, "the moon", lambda: False, timeout=0.05, every=0.01)
     assert caught.value.what == "the moon" and "timed out" in caught.value.message
+    # chaos seeds 6, 18, 19: a wait that ran out reached the user without a next command
+    assert caught.value.hint is not None and "rolegen status" in caught.value.hint
 
 
 def test_an_error_inside_a_wait_is_never_a_timeout() -> None:

@@ -29,6 +29,11 @@ class ClusterError(RolegenError):
     """A cluster call failed."""
 
 
+# What an operator does after any interrupted command: every verb reads the live state when it starts.
+RERUN_HINT = ("nothing after the failed step was done: rolegen status shows where the pair stands (and names what "
+              "clears each problem); re-running the same command starts from the live state")
+
+
 class ClusterUnreachable(ClusterError):
     pass
 
@@ -171,7 +176,9 @@ class Cluster:
                 f"{' '.join(args[:3])} on context {self.name}: changed by someone else since it was read",
                 hint="re-run to see the new state; nothing was overwritten",
             )
-        return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}")
+        # A 5xx, a reset, a refused write: not a timeout, never "go ahead". Whoever called stops here.
+        return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}",
+                            hint=RERUN_HINT)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         try:

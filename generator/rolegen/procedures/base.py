@@ -13,7 +13,7 @@ from typing import Any
 from rolegen.dcs_write import write_config
 from rolegen.errors import RolegenError, UsageError, WaitTimedOut
 from rolegen.generated import record_role
-from rolegen.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
+from rolegen.kubectl import RERUN_HINT, Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.lease import Lease
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
@@ -202,7 +202,7 @@ class Pair:
         return ident
 
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1,
-             gap: Callable[[], int | None] | None = None) -> None:
+             gap: Callable[[], int | None] | None = None, hint: str | None = None) -> None:
         """Poll `check` until true; one live line on a terminal (what, elapsed, the LSN gap in bytes when `gap`
         knows it), a plain line every 5 s otherwise. Running out raises WaitTimedOut; an error `check` raises
         (a failed read) propagates as it is: it is never a timeout."""
@@ -213,7 +213,8 @@ class Pair:
                 return
             if time.monotonic() - line.start > timeout:
                 line.close("timed out")
-                raise WaitTimedOut(f"timed out after {timeout:.0f}s waiting for {what}", what=what)
+                raise WaitTimedOut(f"timed out after {timeout:.0f}s waiting for {what}", hint or RERUN_HINT,
+                                   what=what)
             line.update()
             time.sleep(every)
 

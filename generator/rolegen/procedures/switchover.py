@@ -189,7 +189,10 @@ def _verify(run: _Run) -> None:
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair, timeline), run.timeout)
     pair.mark("promoted")
     settle_promotion(pair)
-    pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), run.timeout)
+    pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), run.timeout,
+              hint=f"{pair.to.environment} leads; {old.environment} is fenced (its DCS config follows "
+              f"{pair.to.environment}) but has not reported streaming: its members may be down or still "
+              f"rewinding. They follow when they run; rolegen status shows them")
     pair.mark("verified")
 
 
