@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rolegen import kubectl
-from rolegen.kubectl import AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
+from rolegen.kubectl import RERUN_HINT, AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ CASES = [
      "re-run to see the new state; nothing was overwritten"),
     ("error: the server doesn't have a resource type \"transportserverclaims\"", ClusterError,
      "kubectl patch configmap patroni-config failed on context gold: error: the server doesn't have a resource "
-     'type "transportserverclaims"', None),
+     'type "transportserverclaims"', RERUN_HINT),
 ]
 
 
