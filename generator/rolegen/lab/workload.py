@@ -97,7 +97,11 @@ def _connect_writable_indexed(dsns: Sequence[str]) -> tuple[int, psycopg.Connect
             conn = psycopg.connect(dsn, autocommit=True, connect_timeout=2)
         except psycopg.Error:
             continue
-        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        try:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        except psycopg.Error:  # shutting down between connect and query (a demotion, a deleted Pod)
+            conn.close()
+            continue
         if row is not None and row[0] is False:
             return index, conn
         conn.close()
