@@ -95,6 +95,20 @@ def test_the_live_startup_guard_policy_is_imported_not_reset() -> None:
     assert notes == []
 
 
+def test_a_release_without_a_startup_guard_value_runs_the_charts_default_and_the_spec_says_so() -> None:
+    """golddr installed by plain Helm without `startupGuard`: it runs the chart's default (wait), not the spec's
+    default for a site that does not host the tunnel (start); importing must not make apply change it."""
+    values, config = _generated("golddr")
+    del values["startupGuard"]
+    data, _ = infer_spec(LiveSite("patroni", values, config, scope="patroni"), _options("golddr"))
+    assert data["startup_guard"] == {"peer_unreachable": "wait"}
+    assert helm_values(Spec.from_dict(data))["startupGuard"]["peerUnreachable"] == "wait"
+    gold_values, gold_config = _generated("gold")  # the tunnel's host: the chart's default is its own default
+    del gold_values["startupGuard"]
+    gold, _ = infer_spec(LiveSite("patroni", gold_values, gold_config, scope="patroni"), _options("gold"))
+    assert "startup_guard" not in gold
+
+
 def test_only_the_config_annotation_gives_the_dynamic_config() -> None:
     _, config = _generated("golddr")
     config["standby_cluster"] = {"host": "patroni-master-gold", "port": 5432}

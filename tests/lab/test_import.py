@@ -70,6 +70,8 @@ def test_site_installed_without_rolegen_round_trips(lab: Lab, tmp_path: Path) ->
         "tls": dict(rolegen_values["tls"]),  # the site's certificate Secret and mode: no default can name them
     }  # no tsc, leaderLabelValue: the chart's defaults
     Releases(cluster).upgrade_install("patroni", hand)
+    # The chart's default guard policy (wait) differs from golddr's rendered one (start): the Pods roll.
+    lab.wait_role("golddr", "standby-leader", timeout=120)
     env_dir = tmp_path / "environments"
     env_dir.mkdir()
     shutil.copy(lab.env_dir / "gold.yaml", env_dir / "gold.yaml")  # the peer's spec, for the pair rules

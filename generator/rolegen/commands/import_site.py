@@ -29,7 +29,7 @@ from rolegen.output import atomic_write
 from rolegen.package_data import chart_defaults
 from rolegen.render import helm_values
 from rolegen.slots import fold_dr_slot
-from rolegen.spec import Spec
+from rolegen.spec import Spec, StartupGuard
 from rolegen.validate import schema_problems
 
 
@@ -201,11 +201,13 @@ def infer_spec(live: LiveSite, opts: ImportOptions) -> tuple[dict[str, Any], lis
     tls = _tls(values)
     if tls:
         data["tls"] = tls
-    guard = values.get("startupGuard") if values else None
-    if isinstance(guard, dict):  # the live policy, so that an imported spec's apply does not change it
-        for key, spec_key in (("peerUnreachable", "peer_unreachable"), ("unreachableGrace", "unreachable_grace")):
-            if key in guard:
-                data.setdefault("startup_guard", {})[spec_key] = guard[key]
+    # The live policy (a value the release does not set is the chart's default), written into the spec where it
+    # differs from the spec's own default for this site, so that an imported spec's apply does not change it.
+    live_guard = {**(chart_defaults().get("startupGuard") or {}), **((values or {}).get("startupGuard") or {})}
+    default = StartupGuard.from_dict(None, bool(_get(data, "tsc", "create")))
+    for key, spec_key in (("peerUnreachable", "peer_unreachable"), ("unreachableGrace", "unreachable_grace")):
+        if key in live_guard and live_guard[key] != getattr(default, spec_key):
+            data.setdefault("startup_guard", {})[spec_key] = live_guard[key]
     live_replicas = _get(live.statefulset, "spec", "replicas")
     if live_replicas is not None and "replicas" in members and live_replicas != members["replicas"]:
         notes.append(f"StatefulSet {live.release} runs {live_replicas} replicas, release values say "
