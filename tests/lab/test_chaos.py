@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from rolegen.commands.chaos import LAB_TTL
 from rolegen.drill.chaos.checker import INVARIANTS
 from rolegen.drill.chaos.result import ChaosResult
 from rolegen.drill.chaos.runner import ChaosRun
-from rolegen.drill.chaos.schedule import generate
+from rolegen.drill.chaos.schedule import generate, load
 from rolegen.drill.runner import restore_baseline
 from rolegen.lab.control import OPS, LocalControl
 from rolegen.lab.lab import Lab
@@ -23,7 +24,9 @@ from rolegen.lab.lab import Lab
 pytestmark = pytest.mark.lab
 # Seed 2 found a real violation on the chaos branch (2026-12-02): `failback --to golddr` while gold's Patroni was
 # paused re-seeded golddr, then its clone wait ran out and exited 1 with no hint (procedures/failback.py
-# reseed_site's last wait). It stays here as that finding's regression drill: it passes once the fix lands.
+# reseed_site's last wait). Its schedule, drawn from the op table of that day, is kept as a replay file (a seed
+# draws another schedule once the table grows): that finding's regression drill. Seed 11 draws from today's table.
+REPLAYS = {2: Path(__file__).parent / "chaos" / "seed-2-failback-without-hint.yaml"}
 SEEDS = (2, 11)
 SECONDS = 25
 TIMEOUT = 30
@@ -36,7 +39,8 @@ def results(lab: Lab) -> Iterator[dict[int, ChaosResult]]:
     for seed in SEEDS:
         if done:
             assert restore_baseline(control, timeout=2 * TIMEOUT).passed, "the baseline could not be restored"
-        schedule = generate(seed, seconds=SECONDS, ttl=LAB_TTL, lab_ops=set(OPS))
+        schedule = load(REPLAYS[seed]) if seed in REPLAYS else generate(seed, seconds=SECONDS, ttl=LAB_TTL,
+                                                                         lab_ops=set(OPS))
         done[seed] = ChaosRun(control, schedule, timeout=TIMEOUT, log=lambda line: print(line, file=sys.stderr)).run()
     yield done
 

@@ -78,8 +78,9 @@ def test_fresh_lab_has_no_drift_and_json_is_documented_shape(lab: Lab) -> None:
     assert gold["slot"]["name"] == "golddr" and gold["slot"]["wal_status"] in ("reserved", "missing")
     assert data["environments"][1]["slot"] is None
     assert gold["role"] == {"declared": "leader", "live": "leader", "dcs": "leader"}
-    assert gold["release"]["revision"] == 1 and gold["release"]["status"] == "deployed"
-    assert gold["differences"] == []
+    assert gold["release"]["revision"] >= 1 and gold["release"]["status"] == "deployed"  # earlier modules apply
+    # Shown but never drift: a key set by hand (an earlier module's `patronictl resume` leaves `pause: false`).
+    assert [d for d in gold["differences"] if d["drift"]] == []
     assert gold["patroni_owned"]["initialize"].isdigit()  # shown, never drift
 
 
