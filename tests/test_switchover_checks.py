@@ -1,10 +1,11 @@
-"""A switchover without a cluster (fake reads): its preflight refuses a paused Patroni before any write, and its
-LSN gate waits for a member whose Pod was deleted and recreated (restartCount 0 again, reporting nothing at first)
-to report everything it holds."""
+"""A switchover without a cluster (fake reads): its preflight refuses a paused Patroni, or a leader nothing proves
+alive, before any write, and its LSN gate waits for a member whose Pod was deleted and recreated (restartCount 0
+again, reporting nothing at first) to report everything it holds."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,47 @@ def test_failback_refuses_a_paused_site_before_it_fences(monkeypatch: pytest.Mon
     monkeypatch.setattr(pair, "read", lambda spec: cur if spec.environment == "golddr" else back)
     with pytest.raises(RolegenError, match="preflight failed: golddr is paused"):
         failback.run(pair, method="auto", confirm=lambda _: pytest.fail("asked to confirm"), timeout=1)
+
+
+# -- the proof the old leader is alive, right before the demotion --------------------------------------------------
+def _short_ttl(state: SiteState, version: str, *, running: bool = True) -> SiteState:
+    lock = {**state.leader_annotations, "ttl": "1"}
+    members = [replace(m, container_running=running) for m in state.members]
+    return replace(state, leader_annotations=lock, leader_version=version, members=members)
+
+
+@pytest.mark.parametrize("later", [
+    pytest.param(lambda: _short_ttl(gold(), "1"), id="lock-never-renewed"),
+    pytest.param(lambda: _short_ttl(gold(), "2", running=False), id="renewed-but-the-holder-stopped"),
+])
+def test_a_switchover_from_a_leader_nothing_proves_alive_refuses_before_it_writes(
+        later: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chaos: gold's members killed, their Pods' last reports still say leader and golddr's walreceiver still
+    says streaming (until wal_receiver_timeout). A demotion "observed" on a dead site and a gate on its last
+    reported LSN would promote without what gold acknowledged after that report: a failover's loss under a planned
+    move's promise. Only a lock renewed while watched proves gold alive."""
+    pair = _pair("golddr")
+    first = _short_ttl(gold(), "1")
+    monkeypatch.setattr(pair, "read_both", lambda: (golddr(), first))
+    monkeypatch.setattr(pair, "read", lambda _: later())
+    with pytest.raises(RolegenError, match="gold's leader did not renew its lock") as caught:
+        switchover.run(pair, confirm=lambda _: None, timeout=1)
+    assert caught.value.hint.startswith("nothing was changed")
+    assert "rolegen failover --to golddr" in caught.value.hint
+
+
+def test_a_lock_renewed_while_watched_lets_the_switchover_demote(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = _pair("golddr")
+    reads = iter([_short_ttl(gold(), "1"), _short_ttl(gold(), "1"), _short_ttl(gold(), "2")])
+    monkeypatch.setattr(pair, "read_both", lambda: (golddr(), _short_ttl(gold(), "1")))
+    monkeypatch.setattr(pair, "read", lambda _: next(reads))
+
+    def demoting(*_: Any, **__: Any) -> None:
+        raise RolegenError("reached the demotion")
+
+    monkeypatch.setattr(pair, "unslot", demoting)  # the demotion step's first write
+    with pytest.raises(RolegenError, match="reached the demotion"):
+        switchover.run(pair, confirm=lambda _: None, timeout=1)
 
 
 # -- the LSN gate ----------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from rolegen.procedures.rules import (
     site_timeline,
 )
 from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, preflight, resume_checks
+from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, preflight, prove_leading, resume_checks
 from rolegen.procedures.wake import Nudger
 from rolegen.site_state import SiteState
 
@@ -35,7 +35,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             "Preflight",
             f"{old} reports leader; {to} reports standby-leader, streaming, replay lag <= {MAX_LAG_BYTES >> 20} MiB;\n"
             f"both sites show the same system id (`initialize`); generated files are up to date and the live\n"
-            f"DCS roles match the specs (no pending apply). A run that finds {old} already demoted resumes.",
+            f"DCS roles match the specs (no pending apply). After the prompt: {old}'s leader lock renewed while\n"
+            f"watched (proof it is alive to hand over its last writes). A run that finds {old} demoted resumes.",
             _check,
         ),
         Step(
@@ -142,6 +143,7 @@ def _check(run: _Run) -> None:
     if run.where == "start":
         preflight(pair, run.o_state, run.t_state)
         run.confirm(f"Switch over from {old.environment} to {to.environment}?")
+        run.o_state = prove_leading(pair, run.o_state)
     else:
         run.result.resumed = "after demotion" if run.where == "demoted" else "after promotion"
         log(f"   resuming {run.result.resumed}: {old.environment} is already demoted")

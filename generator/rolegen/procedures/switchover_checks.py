@@ -1,13 +1,14 @@
 """What a switchover checks before it changes anything (and a resumed run before it goes on): both sites in the
 roles the specs declare, the target streaming within the lag bound, one system id, a timeline to gate on, no
-divergence, generated files current; neither site paused (Patroni would act on neither the demotion nor the
+divergence, generated files current; the old leader's lock renewed while watched (a dead site's last reports are
+no proof it can hand over its last writes); neither site paused (Patroni would act on neither the demotion nor the
 promotion: the old site would keep running as primary under a standby config). A DR slot missing from a live
 config is no reason to refuse: the switchover itself unslots the target first (a run killed right after that
 leaves it so) and writes both roles' configs whole, slots included."""
 
 from __future__ import annotations
 
-from rolegen.errors import RolegenError
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
@@ -45,6 +46,31 @@ def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
             )
     if problems:
         raise RolegenError("preflight failed: " + "; ".join(problems), hint="nothing was changed; rolegen status")
+
+
+def prove_leading(pair: Pair, o_state: SiteState) -> SiteState:
+    """Right before the demotion, the old site's leader lock renewed while watched (Patroni rewrites it every
+    loop_wait) by a holder that still reports leader. Its Pods' reports alone may be the last words of a site that
+    died: a switchover from a dead leader would gate on a position it reported before its last acknowledged
+    commits, a failover's loss under a planned move's promise. A failed read stops here, as it is."""
+    old, to = pair.other, pair.to
+    first, last = o_state.leader_version, [o_state]
+
+    def renewed() -> bool:
+        last[0] = pair.read(old)
+        return last[0].leader_version != first and last[0].live_role == "leader"
+
+    try:
+        pair.wait(f"{old.environment} to renew its leader lock (proof it leads, before the demotion)", renewed,
+                  max(o_state.ttl, 1.0), every=0.2)
+    except WaitTimedOut:
+        raise RolegenError(
+            f"preflight failed: {old.environment}'s leader did not renew its lock within its ttl "
+            f"({o_state.ttl:g} s): nothing proves it is alive to hand over its last writes",
+            hint=f"nothing was changed; rolegen status. If {old.environment} is down, this is a failover: "
+            f"rolegen failover --to {to.environment}",
+        ) from None
+    return last[0]
 
 
 def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
