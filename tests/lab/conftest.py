@@ -1,9 +1,10 @@
 """Fixtures for the lab tests: both sites on real control planes, and rolegen's views of them.
 
-One lab serves every module that asks for `lab` (bringing one up and down costs ~20 s): those modules run one
-after another, each starts from the baseline (no fault in force, gold leading, golddr streaming from it, the specs
-agreeing; restored with a failback, or the lab rebuilt, when a module left it elsewhere), and the lab stops as soon
-as the last of them ends, so no other lab test runs beside it."""
+One lab per lane (tests/lanes.py) serves every module of the lane that asks for `lab` (bringing one up and down
+costs ~20 s): those modules run one after another, each starts from the baseline (no fault in force, gold
+leading, golddr streaming from it, the specs agreeing; restored with a failback, or the lab rebuilt, when a module
+left it elsewhere), and the lab stops as soon as the last of them in its lane ends, so no other lab test of the
+lane runs beside it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.lanes import later_in_lane
 
 from rolegen.commands.lab import leftover_pids
 from rolegen.drill.runner import restore_baseline
@@ -72,15 +74,6 @@ def _uses_lab(item: pytest.Item) -> bool:
     return "lab" in getattr(item, "fixturenames", ())
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules sharing the lab run one after another, where the first of them was: one lab, never two."""
-    sharing = [item for item in items if _uses_lab(item)]
-    if sharing:
-        first = items.index(sharing[0])
-        rest = [item for item in items if not _uses_lab(item)]
-        items[:] = rest[:first] + sharing + rest[first:]
-
-
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """Both sites from the bundled environments at the baseline; shared with the other modules that use it."""
@@ -92,7 +85,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     finally:
         items = request.session.items
         mine = [i for i, item in enumerate(items) if item.module is request.module]
-        if not any(_uses_lab(item) for item in items[(mine[-1] + 1 if mine else 0):]):
+        if not any(_uses_lab(item) for item in later_in_lane(items, mine[-1] if mine else -1)):
             shared, _SHARED = _SHARED, None
             left = shared.stop()
             assert left == [], f"lab processes left behind: {left}"

@@ -1,0 +1,127 @@
+"""The suite in lanes: one ordered group of tests per pytest-xdist worker, so the lab tests run on two labs at once.
+
+A lab test needs its lab to itself for the whole stretch it runs in (its module's state, or a drill scenario's
+report), so the unit of scheduling is a module, or one drill scenario with all its criteria, never a single test.
+Units go to lanes by their measured seconds, longest first, each to the lane with the least work so far; within a
+lane the units that bring their own processes run first, then the modules on the shared lab, then the drills, so
+at most one lab runs per lane. The lanes follow from the test ids alone, so every worker and xdist's controller
+compute the same ones (a custom scheduler: one scope per lane); without xdist they run one after another."""
+
+from __future__ import annotations
+
+import pytest
+
+# Seconds per unit on the 2-core CI machine with two lanes (pytest --durations=0, 2026-12-02); an unknown unit
+# weighs its test count times DEFAULT_TEST.
+WEIGHTS: dict[str, float] = {
+    "tests/lab/test_chaos.py": 150,
+    "tests/lab/test_controlplane.py": 20,
+    "tests/lab/test_diff_apply.py": 60,
+    "tests/lab/test_drills.py::apply-race": 25,
+    "tests/lab/test_drills.py::concurrent-rolegen": 30,
+    "tests/lab/test_drills.py::crash-restart-failover": 37,
+    "tests/lab/test_drills.py::dr-link": 40,
+    "tests/lab/test_drills.py::faults": 20,
+    "tests/lab/test_drills.py::flaky-api": 106,
+    "tests/lab/test_drills.py::hung-patroni": 77,
+    "tests/lab/test_drills.py::killed-rolegen": 33,
+    "tests/lab/test_drills.py::operator-partition": 58,
+    "tests/lab/test_drills.py::paused-patroni": 15,
+    "tests/lab/test_drills.py::recreated-pod": 77,
+    "tests/lab/test_drills.py::returning-site": 92,
+    "tests/lab/test_drills.py::site-loss-failover": 57,
+    "tests/lab/test_drills.py::switchover": 30,
+    "tests/lab/test_drills.py::tunnel-cut": 34,
+    "tests/lab/test_import.py": 30,
+    "tests/lab/test_lab.py": 40,
+    "tests/lab/test_lab_cli.py": 40,
+    "tests/lab/test_lab_failover.py": 160,
+    "tests/lab/test_nodeagent.py": 20,
+    "tests/lab/test_proxy.py": 15,
+    "tests/lab/test_real_apiserver.py": 45,
+    "tests/lab/test_switchover.py": 60,
+    "tests/lab/test_tls.py": 20,
+    "tests/lab/test_wheel_install.py": 60,
+    "tests/lab/test_wipe.py": 20,
+}
+DEFAULT_TEST = 0.08
+SHARED, DRILLS, OWN = "lab", "drills", "own"  # the lab fixture a unit's tests share, or none of them
+ORDER = (OWN, SHARED, DRILLS)
+LANE = pytest.StashKey[int]()
+DRILLS_MODULE = "tests/lab/test_drills.py"
+
+
+def unit_key(nodeid: str) -> str:
+    """The unit a test belongs to, from its id alone (xdist's controller has nothing else): its module, or for
+    the drills module one scenario with all its criteria, the DR link tests (they build on each other's rows), or
+    the lab-fault tests."""
+    path, _, name = nodeid.partition("::")
+    if path != DRILLS_MODULE:
+        return path
+    if name.startswith("test_drill["):
+        return f"{path}::{name[len('test_drill['):-1].rsplit('-', 1)[0]}"  # criteria names have no '-'
+    return f"{path}::{'dr-link' if 'dr_link' in name else 'faults'}"
+
+
+def lanes_of(nodeids: list[str], lanes: int) -> dict[str, int]:
+    """Each unit's lane: longest first, each to the lane with the least work so far (ties: the lowest lane)."""
+    counts: dict[str, int] = {}
+    for nodeid in nodeids:
+        key = unit_key(nodeid)
+        counts[key] = counts.get(key, 0) + 1
+    load = [0.0] * lanes
+    placed: dict[str, int] = {}
+    for key in sorted(counts, key=lambda k: (-WEIGHTS.get(k, DEFAULT_TEST * counts[k]), k)):
+        lane = min(range(lanes), key=lambda i: (load[i], i))
+        load[lane] += WEIGHTS.get(key, DEFAULT_TEST * counts[key])
+        placed[key] = lane
+    return placed
+
+
+def kind_of(item: pytest.Item) -> str:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return DRILLS if "drills" in fixtures else SHARED if "lab" in fixtures else OWN
+
+
+def lane_count(config: pytest.Config) -> int:
+    workerinput = getattr(config, "workerinput", None)
+    return int(workerinput["workercount"]) if workerinput else 1
+
+
+def assign(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Reorder `items` lane by lane: in each lane the units that bring their own processes, then the modules on
+    the shared lab, then the drills (at most one lab at a time per lane), each unit in collection order."""
+    placed = lanes_of([item.nodeid for item in items], lane_count(config))
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first.setdefault(unit_key(item.nodeid), index)
+        item.stash[LANE] = placed[unit_key(item.nodeid)]
+
+    def order(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
+        index, item = pair
+        key = unit_key(item.nodeid)
+        return item.stash[LANE], ORDER.index(kind_of(item)), first[key], index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+
+
+def later_in_lane(items: list[pytest.Item], after: int) -> list[pytest.Item]:
+    """The items that run after index `after` on the same worker (its lane)."""
+    lane = items[after].stash.get(LANE, 0) if after >= 0 else 0
+    return [item for item in items[after + 1:] if item.stash.get(LANE, 0) == lane]
+
+
+def make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scheduler with one scope per lane (each lane runs whole on one worker, in the order its worker
+    collected it); the lane of a test id is computed as the workers compute it."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        _lanes: dict[str, int] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._lanes is None:
+                self._lanes = lanes_of(list(self.collection or []), len(self.nodes))
+            return f"lane{self._lanes[unit_key(nodeid)]}"
+
+    return LaneScheduling(config, log)
