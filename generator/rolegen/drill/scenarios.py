@@ -216,7 +216,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Rolegen("reseed", "golddr", expect="safe", during=(
             Cue(Fault("api_flaky", {"site": "gold", "rate": 0.3}), on_output="Preflight"),
             Cue(Fault("api_flaky", {"site": "golddr", "rate": 0.3}), on_output="Preflight"))),
-        Fault("api_heal"), Converge("gold"), Write(0.5)),
+        Fault("api_heal"), FollowHint(), Converge("gold"), Write(0.5)),
         Expect(loss_window=("fault", "promoted"))),
     Scenario("returning-site",
              "gold lost; failover to golddr; gold's members cold-start while the tunnel stays cut for 20 s (the "
