@@ -139,8 +139,12 @@ class Prober:
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             writable = [name for name in sorted(self._dsns) if self._primary(name)]
+            self.round(time.monotonic() - self._t0, writable)
             if len(writable) > 1 and self._primary(writable[0]):
                 self.dual.append((time.monotonic() - self._t0, writable))
+
+    def round(self, at: float, writable: list[str]) -> None:
+        """One round's writable members, `at` seconds from the start (what a subclass keeps)."""
 
 
 def patroni_states(endpoints: Endpoints, site: str) -> dict[str, dict[str, Any]]:

@@ -22,14 +22,9 @@ class RoundProber(Prober):
         super().__init__(dsns, every)
         self.rounds: list[tuple[float, list[str]]] = []
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            writable = [name for name in sorted(self._dsns) if self._primary(name)]
-            now = time.monotonic() - self._t0
-            if writable:
-                self.rounds.append((now, writable))
-            if len(writable) > 1 and self._primary(writable[0]):
-                self.dual.append((now, writable))
+    def round(self, at: float, writable: list[str]) -> None:
+        if writable:
+            self.rounds.append((at, writable))
 
 
 class PvcWatch:
