@@ -229,3 +229,44 @@ def test_a_switchover_with_one_site_unreachable_refuses_before_asking(
         roles.run_switchover(Path("environments"), roles.RoleOptions(to="golddr"), lambda q: bool(asked.append(q)),
                              lambda _: None)
     assert asked == [] and sites["golddr"].lease().get("holder") is None
+
+
+# -- -f json|yaml: one document on stdout for automation, the runbook's progress on stderr, never a prompt ---------
+def test_dry_run_as_json_is_the_runbook_in_one_document(workdir: Path) -> None:
+    result = runner.invoke(app, ["failback", "--to", "gold", "--dry-run", "-f", "json",
+                                 "--kubeconfig", str(workdir / "missing")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["verb"], data["to"], data["dry_run"], data["outcome"]) == ("failback", "gold", True, None)
+    assert data["runbook"].splitlines()[0] == "Failback to gold:"
+
+
+def test_a_failover_as_json_carries_the_fence_command_and_logs_to_stderr(
+    sites: dict[str, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fence = "rolegen failover --to golddr --yes"
+
+    def run(pair: Pair, *, confirm: Callable[[str], None], **_: Any) -> failover.FailoverResult:
+        confirm("Fail over?")
+        pair.log("[1/5] Preflight")
+        return failover.FailoverResult("golddr", "gold", promoted=True, fence_command=fence,
+                                       decision="promote-unreachable", timings={"promoted": 1.5})
+
+    monkeypatch.setattr(failover, "run", run)
+    result = runner.invoke(app, ["failover", "--to", "golddr", "--yes", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)["outcome"]  # stdout is the document alone
+    assert (outcome["promoted"], outcome["fenced"], outcome["fence_command"]) == (True, False, fence)
+    assert "[1/5] Preflight" in result.stderr
+    as_yaml = runner.invoke(app, ["failover", "--to", "golddr", "--yes", "-f", "yaml"])
+    assert as_yaml.exit_code == 0 and f"fence_command: {fence}" in as_yaml.stdout
+
+
+def test_machine_output_never_prompts(sites: dict[str, Site], monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[str] = []
+    monkeypatch.setattr(switchover, "run", procedure(writes))
+    result = runner.invoke(app, ["switchover", "--to", "golddr", "-f", "json"], input="y\n")
+    assert result.exit_code == 1
+    assert "machine-readable output never prompts" in result.stderr and "hint: re-run with --yes" in result.stderr
+    assert result.stdout == "" and writes == []
+    assert [sites[env].lease().get("holder") for env in ("gold", "golddr")] == [None, None]

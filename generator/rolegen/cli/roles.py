@@ -12,12 +12,14 @@ from rolegen.cli.options import (
     DirOption,
     DryRunOption,
     ForceOption,
+    FormatOption,
     KubeClientOption,
     KubeconfigOption,
     TimeoutOption,
     ToOption,
     YesOption,
 )
+from rolegen.console import Format
 
 
 def _role_change(
@@ -29,6 +31,7 @@ def _role_change(
     kubeconfig: Path | None,
     directory: Path,
     force: bool,
+    fmt: Format,
     method: str = "auto",
     accept_data_loss: bool = False,
     old_site_down: bool = False,
@@ -38,14 +41,17 @@ def _role_change(
 
     opts = roles_cmd.RoleOptions(to=to, dry_run=dry_run, kubeconfig=kubeconfig, timeout=timeout, force=force,
                                  accept_data_loss=accept_data_loss, old_site_down=old_site_down)
-    ask = lambda question: prompt.confirm(question, yes=yes)  # noqa: E731
+    machine = fmt is not Format.pretty
+    ask = lambda question: prompt.confirm(question, yes=yes, machine_output=machine)  # noqa: E731
+    # With -f json|yaml stdout carries the one document; the runbook's progress goes to stderr.
+    log = (lambda line: typer.echo(line, err=True)) if machine else typer.echo
     runners = {
-        "switchover": lambda: roles_cmd.run_switchover(directory, opts, ask, typer.echo),
-        "failover": lambda: roles_cmd.run_failover(directory, opts, ask, typer.echo),
-        "failback": lambda: roles_cmd.run_failback(directory, opts, method, ask, typer.echo),  # type: ignore[arg-type]
-        "reseed": lambda: roles_cmd.run_reseed(directory, opts, ask, typer.echo),
+        "switchover": lambda: roles_cmd.run_switchover(directory, opts, ask, log),
+        "failover": lambda: roles_cmd.run_failover(directory, opts, ask, log),
+        "failback": lambda: roles_cmd.run_failback(directory, opts, method, ask, log),  # type: ignore[arg-type]
+        "reseed": lambda: roles_cmd.run_reseed(directory, opts, ask, log),
     }
-    console.show(console.run(runners[verb]))
+    console.show(console.run(runners[verb]), fmt)
 
 
 def switchover(
@@ -58,9 +64,10 @@ def switchover(
     kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
+    fmt: FormatOption = Format.pretty,
 ) -> None:
     """Planned: demote the leader site, wait for the LSN gate, promote --to; zero acknowledged writes lost."""
-    _role_change("switchover", to, dry_run, yes, timeout, kubeconfig, directory, force)
+    _role_change("switchover", to, dry_run, yes, timeout, kubeconfig, directory, force, fmt)
 
 
 def failover(
@@ -83,9 +90,10 @@ def failover(
                      "although the old site's API does not answer and --to still streams (or receives WAL) from it. "
                      "Without it that is refused: the old site's PostgreSQL is alive."),
     ] = False,
+    fmt: FormatOption = Format.pretty,
 ) -> None:
     """Unplanned: the leader site failed. Fence it first when its API answers, then promote --to."""
-    _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory, force,
+    _role_change("failover", to, dry_run, yes, timeout, kubeconfig, directory, force, fmt,
                  accept_data_loss=accept_data_loss, old_site_down=old_site_down)
 
 
@@ -100,11 +108,12 @@ def failback(
     kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
+    fmt: FormatOption = Format.pretty,
 ) -> None:
     """Bring the old site back as a standby (pg_rewind, or re-seed), then switch over back to it."""
     if method not in ("rewind", "reseed", "auto"):
         raise typer.BadParameter("must be rewind, reseed or auto", param_hint="--method")
-    _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, force, method)
+    _role_change("failback", to, dry_run, yes, timeout, kubeconfig, directory, force, fmt, method)
 
 
 def reseed(
@@ -117,6 +126,7 @@ def reseed(
     kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
     force: ForceOption = False,
+    fmt: FormatOption = Format.pretty,
 ) -> None:
     """Re-seed a standby site in place (its DR slot was lost); its peer keeps leading, no role changes."""
-    _role_change("reseed", env, dry_run, yes, timeout, kubeconfig, directory, force)
+    _role_change("reseed", env, dry_run, yes, timeout, kubeconfig, directory, force, fmt)
