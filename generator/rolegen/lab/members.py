@@ -8,7 +8,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import urllib.request
@@ -235,10 +234,6 @@ class LabMember:
         except (OSError, IndexError):
             return None
         return int(first) if first.strip().isdigit() else None
-
-    def wipe(self) -> None:
-        """The PVC is gone: so is the data."""
-        shutil.rmtree(self.data, ignore_errors=True)
 
     def rest(self, path: str) -> tuple[int, dict[str, Any]]:
         """GET Patroni's REST API; (0, {}) when it does not answer."""
