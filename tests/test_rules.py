@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rolegen.procedures.failover_rules import failover_decision, old_alive_proof
+from rolegen.procedures.handover import phase
 from rolegen.procedures.rules import (
     FenceMarker,
     Position,
@@ -19,7 +20,6 @@ from rolegen.procedures.rules import (
     gate_blocker,
     lsn_text,
 )
-from rolegen.procedures.switchover import phase
 from rolegen.records import Records
 from rolegen.site_state import Member, SiteState
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.procedures import failback, failover, reseed, switchover
+from rolegen.procedures import failback, failover, handover, reseed, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.records import Records
@@ -128,8 +128,8 @@ def _titles(steps: list[Step[Any]], context: Any) -> list[str]:
 def test_a_resumed_switchover_skips_what_the_killed_run_did(where: str, titles: list[str]) -> None:
     pair = _pair("golddr")
     result = switchover.SwitchoverResult("golddr", "gold")
-    context = switchover._Run(pair, lambda _: None, 60, result, where, _state("gold", leader=True),
-                              _state("golddr", leader=False))
+    context = handover.Handover(pair, lambda _: None, 60, result, where, _state("gold", leader=True),
+                                _state("golddr", leader=False))
     assert _titles(switchover.steps(pair), context) == titles
 
 
@@ -182,7 +182,8 @@ def test_a_rewind_that_does_not_converge_falls_back_to_reseed_only_under_auto(
     if falls_back:
         failback._rewind(context)
         assert context.chosen == "reseed"
-        titles = ["Preflight", "Fence gold", "Re-seed", "Switch over back to gold"]
+        # the handover's steps apply once the switch back's preflight started it
+        titles = ["Preflight", "Fence gold", "Re-seed", "Switch over back to gold: preflight"]
         assert _titles(failback.steps(pair), context) == titles
     else:
         with pytest.raises(RolegenError, match="timed out"):

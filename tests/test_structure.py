@@ -77,6 +77,18 @@ def test_verbs_do_not_import_each_other() -> None:
     assert {m: sorted(GRAPH[m] & verbs) for m in verbs if GRAPH[m] & verbs} == {}
 
 
+# The procedures behind the role verbs: peers, built from shared steps and checks (the handover, the re-seed,
+# the checks and rules modules), never from each other.
+PROCEDURES = {f"rolegen.procedures.{name}" for name in ("switchover", "failover", "failback", "reseed")}
+
+
+def test_procedures_do_not_import_each_other() -> None:
+    assert set(MODULES) >= PROCEDURES
+    assert {m: sorted(GRAPH[m] & PROCEDURES) for m in PROCEDURES if GRAPH[m] & PROCEDURES} == {}
+    shared = {m for m in MODULES if m.startswith("rolegen.procedures.")} - PROCEDURES
+    assert {m: sorted(GRAPH[m] & PROCEDURES) for m in shared if GRAPH[m] & PROCEDURES} == {}
+
+
 def test_only_the_cli_prints_results_and_maps_exit_codes() -> None:
     """Verbs return results (rolegen.results) or raise; only the CLI package reaches the console or Typer."""
     console_users = sorted(m for m, deps in GRAPH.items() if "rolegen.console" in deps and not _is(m, ("rolegen.cli",)))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rolegen.errors import RolegenError
-from rolegen.procedures import failback, switchover
+from rolegen.procedures import failback, handover, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.rules import Position
 from rolegen.records import Records
@@ -195,5 +195,5 @@ def test_the_gate_waits_for_a_recreated_pod_to_report_what_it_holds(seen_gone: b
     reads += [(target(1500), old(v, member("gold-0", "replica", 1500, uid="c"))) for v in ("5", "6", "7")]
     feed = _reads(reads)
     monkeypatch.setattr(pair, "read_both", lambda: next(feed))
-    final, _ = switchover._gate(pair, old("1"), 5, before, Quiet())  # type: ignore[arg-type]
+    final, _ = handover._gate(pair, old("1"), 5, before, Quiet())  # type: ignore[arg-type]
     assert final == Position(1500, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 
@@ -111,9 +112,20 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(lab: Lab)
     fence = states["gold"].records.fence or {}
     assert fence.get("promotion") == promotion.get("id") and fence.get("writers") == [], fence
     assert max(t for t in gold_timelines if t) <= (promotion.get("timeline") or 0)
-    back = failback.run(pair(lab, "gold"), method="rewind", confirm=no_confirm)
+    printed = failback.dry_run(pair(lab, "gold")).splitlines()
+    back_log: list[str] = []
+    back = failback.run(pair(lab, "gold", back_log), method="rewind", confirm=no_confirm)
     assert back.method == "rewind"
     lab.wait_role("gold", "leader")
+    # One runbook, one numbering: each step the run logged is the dry-run's step of that number (the re-seed,
+    # not chosen, is skipped), the handover's steps included.
+    numbered = [re.match(r"(\d+)\. (.*)", line) for line in printed]
+    steps = {int(m[1]): m[2] for m in numbered if m}
+    logged = [re.match(r"\[(\d+)/(\d+)\] (.*)", line) for line in back_log]
+    ran = [(int(m[1]), int(m[2]), m[3]) for m in logged if m]
+    assert [n for n, _, _ in ran] == [n for n in steps if n != 4]  # 4: Re-seed
+    assert all(total == len(steps) and steps[n].startswith(title) for n, total, title in ran), (ran, steps)
+    assert ran[-1][2] == "Record the new roles"
 
 
 def _switch_inside(lab: Lab, env: str) -> None:

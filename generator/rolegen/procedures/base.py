@@ -201,6 +201,21 @@ class Pair:
             self.record(self.other, FENCE, {**fence, "promotion": ident})
         return ident
 
+    def settle_promotion(self) -> None:
+        """Complete the promotion record with the timeline the new leader reports (a standby leader may have
+        reported a stale, lower timeline before: the new timeline minus one is the one it really left)."""
+        state = self.read(self.to)
+        lead, promotion = holder(state), state.records.promotion
+        if not promotion or lead is None or lead.role != "leader" or lead.timeline is None:
+            return
+        if promotion.get("timeline") == lead.timeline:
+            return
+        before = promotion.get("timeline_before")
+        # A standby leader may report a stale, lower timeline (its last restartpoint's): the one it left is at
+        # least the new one minus one. Never raised from the old site's timeline (recorded apart: old_timeline).
+        left = max(before, lead.timeline - 1) if isinstance(before, int) else lead.timeline - 1
+        self.record(self.to, PROMOTION, {**promotion, "timeline": lead.timeline, "timeline_before": left})
+
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1,
              gap: Callable[[], int | None] | None = None, hint: str | None = None) -> None:
         """Poll `check` until true; one live line on a terminal (what, elapsed, the LSN gap in bytes when `gap`

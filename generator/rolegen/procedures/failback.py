@@ -1,5 +1,6 @@
 """Failback after an unplanned failover: bring the old site back as a standby of the current leader — with
-pg_rewind, no wipe — or, when rewind cannot work, re-seed it; then switch over back to it."""
+pg_rewind, no wipe — or, when rewind cannot work, re-seed it; then hand over back to it (the switchover's
+handover: rolegen.procedures.handover), in one runbook with one numbering."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.procedures import switchover
+from rolegen.procedures import handover
 from rolegen.procedures.base import Pair, status_line
+from rolegen.procedures.handover import Handover
 from rolegen.procedures.rules import divergence
-from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, pause_problems
+from rolegen.procedures.steps import Step, execute, runbook, within
+from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, caught_up, pause_problems
 from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming
 from rolegen.site_state import SiteState
 
@@ -58,11 +60,14 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             when="method reseed, or auto fallback",
         ),
         Step(
-            f"Switch over back to {back.environment}",
-            f"Once {back.environment}'s replay lag is within the switchover's bound: the planned switchover "
-            "(demote,\nLSN gate, promote, verify, record roles): no acknowledged write lost.",
+            f"Switch over back to {back.environment}: preflight",
+            f"Once {back.environment}'s replay lag is within the switchover's bound "
+            f"({MAX_LAG_BYTES >> 20} MiB): the switchover's preflight,\n"
+            f"then {cur.environment}'s leader lock renewed while watched. The steps after it are the planned "
+            "switchover's:\nno acknowledged write lost.",
             _switch_back,
         ),
+        *(within(step, _handover) for step in handover.steps(pair)),
     ]
 
 
@@ -103,6 +108,7 @@ class _Run:
     chosen: Chosen = "rewind"
     c_state: SiteState | None = None
     b_state: SiteState | None = None
+    handover: Handover | None = None  # the switch back, once its preflight passed
 
 
 def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: float = 120) -> FailbackResult:
@@ -162,16 +168,13 @@ def _switch_back(run: _Run) -> None:
     run.result.method = run.chosen
     pair.mark("standby")
     pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: caught_up(pair), run.timeout)
-    switchover.run(pair, confirm=lambda _: None, timeout=run.timeout)
+    run.handover = handover.begin(pair, lambda _: None, run.timeout)  # the operator agreed in the preflight
+    if run.handover is not None:
+        handover.check(run.handover)
 
 
-def caught_up(pair: Pair) -> bool:
-    """Replay lag within the switchover's bound: the switch back's preflight would refuse otherwise."""
-    b_state, c_state = pair.read_both()
-    mine, theirs = b_state.leader_member, c_state.leader_member
-    if mine is None or theirs is None or mine.replay_lsn is None or theirs.lsn is None:
-        return False
-    return theirs.lsn - mine.replay_lsn <= MAX_LAG_BYTES
+def _handover(run: _Run) -> Handover | None:
+    return run.handover
 
 
 def _ensure_scaled(pair: Pair) -> None:

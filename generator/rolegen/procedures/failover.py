@@ -19,7 +19,6 @@ from rolegen.procedures.failover_checks import log_evidence, observe, read_old, 
 from rolegen.procedures.failover_rules import Decision
 from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.records import PROMOTION
 from rolegen.site_state import SiteState
 
 
@@ -225,7 +224,7 @@ def _promote(run: _Run) -> None:
     pair.mark("promote_written")
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), run.timeout)
     pair.mark("promoted")
-    settle_promotion(pair)
+    pair.settle_promotion()
     run.result.promoted = True
     run.result.fenced = run.decision == "fence-first"
 
@@ -244,22 +243,6 @@ def _record(run: _Run) -> None:
         log(f"   FENCE PENDING: {old.environment}'s API does not answer. Before its members start again run:")
         log(f"     {result.fence_command}")
         log(f"   (or re-run: rolegen failover --to {to.environment} -- once promoted it only fences)")
-
-
-def settle_promotion(pair: Pair) -> None:
-    """Complete the promotion record with the timeline the new leader reports (a standby leader may have
-    reported a stale, lower timeline before: the new timeline minus one is the one it really left)."""
-    state = pair.read(pair.to)
-    lead, promotion = holder(state), state.records.promotion
-    if not promotion or lead is None or lead.role != "leader" or lead.timeline is None:
-        return
-    if promotion.get("timeline") == lead.timeline:
-        return
-    before = promotion.get("timeline_before")
-    # A standby leader may report a stale, lower timeline (its last restartpoint's): the one it left is at least
-    # the new one minus one. Never raised from the old site's timeline (recorded apart: old_timeline).
-    left = max(before, lead.timeline - 1) if isinstance(before, int) else lead.timeline - 1
-    pair.record(pair.to, PROMOTION, {**promotion, "timeline": lead.timeline, "timeline_before": left})
 
 
 def _leads(pair: Pair) -> bool:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
 from rolegen.procedures.base import Pair, status_line
-from rolegen.procedures.failback import caught_up
 from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.procedures.switchover_checks import caught_up
 from rolegen.procedures.wipe import detail, reseed_site
 from rolegen.site_state import SiteState
 

@@ -38,6 +38,25 @@ class Step(Generic[C]):
         return f"{self.title} ({self.when})" if self.when else self.title
 
 
+D = TypeVar("D")
+
+
+def within(step: Step[D], part: Callable[[C], D | None]) -> Step[C]:
+    """`step` of a part a procedure shares (the handover), run on the part's context inside the procedure's:
+    it applies once `part` holds a context (set by an earlier step) and the step applies to it."""
+
+    def run(context: C) -> None:
+        inner = part(context)
+        assert inner is not None, f"{step.title}: its part was not started"
+        step.run(inner)
+
+    def applies(context: C) -> bool:
+        inner = part(context)
+        return inner is not None and step.applies(inner)
+
+    return Step(step.title, step.detail, run, applies, step.when)
+
+
 def runbook(name: str, steps: Sequence[Step[C]]) -> str:
     """The numbered runbook `--dry-run` prints."""
     lines = [f"{name}:"]

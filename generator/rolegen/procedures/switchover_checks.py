@@ -109,3 +109,13 @@ def resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
     if problems:
         raise RolegenError("cannot resume the switchover: " + "; ".join(problems),
                            hint="both sites are standbys (no writes): rolegen status, then rolegen failback")
+
+
+def caught_up(pair: Pair) -> bool:
+    """`pair.to` replays within the switchover's lag bound of `pair.other`'s position (a switchover's preflight
+    refuses more)."""
+    b_state, c_state = pair.read_both()
+    mine, theirs = b_state.leader_member, c_state.leader_member
+    if mine is None or theirs is None or mine.replay_lsn is None or theirs.lsn is None:
+        return False
+    return theirs.lsn - mine.replay_lsn <= MAX_LAG_BYTES

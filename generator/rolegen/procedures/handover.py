@@ -1,0 +1,284 @@
+"""The handover: demote the leader site, wait for the LSN gate, promote the other, verify, record the roles.
+Never promote before the gate. What a switchover runs after its preflight, and a failback after its repair: one
+runbook each, one numbering.
+
+Resumable: the phase is read from the live DCS configs, so a run killed at any step continues safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rolegen.errors import RolegenError, WaitTimedOut
+from rolegen.procedures.base import Pair, follows, record_roles, status_line
+from rolegen.procedures.rules import (
+    Position,
+    Settling,
+    final_position,
+    gate_blocker,
+    holder,
+    lsn_text,
+    replay_gap,
+    settle_blocker,
+    site_timeline,
+)
+from rolegen.procedures.steps import Step
+from rolegen.procedures.switchover_checks import preflight, prove_leading, resume_checks
+from rolegen.procedures.wake import Nudger
+from rolegen.site_state import SiteState
+
+
+def steps(pair: Pair) -> list[Step[Handover]]:
+    """From the demotion to the recorded roles: what a switchover runs after its preflight, and a failback after
+    its repair."""
+    to, old = pair.to.environment, pair.other.environment
+    return [
+        Step(
+            f"Demote {old}",
+            f"Add standby_cluster -> {pair.other.peer.host}:{pair.other.peer.port} to {old}'s "
+            f"{pair.other.config_map} `config` annotation\n(read-modify-write with its resourceVersion). Patroni "
+            f"fast-stops the primary; {to}, still connected,\nreceives everything up to the shutdown checkpoint. "
+            f"First, {to} stops naming its DR slot (a demoted site\nkeeps none) until it is promoted.",
+            _demote,
+            _not_promoted,
+        ),
+        Step(
+            "Wait for the LSN gate",
+            f"Until {old} reports standby-leader and {to} has replayed at least {old}'s final LSN\n"
+            f"({pair.other.leader_map} `optime`) on the same timeline. Nothing accepts writes meanwhile.\n"
+            f"If the gate is not reached within --timeout, {old} is promoted back and the run fails.",
+            _wait_for_gate,
+            _not_promoted,
+        ),
+        Step(
+            f"Promote {to}",
+            f"Remove standby_cluster from {to}'s {pair.to.config_map} `config` annotation. Only after the gate.",
+            _promote,
+            _not_promoted,
+        ),
+        Step("Verify", f"{to} reports leader on a new timeline; {old} reports standby-leader following it.", _verify),
+        Step(
+            "Record the new roles",
+            f"rolegen render --env {old} --role standby-leader, then --env {to} --role leader:\n"
+            "specs and generated files change, so Git records the switchover.",
+            _record,
+        ),
+    ]
+
+
+@dataclass
+class SwitchoverResult:
+    to: str
+    old: str
+    final_lsn: int | None = None
+    timeline: int | None = None
+    resumed: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def phase(old: SiteState, target: SiteState) -> str:
+    """Where a switchover stands, from the two live DCS configs alone (so a killed run resumes):
+    `start` (old leads), `demoted` (both standby: between demotion and promotion), `promoted` (target leads),
+    or `split` (both declare leader: not a switchover's state)."""
+    return {
+        ("leader", "standby-leader"): "start",
+        ("standby-leader", "standby-leader"): "demoted",
+        ("standby-leader", "leader"): "promoted",
+        ("leader", "leader"): "split",
+    }.get((old.dcs_role or "", target.dcs_role or ""), "unknown")
+
+
+@dataclass
+class Handover:
+    """One handover: its options, the phase it started in, and what each step read or wrote for the next."""
+
+    pair: Pair
+    confirm: Callable[[str], None]
+    timeout: float
+    result: SwitchoverResult
+    where: str  # phase() of the first read
+    o_state: SiteState
+    t_state: SiteState
+    before: SiteState | None = None  # the old site as read before its demotion
+    nudger: Nudger | None = None
+    promotion: str | None = None
+
+
+def begin(pair: Pair, confirm: Callable[[str], None], timeout: float) -> Handover | None:
+    """Read both sites and the phase a handover starts from; None when the target already leads (nothing to do).
+    A split or unknown phase is refused: not a state a handover starts from."""
+    to, old = pair.to, pair.other
+    t_state, o_state = pair.read_both()
+    for state in (t_state, o_state):
+        if state.config is None:
+            raise RolegenError(f"{state.environment}: no `config` annotation on {to.config_map}", hint="rolegen apply")
+    where = phase(o_state, t_state)
+    if where in ("split", "unknown"):
+        raise RolegenError(
+            f"{old.environment} declares {o_state.dcs_role} and {to.environment} {t_state.dcs_role} in their DCS "
+            "config: not a state a switchover starts from",
+            hint="a split brain is suspected: run rolegen status, then rolegen failback",
+        )
+    if where == "promoted" and o_state.live_role != "leader" and to.role == "leader":
+        pair.log(f"Not changed: {to.environment} is already leader")
+        return None
+    return Handover(pair, confirm, timeout, SwitchoverResult(to.environment, old.environment), where, o_state,
+                    t_state)
+
+
+def _not_promoted(run: Handover) -> bool:
+    """Demotion, gate and promotion are still to do (a run that resumes after the promotion only verifies)."""
+    return run.where in ("start", "demoted")
+
+
+def check(run: Handover) -> None:
+    """The switchover's preflight (or, for a resumed run, the resume checks), the question, and the proof that
+    the old site leads."""
+    pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
+    log(f"   {status_line(run.o_state)}\n   {status_line(run.t_state)}")
+    if run.where == "start":
+        preflight(pair, run.o_state, run.t_state)
+        run.confirm(f"Switch over from {old.environment} to {to.environment}?")
+        run.o_state = prove_leading(pair, run.o_state)
+    else:
+        run.result.resumed = "after demotion" if run.where == "demoted" else "after promotion"
+        log(f"   resuming {run.result.resumed}: {old.environment} is already demoted")
+        if run.where == "demoted":
+            resume_checks(pair, run.o_state, run.t_state)
+        run.confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
+
+
+def _demote(run: Handover) -> None:
+    pair, to, old = run.pair, run.pair.to, run.pair.other
+    run.t_state = pair.unslot(run.t_state)
+    # The promotion is recorded before the demotion, so that the fence record carries its id at once and
+    # nothing but the gate stands between the demotion and the promotion.
+    run.promotion = _promotion(pair, run.o_state, run.t_state)
+    run.before = run.o_state
+    # The target's Patroni reports its replay position once per loop_wait unless woken: keep its report
+    # fresh while the old site demotes, so the gate passes on the first read after the demotion.
+    run.nudger = Nudger(pair.cluster(to), to)
+    run.nudger.seen(run.t_state)
+    with run.nudger.running():
+        run.o_state = pair.demote(old, run.o_state, run.timeout, leader=to, promotion=run.promotion,
+                                  defer_record=True)
+    pair.mark("demoted")
+
+
+def _wait_for_gate(run: Handover) -> None:
+    pair, result = run.pair, run.result
+    assert run.before is not None and run.nudger is not None
+    final, run.t_state = _gate(pair, run.o_state, run.timeout, run.before, run.nudger)
+    pair.fence_recorded()  # the evidence of the fence is on record before the promotion
+    result.final_lsn, result.timeline = final.lsn, final.timeline
+    pair.mark("gate")
+    pair.log(f"   {pair.to.environment} replayed {pair.other.environment}'s final LSN {lsn_text(final.lsn)}, "
+             f"tl {final.timeline}")
+
+
+def _promote(run: Handover) -> None:
+    run.pair.write_role(run.pair.to, "leader", run.t_state)
+    run.pair.mark("promote_written")
+
+
+def _verify(run: Handover) -> None:
+    pair, to, old = run.pair, run.pair.to, run.pair.other
+    timeline = run.result.timeline or 0
+    pair.wait(f"{to.environment} to report leader", lambda: _leads(pair, timeline), run.timeout)
+    pair.mark("promoted")
+    pair.settle_promotion()
+    pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), run.timeout,
+              hint=f"{pair.to.environment} leads; {old.environment} is fenced (its DCS config follows "
+              f"{pair.to.environment}) but has not reported streaming: its members may be down or still "
+              f"rewinding. They follow when they run; rolegen status shows them")
+    pair.mark("verified")
+
+
+def _record(run: Handover) -> None:
+    record_roles(run.pair, leader=run.pair.to, standby=run.pair.other)
+
+
+def _promotion(pair: Pair, o_state: SiteState, t_state: SiteState) -> str:
+    """The id of this switchover's promotion: a killed run's record is reused, else a new one is written on the
+    target. The timeline it leaves is the old site's (settle_promotion corrects it once the target leads)."""
+    recorded = t_state.records.promotion or {}
+    if recorded.get("from") == pair.other.environment and "timeline" not in recorded and recorded.get("id"):
+        return str(recorded["id"])
+    lead = holder(o_state)
+    lsn = o_state.optime if o_state.optime is not None else (lead.lsn if lead else None)
+    return pair.record_promotion(t_state, timeline_before=site_timeline(o_state), fenced_first=True, lsn=lsn,
+                                 link=False)
+
+
+def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
+          nudger: Nudger) -> tuple[Position, SiteState]:
+    """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
+    fresh read of both sites shows the target still a standby and not leading.
+
+    A clean demotion leaves the shutdown checkpoint in the lock's optime: final at once. If a member of the old
+    site restarted since `before` (it crashed, or its Pod was deleted and recreated, during the switchover), its
+    reports lag what it holds until it replayed its own WAL: then the position must also settle
+    (rules.settle_blocker). While the gate is not reached the target's Patroni is woken (wake.Nudger) after
+    each read: the read that passes is always the latest, so the promotion's write carries the current
+    resourceVersion."""
+    final = final_position(o_state)
+    if final is None:
+        raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
+                           hint="re-run: the switchover resumes from the live state")
+    settling = Settling()
+    settling.observe(o_state)
+    seen: list[str | None] = [None]
+    gap: list[int | None] = [None]
+    last: list[tuple[Position, SiteState] | None] = [None]
+
+    def reached() -> bool:
+        t_state, now = pair.read_both()
+        target = settling.observe(now) or final
+        seen[0], gap[0] = gate_blocker(t_state, target), replay_gap(t_state, target)
+        if seen[0] is None:
+            seen[0] = settle_blocker(before, now, settling)
+        last[0] = (target, t_state)
+        nudger.seen(t_state)
+        if seen[0] is not None:
+            nudger.maybe()
+        return seen[0] is None
+
+    try:
+        pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout,
+                  gap=lambda: gap[0], every=0.02)
+    except WaitTimedOut:
+        _roll_back(pair, timeout, seen[0])
+        raise
+    assert last[0] is not None
+    return last[0]
+
+
+def _roll_back(pair: Pair, timeout: float, why: str | None) -> None:
+    to, old = pair.to, pair.other
+    t_state, o_state = pair.read_both()
+    if t_state.dcs_role != "standby-leader" or t_state.live_role == "leader":
+        raise RolegenError(
+            f"the LSN gate was not reached within {timeout:.0f}s ({why}) and {to.environment} no longer declares "
+            f"standby (DCS config {t_state.dcs_role}, Patroni {t_state.live_role}): someone else promoted it; "
+            f"{old.environment} was NOT promoted back",
+            hint="rolegen status; if both sites hold data the other lacks, rolegen failback repairs the stale one",
+        )
+    pair.log(f"   gate not reached ({why}): promoting {old.environment} back")
+    pair.write_role(old, "leader", o_state)
+    pair.write_role(to, "standby-leader", t_state)  # its DR slot again (pair.unslot removed it)
+    raise RolegenError(
+        f"{to.environment} did not replay {old.environment}'s final LSN within {timeout:.0f}s ({why}); "
+        f"{old.environment} was promoted back",
+        hint="check replication (rolegen status) and retry",
+    )
+
+
+def _leads(pair: Pair, old_timeline: int) -> bool:
+    member = pair.read(pair.to).leader_member
+    return member is not None and member.role == "leader" and (member.timeline or 0) > old_timeline
+
+
+def _follows(pair: Pair) -> bool:
+    t_state, o_state = pair.read_both()
+    return follows(o_state, t_state)
