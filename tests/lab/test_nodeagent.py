@@ -95,6 +95,7 @@ def site() -> Iterator[Site]:
     finally:
         agent.stop()
         plane.stop()
+        api.close()
         left = leftover_pids(root)
         shutil.rmtree(root, ignore_errors=True)
     assert left == [], f"processes left behind: {left}"

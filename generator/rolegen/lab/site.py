@@ -134,6 +134,7 @@ class LabSite(SiteFaults):
         if self.api_proxy is not None:
             self.api_proxy.close()
         self.plane.stop()
+        self.api.close()
 
     # -- failure injection ---------------------------------------------------------------------------------
     def fail(self) -> None:
