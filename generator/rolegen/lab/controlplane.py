@@ -27,7 +27,7 @@ import yaml
 from rolegen.errors import RolegenError
 from rolegen.lab import pki
 from rolegen.lab.k8sbin import K8sBinaries
-from rolegen.lab.members import free_port
+from rolegen.lab.ports import reserve
 
 HOST = "127.0.0.1"
 SERVICE_CIDR = "10.0.0.0/24"
@@ -46,7 +46,7 @@ class ControlPlane:
     def __init__(self, name: str, directory: Path, binaries: K8sBinaries) -> None:
         self.name, self.directory, self.binaries = name, directory, binaries
         self.pki = pki.Pki(directory / "pki")
-        self.etcd_port, self.peer_port, self.port = free_port(), free_port(), free_port()
+        self.etcd_port, self.peer_port, self.port = reserve(), reserve(), reserve()
         self._procs: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
 
     @property

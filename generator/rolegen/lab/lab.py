@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ from rolegen.errors import RolegenError
 from rolegen.generated import regenerate
 from rolegen.lab import k8sbin
 from rolegen.lab.faults import LabFaults
-from rolegen.lab.members import free_port
 from rolegen.lab.pki import tls_secrets
+from rolegen.lab.ports import reserve
 from rolegen.lab.runtime import MemberRuntime, member_runtime, supports_ssl
 from rolegen.lab.site import LabSite
 from rolegen.load import GENERATED_DIR
@@ -49,18 +48,6 @@ USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewind
          "restapi": "patroni"}
 
 
-def _shared_free_port(hosts: tuple[str, ...]) -> int:
-    for _ in range(50):
-        port = free_port(hosts[0])
-        try:
-            for host in hosts[1:]:
-                free_port_at(host, port)
-        except OSError:
-            continue
-        return port
-    raise RolegenError("no TCP port free on every lab proxy address")
-
-
 def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Deep-merge `overrides` into `data` (maps merged key by key, anything else replaced)."""
     for key, value in overrides.items():
@@ -68,11 +55,6 @@ def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> None:
             _merge(data[key], value)
         else:
             data[key] = value
-
-
-def free_port_at(host: str, port: int) -> None:
-    with socket.socket() as s:
-        s.bind((host, port))
 
 
 class Lab(LabFaults):
@@ -115,7 +97,7 @@ class Lab(LabFaults):
         binaries = k8sbin.find(self.k8s_bin)  # before anything starts: no binaries, no lab
         hosts = dict(zip(names, PROXY_HOSTS, strict=True))
         egress = dict(zip(names, PEER_EGRESS, strict=True))
-        port = _shared_free_port(PROXY_HOSTS)
+        port = reserve(PROXY_HOSTS)
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         self.env_dir.mkdir(exist_ok=True)

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +16,11 @@ from typing import Any
 
 import yaml
 
+from rolegen.lab.ports import reserve
 from rolegen.lab.runtime import MemberProcess, MemberRuntime, spawn
 
 # Environment variables of the chart whose values are per-Pod addresses: the lab sets its own.
 _ADDRESS_ENV = ("PATRONI_POSTGRESQL_CONNECT_ADDRESS", "PATRONI_RESTAPI_CONNECT_ADDRESS", "PATRONI_KUBERNETES_POD_IP")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def resolve_env(container_env: list[dict[str, Any]], pod: str, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -90,8 +83,8 @@ class LabMember:
     name: str
     directory: Path
     runtime: MemberRuntime
-    pg_port: int = field(default_factory=free_port)
-    rest_port: int = field(default_factory=free_port)
+    pg_port: int = field(default_factory=reserve)
+    rest_port: int = field(default_factory=reserve)
     process: MemberProcess | None = None
     data_dir: Path | None = None  # PGDATA; default <directory>/data (the node agent puts it on the Pod's volume)
 
