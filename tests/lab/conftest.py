@@ -25,6 +25,12 @@ from rolegen.procedures.base import Pair, load_pair
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE_TIMEOUT = 60
+MiB = 1 << 20
+# WAL sizes of megabytes, so the DR link drills outlast wal_keep_size and the slot's bound with tens of MB written
+# (the drills share this lab: one lab per lane, not two).
+WAL_SIZES = {"wal_keep_size": "16MB", "min_wal_size": "32MB", "max_wal_size": "32MB"}
+SMALL_WAL = {"patroni": {"dynamic": {"postgresql": {"parameters": WAL_SIZES}},
+                         "dr_slot": {"max_slot_wal_keep_size": "64MB"}}}
 
 
 class SharedLab:
@@ -42,6 +48,7 @@ class SharedLab:
         report = restore_baseline(LocalControl(self.lab), timeout=BASELINE_TIMEOUT)
         if not report.passed:  # the previous module left it beyond repair: a fresh lab, not a cascade of failures
             self.lab.down()
+            self._env.undo()
             shutil.rmtree(self.root, ignore_errors=True)
             return self._start()
         return self.lab
@@ -49,7 +56,7 @@ class SharedLab:
     def _start(self) -> Lab:
         # rolegen's own kubectl calls (no --cache-dir) keep their discovery cache in the lab, not in ~/.kube.
         self._env.setenv("KUBECACHEDIR", str(self.root / "kube-cache"))
-        self.lab = Lab(self.root, REPO / "environments", self.runtime)
+        self.lab = Lab(self.root, REPO / "environments", self.runtime, overrides=SMALL_WAL)
         self.lab.up(timeout=120)
         return self.lab
 
@@ -71,7 +78,14 @@ _SHARED: SharedLab | None = None
 
 
 def _uses_lab(item: pytest.Item) -> bool:
-    return "lab" in getattr(item, "fixturenames", ())
+    return "lab" in getattr(item, "fixturenames", ())  # the drills fixture's tests too (it asks for `lab`)
+
+
+def shared_at_baseline() -> Lab:
+    """The shared lab at the baseline again (restored, or rebuilt if it cannot be): for the drills, which check
+    the baseline before each scenario."""
+    assert _SHARED is not None, "only inside a module that uses the `lab` fixture"
+    return _SHARED.at_baseline()
 
 
 @pytest.fixture(scope="module")

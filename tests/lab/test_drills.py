@@ -2,81 +2,50 @@
 writes kept where the fault model promises it, no timeline number selected on both sites, never two writable
 primaries, convergence back to the baseline, and every rolegen run ending as the scenario requires.
 
-The baseline (gold leads, golddr streams) is restored between scenarios; a lab a scenario left unrecoverable is
-rebuilt, so one failure does not cascade into the next scenario's verdict."""
+The drills run on their lane's shared lab, after its other modules. The baseline (gold leads, golddr streams) is
+restored between scenarios; a lab a scenario left unrecoverable is rebuilt, so one failure does not cascade into
+the next scenario's verdict."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
+from tests.lanes import COVERED_ELSEWHERE
 
-from rolegen.commands.lab import leftover_pids
+from conftest import MiB, shared_at_baseline
 from rolegen.drill.report import Report, duplicate_timelines
 from rolegen.drill.runner import Drill, restore_baseline
 from rolegen.drill.scenarios import SCENARIOS
 from rolegen.lab.control import LocalControl
 from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import member_runtime
 
 pytestmark = pytest.mark.lab
-REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # rolegen --timeout (the CLI default) and each convergence wait
-MiB = 1 << 20
-# WAL sizes of megabytes, so the DR link drills outlast wal_keep_size and the slot's bound with tens of MB written.
-WAL_SIZES = {"wal_keep_size": "16MB", "min_wal_size": "32MB", "max_wal_size": "32MB"}
-SMALL_WAL = {"patroni": {"dynamic": {"postgresql": {"parameters": WAL_SIZES}},
-                         "dr_slot": {"max_slot_wal_keep_size": "64MB"}}}
 
 
 class DrillLab:
-    """One lab for the module; `report(name)` runs a scenario once (from the baseline) and caches its report."""
+    """The lane's shared lab (the `lab` fixture); `report(name)` runs a scenario once (from the baseline) and
+    caches its report."""
 
-    def __init__(self, root: Path) -> None:
-        self.root, self.runtime = root, member_runtime()
-        self.lab = self._up()
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
         self.reports: dict[str, Report] = {}
-
-    def _up(self) -> Lab:
-        lab = Lab(self.root, REPO / "environments", self.runtime, overrides=SMALL_WAL)
-        lab.up(timeout=120)
-        return lab
-
-    def rebuild(self) -> None:
-        self.lab.down()
-        shutil.rmtree(self.root / "gold", ignore_errors=True)
-        shutil.rmtree(self.root / "golddr", ignore_errors=True)
-        self.lab = self._up()
 
     def report(self, name: str) -> Report:
         if name not in self.reports:
-            if not restore_baseline(LocalControl(self.lab), timeout=TIMEOUT).passed:
-                self.rebuild()
+            self.lab = shared_at_baseline()  # restored, or rebuilt when the last scenario left it unrecoverable
             self.reports[name] = Drill(LocalControl(self.lab), SCENARIOS[name], timeout=TIMEOUT).run()
         return self.reports[name]
 
 
 @pytest.fixture(scope="module")
-def drills() -> Iterator[DrillLab]:
-    root = member_runtime().workdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KUBECACHEDIR", str(root / "kube-cache"))  # rolegen runs keep kubectl's cache in the lab
-        holder: DrillLab | None = None
-        try:
-            holder = DrillLab(root)
-            yield holder
-        finally:
-            if holder is not None:
-                holder.lab.down()
-            left = leftover_pids(root)
-            shutil.rmtree(root, ignore_errors=True)
-    assert left == [], f"lab processes left behind: {left}"
+def drills(lab: Lab) -> DrillLab:
+    return DrillLab(lab)
 
 
 def poll(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -195,8 +164,11 @@ CRITERIA: list[Callable[[Report], None]] = [
 ]
 
 
+IN_SUITE = [name for name in SCENARIOS if name not in COVERED_ELSEWHERE]
+
+
 @pytest.mark.parametrize("criterion", CRITERIA, ids=[c.__name__ for c in CRITERIA])
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("scenario", IN_SUITE)
 def test_drill(drills: DrillLab, scenario: str, criterion: Callable[[Report], None]) -> None:
     criterion(drills.report(scenario))
 

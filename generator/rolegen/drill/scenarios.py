@@ -206,7 +206,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Write(1.5), Fault("lose", {"site": "gold"}, mark="fault"),
         Rolegen("failover", "golddr", expect="safe", mark="promoted", during=(
             Cue(Fault("api_flaky", {"site": "golddr", "rate": 0.3}), on_output="Preflight"),)),
-        Fault("api_heal"), FollowHint(), Rolegen("failover", "golddr"), Converge("golddr", follower=False),
+        Fault("api_heal"), FollowHint(), Converge("golddr", follower=False),
         Write(1.0), Fault("restore", {"site": "gold", "api_only": True}), Rolegen("failover", "golddr"),
         Fault("restore", {"site": "gold"}), Converge("golddr"), Write(1.0),
         Rolegen("failback", "gold", expect="safe", during=(
