@@ -133,7 +133,7 @@ def test_flaky_api_covers_failover_catch_up_failback_rewind_and_reseed_from_insi
 def test_returning_site_cold_starts_gold_before_its_tunnel_without_a_fence_first() -> None:
     steps = SCENARIOS["returning-site"].steps
     restores = [s for s in steps if isinstance(s, Fault) and s.op == "restore"]
-    assert len(restores) == 1 and restores[0].args == {"site": "gold", "tunnel_after": 20}
+    assert len(restores) == 1 and restores[0].args == {"site": "gold", "tunnel_after": 12}
     before = steps[:steps.index(restores[0])]
     # No `restore --api-only` + failover first (that would fence gold before its members start: another drill).
     assert [r.verb for r in before if isinstance(r, Rolegen)] == ["failover"]

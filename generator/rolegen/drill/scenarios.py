@@ -219,11 +219,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Fault("api_heal"), FollowHint(), Converge("gold"), Write(0.5)),
         Expect(loss_window=("fault", "promoted"))),
     Scenario("returning-site",
-             "gold lost; failover to golddr; gold's members cold-start while the tunnel stays cut for 20 s (the "
+             "gold lost; failover to golddr; gold's members cold-start while the tunnel stays cut for 12 s (the "
              "site hosting the tunnel back before it): gold must not start as a second primary; fence, failback", (
         Write(1.5), Fault("lose", {"site": "gold"}, mark="fault"),
         Rolegen("failover", "golddr", mark="promoted"), Converge("golddr", follower=False), Write(1.0),
-        Fault("restore", {"site": "gold", "tunnel_after": 20}, mark="returned"), Write(25.0),
+        Fault("restore", {"site": "gold", "tunnel_after": 12}, mark="returned"), Write(17.0),
         Rolegen("failover", "golddr", expect="safe"), FollowHint(), Converge("golddr"), Write(1.0),
         Return("gold"), Converge("gold"), Write(0.5)),
         Expect(loss_window=("fault", "promoted"))),
