@@ -156,3 +156,23 @@ def test_status_without_any_client_says_so_in_its_client_line(fakes: Path, tmp_p
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == (
         "client: none (no cluster client found: neither kubectl nor oc is beside this Python or on PATH)")
+
+
+def test_the_client_runs_without_garbage_collection_below_256_mib_unless_the_user_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "env.log"
+    client = tmp_path / "kubectl"
+    client.write_text(f'#!/bin/sh\necho "GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT" >> "{log}"\nprintf "{{}}"\n')
+    client.chmod(0o755)
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    kubectl.use_client(str(client))
+    try:
+        site = kubectl.Cluster("ns", "gold")
+        site.kubectl("get", "pods", "-o", "json")
+        monkeypatch.setenv("GOGC", "100")  # the user's tuning wins
+        site.kubectl("get", "pods", "-o", "json")
+    finally:
+        kubectl.use_client(None)
+    assert log.read_text().splitlines() == ["GOGC=off GOMEMLIMIT=256MiB", "GOGC=100 GOMEMLIMIT=256MiB"]

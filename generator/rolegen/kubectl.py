@@ -4,8 +4,8 @@ are rolegen.helm.
 
 Why kubectl (a subprocess) rather than a Python Kubernetes client: it honours the user's kubeconfig exactly as
 their own kubectl does — contexts, OpenShift `oc login` tokens, exec auth plugins, proxies — and its
-merge-patch semantics are the ones operators already use by hand. rolegen makes a handful of calls per
-command, so process start-up cost does not matter.
+merge-patch semantics are the ones operators already use by hand. Its cost per call (about 0.1 s of CPU) is
+start-up and garbage collection; the second is switched off below 256 MiB (`client_env`), a quarter of it.
 """
 
 from __future__ import annotations
@@ -102,6 +102,15 @@ class ClientInfo:
         return f"client: {Path(self.path).name} {version} ({self.path})"
 
 
+# A kubectl run reads a few objects and exits: collecting garbage is a quarter of its CPU and buys nothing. Up to
+# 256 MiB it collects none; a user's own GOGC / GOMEMLIMIT win.
+_GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
+
+
+def client_env() -> dict[str, str]:
+    return {**_GO_ENV, **os.environ}
+
+
 def client_info() -> ClientInfo:
     """`kubectl version --client -o json` / `oc version --client -o json` (oc adds releaseClientVersion)."""
     path = kubectl_binary()
@@ -141,7 +150,8 @@ class Cluster:
             cmd += ["--cache-dir", str(self.cache_dir)]
         cmd += ["--namespace", self.namespace, "--request-timeout", "20s", *args]
         try:
-            proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+            proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+                                  env=client_env())
         except subprocess.TimeoutExpired:
             raise ClusterUnreachable(
                 f"{Path(client).name} timed out talking to context {self.name}",
