@@ -212,3 +212,23 @@ def test_an_error_inside_a_wait_is_never_a_timeout() -> None:
     with pytest.raises(ClusterUnreachable) as caught:
         Pair.wait(pair, "anything", check, timeout=5)
     assert not isinstance(caught.value, WaitTimedOut)
+
+
+def test_a_failback_that_finds_its_switch_back_under_way_resumes_it_and_repairs_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failback that failed after demoting golddr (both sites standby, nobody leads) is re-run, as its hint
+    says: it resumes the switch back as a switchover resumes, instead of refusing for want of a leader."""
+    pair = _pair("gold")
+    states = {"gold": _state("gold", leader=False), "golddr": _state("golddr", leader=False)}
+    monkeypatch.setattr(pair, "read", lambda spec: states[spec.environment])
+    asked: list[str] = []
+    context = failback._Run(pair, "auto", asked.append, 1, failback.FailbackResult("gold"))
+    failback._check(context)
+    assert context.resuming and asked == ["Continue the switch back from golddr to gold?"]
+    assert _titles(failback.steps(pair), context) == ["Preflight", "Switch over back to gold: preflight"]
+    context.handover = handover.Handover(pair, lambda _: None, 1, switchover.SwitchoverResult("gold", "golddr"),
+                                         "demoted", states["golddr"], states["gold"])
+    assert _titles(failback.steps(pair), context) == [
+        "Preflight", "Switch over back to gold: preflight", "Demote golddr", "Wait for the LSN gate", "Promote gold",
+        "Verify", "Record the new roles"]

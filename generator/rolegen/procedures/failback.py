@@ -31,7 +31,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             f"its data went past\nthe point where {cur.environment}'s timeline began (both `history` annotations, "
             "the members' timelines and LSNs,\nrolegen's promotion and fence records). pg_rewind repairs a "
             "divergence on an older timeline; re-seed is\nchosen when the system id differs, a timeline number "
-            f"was used on both sites, or {back.environment} went further.",
+            f"was used on both sites, or {back.environment} went further.\nA run that finds {cur.environment} "
+            "already demoted (an earlier run's switch back under way) skips the repair\nand resumes the switch back.",
             _check,
         ),
         Step(
@@ -41,6 +42,7 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             "member still running as primary\nis demoted: its writes since the failover are discarded by the "
             "repair.",
             _fence,
+            _repairing,
         ),
         Step(
             "Rewind",
@@ -49,14 +51,14 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             f"{cur.environment}'s timeline.\nWith --method auto, a rewind that does not converge within "
             "--timeout falls back to re-seed.",
             _rewind,
-            lambda run: run.chosen == "rewind",
+            lambda run: _repairing(run) and run.chosen == "rewind",
             when="method rewind/auto",
         ),
         Step(
             "Re-seed",
             detail(pair),
             _reseed,
-            lambda run: run.chosen == "reseed",
+            lambda run: _repairing(run) and run.chosen == "reseed",
             when="method reseed, or auto fallback",
         ),
         Step(
@@ -109,6 +111,7 @@ class _Run:
     c_state: SiteState | None = None
     b_state: SiteState | None = None
     handover: Handover | None = None  # the switch back, once its preflight passed
+    resuming: bool = False  # an earlier run's switch back was under way: the repair is done, the switch back resumes
 
 
 def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: float = 120) -> FailbackResult:
@@ -123,6 +126,14 @@ def _check(run: _Run) -> None:
     c_state, b_state = pair.read(cur), pair.read(back)
     run.c_state, run.b_state = c_state, b_state
     log(f"   {status_line(c_state)}\n   {status_line(b_state)}")
+    if handover.phase(c_state, b_state) in ("demoted", "promoted"):
+        # cur already demoted: only a switch back does that (this procedure's, or a switchover's) after the
+        # repair. Resume it as a switchover resumes, from the live state, with the same checks and gate.
+        run.resuming = True
+        run.result.reason = "resumed the switch back"
+        log(f"   {cur.environment} is already demoted: resuming the switch back")
+        run.confirm(f"Continue the switch back from {cur.environment} to {back.environment}?")
+        return
     if c_state.live_role != "leader":
         raise RolegenError(f"{cur.environment} does not report leader", hint="rolegen status")
     held = pause_problems(pair, c_state, b_state)  # a paused site would act on neither the fence nor the switch
@@ -165,12 +176,17 @@ def _rewind(run: _Run) -> None:
 
 def _switch_back(run: _Run) -> None:
     pair, back, cur = run.pair, run.pair.to, run.pair.other
-    run.result.method = run.chosen
+    run.result.method = "" if run.resuming else run.chosen  # resumed: this run repaired nothing
     pair.mark("standby")
-    pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: caught_up(pair), run.timeout)
+    if not run.resuming:  # resumed: cur no longer leads; the handover's resume checks and gate decide
+        pair.wait(f"{back.environment} to catch up with {cur.environment}", lambda: caught_up(pair), run.timeout)
     run.handover = handover.begin(pair, lambda _: None, run.timeout)  # the operator agreed in the preflight
     if run.handover is not None:
         handover.check(run.handover)
+
+
+def _repairing(run: _Run) -> bool:
+    return not run.resuming
 
 
 def _handover(run: _Run) -> Handover | None:
