@@ -28,11 +28,9 @@ def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
         problems.append(f"{to.environment} does not report standby-leader (reports {t_state.live_role})")
     elif member.state != "streaming":
         problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
-    leader = o_state.leader_member
-    if member and leader and member.replay_lsn is not None and leader.lsn is not None:
-        lag = leader.lsn - member.replay_lsn
-        if lag > MAX_LAG_BYTES:
-            problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
+    lag = replay_lag(t_state, o_state)
+    if lag is not None and lag > MAX_LAG_BYTES:
+        problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
     problems += pause_problems(pair, o_state, t_state)
@@ -114,8 +112,13 @@ def resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
 def caught_up(pair: Pair) -> bool:
     """`pair.to` replays within the switchover's lag bound of `pair.other`'s position (a switchover's preflight
     refuses more)."""
-    b_state, c_state = pair.read_both()
-    mine, theirs = b_state.leader_member, c_state.leader_member
+    lag = replay_lag(*pair.read_both())
+    return lag is not None and lag <= MAX_LAG_BYTES
+
+
+def replay_lag(standby: SiteState, leader: SiteState) -> int | None:
+    """Bytes `standby`'s leading member has still to replay of `leader`'s position (None: unknown)."""
+    mine, theirs = standby.leader_member, leader.leader_member
     if mine is None or theirs is None or mine.replay_lsn is None or theirs.lsn is None:
-        return False
-    return theirs.lsn - mine.replay_lsn <= MAX_LAG_BYTES
+        return None
+    return theirs.lsn - mine.replay_lsn
