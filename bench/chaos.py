@@ -16,11 +16,11 @@ import signal
 import sys
 from pathlib import Path
 
-from rolegen.commands.chaos import ChaosOptions, run_series, schedules
-from rolegen.commands.lab import leftover_pids
-from rolegen.lab.control import LocalControl
-from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import member_runtime
+from rolegen_lab.control.channel import LocalControl
+from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.drills.chaos.commands import ChaosOptions, run_series, schedules
+from rolegen_lab.lab import Lab
+from rolegen_lab.node.runtime import member_runtime
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from rolegen.commands.lab import leftover_pids
-from rolegen.drill.runner import Drill, restore_baseline
-from rolegen.drill.scenarios import SCENARIOS
-from rolegen.lab.control import LocalControl
-from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import member_runtime
+from rolegen_lab.control.channel import LocalControl
+from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.drills.runner import Drill, restore_baseline
+from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.lab import Lab
+from rolegen_lab.node.runtime import member_runtime
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,8 @@ import statistics
 import time
 from pathlib import Path
 
-from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import member_runtime
+from rolegen_lab.lab import Lab
+from rolegen_lab.node.runtime import member_runtime
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL_S = 30.0

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import psycopg
 
-from rolegen.lab.lab import LAB_TIMINGS, Lab
-from rolegen.lab.runtime import member_runtime
-from rolegen.lab.workload import AckWriter, missing_ids
 from rolegen.procedures import failback, failover, switchover
 from rolegen.procedures.base import load_pair
+from rolegen_lab.drills.workload import AckWriter, missing_ids
+from rolegen_lab.lab import LAB_TIMINGS, Lab
+from rolegen_lab.node.runtime import member_runtime
 
 REPO = Path(__file__).resolve().parent.parent
 

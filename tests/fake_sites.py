@@ -10,9 +10,9 @@ from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rolegen.kubectl import AlreadyExists, Conflict
+from rolegen.cluster.kubectl import AlreadyExists, Conflict
+from rolegen.offline.spec import Spec
 from rolegen.procedures.base import Pair, load_pair
-from rolegen.spec import Spec
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 _versions = count(100)
@@ -67,7 +67,7 @@ class FakeSite:
 
 
 class FakeCluster:
-    """rolegen.kubectl.Cluster's calls the wipe paths make, on one FakeSite."""
+    """rolegen.cluster.kubectl.Cluster's calls the wipe paths make, on one FakeSite."""
 
     KINDS: ClassVar[dict[str, str]] = {"configmap": "ConfigMap", "configmaps": "ConfigMap", "pods": "Pod",
                                        "pvc": "PersistentVolumeClaim", "statefulset": "StatefulSet"}

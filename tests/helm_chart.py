@@ -1,6 +1,6 @@
 """Test-only: chart/ through the embedded Helm SDK (helm-python-sdk, no helm binary): render, lint, and read back
 the Patroni configuration the chart deploys, so tests check exactly what a release would run. (rolegen itself
-installs and upgrades releases through rolegen.helm.)"""
+installs and upgrades releases through rolegen.cluster.helm.)"""
 
 from __future__ import annotations
 

@@ -16,15 +16,15 @@ from typer.testing import CliRunner
 
 from rolegen import prompt
 from rolegen.cli import app
+from rolegen.cluster.helm import ReleaseInfo
+from rolegen.cluster.kubectl import ClusterUnreachable, Conflict
+from rolegen.cluster.records import Records
+from rolegen.cluster.site_diff import Difference, SitePlan
+from rolegen.cluster.site_state import Member, SiteState
 from rolegen.commands import apply as apply_cmd
-from rolegen.helm import ReleaseInfo
-from rolegen.kubectl import ClusterUnreachable, Conflict
-from rolegen.records import Records
-from rolegen.render import dcs_config
-from rolegen.site_diff import Difference, SitePlan
-from rolegen.site_state import Member, SiteState
-from rolegen.spec import Spec
-from rolegen.workspace import load_workspace
+from rolegen.offline.render import dcs_config
+from rolegen.offline.spec import Spec
+from rolegen.offline.workspace import load_workspace
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ class FakeCluster:
 
 
 class FakeStore:
-    """rolegen.records.RecordStore in memory: the lease apply takes on both sites, without a cluster."""
+    """rolegen.cluster.records.RecordStore in memory: the lease apply takes on both sites, without a cluster."""
 
     leases: ClassVar[dict[str, Records]] = {}
     unreachable: ClassVar[set[str]] = set()  # sites whose API refuses the operator

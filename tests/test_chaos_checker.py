@@ -3,7 +3,7 @@ model's excuses (a site loss's window, --accept-data-loss) are counted apart, ne
 
 from __future__ import annotations
 
-from rolegen.drill.chaos.checker import Final, Observations, PvcDeletion, RunSeen, check
+from rolegen_lab.drills.chaos.checker import Final, Observations, PvcDeletion, RunSeen, check
 
 GOOD_FINAL = Final("gold", True, 0, {"gold": {"live": "leader", "declared": "leader"},
                                      "golddr": {"live": "standby-leader", "declared": "standby-leader"}})

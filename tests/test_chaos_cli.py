@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.commands import chaos as chaos_cmd
-from rolegen.drill.chaos import schedule as sched
-from rolegen.drill.chaos.checker import Final, Observations, Verdict, Violation
-from rolegen.drill.chaos.result import ChaosResult
+from rolegen_lab.drills.chaos import commands as chaos_cmd
+from rolegen_lab.drills.chaos import schedule as sched
+from rolegen_lab.drills.chaos.checker import Final, Observations, Verdict, Violation
+from rolegen_lab.drills.chaos.result import ChaosResult
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rolegen.drill.chaos.recovery import WAIT, next_command
+from rolegen_lab.drills.chaos.recovery import WAIT, next_command
 
 
 def site(env: str, live: str | None, declared: str, **extra: Any) -> dict[str, Any]:

@@ -3,8 +3,8 @@ it types it, never with a data-loss option), and `rolegen status -f json` among 
 
 from __future__ import annotations
 
-from rolegen.drill.chaos.checker import RunSeen
-from rolegen.drill.chaos.runner import hinted, parse_json
+from rolegen_lab.drills.chaos.checker import RunSeen
+from rolegen_lab.drills.chaos.runner import hinted, parse_json
 
 
 def refused(*lines: str, argv: tuple[str, ...] = ("failover", "--to", "golddr")) -> RunSeen:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.drill.chaos import schedule as sched
-from rolegen.drill.chaos.schedule import OPS, OpKind, generate
 from rolegen.errors import UsageError
-from rolegen.lab.control import OPS as LAB_OPS
+from rolegen_lab.control.channel import OPS as LAB_OPS
+from rolegen_lab.drills.chaos import schedule as sched
+from rolegen_lab.drills.chaos.schedule import OPS, OpKind, generate
 
 
 def test_the_same_seed_gives_the_same_schedule() -> None:

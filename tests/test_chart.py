@@ -15,8 +15,8 @@ from tests import helm_chart as chart
 from tests.helpers import spec_data
 
 from rolegen.errors import RolegenError
-from rolegen.render import configmap_patches, helm_values
-from rolegen.spec import Spec
+from rolegen.offline.render import configmap_patches, helm_values
+from rolegen.offline.spec import Spec
 
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "chart"

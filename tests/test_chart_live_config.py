@@ -16,7 +16,7 @@ import pytest
 import yaml
 from tests import helm_chart as chart
 
-from rolegen.render import dumps_json
+from rolegen.offline.render import dumps_json
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "ns-under-test"

@@ -15,8 +15,8 @@ from rolegen import console
 from rolegen.commands.render import RenderResult
 from rolegen.console import Format
 from rolegen.errors import Problem, RolegenError, UsageError, ValidationFailed
-from rolegen.generated import StaleOutput
-from rolegen.output import Change
+from rolegen.offline.generated import StaleOutput
+from rolegen.offline.output import Change
 
 
 def _exit(fn: Any) -> int:

@@ -1,4 +1,4 @@
-"""The one guarded write of the DCS `config` annotation (rolegen.dcs_write), on a fake cluster."""
+"""The one guarded write of the DCS `config` annotation (rolegen.cluster.dcs_write), on a fake cluster."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from rolegen.dcs_write import Snapshot, write_config
+from rolegen.cluster.dcs_write import Snapshot, write_config
+from rolegen.cluster.kubectl import Conflict
 from rolegen.errors import RolegenError
-from rolegen.kubectl import Conflict
 
 DECLARED = {"ttl": 30, "postgresql": {"parameters": {"max_connections": 100}}}
 

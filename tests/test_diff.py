@@ -11,10 +11,10 @@ import yaml
 from typer.testing import CliRunner
 
 from rolegen.cli import app
+from rolegen.cluster.kubectl import Cluster
+from rolegen.cluster.site_diff import Difference, SitePlan
 from rolegen.commands import diff as diff_cmd
-from rolegen.kubectl import Cluster
-from rolegen.site_diff import Difference, SitePlan
-from rolegen.spec import Spec
+from rolegen.offline.spec import Spec
 
 runner = CliRunner()
 

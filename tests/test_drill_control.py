@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from rolegen.cli import app
 from rolegen.errors import RolegenError
-from rolegen.lab.control import (
+from rolegen_lab.control.channel import (
     SOCKET_FILE,
     ControlClient,
     ControlServer,
@@ -219,7 +219,7 @@ def test_operator_side_verbs_refuse_bad_input_before_the_lab(served: tuple[Path,
 
 
 def test_lab_status_words_name_the_operator_side_faults_and_wan_settings() -> None:
-    from rolegen.commands.lab import _fault_words
+    from rolegen_lab.control.client import _fault_words
 
     faults = {"lost": False, "api_down": False, "tunnel_cut": False, "held": [], "paused": [],
               "api_route": "flaky 0.3", "maintenance": True,

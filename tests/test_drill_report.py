@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rolegen.drill.report import (
+from rolegen_lab.drills.report import (
     Report,
     RunRecord,
     concurrent_problem,
@@ -15,7 +15,7 @@ from rolegen.drill.report import (
     split_losses,
     timelines_selected,
 )
-from rolegen.drill.scenarios import SCENARIOS, Expect, Outcome, Scenario, Write
+from rolegen_lab.drills.scenarios import SCENARIOS, Expect, Outcome, Scenario, Write
 
 LOG = """\
 2026-11-26 14:22:36,970 INFO: promoted self to leader because I had the session lock
@@ -169,7 +169,7 @@ def test_a_site_loss_excuses_only_what_the_lost_site_acknowledged() -> None:
 
 
 def test_apply_and_reseed_runs_are_named_with_env_as_users_type_them() -> None:
-    from rolegen.drill.report import RunRecord
+    from rolegen_lab.drills.report import RunRecord
 
     run = RunRecord("apply", "golddr", "ok", 1.0, exit_code=1, tail=["error: refused"])
     assert run.command == "rolegen apply --env golddr"

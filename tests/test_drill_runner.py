@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rolegen.drill.runner import Drill
-from rolegen.drill.scenarios import Answer, Cue, Fault, Rolegen, Scenario, Write
+from rolegen_lab.drills.runner import Drill
+from rolegen_lab.drills.scenarios import Answer, Cue, Fault, Rolegen, Scenario, Write
 
 
 class SlowLab:
@@ -94,7 +94,7 @@ def test_a_cue_the_run_never_reaches_is_reported_and_the_run_is_judged_as_usual(
 
 
 def test_missing_leaves_names_each_lost_hand_set_key() -> None:
-    from rolegen.drill.runner import missing_leaves
+    from rolegen_lab.drills.runner import missing_leaves
 
     live = {"postgresql": {"parameters": {"work_mem": "4MB"}}, "ttl": 30}
     holds = {"postgresql": {"parameters": {"work_mem": "7MB"}}, "failsafe_mode": True, "standby_cluster": None}

@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.drill.scenarios import (
+from rolegen.errors import UsageError
+from rolegen_lab.control.channel import OPS, request_message
+from rolegen_lab.drills.scenarios import (
     SCENARIOS,
     Answer,
     Concurrent,
@@ -22,8 +24,6 @@ from rolegen.drill.scenarios import (
     Step,
     scenario,
 )
-from rolegen.errors import UsageError
-from rolegen.lab.control import OPS, request_message
 
 REPO = Path(__file__).resolve().parents[1]
 NEW = ("operator-partition", "flaky-api", "returning-site", "paused-patroni", "recreated-pod", "apply-race")

@@ -46,7 +46,7 @@ def test_base_install_has_kubectl_and_embedded_helm() -> None:
 
 def test_lab_extra_names_what_lab_up_probes() -> None:
     lab = " ".join(_project()["optional-dependencies"]["lab"])  # type: ignore[index]
-    source = (REPO / "generator/rolegen/commands/lab.py").read_text()
+    source = (REPO / "generator/rolegen_lab/control/client.py").read_text()
     probed = re.search(r'for m in \(([^)]*)\)', source)
     assert probed is not None
     for module in re.findall(r'"(\w+)"', probed.group(1)):
@@ -56,7 +56,7 @@ def test_lab_extra_names_what_lab_up_probes() -> None:
 def test_lab_up_asks_for_the_lab_extra_only_when_a_lab_package_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rolegen.commands import lab
+    from rolegen_lab.control import client as lab
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "psycopg" else real(name))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from tests.fake_sites import FakeSite, pod, sites
 
+from rolegen.cluster.kubectl import ClusterUnreachable
 from rolegen.errors import RolegenError
-from rolegen.kubectl import ClusterUnreachable
 from rolegen.procedures import failback
 
 

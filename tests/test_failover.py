@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from rolegen.cluster.kubectl import ClusterUnreachable, Forbidden
+from rolegen.cluster.records import Records
+from rolegen.cluster.site_state import Member, SiteState
 from rolegen.errors import RolegenError
-from rolegen.kubectl import ClusterUnreachable, Forbidden
+from rolegen.offline.spec import Spec
 from rolegen.procedures import failover
 from rolegen.procedures.base import Pair, load_pair
-from rolegen.records import Records
-from rolegen.site_state import Member, SiteState
-from rolegen.spec import Spec
 
 STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}, "ttl": 30}
 LEADER = {"ttl": 30}

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from rolegen import helm
+from rolegen.cluster import helm
+from rolegen.cluster.helm import only_config_conflict
+from rolegen.cluster.kubectl import Cluster
 from rolegen.errors import RolegenError
-from rolegen.helm import only_config_conflict
-from rolegen.kubectl import Cluster
 
 # Verbatim from Helm 4 (helm-python-sdk 0.2.2) against kube-apiserver v1.34.4 in the lab.
 SEEN = (

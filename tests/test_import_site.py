@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from rolegen.cli import app
 from rolegen.commands.import_site import ImportOptions, LiveSite, infer_spec, render_spec
 from rolegen.errors import RolegenError, UsageError
-from rolegen.render import configmap_patches, helm_values
-from rolegen.spec import Spec
+from rolegen.offline.render import configmap_patches, helm_values
+from rolegen.offline.spec import Spec
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -139,7 +139,7 @@ def test_cli_refuses_to_overwrite_a_spec_without_force(workdir: Path) -> None:
 
 
 def test_a_value_left_to_the_chart_default_is_not_drift() -> None:
-    from rolegen.site_diff import Difference, at_chart_default, difference_line
+    from rolegen.cluster.site_diff import Difference, at_chart_default, difference_line
 
     same = at_chart_default(Difference("values", "$.tsc.create", "missing", None, False))
     assert same.drift is False

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rolegen.errors import RolegenError
-from rolegen.lab import k8sbin
+from rolegen_lab.controlplane import k8sbin
 
 
 def fake_bins(directory: Path, names: tuple[str, ...] = k8sbin.BINARIES) -> Path:

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from rolegen.lab.kubeapi import ApiError, KubeApi
+from rolegen_lab.controlplane.apiclient import ApiError, KubeApi
 
 
 class Handler(BaseHTTPRequestHandler):

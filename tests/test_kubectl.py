@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rolegen import kubectl
-from rolegen.kubectl import RERUN_HINT, AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
+from rolegen.cluster import kubectl
+from rolegen.cluster.kubectl import RERUN_HINT, AlreadyExists, ClusterError, ClusterUnreachable, Conflict, Forbidden
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_a_cluster_without_a_context_is_named_as_the_current_one(answer: Callabl
 
 def test_an_api_error_that_is_not_classified_still_names_the_next_command() -> None:
     """The flaky-api drill: a 503 from the API server reached the user as a raw kubectl line without a hint."""
-    from rolegen.kubectl import Cluster
+    from rolegen.cluster.kubectl import Cluster
 
     error = Cluster("ns", "gold")._error("Error from server (ServiceUnavailable): the server is currently unable",
                                          ("get", "configmap", "x"))

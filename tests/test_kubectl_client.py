@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolegen import kubectl
 from rolegen.cli import app
+from rolegen.cluster import kubectl
 from rolegen.errors import RolegenError
 
 REPO = Path(__file__).resolve().parent.parent

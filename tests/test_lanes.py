@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests import lanes
 
-from rolegen.drill.scenarios import SCENARIOS
+from rolegen_lab.drills.scenarios import SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
 IDS = [

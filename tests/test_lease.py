@@ -1,4 +1,4 @@
-"""One role change at a time (rolegen.lease): the verdict on a lease record, and two runs racing for it over an
+"""One role change at a time (rolegen.cluster.lease): the verdict on a lease record, and two runs racing for it over an
 in-memory `<scope>-rolegen` ConfigMap with the API server's resourceVersion check."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from rolegen import lease as lease_mod
-from rolegen.kubectl import Conflict
-from rolegen.lease import DURATION, Holder, Lease, LeaseHeld, stamp, token_of, verdict
-from rolegen.lease_holder import start_time
-from rolegen.records import LEASE, Records
-from rolegen.spec import Spec
-from rolegen.workspace import load_workspace
+from rolegen.cluster import lease as lease_mod
+from rolegen.cluster.kubectl import Conflict
+from rolegen.cluster.lease import DURATION, Holder, Lease, LeaseHeld, stamp, token_of, verdict
+from rolegen.cluster.lease_holder import start_time
+from rolegen.cluster.records import LEASE, Records
+from rolegen.offline.spec import Spec
+from rolegen.offline.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rolegen.load import load_document, parse_yaml
+from rolegen.offline.load import load_document, parse_yaml
 
 
 def test_syntax_error_names_file_line_and_column() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rolegen.output import plan, write
+from rolegen.offline.output import plan, write
 
 
 def test_identical_files_are_never_rewritten(tmp_path: Path) -> None:

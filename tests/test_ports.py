@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.lab import ports
+from rolegen_lab.network import ports
 
 
 @pytest.fixture

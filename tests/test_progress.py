@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from rolegen.errors import RolegenError
+from rolegen.offline.spec import Spec
 from rolegen.procedures.base import Pair
-from rolegen.spec import Spec
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import yaml
 from tests.helpers import spec_data
 
-from rolegen.render import (
+from rolegen.offline.render import (
     LEADER_ANNOTATIONS,
     configmap_patches,
     dcs_config,
@@ -16,7 +16,7 @@ from rolegen.render import (
     reseed_document,
     reseed_patches,
 )
-from rolegen.spec import Peer, Spec
+from rolegen.offline.spec import Peer, Spec
 
 DYNAMIC = {
     "postgresql": {

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from tests.fake_sites import FakeSite, pod, sites
 
+from rolegen.cluster.kubectl import ClusterUnreachable
 from rolegen.errors import RolegenError
-from rolegen.kubectl import ClusterUnreachable
 from rolegen.procedures import reseed
 
 

@@ -12,13 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
+from rolegen.cluster.kubectl import ClusterUnreachable, Conflict
+from rolegen.cluster.lease import LeaseHeld
+from rolegen.cluster.records import FENCE, LEASE, PROMOTION
 from rolegen.commands import roles
-from rolegen.kubectl import ClusterUnreachable, Conflict
-from rolegen.lease import LeaseHeld
 from rolegen.procedures import failover, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.switchover import SwitchoverResult
-from rolegen.records import FENCE, LEASE, PROMOTION
 
 runner = CliRunner()
 

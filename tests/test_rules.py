@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from rolegen.cluster.records import Records
+from rolegen.cluster.site_state import Member, SiteState
 from rolegen.procedures.failover_rules import failover_decision, old_alive_proof
 from rolegen.procedures.handover import phase
 from rolegen.procedures.rules import (
@@ -20,8 +22,6 @@ from rolegen.procedures.rules import (
     gate_blocker,
     lsn_text,
 )
-from rolegen.records import Records
-from rolegen.site_state import Member, SiteState
 
 STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}, "ttl": 30}
 LEADER = {"ttl": 30}

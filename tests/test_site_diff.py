@@ -1,4 +1,4 @@
-"""How a live site differs from its rendered environment (rolegen.site_diff), without a cluster: the comparison
+"""How a live site differs from its rendered environment (rolegen.cluster.site_diff), without a cluster: the comparison
 (key order, redaction, hand-set keys kept) and the plan of one site (sections, chart defaults, pretty lines)."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from rolegen.helm import ReleaseInfo
-from rolegen.render import dcs_config, render
-from rolegen.site_diff import (
+from rolegen.cluster.helm import ReleaseInfo
+from rolegen.cluster.site_diff import (
     REDACTED,
     Difference,
     SitePlan,
@@ -22,9 +21,10 @@ from rolegen.site_diff import (
     plan_lines,
     plan_site,
 )
-from rolegen.site_state import Member, SiteState
-from rolegen.spec import Spec
-from rolegen.workspace import load_workspace
+from rolegen.cluster.site_state import Member, SiteState
+from rolegen.offline.render import dcs_config, render
+from rolegen.offline.spec import Spec
+from rolegen.offline.workspace import load_workspace
 
 DECLARED = {"ttl": 30, "postgresql": {"parameters": {"max_connections": 100}}, "standby_cluster": {"port": 5432}}
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rolegen.site_state import LockWatch, Member, SiteState, member_from_pod
+from rolegen.cluster.site_state import LockWatch, Member, SiteState, member_from_pod
 
 SKEWS = [timedelta(minutes=-10), timedelta(0), timedelta(minutes=10)]  # renewTime vs this machine's clock
 

@@ -14,9 +14,9 @@ from tests.test_status import live, live_config  # noqa: F401 - the fixture
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.site_state import Member, SiteState
-from rolegen.slot_status import slot_status
-from rolegen.spec import Spec
+from rolegen.cluster.site_state import Member, SiteState
+from rolegen.cluster.slot_status import slot_status
+from rolegen.offline.spec import Spec
 
 MiB = 1 << 20
 runner = CliRunner()

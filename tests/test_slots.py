@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from tests.helpers import spec_data
 
-from rolegen.load import Document
-from rolegen.render import dcs_config, helm_values
-from rolegen.slots import DEFAULT_BOUND, fold_dr_slot, parse_size
-from rolegen.spec import Spec
-from rolegen.validate import validate_specs
+from rolegen.offline.load import Document
+from rolegen.offline.render import dcs_config, helm_values
+from rolegen.offline.slots import DEFAULT_BOUND, fold_dr_slot, parse_size
+from rolegen.offline.spec import Spec
+from rolegen.offline.validate import validate_specs
 
 Pair = tuple[dict[str, Any], dict[str, Any]]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rolegen.errors import RolegenError
-from rolegen.spec_edit import set_role
+from rolegen.offline.spec_edit import set_role
 
 SPEC = """# site comment
 environment: golddr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("jsonschema", "jinja2", "deepdiff", "yaml", "pydantic", "rolegen.kubectl", "rolegen.helm",
+HEAVY = ("jsonschema", "jinja2", "deepdiff", "yaml", "pydantic", "rolegen.cluster.kubectl", "rolegen.cluster.helm",
          "rolegen.procedures")
 
 _PROBE = """

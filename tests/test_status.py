@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
+from rolegen.cluster.kubectl import ClusterUnreachable
+from rolegen.cluster.records import Records
+from rolegen.cluster.site_state import Member, SiteState
 from rolegen.commands import status as status_cmd
-from rolegen.kubectl import ClusterUnreachable
-from rolegen.records import Records
-from rolegen.site_state import Member, SiteState
-from rolegen.spec import Spec
+from rolegen.offline.spec import Spec
 
 runner = CliRunner()
 STANDBY = {"standby_cluster": {"host": "peer", "port": 5432}}

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from rolegen.cluster.records import Records
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import failback, failover, handover, reseed, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.records import Records
-from rolegen.site_state import SiteState
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 
@@ -202,7 +202,7 @@ def test_a_wait_that_runs_out_raises_its_own_type_with_what_it_waited_for() -> N
 
 
 def test_an_error_inside_a_wait_is_never_a_timeout() -> None:
-    from rolegen.kubectl import ClusterUnreachable
+    from rolegen.cluster.kubectl import ClusterUnreachable
 
     def check() -> bool:
         raise ClusterUnreachable("no route to the API")

@@ -7,12 +7,14 @@ import json
 import re
 from pathlib import Path
 
-from rolegen.validate import STANDBY_CLUSTER_KEYS
+from rolegen.offline.validate import STANDBY_CLUSTER_KEYS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "generator" / "rolegen"
+LAB = PACKAGE.parent / "rolegen_lab"  # the lab's wing: depends on rolegen, never the reverse
 SCHEMAS = PACKAGE.parent.parent / "schemas"
-LOWER = ("rolegen.procedures", "rolegen.lab", "rolegen.drill")  # below the CLI verbs
+LOWER = ("rolegen.procedures",)  # below the CLI verbs
 UPPER = ("rolegen.commands", "rolegen.cli")  # rolegen.cli is a package: one module per verb group
+CLI = ("rolegen.cli", "rolegen_lab.cli")  # Typer wiring: the product's, and the lab's verb group
 
 
 def _name(path: Path) -> str:
@@ -20,7 +22,7 @@ def _name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {_name(p): p for p in sorted([*PACKAGE.rglob("*.py"), *LAB.rglob("*.py")])}
 
 
 def _typing_only(tree: ast.Module) -> set[int]:
@@ -72,6 +74,18 @@ def test_procedures_lab_and_drills_never_import_the_cli_or_its_verbs() -> None:
     assert {m: d for m, d in upward.items() if d} == {}
 
 
+def test_the_lab_depends_on_the_product_and_never_the_reverse() -> None:
+    """rolegen_lab adds `rolegen lab` through an entry point; the product imports nothing of it, and the lab's
+    parts below its own CLI use the product as a user's code would: never its verbs or CLI wiring."""
+    assert any(m.startswith("rolegen_lab.") for m in MODULES)
+    product = {m for m in MODULES if m == "rolegen" or m.startswith("rolegen.")}
+    assert {m: sorted(d for d in GRAPH[m] if _is(d, ("rolegen_lab",))) for m in product
+            if any(_is(d, ("rolegen_lab",)) for d in GRAPH[m])} == {}
+    lab_parts = {m for m in MODULES if _is(m, ("rolegen_lab",))} - {"rolegen_lab.cli"}
+    assert {m: sorted(d for d in GRAPH[m] if _is(d, UPPER)) for m in lab_parts
+            if any(_is(d, UPPER) for d in GRAPH[m])} == {}
+
+
 def test_verbs_do_not_import_each_other() -> None:
     verbs = {m for m in MODULES if m.startswith("rolegen.commands.")}
     assert {m: sorted(GRAPH[m] & verbs) for m in verbs if GRAPH[m] & verbs} == {}
@@ -91,7 +105,7 @@ def test_procedures_do_not_import_each_other() -> None:
 
 def test_only_the_cli_prints_results_and_maps_exit_codes() -> None:
     """Verbs return results (rolegen.results) or raise; only the CLI package reaches the console or Typer."""
-    console_users = sorted(m for m, deps in GRAPH.items() if "rolegen.console" in deps and not _is(m, ("rolegen.cli",)))
+    console_users = sorted(m for m, deps in GRAPH.items() if "rolegen.console" in deps and not _is(m, CLI))
     assert console_users == []
     typer_users = sorted(
         m for m, p in MODULES.items()
@@ -99,7 +113,7 @@ def test_only_the_cli_prints_results_and_maps_exit_codes() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         and any((getattr(node, "module", None) or a.name).split(".")[0] == "typer" for a in node.names)
     )
-    assert {m for m in typer_users if not _is(m, ("rolegen.cli",))} == {"rolegen.console", "rolegen.prompt"}
+    assert {m for m in typer_users if not _is(m, CLI)} == {"rolegen.console", "rolegen.prompt"}
 
 
 def test_the_import_graph_has_no_cycle() -> None:
@@ -132,15 +146,15 @@ def _code_strings(path: Path) -> list[tuple[int, str]]:
 
 
 def test_the_generated_directory_is_named_once() -> None:
-    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.load"
+    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.offline.load"
              for line, text in _code_strings(p) if re.search(r"(^|/)generated(/|$)", text)]
-    assert found == [], "use rolegen.load.GENERATED_DIR"
+    assert found == [], "use rolegen.offline.load.GENERATED_DIR"
 
 
 def test_patroni_role_values_are_mapped_once() -> None:
-    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.site_state"
+    found = [f"{m}:{line}" for m, p in MODULES.items() if m != "rolegen.cluster.site_state"
              for line, text in _code_strings(p) if text == "standby_leader"]
-    assert found == [], "use rolegen.site_state.rolegen_role"
+    assert found == [], "use rolegen.cluster.site_state.rolegen_role"
 
 
 def test_a_cluster_client_is_built_by_one_factory() -> None:
@@ -150,7 +164,7 @@ def test_a_cluster_client_is_built_by_one_factory() -> None:
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Cluster"
     )
-    assert builders == ["rolegen.commands.import_site", "rolegen.kubectl"]
+    assert builders == ["rolegen.cluster.kubectl", "rolegen.commands.import_site"]
 
 
 def test_both_schemas_list_patronis_standby_cluster_keys() -> None:

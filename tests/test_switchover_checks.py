@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from rolegen.cluster.records import Records
+from rolegen.cluster.site_state import Member, SiteState
 from rolegen.errors import RolegenError
 from rolegen.procedures import failback, handover, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.rules import Position
-from rolegen.records import Records
-from rolegen.site_state import Member, SiteState
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 STANDBY = {"ttl": 30, "standby_cluster": {"host": "patroni-master-gold", "port": 5432, "primary_slot_name": "golddr"}}

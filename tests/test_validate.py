@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from tests.helpers import spec_data
 
-from rolegen.load import Document
-from rolegen.validate import config_annotation_problems, validate_specs
+from rolegen.offline.load import Document
+from rolegen.offline.validate import config_annotation_problems, validate_specs
 
 
 def _docs(*specs: dict[str, Any]) -> list[Document]:
@@ -244,7 +244,7 @@ def _broken_specs() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", range(6))
 def test_compiled_schema_reports_exactly_what_the_schema_files_say(case: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rolegen import validate
+    from rolegen.offline import validate
     from rolegen.package_data import load_schema
 
     spec = _broken_specs()[case]

@@ -1,4 +1,4 @@
-"""TLS and REST API rules of validate (rolegen/validate_tls.py), through validate_specs and the CLI."""
+"""TLS and REST API rules of validate (rolegen/offline/validate_tls.py), through validate_specs and the CLI."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from tests.helpers import spec_data
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.load import Document
-from rolegen.validate import validate_specs
-from rolegen.validate_tls import covers
+from rolegen.offline.load import Document
+from rolegen.offline.validate import validate_specs
+from rolegen.offline.validate_tls import covers
 
 Pair = tuple[dict[str, Any], dict[str, Any]]
 

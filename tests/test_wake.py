@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rolegen.kubectl import Cluster, Conflict
+from rolegen.cluster.kubectl import Cluster, Conflict
+from rolegen.cluster.site_state import SiteState
+from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.wake import Nudger, toggled
-from rolegen.site_state import SiteState
-from rolegen.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = '{"loop_wait":10,"standby_cluster":{"host":"patroni-master-gold","port":5432},"ttl":30}'

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from rolegen.cluster.site_state import Member, SiteState
 from rolegen.procedures.wipe_rules import leader_blockers, source_blockers, standby_config_blockers
-from rolegen.site_state import Member, SiteState
 
 LEADS = {"ttl": 30}
 FOLLOWS = {"ttl": 30, "standby_cluster": {"host": "patroni-master-golddr", "port": 5432}}

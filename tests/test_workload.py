@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from rolegen.lab import workload
+from rolegen_lab.drills import workload
 
 
 class _ShuttingDown:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rolegen.errors import UsageError, ValidationFailed
-from rolegen.workspace import load_workspace
+from rolegen.offline.workspace import load_workspace
 
 
 def test_select_needs_exactly_one_way_to_choose(workdir: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from rolegen import yamlio
-from rolegen.load import parse_yaml
+from rolegen.offline import yamlio
+from rolegen.offline.load import parse_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from tests.lanes import later_in_lane
 
-from rolegen.commands.lab import leftover_pids
-from rolegen.drill.runner import restore_baseline
-from rolegen.kubectl import Cluster
-from rolegen.lab.control import LocalControl
-from rolegen.lab.lab import Lab
-from rolegen.lab.runtime import member_runtime
+from rolegen.cluster.kubectl import Cluster
 from rolegen.procedures.base import Pair, load_pair
+from rolegen_lab.control.channel import LocalControl
+from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.drills.runner import restore_baseline
+from rolegen_lab.lab import Lab
+from rolegen_lab.node.runtime import member_runtime
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE_TIMEOUT = 60

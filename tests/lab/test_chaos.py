@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.commands.chaos import LAB_TTL
-from rolegen.drill.chaos.checker import INVARIANTS
-from rolegen.drill.chaos.result import ChaosResult
-from rolegen.drill.chaos.runner import ChaosRun
-from rolegen.drill.chaos.schedule import generate, load
-from rolegen.drill.runner import restore_baseline
-from rolegen.lab.control import OPS, LocalControl
-from rolegen.lab.lab import Lab
+from rolegen_lab.control.channel import OPS, LocalControl
+from rolegen_lab.drills.chaos.checker import INVARIANTS
+from rolegen_lab.drills.chaos.commands import LAB_TTL
+from rolegen_lab.drills.chaos.result import ChaosResult
+from rolegen_lab.drills.chaos.runner import ChaosRun
+from rolegen_lab.drills.chaos.schedule import generate, load
+from rolegen_lab.drills.runner import restore_baseline
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 # Seed 2 found a real violation on the chaos branch (2026-12-02): `failback --to golddr` while gold's Patroni was

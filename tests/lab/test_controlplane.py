@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rolegen.commands.lab import leftover_pids
-from rolegen.lab import k8sbin
-from rolegen.lab.controlplane import ControlPlane
+from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.controlplane import k8sbin
+from rolegen_lab.controlplane.processes import ControlPlane
 
 pytestmark = pytest.mark.lab
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from conftest import lab_cluster as cluster
 from rolegen import prompt
 from rolegen.cli import app
-from rolegen.helm import Releases
-from rolegen.lab.lab import Lab
-from rolegen.render import dumps_json
+from rolegen.cluster.helm import Releases
+from rolegen.offline.render import dumps_json
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 runner = CliRunner()

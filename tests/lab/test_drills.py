@@ -18,11 +18,11 @@ import pytest
 from tests.lanes import COVERED_ELSEWHERE
 
 from conftest import MiB, shared_at_baseline
-from rolegen.drill.report import Report, duplicate_timelines
-from rolegen.drill.runner import Drill, restore_baseline
-from rolegen.drill.scenarios import SCENARIOS
-from rolegen.lab.control import LocalControl
-from rolegen.lab.lab import Lab
+from rolegen_lab.control.channel import LocalControl
+from rolegen_lab.drills.report import Report, duplicate_timelines
+from rolegen_lab.drills.runner import Drill, restore_baseline
+from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 60  # rolegen --timeout (the CLI default) and each convergence wait

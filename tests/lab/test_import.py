@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.helm import Releases
-from rolegen.kubectl import Cluster
-from rolegen.lab.lab import Lab
+from rolegen.cluster.helm import Releases
+from rolegen.cluster.kubectl import Cluster
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 runner = CliRunner()

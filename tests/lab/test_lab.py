@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from conftest import lab_cluster as cluster
 from rolegen.cli import app
-from rolegen.lab.lab import Lab
-from rolegen.lab.workload import AckWriter, missing_ids
+from rolegen_lab.drills.workload import AckWriter, missing_ids
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.commands.lab import leftover_pids
-from rolegen.kubectl import kubectl_binary
-from rolegen.lab import k8sbin
-from rolegen.lab.runtime import member_runtime
+from rolegen.cluster.kubectl import kubectl_binary
+from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.controlplane import k8sbin
+from rolegen_lab.node.runtime import member_runtime
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]

@@ -12,11 +12,11 @@ import pytest
 from conftest import lab_cluster
 from conftest import lab_pair as pair
 from rolegen.errors import RolegenError
-from rolegen.lab.lab import Lab
-from rolegen.lab.workload import AckWriter, is_writable, missing_ids
+from rolegen.offline.workspace import load_workspace
 from rolegen.procedures import failback, failover
 from rolegen.procedures.base import Pair
-from rolegen.workspace import load_workspace
+from rolegen_lab.drills.workload import AckWriter, is_writable, missing_ids
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rolegen.commands.lab import leftover_pids
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
-from rolegen.lab import crds, k8sbin
-from rolegen.lab.controlplane import ControlPlane
-from rolegen.lab.kubeapi import KubeApi
-from rolegen.lab.lab import LAB_TIMINGS, Lab
-from rolegen.lab.nodeagent import NodeAgent
-from rolegen.lab.pki import tls_secrets
-from rolegen.lab.runtime import member_runtime
 from rolegen.package_data import chart_dir
+from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.controlplane import crds, k8sbin
+from rolegen_lab.controlplane.apiclient import KubeApi
+from rolegen_lab.controlplane.pki import tls_secrets
+from rolegen_lab.controlplane.processes import ControlPlane
+from rolegen_lab.lab import LAB_TIMINGS, Lab
+from rolegen_lab.node.agent import NodeAgent
+from rolegen_lab.node.runtime import member_runtime
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rolegen.errors import RolegenError
-from rolegen.lab.apiproxy import ApiProxy, server_context
-from rolegen.lab.proxy import Address, TunnelProxy
-from rolegen.lab.wan import WanSettings
+from rolegen_lab.network.apiproxy import ApiProxy, server_context
+from rolegen_lab.network.proxy import Address, TunnelProxy
+from rolegen_lab.network.wan import WanSettings
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_partition_cuts_open_connections_and_heal_restores(echo: Address) -> Non
         proxy.close()
 
 
-# -- the operator's route to an API server (rolegen.lab.apiproxy) ----------------------------------------------
+# -- the operator's route to an API server (rolegen_lab.network.apiproxy) ----------------------------------------------
 def test_api_cut_refuses_connections_and_heal_listens_again_on_the_same_port(echo: Address) -> None:
     proxy = ApiProxy(("127.0.0.1", 0), echo)
     try:
@@ -143,7 +143,7 @@ def test_api_flaky_resets_a_fraction_of_connections_and_passes_the_rest(echo: Ad
 
 
 def test_api_flaky_with_tls_answers_some_requests_with_503(echo: Address, tmp_path: Path) -> None:
-    from rolegen.lab import pki
+    from rolegen_lab.controlplane import pki
 
     keys = pki.generate(tmp_path / "pki", "gold")
     proxy = ApiProxy(("127.0.0.1", 0), echo, server_context(str(keys.serving_crt), str(keys.serving_key)),
@@ -178,7 +178,7 @@ def test_unknown_api_mode_and_bad_rate_are_refused(echo: Address) -> None:
         proxy.close()
 
 
-# -- WAN settings on the tunnel (rolegen.lab.wan) -----------------------------------------------------------------
+# -- WAN settings on the tunnel (rolegen_lab.network.wan) ----------------------------------------------------------
 def _timed_roundtrip(address: Address, payload: bytes) -> float:
     started = time.monotonic()
     with socket.create_connection(address, timeout=10) as conn:
@@ -302,7 +302,7 @@ class StandInSite:
 
 
 def test_restore_with_tunnel_after_starts_members_while_the_tunnel_stays_cut_both_ways(echo: Address) -> None:
-    from rolegen.lab.faults import LabFaults
+    from rolegen_lab.faults import LabFaults
 
     faults = LabFaults()
     gold = StandInSite("gold", TunnelProxy(("127.0.0.1", 0), lambda: echo), lost=True)
@@ -329,7 +329,7 @@ def test_restore_with_tunnel_after_starts_members_while_the_tunnel_stays_cut_bot
 
 
 def test_a_manual_cut_overrides_a_pending_late_tunnel(echo: Address) -> None:
-    from rolegen.lab.faults import LabFaults
+    from rolegen_lab.faults import LabFaults
 
     faults = LabFaults()
     gold = StandInSite("gold", TunnelProxy(("127.0.0.1", 0), lambda: echo), lost=True)

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from conftest import lab_cluster as cluster
 from rolegen.cli import app
-from rolegen.helm import Releases
-from rolegen.kubectl import kubectl_binary
-from rolegen.lab.lab import LAB_TIMINGS, Lab
+from rolegen.cluster.helm import Releases
+from rolegen.cluster.kubectl import kubectl_binary
+from rolegen_lab.lab import LAB_TIMINGS, Lab
 
 pytestmark = pytest.mark.lab
 runner = CliRunner()

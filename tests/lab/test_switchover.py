@@ -10,11 +10,11 @@ import pytest
 from conftest import lab_pair as pair
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
-from rolegen.lab.lab import Lab
-from rolegen.lab.workload import AckWriter, missing_ids
+from rolegen.offline.workspace import load_workspace
 from rolegen.procedures import switchover
 from rolegen.procedures.base import Pair
-from rolegen.workspace import load_workspace
+from rolegen_lab.drills.workload import AckWriter, missing_ids
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 

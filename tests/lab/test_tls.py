@@ -13,12 +13,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests.lab.impostor import Impostor
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.lab.impostor import Impostor
-from rolegen.lab.lab import Lab
-from rolegen.workspace import load_workspace
+from rolegen.offline.workspace import load_workspace
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import lab_cluster as cluster
 from conftest import lab_pair as pair
-from rolegen.kubectl import Cluster, kubectl_binary
-from rolegen.lab.lab import Lab
+from rolegen.cluster.kubectl import Cluster, kubectl_binary
 from rolegen.procedures.wipe import replicas
+from rolegen_lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 

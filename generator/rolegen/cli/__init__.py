@@ -1,6 +1,6 @@
-"""The Typer app: wiring only. Each verb group lives in its own module (offline, cluster, roles, lab); the
-shared option aliases are in rolegen.cli.options. Commands return results (rolegen.results), which
-rolegen.console prints; errors become exit codes there too."""
+"""The Typer app: wiring only. Each verb group lives in its own module (offline, cluster, roles; `lab` comes
+from the lab's wing, rolegen_lab); the shared option aliases are in rolegen.cli.options. Commands return results
+(rolegen.results), which rolegen.console prints; errors become exit codes there too."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rolegen import __version__
-from rolegen.cli import cluster, lab, offline, roles
+from rolegen.cli import cluster, offline, roles
 from rolegen.cli.options import DRIFT_EXIT_CODE, EXIT_CODES
 
 # Each command imports what it uses inside its function (jsonschema, jinja2, yaml, deepdiff, the cluster
@@ -54,7 +54,18 @@ app.command("failover", epilog=EXIT_CODES)(roles.failover)
 app.command("failback", epilog=EXIT_CODES)(roles.failback)
 app.command("reseed", epilog=EXIT_CODES)(roles.reseed)
 app.command("import", epilog=EXIT_CODES)(offline.import_site)
-app.add_typer(lab.lab_app, name="lab")
+
+
+def _add_wings() -> None:
+    """Verb groups other packages add through the `rolegen.cli` entry point: the lab (rolegen_lab), when
+    installed. rolegen depends on none of them."""
+    from importlib.metadata import entry_points
+
+    for point in sorted(entry_points(group="rolegen.cli"), key=lambda p: p.name):
+        app.add_typer(point.load(), name=point.name)
+
+
+_add_wings()
 
 
 def main() -> None:

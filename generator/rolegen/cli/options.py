@@ -54,7 +54,7 @@ K8sBinOption = Annotated[
 
 
 def _use_kube_client(value: str | None) -> str | None:
-    from rolegen import kubectl
+    from rolegen.cluster import kubectl
 
     kubectl.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, kubectl, oc
     return value

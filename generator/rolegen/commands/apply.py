@@ -8,7 +8,7 @@
    stop (re-run apply) rather than act on what the user did not see;
 5. `helm upgrade --install` with the generated values, only when the values differ or the release is missing
    (so an unchanged site keeps its revision); the chart carries the live `config` annotation through;
-6. make the `config` annotation hold the declared config plus hand-set keys: rolegen.dcs_write's guarded write
+6. make the `config` annotation hold the declared config plus hand-set keys: rolegen.cluster.dcs_write's guarded write
    (resourceVersion-checked, recomputed from a fresh read on a conflict, never a role change);
 7. wait, with progress, until Patroni reports the declared role on the site's Pods.
 """
@@ -24,20 +24,20 @@ from typing import Any
 
 import yaml
 
-from rolegen.apply_rules import moved, moved_error, restores, role_change_refusal
-from rolegen.dcs_write import ATTEMPTS, Snapshot, write_config
+from rolegen.cluster.apply_rules import moved, moved_error, restores, role_change_refusal
+from rolegen.cluster.dcs_write import ATTEMPTS, Snapshot, write_config
+from rolegen.cluster.helm import Releases
+from rolegen.cluster.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
+from rolegen.cluster.lease import Holder, Lease
+from rolegen.cluster.records import RecordStore
+from rolegen.cluster.site_diff import SitePlan, read_plan
+from rolegen.cluster.site_state import read_site
 from rolegen.errors import RolegenError
-from rolegen.generated import StaleOutput, check_current
-from rolegen.helm import Releases
-from rolegen.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
-from rolegen.lease import Holder, Lease
-from rolegen.load import GENERATED_DIR
-from rolegen.records import RecordStore
-from rolegen.render import dcs_config
-from rolegen.site_diff import SitePlan, read_plan
-from rolegen.site_state import read_site
-from rolegen.spec import Spec
-from rolegen.workspace import Workspace, load_workspace
+from rolegen.offline.generated import StaleOutput, check_current
+from rolegen.offline.load import GENERATED_DIR
+from rolegen.offline.render import dcs_config
+from rolegen.offline.spec import Spec
+from rolegen.offline.workspace import Workspace, load_workspace
 
 
 def _quiet(_: Any) -> None:

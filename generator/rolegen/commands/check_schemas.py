@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from rolegen.errors import Problem, ValidationFailed
-from rolegen.load import display_name
+from rolegen.offline.load import display_name
 from rolegen.package_data import schemas_dir
 
 

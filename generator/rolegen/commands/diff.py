@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolegen.cluster.site_diff import SitePlan, read_plan
+from rolegen.cluster.site_state import SiteState
+from rolegen.cluster.slot_status import SlotStatus, pair_slot_status
 from rolegen.errors import RolegenError, UsageError
-from rolegen.site_diff import SitePlan, read_plan
-from rolegen.site_state import SiteState
-from rolegen.slot_status import SlotStatus, pair_slot_status
-from rolegen.workspace import load_workspace
+from rolegen.offline.workspace import load_workspace
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,15 @@ from typing import Any
 
 import yaml
 
+from rolegen.cluster.helm import Releases
+from rolegen.cluster.kubectl import Cluster, ClusterError
 from rolegen.errors import RolegenError, UsageError
-from rolegen.helm import Releases
-from rolegen.kubectl import Cluster, ClusterError
-from rolegen.output import atomic_write
+from rolegen.offline.output import atomic_write
+from rolegen.offline.render import helm_values
+from rolegen.offline.slots import fold_dr_slot
+from rolegen.offline.spec import Spec, StartupGuard
+from rolegen.offline.validate import schema_problems
 from rolegen.package_data import chart_defaults
-from rolegen.render import helm_values
-from rolegen.slots import fold_dr_slot
-from rolegen.spec import Spec, StartupGuard
-from rolegen.validate import schema_problems
 
 
 @dataclass(frozen=True)

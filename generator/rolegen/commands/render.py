@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rolegen import generated, output
 from rolegen.errors import Problem, UsageError
-from rolegen.generated import StaleOutput, declare_role
-from rolegen.render import Rendered, render, reseed_document
+from rolegen.offline import generated, output
+from rolegen.offline.generated import StaleOutput, declare_role
+from rolegen.offline.render import Rendered, render, reseed_document
+from rolegen.offline.spec import ROLE_ALIASES
+from rolegen.offline.workspace import Workspace, load_workspace
 from rolegen.results import text_lines
-from rolegen.spec import ROLE_ALIASES
-from rolegen.workspace import Workspace, load_workspace
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """`rolegen switchover|failover|failback|reseed`: thin entry points over rolegen.procedures, each run holding the
-role-change lease (rolegen.lease) on both sites, taken after the operator's answer (never held through a prompt).
+role-change lease (rolegen.cluster.lease) on both sites,
+taken after the operator's answer (never held through a prompt).
 A failover whose old site's API does not answer leases the target only and writes nothing to the old site until
 it has taken that site's lease too."""
 
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rolegen.cluster.lease import Holder, Lease
 from rolegen.errors import RolegenError
-from rolegen.lease import Holder, Lease
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
 from rolegen.procedures.failback import FailbackResult

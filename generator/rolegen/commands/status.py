@@ -2,7 +2,7 @@
 or a monitor can use: `healthy` is False (exit 1) when a site is unreachable, reports a role other than the one
 declared, still has to be fenced, is DIVERGED (its data went past the point where the leader's timeline
 began: rules.divergence), or is the standby site and does not stream from its peer (the DR link is down: every
-commit since is at risk if the leader's site is lost); and for the time bombs of rolegen.site_checks (Patroni
+commit since is at risk if the leader's site is lost); and for the time bombs of rolegen.cluster.site_checks (Patroni
 paused, a DCS role other than the spec's or Patroni's, a declared DR slot missing) and a replay lag beyond the
 switchover's bound. One problem a line, each naming the command that clears it."""
 
@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rolegen.kubectl import ClientInfo, ClusterError, client_info, cluster_for
+from rolegen.cluster.kubectl import ClientInfo, ClusterError, client_info, cluster_for
+from rolegen.cluster.site_checks import Finding, site_findings
+from rolegen.cluster.site_state import SiteState, read_site
+from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
+from rolegen.offline.spec import Spec
+from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
 from rolegen.procedures.switchover_checks import MAX_LAG_BYTES
-from rolegen.site_checks import Finding, site_findings
-from rolegen.site_state import SiteState, read_site
-from rolegen.slot_status import SlotStatus, mib, pair_slot_status
-from rolegen.spec import Spec
-from rolegen.workspace import load_workspace
 
 
 @dataclass
@@ -32,9 +32,9 @@ class SiteStatus:
     error: str | None = None
     peer_dcs_role: str | None = None
     diverged: Divergence | None = None
-    slot: SlotStatus | None = None  # the DR slot this site keeps while it leads (rolegen.slot_status)
+    slot: SlotStatus | None = None  # the DR slot this site keeps while it leads (rolegen.cluster.slot_status)
     peer_slot: SlotStatus | None = None  # the one its peer keeps for it while it is the standby
-    findings: list[Finding] = field(default_factory=list)  # rolegen.site_checks
+    findings: list[Finding] = field(default_factory=list)  # rolegen.cluster.site_checks
 
     @property
     def fence_pending(self) -> bool:

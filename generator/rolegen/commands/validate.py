@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.errors import Problem, ValidationFailed
-from rolegen.load import GENERATED_DIR, Document, generated_paths, load_document, spec_paths
-from rolegen.validate import config_annotation_problems, schema_problems, validate_specs
+from rolegen.offline.load import GENERATED_DIR, Document, generated_paths, load_document, spec_paths
+from rolegen.offline.validate import config_annotation_problems, schema_problems, validate_specs
 
 
 @dataclass(frozen=True)

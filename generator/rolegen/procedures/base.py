@@ -10,18 +10,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rolegen.dcs_write import write_config
+from rolegen.cluster.dcs_write import write_config
+from rolegen.cluster.kubectl import RERUN_HINT, Cluster, ClusterUnreachable, Conflict, cluster_for
+from rolegen.cluster.lease import Lease
+from rolegen.cluster.records import FENCE, PROMOTION, Records, RecordStore
+from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.errors import RolegenError, UsageError, WaitTimedOut
-from rolegen.generated import record_role
-from rolegen.kubectl import RERUN_HINT, Cluster, ClusterUnreachable, Conflict, cluster_for
-from rolegen.lease import Lease
+from rolegen.offline.generated import record_role
+from rolegen.offline.render import dcs_config
+from rolegen.offline.spec import Role, Spec
+from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
-from rolegen.records import FENCE, PROMOTION, Records, RecordStore
-from rolegen.render import dcs_config
-from rolegen.site_state import SiteState, read_site
-from rolegen.spec import Role, Spec
-from rolegen.workspace import load_workspace
 
 Log = Callable[[str], None]
 
@@ -49,7 +49,7 @@ class Pair:
 
     def guard(self, spec: Spec | None = None) -> None:
         """Before a write to `spec`'s site (any site if None): refuse unless this run's lease is provably its own
-        there (rolegen.lease.Lease.check: re-read, token, renewal age on a clock that counts suspend)."""
+        there (rolegen.cluster.lease.Lease.check: re-read, token, renewal age on a clock that counts suspend)."""
         if self.lease is not None:
             self.lease.check(spec.environment if spec is not None else None)
 
@@ -66,7 +66,7 @@ class Pair:
         self.timings[event] = round(time.monotonic() - self._t0, 3)
 
     def write_role(self, spec: Spec, role: Role, state: SiteState, *, slot: bool = True) -> None:
-        """Rewrite the `config` annotation for `role`, keeping hand-set keys: rolegen.dcs_write's guarded write
+        """Rewrite the `config` annotation for `role`, keeping hand-set keys: rolegen.cluster.dcs_write's guarded write
         (resourceVersion-checked, recomputed from a fresh read on a conflict; an identical config is not
         rewritten). `slot=False`: a standby without its DR slot's `primary_slot_name` (see `unslot`)."""
 
@@ -97,7 +97,7 @@ class Pair:
         return self.read(self.to)
 
     def record(self, spec: Spec, key: str, value: dict[str, Any] | None, seen: Records | None = None) -> None:
-        """Write one of rolegen's records (rolegen.records) on `spec`'s site, re-reading on a conflict. `seen`:
+        """Write one of rolegen's records (rolegen.cluster.records) on `spec`'s site, re-reading on a conflict. `seen`:
         the records as a site read just returned them, to save a read on the way (switchover's critical path)."""
         store = self.store(spec)
         version = seen.resource_version if seen is not None else None
@@ -118,7 +118,7 @@ class Pair:
                defer_record: bool = False) -> SiteState:
         """Fence `spec`'s site (standby_cluster -> its peer) unless its DCS config already says so, then wait
         until no member of it may accept writes (rules.demotion_blockers: observed, not assumed), and record
-        what each member held at that moment (rolegen.records FENCE) — unless a fence record of the same
+        what each member held at that moment (rolegen.cluster.records FENCE) — unless a fence record of the same
         promotion exists: the first observation is the evidence. Returns the site as last read. With
         `defer_record` the record is written in the background: `fence_recorded()` waits for it (a switchover
         reads the gate meanwhile, and joins before it promotes)."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import handover
 from rolegen.procedures.base import Pair, status_line
@@ -16,7 +17,6 @@ from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook, within
 from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, caught_up, pause_problems
 from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming
-from rolegen.site_state import SiteState
 
 Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
 Chosen = Literal["rewind", "reseed"]  # as done

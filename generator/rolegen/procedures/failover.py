@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.load import GENERATED_DIR
+from rolegen.offline.load import GENERATED_DIR
 from rolegen.procedures.base import Pair, record_roles
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.failover_rules import Decision
 from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.site_state import SiteState
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from rolegen.cluster.kubectl import ClusterUnreachable
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError
-from rolegen.kubectl import ClusterUnreachable
 from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.failover_rules import Decision, failover_decision, old_alive_proof
 from rolegen.procedures.rules import holder
-from rolegen.site_state import SiteState
 
 
 def read_old(pair: Pair) -> SiteState | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from rolegen.cluster.site_state import SiteState
 from rolegen.procedures.rules import holder, lsn_text
-from rolegen.site_state import SiteState
 
 Decision = Literal["refuse-healthy", "refuse-alive", "refuse-target", "promote-unreachable", "fence-first",
                    "fence-after", "done"]

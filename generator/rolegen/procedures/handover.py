@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.rules import (
@@ -26,7 +27,6 @@ from rolegen.procedures.rules import (
 from rolegen.procedures.steps import Step
 from rolegen.procedures.switchover_checks import preflight, prove_leading, resume_checks
 from rolegen.procedures.wake import Nudger
-from rolegen.site_state import SiteState
 
 
 def steps(pair: Pair) -> list[Step[Handover]]:

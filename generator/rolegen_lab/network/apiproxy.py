@@ -1,0 +1,140 @@
+"""The operator's route to one site's kube-apiserver: what rolegen and the drills reach through the lab's
+kubeconfig, while the site itself (Patroni in-cluster, the node agent, the controller manager) keeps its direct
+route and sees nothing. It stands for a VPN, a jump host or the API load balancer in front of a real cluster.
+
+Modes (`set_mode`): `ok` forwards bytes untouched (TLS end to end: kubectl sees the API server's own
+certificate); `cut` refuses connections (nothing listens: ECONNREFUSED, as a VPN that is down); `slow` accepts
+and then sends nothing, past kubectl's request timeout; `flaky` fails a fraction of new connections, half of them
+reset (RST) and, when a TLS context is given, half answered `503 Service Unavailable` by the proxy itself (it
+terminates TLS with the API server's serving certificate and offers only HTTP/1.1, so it can read one request
+head and answer it); the other connections get through untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import ssl
+import struct
+import threading
+
+from rolegen.errors import RolegenError
+from rolegen_lab.network.proxy import Address, TunnelProxy
+
+MODES = ("ok", "cut", "slow", "flaky")
+STATUS_503 = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "ServiceUnavailable",
+                         "message": "the lab's API proxy failed this request (rolegen lab api-flaky)",
+                         "code": 503}).encode()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST instead of FIN (SO_LINGER 0): the client reads 'connection reset by peer'."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class ApiProxy(TunnelProxy):
+    """Forwards `listen` to `upstream` (the API server) in the current mode; `tls` (a server context with the
+    API server's certificate) enables the 503 answers of `flaky`."""
+
+    def __init__(self, listen: Address, upstream: Address, tls: ssl.SSLContext | None = None,
+                 rng: random.Random | None = None) -> None:
+        super().__init__(listen, lambda: upstream)
+        self.mode, self.rate = "ok", 0.0
+        self.upstream_up = True
+        self._tls, self._rng = tls, rng or random.Random()
+        self._stalled: set[socket.socket] = set()
+        self.failed = {"reset": 0, "503": 0}  # what `flaky` did, for tests and `lab status`
+
+    @property
+    def url(self) -> str:
+        return "https://{}:{}".format(*self.address)
+
+    def set_mode(self, mode: str, rate: float = 0.5) -> None:
+        if mode not in MODES:
+            raise RolegenError(f"unknown API proxy mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
+        if mode == "flaky" and not 0 < rate <= 1:
+            raise RolegenError(f"failure rate {rate} outside (0, 1]", hint="e.g. --rate 0.5")
+        self.mode, self.rate = mode, rate if mode == "flaky" else 0.0
+        with self._lock:
+            stalled, self._stalled = self._stalled, set()
+        for sock in stalled:  # whatever was held in `slow` times out now, as it would have
+            _reset(sock)
+        self._relisten()
+
+    def set_upstream(self, up: bool) -> None:
+        """The API server behind the proxy stopped (site loss) or runs again: while it is down the proxy refuses
+        connections too, as the operator's route to a stopped API server does."""
+        self.upstream_up = up
+        self._relisten()
+
+    def _relisten(self) -> None:
+        if self.mode == "cut" or not self.upstream_up:
+            self._stop_listening()
+            self._drop_all()  # a dead route breaks open connections too
+        else:
+            self._listen()
+
+    def _stop_listening(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)  # stops listening now, even while accept() polls it
+            server.close()
+
+    def _listen(self) -> None:
+        if self._server is None:
+            server = socket.create_server(self.address)  # the same port again (SO_REUSEADDR)
+            server.settimeout(0.2)
+            self._server = server
+
+    def _handle(self, client: socket.socket) -> None:
+        if self.mode == "slow":
+            with self._lock:
+                self._stalled.add(client)  # accepted; nothing is ever read or answered
+            return
+        if self.mode == "flaky" and self._rng.random() < self.rate:
+            if self._tls is not None and self._rng.random() < 0.5:
+                self.failed["503"] += 1
+                threading.Thread(target=self._answer_503, args=(client,), daemon=True).start()
+            else:
+                self.failed["reset"] += 1
+                _reset(client)
+            return
+        super()._handle(client)
+
+    def _answer_503(self, client: socket.socket) -> None:
+        assert self._tls is not None
+        try:
+            client.settimeout(5)
+            with self._tls.wrap_socket(client, server_side=True) as conn:
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    head += data
+                conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(STATUS_503), STATUS_503))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        with self._lock:
+            stalled, self._stalled = self._stalled, set()
+        for sock in stalled:
+            sock.close()
+        super().close()
+
+
+def server_context(certificate: str, key: str) -> ssl.SSLContext:
+    """TLS as the API server presents it (its serving certificate), HTTP/1.1 only: what `flaky`'s 503s use."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certificate, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx

@@ -1,0 +1,167 @@
+"""A TCP proxy standing for `<release>-master` plus the TSC tunnel: it forwards to whichever member is the
+site's leader, can cut the link (partition), counts the bytes that cross it, and can be routed elsewhere (an
+impostor). As a tunnel it connects from `source`, the address the peer's connections arrive from (the lab's
+`peer.cidrs`), so pg_hba tells the peer's connections from local ones as it does behind a real tunnel; and it
+can behave like a WAN link (rolegen_lab.network.wan: latency, jitter, a bandwidth cap, resets)."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from rolegen_lab.network.wan import DelayedPump, Throttle, WanSettings
+
+Address = tuple[str, int]
+
+
+class TunnelProxy:
+    """Listens on `listen`; each new connection goes to `target()` (None: no leader, refuse)."""
+
+    def __init__(self, listen: Address, target: Callable[[], Address | None], source: str | None = None) -> None:
+        self._target = target
+        self._source = source
+        self.route: Address | None = None  # set: new connections go there instead of the leader
+        self._server: socket.socket | None = socket.create_server(listen, reuse_port=False)
+        self._server.settimeout(0.2)
+        self.address: Address = self._server.getsockname()[:2]
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._stop = threading.Event()
+        self._partitioned = threading.Event()
+        self.bytes_forwarded = 0
+        self.wan = WanSettings()
+        self._wan_generation = 0  # bumped by set_wan: the reset thread of older settings stops
+        self._throttles = (Throttle(lambda: self.wan.rate_mbit), Throttle(lambda: self.wan.rate_mbit))
+        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"proxy-{self.address[1]}", daemon=True)
+        self._accept_thread.start()
+
+    # -- control ------------------------------------------------------------------------------------------
+    def partition(self) -> None:
+        """Cut the link: drop every open connection and refuse new ones until heal()."""
+        self._partitioned.set()
+        self._drop_all()
+
+    def heal(self) -> None:
+        self._partitioned.clear()
+
+    def reroute(self, address: Address | None) -> None:
+        """Send new connections to `address` (None: back to the leader); open ones are dropped."""
+        self.route = address
+        self._drop_all()
+
+    def set_wan(self, settings: WanSettings) -> None:
+        """Link behaviour from now on. Open connections are dropped (they reconnect under the new settings, as
+        after a link renegotiation): a connection's pump is chosen when it opens."""
+        with self._lock:
+            self.wan = settings
+            self._wan_generation += 1
+            generation = self._wan_generation
+        self._drop_all()
+        if settings.reset_every_s > 0:
+            threading.Thread(target=self._resets, args=(generation,), name=f"resets-{self.address[1]}",
+                             daemon=True).start()
+
+    def _resets(self, generation: int) -> None:
+        """Random resets: every open connection dropped at exponentially distributed intervals."""
+        rng = random.Random()
+        while not self._stop.wait(rng.expovariate(1 / self.wan.reset_every_s)):
+            if generation != self._wan_generation:
+                return
+            self._drop_all()
+
+    @property
+    def partitioned(self) -> bool:
+        return self._partitioned.is_set()
+
+    def reset_counter(self) -> int:
+        with self._lock:
+            count, self.bytes_forwarded = self.bytes_forwarded, 0
+        return count
+
+    def close(self) -> None:
+        self._stop.set()
+        self._accept_thread.join(timeout=2)
+        if self._server is not None:
+            self._server.close()
+        self._drop_all()
+
+    # -- forwarding ---------------------------------------------------------------------------------------
+    def _drop_all(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            server = self._server
+            if server is None:  # nothing listens (an API proxy refusing connections): wait to listen again
+                time.sleep(0.05)
+                continue
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._server is not server:  # closed on purpose, to refuse
+                    continue
+                return
+            self._handle(client)
+
+    def _handle(self, client: socket.socket) -> None:
+        """Forward one accepted connection (subclasses decide first whether it gets through)."""
+        target = None if self.partitioned else (self.route or self._target())
+        if target is None:
+            client.close()
+            return
+        try:
+            source = (self._source, 0) if self._source else None
+            upstream = socket.create_connection(target, timeout=2, source_address=source)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        with self._lock:
+            self._conns |= {client, upstream}
+            wan = self.wan
+        if wan.off:
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+        else:
+            DelayedPump(client, upstream, lambda: self.wan, self._throttles, self._count,
+                        lambda: self._forget(client, upstream))
+
+    def _count(self, nbytes: int) -> None:
+        with self._lock:
+            self.bytes_forwarded += nbytes
+
+    def _forget(self, *socks: socket.socket) -> None:
+        with self._lock:
+            self._conns -= set(socks)
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        try:
+            while not self._stop.is_set():
+                readable, _, _ = select.select([a, b], [], [], 0.2)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+                    with self._lock:
+                        self.bytes_forwarded += len(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            with self._lock:
+                self._conns -= {a, b}
+            for sock in (a, b):
+                with contextlib.suppress(OSError):
+                    sock.close()
