@@ -15,7 +15,7 @@ from rolegen_lab.drills.report import (
     split_losses,
     timelines_selected,
 )
-from rolegen_lab.drills.scenarios import SCENARIOS, Expect, Outcome, Scenario, Write
+from rolegen_lab.drills.scenarios import SCENARIOS, Expect, ExpectedEnd, Scenario, Write
 
 LOG = """\
 2026-11-26 14:22:36,970 INFO: promoted self to leader because I had the session lock
@@ -92,7 +92,7 @@ def test_a_lost_write_says_when_it_was_acknowledged() -> None:
     assert report.as_dict()["lost_acknowledged_at_s"] == [1.934]
 
 
-def run(expect: Outcome, exit_code: int | None, *tail: str, killed: float | None = None) -> RunRecord:
+def run(expect: ExpectedEnd, exit_code: int | None, *tail: str, killed: float | None = None) -> RunRecord:
     return RunRecord("switchover", "golddr", expect, 0.0, exit_code=exit_code, killed_after=killed, tail=list(tail))
 
 

@@ -16,12 +16,12 @@ from rolegen_lab.drills.scenarios import (
     Concurrent,
     Converge,
     Cue,
+    DrillStep,
     ExpectConfig,
     Fault,
     Render,
     Return,
     Rolegen,
-    Step,
     scenario,
 )
 
@@ -33,7 +33,7 @@ def _runs(name: str) -> list[Rolegen]:
     return [s for s in SCENARIOS[name].steps if isinstance(s, Rolegen)]
 
 
-def _all_steps(steps: tuple[Step, ...]) -> list[object]:
+def _all_steps(steps: tuple[DrillStep, ...]) -> list[object]:
     """Steps, and the actions of the cues of each rolegen run (recursively)."""
     found: list[object] = []
     for step in steps:

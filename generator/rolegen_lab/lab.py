@@ -219,8 +219,9 @@ class Lab(LabFaults):
         spec = load_workspace(self.env_dir).specs
         return self.passwords[next(iter(spec.values())).secrets["superuser"]]
 
-    def live_role(self, name: str) -> str | None:
-        """leader | standby-leader (of the site's leading member), from Patroni's REST API."""
+    def patroni_role(self, name: str) -> str | None:
+        """leader | standby-leader (of the site's leading member), from Patroni's REST API (`api_role`: what
+        rolegen reads)."""
         for state in self.sites[name].member_states().values():
             role = rolegen_role(state.get("role"))
             if role in ("leader", "standby-leader"):
@@ -233,7 +234,7 @@ class Lab(LabFaults):
 
         site = self.sites[name]
         if role == "leader":
-            site.wait(lambda: self.live_role(name) == "leader", timeout, "leader role")
+            site.wait(lambda: self.patroni_role(name) == "leader", timeout, "leader role")
             wait_writable([self.dsn(name)], timeout).close()
         else:
             site.wait(lambda: self._streaming(name), timeout, "standby leader, streaming")

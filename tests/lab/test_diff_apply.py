@@ -168,7 +168,7 @@ def test_apply_after_a_role_change_refuses_and_names_the_role_verb(lab: Lab, tmp
         assert "to make golddr leader: rolegen switchover --to golddr" in result.stderr
         assert "Traceback" not in result.output
     assert snapshot(lab) == before
-    assert lab.live_role("gold") == "leader" and lab.live_role("golddr") == "standby-leader"
+    assert lab.patroni_role("gold") == "leader" and lab.patroni_role("golddr") == "standby-leader"
 
 
 def test_a_hand_set_key_survives_a_helm_upgrade_and_apply(lab: Lab, tmp_path: Path) -> None:

@@ -53,8 +53,8 @@ def wait_for(predicate: object, timeout: float, what: str) -> None:
 
 
 def test_golddr_streams_as_standby_leader_from_rendered_config(lab: Lab) -> None:
-    assert lab.live_role("gold") == "leader"
-    assert lab.live_role("golddr") == "standby-leader"
+    assert lab.patroni_role("gold") == "leader"
+    assert lab.patroni_role("golddr") == "standby-leader"
     # The live DCS config is exactly what rolegen rendered (Patroni may rewrite it in its own key order).
     for env in ("gold", "golddr"):
         assert config_annotation(lab, env) == rendered_config(lab, env)
@@ -131,7 +131,7 @@ def _declare(lab: Lab, env: str, role: str) -> None:
 def _move(lab: Lab, src: str, dst: str) -> None:
     """The safe order by hand, with rolegen's rendered patches and real kubectl: demote, LSN gate, promote."""
     _declare(lab, src, "standby-leader")
-    wait_for(lambda: lab.live_role(src) == "standby-leader", 60, f"{src} demoted")
+    wait_for(lambda: lab.patroni_role(src) == "standby-leader", 60, f"{src} demoted")
     final = _optime(lab, src)
     wait_for(
         lambda: _replayed(lab, dst) >= final > 0,

@@ -132,7 +132,7 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(
     with pytest.raises(Killed):
         failback.run(pair(lab, "gold", killed_log), method="rewind", confirm=no_confirm)
     monkeypatch.setattr(Pair, "mark", original_mark)
-    assert lab.live_role("golddr") != "leader" and lab.live_role("gold") != "leader"
+    assert lab.patroni_role("golddr") != "leader" and lab.patroni_role("gold") != "leader"
     back = failback.run(pair(lab, "gold", resumed_log), method="rewind", confirm=no_confirm)
     assert (back.method, back.reason) == ("", "resumed the switch back")
     lab.wait_role("gold", "leader")

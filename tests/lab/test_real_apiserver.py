@@ -107,7 +107,7 @@ def test_patroni_fails_without_one_verb_of_the_charts_role_and_recovers_with_it(
         assert "403" in denied and "forbidden" in denied.lower(), denied[-2000:]
         assert can_i(lab, "gold", "get", "configmaps") == "yes"
         # Without its lock renewals the site loses its leader within ttl (20 s in the lab).
-        lab.sites["gold"].wait(lambda: lab.live_role("gold") is None, 60, "gold without a leader")
+        lab.sites["gold"].wait(lambda: lab.patroni_role("gold") is None, 60, "gold without a leader")
     finally:
         _set_configmap_verbs(lab, "gold", original)
     lab.wait_role("gold", "leader", 90)

@@ -55,7 +55,7 @@ def test_switchover_there_and_back_loses_no_acknowledged_write(lab: Lab) -> None
         wait_dr_slot(lab, "gold", "golddr")
         first = switchover.run(pair(lab, "golddr", log), confirm=no_confirm)
         lab.wait_role("golddr", "leader")
-        assert lab.live_role("gold") == "standby-leader"
+        assert lab.patroni_role("gold") == "standby-leader"
         assert declared(lab) == {"gold": "standby-leader", "golddr": "leader"}
         wait_dr_slot(lab, "golddr", "gold")  # gold's slot for golddr dropped on both of its members
         back = switchover.run(pair(lab, "gold", log), confirm=no_confirm)
@@ -85,7 +85,7 @@ class Killed(BaseException):
 def test_killed_at_any_step_and_rerun_converges_without_loss(
     lab: Lab, killed_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    to = "golddr" if lab.live_role("gold") == "leader" else "gold"
+    to = "golddr" if lab.patroni_role("gold") == "leader" else "gold"
     original_mark = Pair.mark
 
     def die(self: Pair, event: str) -> None:
@@ -99,7 +99,7 @@ def test_killed_at_any_step_and_rerun_converges_without_loss(
             switchover.run(pair(lab, to), confirm=no_confirm)
         monkeypatch.setattr(Pair, "mark", original_mark)
         # Never two leaders while rolegen is dead.
-        assert not (lab.live_role("gold") == "leader" and lab.live_role("golddr") == "leader")
+        assert not (lab.patroni_role("gold") == "leader" and lab.patroni_role("golddr") == "leader")
         log: list[str] = []
         result = switchover.run(pair(lab, to, log), confirm=no_confirm)
         lab.wait_role(to, "leader")
@@ -132,7 +132,7 @@ def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> No
     refused = runner.invoke(app, ["switchover", "--to", other, *common])
     assert refused.exit_code == 1
     assert "hint: re-run with --yes" in refused.stderr
-    assert lab.live_role(leader) == "leader"
+    assert lab.patroni_role(leader) == "leader"
 
     moved = runner.invoke(app, ["switchover", "--to", other, "--yes", *common])
     assert moved.exit_code == 0, moved.output

@@ -111,7 +111,7 @@ def test_an_impostor_on_the_tunnel_is_refused_and_status_shows_the_standby_not_s
         until(lambda: "streaming" not in status_states(lab, "golddr"), 60, "rolegen status: golddr not streaming")
         logs = "".join(m.log_tail(20000) for m in golddr.members.values())
         assert "certificate verify failed" in logs
-        assert lab.live_role("golddr") == "standby-leader"  # refused to stream, still a standby
+        assert lab.patroni_role("golddr") == "standby-leader"  # refused to stream, still a standby
     finally:
         gold.tunnel.reroute(None)
         impostor.close()

@@ -163,8 +163,9 @@ def patroni_states(endpoints: Endpoints, site: str) -> dict[str, dict[str, Any]]
     return states
 
 
-def live_role(states: dict[str, dict[str, Any]]) -> tuple[str | None, int | None, bool]:
-    """(leader | standby-leader | None, its timeline, streaming) of a site's leading member."""
+def patroni_lead(states: dict[str, dict[str, Any]]) -> tuple[str | None, int | None, bool]:
+    """(leader | standby-leader | None, its timeline, streaming) of a site's leading member, as Patroni's REST API
+    reports it (not rolegen's SiteState.live_role, which reads the API objects)."""
     for state in states.values():
         role = rolegen_role(state.get("role"))
         if role == "leader":

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rolegen_lab.drills.scenarios import Outcome, Scenario
+from rolegen_lab.drills.scenarios import ExpectedEnd, Scenario
 
 TIMELINE_RE = re.compile(r"selected new timeline ID: (\d+)")
 LEASE_RE = re.compile(r"held by", re.IGNORECASE)
@@ -70,7 +70,7 @@ class RunRecord:
 
     verb: str
     to: str
-    expect: Outcome | None  # None: judged by its group (Concurrent)
+    expect: ExpectedEnd | None  # None: judged by its group (Concurrent)
     started: float  # seconds since the drill started
     seconds: float = 0.0
     exit_code: int | None = None

@@ -21,13 +21,14 @@ from rolegen.cluster.site_state import LockWatch, SiteState, read_site
 from rolegen.errors import RolegenError
 from rolegen.offline.workspace import load_workspace
 from rolegen_lab.control.channel import Control
-from rolegen_lab.drills.observe import Endpoints, LogWatch, Prober, live_role, master_writable, patroni_states
+from rolegen_lab.drills.observe import Endpoints, LogWatch, Prober, master_writable, patroni_lead, patroni_states
 from rolegen_lab.drills.report import Report, RunRecord, next_command, split_losses
 from rolegen_lab.drills.runs import RolegenRuns, StepFailed
 from rolegen_lab.drills.scenarios import (
     BASELINE,
     Concurrent,
     Converge,
+    DrillStep,
     ExpectConfig,
     Fault,
     FollowHint,
@@ -35,7 +36,6 @@ from rolegen_lab.drills.scenarios import (
     Return,
     Rolegen,
     Scenario,
-    Step,
     WaitNoLeader,
     Write,
 )
@@ -105,7 +105,7 @@ class Drill(RolegenRuns):
         self.report.events.append((self.now(), text))
         self.log(f"{self.now():7.2f}s  {text}")
 
-    def step(self, step: Step) -> None:
+    def step(self, step: DrillStep) -> None:
         if isinstance(step, Write):
             time.sleep(step.seconds)
         elif isinstance(step, Fault):
@@ -199,12 +199,12 @@ class Drill(RolegenRuns):
         """`site` leads (Patroni says so and its master endpoint takes writes) and, if `follower`, its peer is a
         standby leader streaming on the same timeline; and rolegen's own view (the API objects, which Patroni
         updates once per loop) already says the same, so the next rolegen run starts from what we saw."""
-        role, timeline, _ = live_role(patroni_states(self.ep, site))
+        role, timeline, _ = patroni_lead(patroni_states(self.ep, site))
         if role != "leader" or not master_writable(self.ep.master_dsn(site)):
             return False
         peer = next(s for s in self.ep.sites if s != site)
         if follower:
-            peer_role, peer_timeline, streaming = live_role(patroni_states(self.ep, peer))
+            peer_role, peer_timeline, streaming = patroni_lead(patroni_states(self.ep, peer))
             if not (peer_role == "standby-leader" and streaming and peer_timeline == timeline):
                 return False
         if self.api_view(site).live_role != "leader":
@@ -219,7 +219,7 @@ class Drill(RolegenRuns):
 
     def roles(self) -> dict[str, dict[str, str | None]]:
         declared = self.declared()
-        return {s: {"live": live_role(patroni_states(self.ep, s))[0], "declared": declared.get(s)}
+        return {s: {"live": patroni_lead(patroni_states(self.ep, s))[0], "declared": declared.get(s)}
                 for s in self.ep.sites}
 
     def api_view(self, site: str) -> SiteState:
@@ -270,7 +270,7 @@ def missing_leaves(config: dict[str, Any], holds: dict[str, Any], prefix: str = 
 def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:
     """Heal every fault and bring `leader` back with its peer streaming (failback when the specs declare the peer
     leader): what a drill series does between scenarios. The report says whether it worked."""
-    steps: tuple[Step, ...] = (Fault("heal_all"), Return(leader), Converge(leader))
+    steps: tuple[DrillStep, ...] = (Fault("heal_all"), Return(leader), Converge(leader))
     back = Scenario("baseline", f"back to {leader} leading", steps, from_baseline=False)
     try:
         return Drill(control, back, timeout=timeout).run()

@@ -26,7 +26,7 @@ from typing import Any, Literal
 #   error       exit != 0 with a `hint:` line (an error naming the next command);
 #   safe        ok or error (the fault model's floor for every run);
 #   lease-held  exit != 0 and the message names the lease holder ("held by").
-Outcome = Literal["ok", "error", "safe", "lease-held"]
+ExpectedEnd = Literal["ok", "error", "safe", "lease-held"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Cue:
 class Rolegen:
     verb: Literal["switchover", "failover", "failback", "reseed", "apply"]
     to: str  # --to SITE; for reseed and apply: --env SITE
-    expect: Outcome = "ok"
+    expect: ExpectedEnd = "ok"
     kill_after: tuple[float, ...] = ()  # SIGKILL the n-th attempt after this many seconds, then re-run
     timeout: float | None = None  # --timeout (default: the drill's)
     mark: str | None = None  # names the moment the (last) run ended
@@ -128,7 +128,8 @@ class ExpectConfig:
     holds: dict[str, Any]
 
 
-Step = Write | Fault | Rolegen | Concurrent | WaitNoLeader | Converge | Return | FollowHint | Render | ExpectConfig
+DrillStep = (Write | Fault | Rolegen | Concurrent | WaitNoLeader | Converge | Return | FollowHint | Render
+             | ExpectConfig)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class Expect:
 class Scenario:
     name: str
     summary: str
-    steps: tuple[Step, ...]
+    steps: tuple[DrillStep, ...]
     expect: Expect = Expect()
     from_baseline: bool = True  # refuse to start unless BASELINE leads with its peer streaming
 
