@@ -210,11 +210,6 @@ class Lab(LabFaults):
         su = self._superuser()
         return f"host={host} port={port} dbname={dbname} user={su['username']} password={su['password']}"
 
-    def member_dsn(self, name: str, ordinal: int) -> str:
-        member = self.sites[name].members[ordinal]
-        su = self._superuser()
-        return f"host=127.0.0.1 port={member.pg_port} dbname=postgres user={su['username']} password={su['password']}"
-
     def _superuser(self) -> dict[str, str]:
         spec = load_workspace(self.env_dir).specs
         return self.passwords[next(iter(spec.values())).secrets["superuser"]]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import make_conninfo
 from tests.lanes import later_in_lane
 
 from rolegen.cluster.kubectl import Cluster
@@ -123,3 +124,9 @@ def lab_pair(lab: Lab, to: str, log: list[str] | None = None) -> Pair:
     """A procedure's view of the lab: the lab's specs, kubeconfig and a test-owned kubectl cache."""
     sink = log if log is not None else []
     return load_pair(lab.env_dir, to, kubeconfig=lab.kubeconfig, log=sink.append, cache_dir=lab.root / "kube-cache")
+
+
+def member_dsn(lab: Lab, env: str, ordinal: int) -> str:
+    """libpq DSN of one member's own PostgreSQL (not through the site's master proxy), as the superuser."""
+    member = lab.sites[env].members[ordinal]
+    return make_conninfo(lab.dsn(env), host="127.0.0.1", port=member.pg_port)

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from tests.lanes import COVERED_ELSEWHERE
 
-from conftest import MiB, shared_at_baseline
+from conftest import MiB, member_dsn, shared_at_baseline
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.drills.report import Report, duplicate_timelines
 from rolegen_lab.drills.runner import Drill, restore_baseline
@@ -86,7 +86,7 @@ def test_a_cut_tunnel_stops_replication_while_local_writes_continue(drills: Dril
     lab = drills.lab
     with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS drill_cut (v int)")
-    standby, before = lab.member_dsn("golddr", 0), rows(lab.dsn("gold"), "drill_cut")
+    standby, before = member_dsn(lab, "golddr", 0), rows(lab.dsn("gold"), "drill_cut")
     poll(lambda: exists(standby, "drill_cut") and rows(standby, "drill_cut") == before, 20, "golddr caught up")
     assert lab.cut() == ["gold", "golddr"]
     try:
@@ -117,7 +117,7 @@ def test_a_paused_patroni_keeps_its_postgresql_serving(drills: DrillLab) -> None
     assert lab.pause("golddr", "leader") == ["patroni-0"]
     try:
         assert site.members[0].rest("/patroni") == (0, {})  # Patroni answers nothing
-        with psycopg.connect(lab.member_dsn("golddr", 0), autocommit=True, connect_timeout=2) as conn:
+        with psycopg.connect(member_dsn(lab, "golddr", 0), autocommit=True, connect_timeout=2) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # PostgreSQL serves
     finally:
         assert lab.resume("golddr", "patroni-0") == ["patroni-0"]
@@ -212,7 +212,7 @@ def test_dr_link_cut_beyond_wal_keep_size_catches_up_without_reseed(drills: Dril
     assert restore_baseline(LocalControl(lab), timeout=TIMEOUT).passed
     with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS drill_cut (v int)")
-    standby = lab.member_dsn("golddr", 0)
+    standby = member_dsn(lab, "golddr", 0)
     poll(lambda: exists(standby, "drill_cut"), 20, "golddr streaming")
     poll(lambda: gold_slot(lab).get("standby_streaming"), 20, "the slot published by gold")
     lab.cut()
@@ -241,7 +241,7 @@ def test_dr_link_cut_beyond_wal_keep_size_catches_up_without_reseed(drills: Dril
 def test_dr_link_cut_beyond_the_slot_bound_is_lost_and_reseeded(drills: DrillLab) -> None:
     lab = drills.lab
     assert restore_baseline(LocalControl(lab), timeout=TIMEOUT).passed
-    standby = lab.member_dsn("golddr", 0)
+    standby = member_dsn(lab, "golddr", 0)
     lab.cut()
     try:
         written = write_wal(lab.dsn("gold"), 120 * MiB)  # the slot's bound is 64MB

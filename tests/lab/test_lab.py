@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import lab_cluster as cluster
+from conftest import member_dsn
 from rolegen.cli import app
 from rolegen_lab.drills.workload import AckWriter, missing_ids
 from rolegen_lab.lab import Lab
@@ -67,7 +68,7 @@ def test_rows_written_on_gold_appear_on_golddr(lab: Lab) -> None:
     with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS lab_rows (v text)")
         conn.execute("INSERT INTO lab_rows VALUES ('written on gold')")
-    golddr = lab.member_dsn("golddr", 0)
+    golddr = member_dsn(lab, "golddr", 0)
     wait_for(lambda: query(golddr, "SELECT v FROM lab_rows") == [("written on gold",)], 20, "row on golddr")
     assert query(golddr, "SELECT pg_is_in_recovery()") == [(True,)]
 
@@ -97,12 +98,12 @@ def test_deleting_a_pvc_and_scaling_up_reclones_the_member(lab: Lab) -> None:
     with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
         conn.execute("INSERT INTO lab_rows VALUES ('while patroni-1 was gone')")
     gold.scale("statefulset", "patroni", 2)
-    member = lab.member_dsn("gold", 1)
+    member = member_dsn(lab, "gold", 1)
     wait_for(lambda: len(query(member, "SELECT v FROM lab_rows")) == 2, 60, "patroni-1 re-cloned with both rows")
     assert query(member, "SELECT pg_is_in_recovery()") == [(True,)]
     assert gold.get("pvc", "data-patroni-1") is not None
     # The standby site followed gold through all of it (including gold's own leader change).
-    golddr = lab.member_dsn("golddr", 0)
+    golddr = member_dsn(lab, "golddr", 0)
     wait_for(lambda: len(query(golddr, "SELECT v FROM lab_rows")) == 2, 60, "golddr caught up")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import lab_cluster
+from conftest import lab_cluster, member_dsn
 from conftest import lab_pair as pair
 from rolegen.errors import RolegenError
 from rolegen.offline.workspace import load_workspace
@@ -37,7 +37,7 @@ def never_writable(lab: Lab, env: str, seconds: float) -> int:
         for ordinal, member in lab.sites[env].members.items():
             if member.running:
                 polls += 1
-                assert not is_writable(lab.member_dsn(env, ordinal)), f"{member.name} of {env} accepted a write"
+                assert not is_writable(member_dsn(lab, env, ordinal)), f"{member.name} of {env} accepted a write"
         time.sleep(0.3)
     return polls
 

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from conftest import lab_pair as pair
+from conftest import member_dsn
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.offline.workspace import load_workspace
@@ -31,7 +32,7 @@ def dr_slots(lab: Lab, env: str) -> dict[str, tuple[bool, ...]]:
     """The DR slots (named after a site) on each member of `env`: whether each is active."""
     found: dict[str, list[bool]] = {}
     for ordinal in lab.sites[env].members:
-        with psycopg.connect(lab.member_dsn(env, ordinal), autocommit=True, connect_timeout=2) as conn:
+        with psycopg.connect(member_dsn(lab, env, ordinal), autocommit=True, connect_timeout=2) as conn:
             for name, active in conn.execute("SELECT slot_name, active FROM pg_replication_slots "
                                              "WHERE slot_name IN ('gold', 'golddr')"):
                 found.setdefault(name, []).append(active)
