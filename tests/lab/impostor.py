@@ -1,5 +1,5 @@
 """An impostor on the tunnel: something that answers where the peer should, speaks PostgreSQL's SSL negotiation,
-and presents a certificate from a CA the pair does not trust (the lab's tunnel proxy can route to it).
+and presents a certificate from a CA the pair does not trust (`rerouted` sends a lab tunnel's connections to it).
 
 It never gets further than the TLS handshake: a client with `sslmode=verify-full` (or verify-ca) aborts there.
 `handshakes` counts the clients that asked for TLS; `refused` those that broke off the handshake.
@@ -12,12 +12,28 @@ import socket
 import ssl
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from rolegen_lab.controlplane.pki import tls_secrets
-from rolegen_lab.network.proxy import Address
+from rolegen_lab.network.proxy import Address, TunnelProxy
 
 SSL_REQUEST = 80877103  # PostgreSQL's SSLRequest code (protocol 1234.5679)
+
+
+@contextlib.contextmanager
+def rerouted(proxy: TunnelProxy, address: Address) -> Iterator[None]:
+    """New connections through `proxy` go to `address` instead of the site's leader while the block runs; open
+    ones are dropped on the way in and on the way out (their clients reconnect: to `address`, then to the leader
+    again). The proxy asks its target once per accepted connection, so swapping it is all a reroute takes."""
+    leader = proxy._target
+    proxy._target = lambda: address
+    proxy._drop_all()
+    try:
+        yield
+    finally:
+        proxy._target = leader
+        proxy._drop_all()
 
 
 class Impostor:

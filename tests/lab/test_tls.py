@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from tests.lab.impostor import Impostor
+from tests.lab.impostor import Impostor, rerouted
 from typer.testing import CliRunner
 
 from rolegen.cli import app
@@ -106,14 +106,13 @@ def test_an_impostor_on_the_tunnel_is_refused_and_status_shows_the_standby_not_s
     host = gold.tunnel.address[0]
     impostor = Impostor(lab.root / "impostor", (host, "127.0.0.1", "localhost"))  # right names, wrong CA
     try:
-        gold.tunnel.reroute(impostor.address)  # drops the link; golddr's reconnects reach the impostor
-        until(lambda: impostor.refused >= 1, 60, "golddr's walreceiver breaking off the impostor's handshake")
-        until(lambda: "streaming" not in status_states(lab, "golddr"), 60, "rolegen status: golddr not streaming")
-        logs = "".join(m.log_tail(20000) for m in golddr.members.values())
-        assert "certificate verify failed" in logs
-        assert lab.patroni_role("golddr") == "standby-leader"  # refused to stream, still a standby
+        with rerouted(gold.tunnel, impostor.address):  # drops the link; golddr's reconnects reach the impostor
+            until(lambda: impostor.refused >= 1, 60, "golddr's walreceiver breaking off the impostor's handshake")
+            until(lambda: "streaming" not in status_states(lab, "golddr"), 60, "rolegen status: golddr not streaming")
+            logs = "".join(m.log_tail(20000) for m in golddr.members.values())
+            assert "certificate verify failed" in logs
+            assert lab.patroni_role("golddr") == "standby-leader"  # refused to stream, still a standby
     finally:
-        gold.tunnel.reroute(None)
         impostor.close()
     lab.wait_role("golddr", "standby-leader", 60)  # the real peer again: streaming resumes
     # The Pod annotations rolegen reads follow within a Patroni loop.

@@ -1,8 +1,8 @@
 """A TCP proxy standing for `<release>-master` plus the TSC tunnel: it forwards to whichever member is the
-site's leader, can cut the link (partition), counts the bytes that cross it, and can be routed elsewhere (an
-impostor). As a tunnel it connects from `source`, the address the peer's connections arrive from (the lab's
-`peer.cidrs`), so pg_hba tells the peer's connections from local ones as it does behind a real tunnel; and it
-can behave like a WAN link (rolegen_lab.network.wan: latency, jitter, a bandwidth cap, resets)."""
+site's leader, can cut the link (partition) and counts the bytes that cross it. As a tunnel it connects from
+`source`, the address the peer's connections arrive from (the lab's `peer.cidrs`), so pg_hba tells the peer's
+connections from local ones as it does behind a real tunnel; and it can behave like a WAN link
+(rolegen_lab.network.wan: latency, jitter, a bandwidth cap, resets)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ class TunnelProxy:
     def __init__(self, listen: Address, target: Callable[[], Address | None], source: str | None = None) -> None:
         self._target = target
         self._source = source
-        self.route: Address | None = None  # set: new connections go there instead of the leader
         self._server: socket.socket | None = socket.create_server(listen, reuse_port=False)
         self._server.settimeout(0.2)
         self.address: Address = self._server.getsockname()[:2]
@@ -48,11 +47,6 @@ class TunnelProxy:
 
     def heal(self) -> None:
         self._partitioned.clear()
-
-    def reroute(self, address: Address | None) -> None:
-        """Send new connections to `address` (None: back to the leader); open ones are dropped."""
-        self.route = address
-        self._drop_all()
 
     def set_wan(self, settings: WanSettings) -> None:
         """Link behaviour from now on. Open connections are dropped (they reconnect under the new settings, as
@@ -117,7 +111,7 @@ class TunnelProxy:
 
     def _handle(self, client: socket.socket) -> None:
         """Forward one accepted connection (subclasses decide first whether it gets through)."""
-        target = None if self.partitioned else (self.route or self._target())
+        target = None if self.partitioned else self._target()
         if target is None:
             client.close()
             return
