@@ -27,7 +27,6 @@ cluster clocks may differ by a minute): a lease is taken over only when
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +36,8 @@ from typing import Any
 from rolegen.cluster.kubectl import ClusterUnreachable, Conflict
 from rolegen.cluster.lease_holder import DURATION, Holder, Verdict, boottime, describe, stamp, token_of, verdict
 from rolegen.cluster.records import LEASE, Records, RecordStore
-from rolegen.errors import RolegenError
+from rolegen.cluster.wait import poll
+from rolegen.errors import RolegenError, WaitTimedOut
 
 __all__ = ["DURATION", "Holder", "Lease", "LeaseHeld", "describe", "stamp", "token_of", "verdict"]
 
@@ -159,15 +159,15 @@ class Lease:
 
     def _watch(self, store: RecordStore, seen: Records) -> Records:
         """--force on an expired lease: take it only if nobody renews it while we watch (our clock only)."""
-        deadline = time.monotonic() + TAKEOVER_WATCH
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = store.read()
-            if now.lease != seen.lease:
-                assert now.lease is not None
-                raise LeaseHeld(f"the lease on {store.spec.environment} was renewed while we watched it: held by "
-                                f"{describe(now.lease)}", hint="its holder is alive: let it finish")
-        return store.read()
+        try:
+            now = poll(store.read, lambda now: now.lease != seen.lease, timeout=TAKEOVER_WATCH, every=0.5,
+                       what=f"the lease on {store.spec.environment} to be renewed", sleep_first=True)
+        except WaitTimedOut as out:
+            assert isinstance(out.last, Records)
+            return out.last  # nobody renewed it while we watched: the last read is what the takeover builds on
+        assert now.lease is not None
+        raise LeaseHeld(f"the lease on {store.spec.environment} was renewed while we watched it: held by "
+                        f"{describe(now.lease)}", hint="its holder is alive: let it finish")
 
     def _write(self, store: RecordStore, current: Records, token: int, acquired: str | None, started: float) -> None:
         assert current.resource_version is not None

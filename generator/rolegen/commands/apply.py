@@ -31,8 +31,9 @@ from rolegen.cluster.kubectl import Cluster, ClusterError, ClusterUnreachable, C
 from rolegen.cluster.lease import Holder, Lease
 from rolegen.cluster.records import RecordStore
 from rolegen.cluster.site_diff import SitePlan, read_plan
-from rolegen.cluster.site_state import read_site
-from rolegen.errors import RolegenError
+from rolegen.cluster.site_state import SiteState, read_site
+from rolegen.cluster.wait import poll
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.generated import StaleOutput, check_current
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.offline.render import dcs_config
@@ -252,26 +253,26 @@ def _ensure_config(spec: Spec, cluster: Cluster, plan: SitePlan, *, helm_ran: bo
 
 def _wait_role(spec: Spec, cluster: Cluster, opts: ApplyOptions, hooks: Hooks) -> float:
     """Poll the Pods' `status` annotations until Patroni reports the declared role (no exec, no REST)."""
-    start = time.monotonic()
-    last: object = object()
-    while True:
-        site = read_site(spec, cluster)
-        elapsed = time.monotonic() - start
-        role = site.live_role
-        if role != last:
+    last: list[str | None] = []
+
+    def seen(site: SiteState, elapsed: float) -> None:
+        if not last or site.live_role != last[-1]:
             hooks.progress(
-                f"{spec.environment}: Patroni reports {role or 'no leader'} "
+                f"{spec.environment}: Patroni reports {site.live_role or 'no leader'} "
                 f"(waiting for {spec.role}, {elapsed:.0f}s of {opts.timeout:.0f}s)"
             )
-            last = role
-        if role == spec.role:
-            return elapsed
-        if elapsed >= opts.timeout:
-            raise RolegenError(
-                f"{spec.environment}: Patroni did not report role {spec.role} within {opts.timeout:.0f}s "
-                f"(live: {role or 'no leader'}); what was applied stays applied",
-                hint=f"check the members (rolegen diff --env {spec.environment}); "
-                "re-run apply with a longer --timeout to keep waiting",
-            )
-        time.sleep(opts.poll)
+            last.append(site.live_role)
 
+    start = time.monotonic()
+    try:
+        poll(lambda: read_site(spec, cluster), lambda site: site.live_role == spec.role, timeout=opts.timeout,
+             every=opts.poll, what=f"{spec.environment}'s Patroni to report role {spec.role}", seen=seen)
+    except WaitTimedOut as out:
+        assert isinstance(out.last, SiteState)
+        raise WaitTimedOut(
+            f"{spec.environment}: Patroni did not report role {spec.role} within {opts.timeout:.0f}s "
+            f"(live: {out.last.live_role or 'no leader'}); what was applied stays applied",
+            hint=f"check the members (rolegen diff --env {spec.environment}); "
+            "re-run apply with a longer --timeout to keep waiting", what=out.what, last=out.last,
+        ) from None
+    return time.monotonic() - start

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.cluster.dcs_write import write_config
-from rolegen.cluster.kubectl import RERUN_HINT, Cluster, ClusterUnreachable, Conflict, cluster_for
+from rolegen.cluster.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
 from rolegen.cluster.lease import Lease
 from rolegen.cluster.records import FENCE, PROMOTION, Records, RecordStore
 from rolegen.cluster.site_state import SiteState, read_site
+from rolegen.cluster.wait import poll
 from rolegen.errors import RolegenError, UsageError, WaitTimedOut
 from rolegen.offline.generated import record_role
 from rolegen.offline.render import dcs_config
@@ -218,20 +219,17 @@ class Pair:
 
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1,
              gap: Callable[[], int | None] | None = None, hint: str | None = None) -> None:
-        """Poll `check` until true; one live line on a terminal (what, elapsed, the LSN gap in bytes when `gap`
-        knows it), a plain line every 5 s otherwise. Running out raises WaitTimedOut; an error `check` raises
-        (a failed read) propagates as it is: it is never a timeout."""
+        """Poll `check` until true (rolegen.cluster.wait.poll); one live line on a terminal (what, elapsed, the LSN
+        gap in bytes when `gap` knows it), a plain line every 5 s otherwise. Running out raises WaitTimedOut; an
+        error `check` raises (a failed read) propagates as it is: it is never a timeout."""
         line = WaitLine(what, timeout, self.log, gap)
-        while True:
-            if check():
-                line.close("done")
-                return
-            if time.monotonic() - line.start > timeout:
-                line.close("timed out")
-                raise WaitTimedOut(f"timed out after {timeout:.0f}s waiting for {what}", hint or RERUN_HINT,
-                                   what=what)
-            line.update()
-            time.sleep(every)
+        try:
+            poll(check, bool, timeout=timeout, every=every, what=what, hint=hint,
+                 seen=lambda ok, _: None if ok else line.update())
+        except WaitTimedOut:
+            line.close("timed out")
+            raise
+        line.close("done")
 
 
 def load_pair(

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from rolegen.cluster.kubectl import ClusterUnreachable
 from rolegen.cluster.site_state import SiteState
-from rolegen.errors import RolegenError
+from rolegen.cluster.wait import poll
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.failover_rules import Decision, failover_decision, old_alive_proof
 from rolegen.procedures.rules import holder
@@ -36,16 +37,15 @@ def old_leads(pair: Pair, state: SiteState, watch: float) -> bool:
     lead = holder(state)
     if state.dcs_role != "leader" or lead is None or lead.role != "leader" or lead.container_running is False:
         return False
-    deadline = time.monotonic() + watch
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        now = read_old(pair)
-        if now is None:
-            continue
-        if now.leader_version != state.leader_version:
-            lead = holder(now)
-            return lead is not None and lead.role == "leader" and now.leader_annotations.get("leader") == lead.name
-    return False
+    try:
+        now = poll(lambda: read_old(pair), lambda now: now is not None and now.leader_version != state.leader_version,
+                   timeout=watch, every=0.3, what=f"{pair.other.environment}'s leader lock to be renewed",
+                   sleep_first=True)
+    except WaitTimedOut:
+        return False  # not renewed while watched: a dead leader
+    assert now is not None
+    lead = holder(now)
+    return lead is not None and lead.role == "leader" and now.leader_annotations.get("leader") == lead.name
 
 
 @dataclass
@@ -73,18 +73,21 @@ def observe(pair: Pair, timeout: float, before: Evidence | None = None) -> Evide
     samples = [*(before.samples if before else []), target]
     window = 0.0 if before is not None and before.old is None else min(target.ttl, timeout)
     start, tries = time.monotonic(), 0
-    old: SiteState | None = None
-    while True:
+
+    def read_other() -> SiteState | None:
+        nonlocal tries
         tries += 1
         try:
-            old = pair.read(pair.other)
-            break
+            return pair.read(pair.other)
         except ClusterUnreachable:
             samples.append(pair.read(pair.to))  # watch the target meanwhile: does it still hear from the old site?
-        left = window - (time.monotonic() - start)
-        if left <= 0:
-            break
-        time.sleep(min(1.0, left))
+            return None
+
+    try:
+        old = poll(read_other, lambda s: s is not None, timeout=window, every=1.0,
+                   what=f"{pair.other.environment}'s API to answer")
+    except WaitTimedOut:
+        old = None
     evidence = Evidence(samples[-1], old, samples, tries=tries, waited=time.monotonic() - start)
     if old is not None:
         # Watching the lock costs up to a ttl: after the prompt only when the lock changed since the first look.
