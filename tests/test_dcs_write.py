@@ -69,3 +69,47 @@ def test_an_identical_config_is_not_written_and_a_missing_object_is_an_error() -
     with pytest.raises(RolegenError, match="ConfigMap patroni-config does not exist on context gold"):
         write_config(cluster, "patroni-config", DECLARED, (None, None), rereads())
     assert cluster.writes == []
+
+
+class CreatingCluster(FakeCluster):
+    """A cluster where the ConfigMap is missing at first and someone else creates it before our create lands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[dict[str, Any]] = []
+        self.patches: list[dict[str, Any]] = []
+
+    def create(self, obj: dict[str, Any]) -> None:
+        from rolegen.cluster.kubectl import AlreadyExists
+
+        if not self.created:
+            self.created.append(obj)
+            raise AlreadyExists("created meanwhile")
+        raise AssertionError("created twice")
+
+    def merge_patch(self, kind: str, name: str, patch: dict[str, Any], resource_version: str | None = None) -> None:
+        self.patches.append(patch)
+        super().merge_patch(kind, name, patch, resource_version)
+
+
+def test_a_reseed_write_creates_a_missing_config_map_and_clears_patronis_memory_in_the_same_write() -> None:
+    """A wipe's write: created when missing; when someone created it meanwhile, re-read and patched, clearing
+    `history`/`initialize` even though the config itself is already the declared one."""
+    from rolegen.cluster.dcs_write import config_map_object
+
+    cluster = CreatingCluster()
+
+    class Spec:
+        config_map, namespace, scope, labels = "patroni-config", "db", "patroni", {"app": "db"}
+
+    written = write_config(cluster, "patroni-config", DECLARED, (None, None), rereads((DECLARED, "7")),
+                           clear=("history", "initialize"),
+                           create=lambda text: config_map_object(Spec, text))  # type: ignore[arg-type]
+    assert written
+    [first] = cluster.created
+    assert json.loads(first["metadata"]["annotations"]["config"]) == DECLARED
+    assert first["metadata"]["labels"] == {"app": "db", "cluster-name": "patroni"}
+    [patch] = cluster.patches
+    assert {k: patch["metadata"]["annotations"][k] for k in ("history", "initialize")} == dict.fromkeys(
+        ("history", "initialize"))
+    assert cluster.writes == [(DECLARED, "7")]

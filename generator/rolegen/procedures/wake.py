@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from rolegen.cluster.dcs_write import rewrite_text
 from rolegen.cluster.kubectl import Cluster, ClusterError
 from rolegen.cluster.site_state import SiteState
 from rolegen.offline.spec import Spec
@@ -49,8 +50,7 @@ class Nudger:
             return
         self.last, new = now, toggled(self.text)
         try:
-            version = self.cluster.merge_patch("configmap", self.spec.config_map,
-                                               {"metadata": {"annotations": {"config": new}}}, self.version)
+            version = rewrite_text(self.cluster, self.spec.config_map, new, self.version)
         except ClusterError:
             self.version = None  # changed meanwhile (or unreachable): wait for a fresh read, never retry blindly
             return

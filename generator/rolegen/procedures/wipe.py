@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rolegen.cluster.kubectl import AlreadyExists, Conflict
+from rolegen.cluster.dcs_write import Snapshot, config_map_object, write_config
 from rolegen.cluster.records import FENCE
-from rolegen.cluster.site_diff import keep_extra
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.offline.render import LEADER_ANNOTATIONS, dcs_config, dumps_json
+from rolegen.offline.render import LEADER_ANNOTATIONS, dcs_config
 from rolegen.procedures.base import Pair, follows
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.wipe_rules import leader_blockers, source_blockers, standby_config_blockers
@@ -120,23 +119,13 @@ def _forget(pair: Pair, rerun: str) -> None:
     gone). The config is verified by a re-read: members started without it would bootstrap an empty primary."""
     back, cluster = pair.to, pair.cluster(pair.to)
     declared = dcs_config(replace(back, role="standby-leader"))
-    for attempt in range(5):
+
+    def snapshot() -> Snapshot:
         state = pair.read(back)
-        pair.guard()
-        try:
-            if state.config_resource_version is None:
-                cluster.create(_config_map(pair, dumps_json(declared)))
-            else:
-                patch = {"metadata": {"annotations": {
-                    "config": dumps_json(keep_extra(state.config or {}, declared)), "history": None,
-                    "initialize": None,
-                }}}
-                cluster.merge_patch("configmap", back.config_map, patch,
-                                    resource_version=state.config_resource_version)
-            break
-        except (Conflict, AlreadyExists):
-            if attempt == 4:
-                raise
+        return state.config, state.config_resource_version
+
+    write_config(cluster, back.config_map, declared, snapshot(), snapshot, guard=pair.guard,
+                 clear=("history", "initialize"), create=lambda text: config_map_object(back, text), attempts=5)
     wrong = standby_config_blockers(pair.read(back), back.peer.host, back.peer.port)
     if wrong:
         raise RolegenError(
@@ -152,18 +141,3 @@ def _forget(pair: Pair, rerun: str) -> None:
     promotion = (pair.read(pair.other).records.promotion or {}).get("id")
     pair.record(back, FENCE, {"leader": pair.other.environment, "promotion": promotion, "members": {},
                               "max_timeline": None, "writers": [], "reseeded": True})
-
-
-def _config_map(pair: Pair, config: str) -> dict[str, object]:
-    """`<scope>-config` as the chart renders it: Patroni's selector labels and the `config` annotation."""
-    spec = pair.to
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": spec.config_map,
-            "namespace": spec.namespace,
-            "labels": {**spec.labels, "cluster-name": spec.scope},
-            "annotations": {"config": config},
-        },
-    }
