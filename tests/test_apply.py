@@ -18,6 +18,7 @@ from rolegen import prompt
 from rolegen.cli import app
 from rolegen.cluster.helm import ReleaseInfo
 from rolegen.cluster.kubectl import ClusterUnreachable, Conflict
+from rolegen.cluster.pair import SitePair
 from rolegen.cluster.records import Records
 from rolegen.cluster.site_diff import Difference, SitePlan
 from rolegen.cluster.site_state import Member, SiteState
@@ -150,7 +151,9 @@ class FakeClock:
 
 @pytest.fixture(autouse=True)
 def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply_cmd, "time", FakeClock())
+    clock = FakeClock()
+    monkeypatch.setattr(apply_cmd, "time", clock)
+    monkeypatch.setattr("rolegen.cluster.wait.time", clock)  # the one poll loop apply's role wait runs on
 
 
 @pytest.fixture
@@ -161,7 +164,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch, specs: dict[str, Spec]) -> Iterator[A
     FakeStore.leases = {}
     FakeStore.unreachable = set()
     monkeypatch.setattr(apply_cmd, "Releases", FakeReleases)
-    monkeypatch.setattr(apply_cmd, "RecordStore", FakeStore)
+    monkeypatch.setattr("rolegen.cluster.pair.RecordStore", FakeStore)
 
     def install(
         plan: SitePlan, sites: list[SiteState] | None = None, conflicts: int = 0, fresh: SitePlan | None = None
@@ -173,8 +176,14 @@ def fakes(monkeypatch: pytest.MonkeyPatch, specs: dict[str, Spec]) -> Iterator[A
             f.reads.append(spec.environment)
             return f.sites.pop(0) if len(f.sites) > 1 else f.sites[0]
 
-        monkeypatch.setattr(apply_cmd, "read_plan", lambda *a, **k: (plans.pop(0) if len(plans) > 1 else plans[0],
-                                                                     f.cluster))
+        monkeypatch.setattr(apply_cmd, "read_plan", lambda *a, **k: plans.pop(0) if len(plans) > 1 else plans[0])
+        real_pair = apply_cmd.site_pair
+
+        def site_pair(*args: Any, **kwargs: Any) -> SitePair:  # both sites' clients: the fake cluster
+            pair = real_pair(*args, **kwargs)
+            return dataclasses.replace(pair, clusters=dict.fromkeys(pair.clusters, f.cluster))
+
+        monkeypatch.setattr(apply_cmd, "site_pair", site_pair)
         monkeypatch.setattr(apply_cmd, "read_site", read_site)
         return f
 

@@ -56,12 +56,12 @@ def fake_plan(spec: Spec, differences: tuple[Difference, ...] = ()) -> SitePlan:
 def drifting(monkeypatch: pytest.MonkeyPatch) -> None:
     """gold drifts on $.ttl; golddr only carries a hand-set key (shown, not drift)."""
 
-    def read_plan(spec: Spec, kubeconfig: Path | None, context: str | None, **_: Any) -> tuple[SitePlan, Cluster]:
+    def read_plan(spec: Spec, cluster: Cluster, **_: Any) -> SitePlan:
         diffs = {
             "gold": (Difference("config", "$.ttl", "changed", 10, 30),),
             "golddr": (Difference("config", "$.work_mem", "extra", "8MB", None, drift=False),),
         }[spec.environment]
-        return fake_plan(spec, diffs), Cluster(spec.namespace, context)
+        return fake_plan(spec, diffs)
 
     monkeypatch.setattr(diff_cmd, "read_plan", read_plan)
 
@@ -122,8 +122,8 @@ def test_the_dr_slot_is_shown_and_a_lost_one_is_an_error_naming_the_reseed(
 
     sites = {"gold": leader(5000 * MiB, 4990 * MiB), "golddr": standby(4995 * MiB, streaming=True)}
 
-    def read_plan(spec: Spec, kubeconfig: Path | None, context: str | None, **_: Any) -> tuple[SitePlan, Cluster]:
-        return replace(fake_plan(spec), site=sites[spec.environment]), Cluster(spec.namespace, context)
+    def read_plan(spec: Spec, cluster: Cluster, **_: Any) -> SitePlan:
+        return replace(fake_plan(spec), site=sites[spec.environment])
 
     monkeypatch.setattr(diff_cmd, "read_plan", read_plan)
     result = runner.invoke(app, ["diff", "--all", "--detailed-exitcode"])

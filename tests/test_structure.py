@@ -12,6 +12,7 @@ from rolegen.offline.validate import STANDBY_CLUSTER_KEYS
 PACKAGE = Path(__file__).resolve().parent.parent / "generator" / "rolegen"
 LAB = PACKAGE.parent / "rolegen_lab"  # the lab's wing: depends on rolegen, never the reverse
 SCHEMAS = PACKAGE.parent.parent / "schemas"
+CHART = PACKAGE.parent.parent / "chart"
 LOWER = ("rolegen.procedures",)  # below the CLI verbs
 UPPER = ("rolegen.commands", "rolegen.cli")  # rolegen.cli is a package: one module per verb group
 CLI = ("rolegen.cli", "rolegen_lab.cli")  # Typer wiring: the product's, and the lab's verb group
@@ -170,7 +171,24 @@ def test_a_cluster_client_is_built_by_one_factory() -> None:
 def test_both_schemas_list_patronis_standby_cluster_keys() -> None:
     """host and port come from `peer`; `patroni.standby` holds the other keys Patroni accepts, no more."""
     environment = json.loads((SCHEMAS / "environment.schema.json").read_text())
-    values = json.loads((SCHEMAS / "values.schema.json").read_text())
+    values = json.loads((CHART / "values.schema.json").read_text())
     expected = sorted(set(STANDBY_CLUSTER_KEYS) - {"host", "port"})
     assert sorted(environment["properties"]["patroni"]["properties"]["standby"]["properties"]) == expected
     assert sorted(values["properties"]["patroni"]["properties"]["standby"]["properties"]) == expected
+
+
+def _calls(module: str, name: str) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+               for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))))
+
+
+def test_every_verb_builds_the_same_site_pair_and_lease() -> None:
+    """status, diff, apply and the role verbs reach their sites through rolegen.cluster.pair (site_pair or the
+    procedures' load_pair on top of it), and only it builds the role-change lease and a product's site clients."""
+    product = sorted(m for m in MODULES if m.startswith("rolegen."))
+    assert [m for m in product if _calls(m, "Lease")] == ["rolegen.cluster.pair"]
+    assert [m for m in product if _calls(m, "cluster_for")] == ["rolegen.cluster.pair"]
+    for verb in ("status", "diff", "apply"):
+        assert "rolegen.cluster.pair" in GRAPH[f"rolegen.commands.{verb}"], verb
+    assert "rolegen.procedures.base" in GRAPH["rolegen.commands.roles"]
+    assert "rolegen.cluster.pair" in GRAPH["rolegen.procedures.base"]

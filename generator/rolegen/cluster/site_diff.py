@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -23,7 +22,7 @@ from deepdiff import DeepDiff
 from rolegen.cluster.dcs_write import ROLE_OWNED as ROLE_OWNED  # re-exported: its home is the guarded write
 from rolegen.cluster.dcs_write import keep_extra as keep_extra
 from rolegen.cluster.helm import ReleaseInfo, Releases
-from rolegen.cluster.kubectl import Cluster, cluster_for
+from rolegen.cluster.kubectl import Cluster
 from rolegen.cluster.site_state import PATRONI_OWNED, SiteState, read_site
 from rolegen.offline.render import Rendered, dcs_config, dumps_json, render
 from rolegen.offline.spec import Spec
@@ -195,15 +194,11 @@ def plan_site(
     )
 
 
-def read_plan(
-    spec: Spec, kubeconfig: Path | None, context: str | None, *, prune: bool = False
-) -> tuple[SitePlan, Cluster]:
+def read_plan(spec: Spec, cluster: Cluster, *, prune: bool = False) -> SitePlan:
     """Snapshot one site (DCS objects, Pods, Helm release) and compare it with a fresh render of `spec`."""
-    cluster = cluster_for(spec, kubeconfig, context)
     site = read_site(spec, cluster)
     release = Releases(cluster).get(spec.release)
-    plan = plan_site(spec, render(spec), release, site, context=cluster.name, prune=prune)
-    return plan, cluster
+    return plan_site(spec, render(spec), release, site, context=cluster.name, prune=prune)
 
 
 def at_chart_default(d: Difference) -> Difference:

@@ -27,9 +27,9 @@ import yaml
 from rolegen.cluster.apply_rules import moved, moved_error, restores, role_change_refusal
 from rolegen.cluster.dcs_write import ATTEMPTS, Snapshot, write_config
 from rolegen.cluster.helm import Releases
-from rolegen.cluster.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict, cluster_for
-from rolegen.cluster.lease import Holder, Lease
-from rolegen.cluster.records import RecordStore
+from rolegen.cluster.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict
+from rolegen.cluster.lease import Lease
+from rolegen.cluster.pair import SitePair, site_pair
 from rolegen.cluster.site_diff import SitePlan, read_plan
 from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.cluster.wait import poll
@@ -38,7 +38,7 @@ from rolegen.offline.generated import StaleOutput, check_current
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.offline.render import dcs_config
 from rolegen.offline.spec import Spec
-from rolegen.offline.workspace import Workspace, load_workspace
+from rolegen.offline.workspace import load_workspace
 
 
 def _quiet(_: Any) -> None:
@@ -116,8 +116,10 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
     [env] = ws.select([opts.env], False)
     spec = ws.specs[env]
     _refuse_stale(env_dir, env)
-    plan, cluster = read_plan(spec, opts.kubeconfig, opts.context, prune=opts.prune)
-    _refuse(ws, spec, plan, opts.kubeconfig)
+    pair = site_pair(ws, env, kubeconfig=opts.kubeconfig, context=opts.context)
+    cluster = pair.cluster(spec)
+    plan = read_plan(spec, cluster, prune=opts.prune)
+    _refuse(pair, plan)
     hooks.show(plan)
     result = ApplyResult(plan, dry_run=opts.dry_run)
     if opts.dry_run:
@@ -125,13 +127,13 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
     if plan.changes:
         if not hooks.confirm(f"Apply these changes to {env} (context {plan.context})?"):
             raise RolegenError("aborted: nothing changed")
-        with _leased(ws, spec, cluster, opts) as lease:
+        with _leased(pair, opts) as lease:
             # Asked first, leased after: the prompt has no time limit, so what it showed is read again here.
-            fresh, cluster = read_plan(spec, opts.kubeconfig, opts.context, prune=opts.prune)
+            fresh = read_plan(spec, cluster, prune=opts.prune)
             changes = moved(plan, fresh)
             if changes:
                 raise moved_error(env, changes)
-            _refuse(ws, spec, fresh, opts.kubeconfig)
+            _refuse(pair, fresh)
             if fresh.needs_helm:
                 lease.check()
                 result.revision_after = _helm(env_dir, spec, cluster, fresh, hooks)
@@ -151,20 +153,19 @@ def _refuse_stale(env_dir: Path, env: str) -> None:
         raise
 
 
-def _refuse(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
-    refusal = role_change_refusal(spec, plan)
+def _refuse(pair: SitePair, plan: SitePlan) -> None:
+    refusal = role_change_refusal(pair.to, plan)
     if refusal is not None:
         raise refusal
-    _refuse_second_leader(ws, spec, plan, kubeconfig)
+    _refuse_second_leader(pair, plan)
 
 
 @contextmanager
-def _leased(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> Iterator[Lease]:
+def _leased(pair: SitePair, opts: ApplyOptions) -> Iterator[Lease]:
     """The role-change lease on both sites: apply never interleaves with a switchover or failover (or another
     apply) of the pair. A site whose API does not answer cannot be leased, so apply refuses."""
-    peer_spec = ws.specs[spec.peer.environment]
-    stores = [RecordStore(spec, cluster), RecordStore(peer_spec, cluster_for(peer_spec, opts.kubeconfig))]
-    lease = Lease(stores, Holder(f"apply --env {spec.environment}"), force=opts.force)
+    spec, peer_spec = pair.to, pair.other
+    lease = pair.role_lease(f"apply --env {spec.environment}", force=opts.force)
     stack = ExitStack()
     try:
         stack.enter_context(lease.held())
@@ -179,17 +180,15 @@ def _leased(ws: Workspace, spec: Spec, cluster: Cluster, opts: ApplyOptions) -> 
         yield lease
 
 
-def _refuse_second_leader(ws: Workspace, spec: Spec, plan: SitePlan, kubeconfig: Path | None) -> None:
+def _refuse_second_leader(pair: SitePair, plan: SitePlan) -> None:
     """Creating the DCS config as leader (declared leader, no live `config` yet: the chart renders the role
     when it creates the object), or writing `leader` back to a site whose Patroni still runs it (restores), while
     the peer's Patroni leads would make two primaries. Checked before anything
     is shown and again under the lease. (A live config of another role is refused before: role_change_refusal.)"""
+    spec, peer_spec = pair.to, pair.other
     if spec.role != "leader" or (plan.dcs_role is not None and not restores(spec, plan)):
         return
-    peer_spec = ws.specs.get(spec.peer.environment)
-    if peer_spec is None:  # the pair rules make this impossible for a valid workspace
-        return
-    peer_cluster = cluster_for(peer_spec, kubeconfig)
+    peer_cluster = pair.cluster(peer_spec)
     try:
         peer = read_site(peer_spec, peer_cluster)
     except ClusterError as exc:

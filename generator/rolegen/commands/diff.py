@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolegen.cluster.pair import site_pair
 from rolegen.cluster.site_diff import SitePlan, read_plan
 from rolegen.cluster.site_state import SiteState
 from rolegen.cluster.slot_status import SlotStatus, pair_slot_status
@@ -69,6 +70,7 @@ def run(env_dir: Path, opts: DiffOptions) -> DiffResult:
         raise UsageError("--context names one cluster: use it with exactly one --env")
     ws = load_workspace(env_dir)
     envs = ws.select(opts.envs, opts.all_envs)
-    plans = [read_plan(ws.specs[e], opts.kubeconfig, opts.context)[0] for e in envs]
+    pairs = [site_pair(ws, e, kubeconfig=opts.kubeconfig, context=opts.context) for e in envs]
+    plans = [read_plan(pair.to, pair.cluster(pair.to)) for pair in pairs]
     states: dict[str, SiteState | None] = {p.environment: p.site for p in plans}
     return DiffResult(plans, pair_slot_status(ws.specs, states))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rolegen.cluster.lease import Holder, Lease
 from rolegen.errors import RolegenError
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
@@ -76,16 +75,10 @@ def _confirm(ask: Callable[[str], bool], pair: Pair) -> Callable[[str], None]:
     return confirm
 
 
-def lease_for(pair: Pair, operation: str, *, force: bool, old_may_be_gone: bool = False) -> Lease:
-    """Both sites, or refuse (an unreachable site raises) — except a failover's old site, which may not answer."""
-    stores = [pair.store(pair.to), pair.store(pair.other)]
-    optional = frozenset({pair.other.environment}) if old_may_be_gone else frozenset()
-    return Lease(stores, Holder(operation), force=force, log=pair.log, optional=optional)
-
-
 def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
-    lease = lease_for(pair, f"{verb} --to {opts.to}", force=opts.force, old_may_be_gone=verb == "failover")
+    lease = pair.role_lease(f"{verb} --to {opts.to}", force=opts.force, log=pair.log,
+                            other_may_be_gone=verb == "failover")
     lease.observe()  # a run that could not take the lease fails now, before anyone is asked
     with lease.held(lazy=True):
         pair.lease = lease

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rolegen.cluster.kubectl import ClientInfo, ClusterError, client_info, cluster_for
+from rolegen.cluster.kubectl import ClientInfo, Cluster, ClusterError, client_info
+from rolegen.cluster.pair import site_pair
 from rolegen.cluster.site_checks import Finding, site_findings
 from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
@@ -172,8 +173,7 @@ class StatusResult:
         return out
 
 
-def _read(spec: Spec, kubeconfig: Path | None) -> SiteStatus:
-    cluster = cluster_for(spec, kubeconfig)
+def _read(spec: Spec, cluster: Cluster) -> SiteStatus:
     try:
         return SiteStatus(spec.environment, spec.role, spec.context, read_site(spec, cluster))
     except ClusterError as exc:
@@ -181,10 +181,16 @@ def _read(spec: Spec, kubeconfig: Path | None) -> SiteStatus:
 
 
 def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
-    specs = load_workspace(env_dir).specs
+    ws = load_workspace(env_dir)
+    specs = ws.specs
     names = sorted(specs)
+    clusters: dict[str, Cluster] = {}
+    for name in names:  # one site pair per pair of peers, built as diff, apply and the role verbs build it
+        if name not in clusters:
+            pair = site_pair(ws, name, kubeconfig=kubeconfig)
+            clusters |= {pair.to.environment: pair.cluster(pair.to), pair.other.environment: pair.cluster(pair.other)}
     with ThreadPoolExecutor(max_workers=max(len(names), 1)) as pool:
-        sites = list(pool.map(lambda n: _read(specs[n], kubeconfig), names))
+        sites = list(pool.map(lambda n: _read(specs[n], clusters[n]), names))
     by_name = {s.environment: s for s in sites}
     for site in sites:
         peer = by_name.get(specs[site.environment].peer.environment)

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from rolegen.cluster.dcs_write import write_config
-from rolegen.cluster.kubectl import Cluster, ClusterUnreachable, Conflict, cluster_for
+from rolegen.cluster.kubectl import ClusterUnreachable, Conflict
 from rolegen.cluster.lease import Lease
-from rolegen.cluster.records import FENCE, PROMOTION, Records, RecordStore
-from rolegen.cluster.site_state import SiteState, read_site
+from rolegen.cluster.pair import SitePair, load_sites
+from rolegen.cluster.records import FENCE, PROMOTION, Records
+from rolegen.cluster.site_state import SiteState
 from rolegen.cluster.wait import poll
-from rolegen.errors import RolegenError, UsageError, WaitTimedOut
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.generated import record_role
 from rolegen.offline.render import dcs_config
 from rolegen.offline.spec import Role, Spec
-from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
 
@@ -28,13 +28,10 @@ Log = Callable[[str], None]
 
 
 @dataclass
-class Pair:
-    """The target site (`to`) and its peer (`other`), with cluster access for both."""
+class Pair(SitePair):
+    """The site pair (rolegen.cluster.pair) as a procedure uses it: its log and timings, the lease it holds, its
+    guarded writes and waits."""
 
-    env_dir: Path
-    to: Spec
-    other: Spec
-    clusters: dict[str, Cluster]
     log: Log = print
     timings: dict[str, float] = field(default_factory=dict)
     lease: Lease | None = None  # set while a CLI run holds the role-change lease: checked before every write
@@ -42,26 +39,11 @@ class Pair:
     _background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     _fence_write: Future[None] | None = None
 
-    def cluster(self, spec: Spec) -> Cluster:
-        return self.clusters[spec.environment]
-
-    def store(self, spec: Spec) -> RecordStore:
-        return RecordStore(spec, self.cluster(spec))
-
     def guard(self, spec: Spec | None = None) -> None:
         """Before a write to `spec`'s site (any site if None): refuse unless this run's lease is provably its own
         there (rolegen.cluster.lease.Lease.check: re-read, token, renewal age on a clock that counts suspend)."""
         if self.lease is not None:
             self.lease.check(spec.environment if spec is not None else None)
-
-    def read(self, spec: Spec) -> SiteState:
-        return read_site(spec, self.cluster(spec))
-
-    def read_both(self) -> tuple[SiteState, SiteState]:
-        """(target, other) read concurrently: the gate polls both sites and every second counts."""
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            target, other = pool.submit(self.read, self.to), pool.submit(self.read, self.other)
-            return target.result(), other.result()
 
     def mark(self, event: str) -> None:
         self.timings[event] = round(time.monotonic() - self._t0, 3)
@@ -241,13 +223,8 @@ def load_pair(
     cache_dir: Path | None = None,
     lease: Lease | None = None,
 ) -> Pair:
-    specs = load_workspace(env_dir).specs
-    if to not in specs:
-        raise UsageError(f"unknown environment {to!r}", hint=f"known: {', '.join(sorted(specs))}")
-    target = specs[to]
-    other = specs[target.peer.environment]
-    clusters = {s.environment: cluster_for(s, kubeconfig, cache_dir=cache_dir) for s in (target, other)}
-    return Pair(env_dir, target, other, clusters, log, lease=lease)
+    sites = load_sites(env_dir, to, kubeconfig=kubeconfig, cache_dir=cache_dir)
+    return Pair(sites.env_dir, sites.to, sites.other, sites.clusters, log, lease=lease)
 
 
 def follows(standby: SiteState, leader: SiteState, *, streaming: bool = False) -> bool:
