@@ -15,7 +15,7 @@ from rolegen_lab.drills.report import (
     split_losses,
     timelines_selected,
 )
-from rolegen_lab.drills.scenarios import SCENARIOS, Expect, ExpectedEnd, Scenario, Write
+from rolegen_lab.drills.scenarios import SCENARIOS, Cast, Expect, ExpectedEnd, Scenario, Write, resolve
 
 LOG = """\
 2026-11-26 14:22:36,970 INFO: promoted self to leader because I had the session lock
@@ -35,7 +35,8 @@ def passing_report(**changes: object) -> Report:
 
 
 def evaluated(report: Report, expect: Expect | None = None) -> Report:
-    report.evaluate(Scenario("s", "test", (Write(1),), expect or Expect()), [])
+    """Judged as the runner judges it: against the scenario resolved for the lab (gold leading at its start)."""
+    report.evaluate(resolve(Scenario("s", "test", (Write(1),), expect or Expect()), Cast("gold", "golddr")), [])
     return report
 
 

@@ -1,4 +1,5 @@
-"""The drill runner's bookkeeping that decides which losses a scenario allows, and the cues of its rolegen runs."""
+"""The drill runner's bookkeeping that decides which losses a scenario allows, the cues of its rolegen runs, and
+who plays the scenario's roles."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rolegen_lab.drills.runner import Drill
-from rolegen_lab.drills.scenarios import Answer, Cue, Fault, Rolegen, Scenario, Write
+from rolegen_lab.drills.scenarios import SCENARIOS, Answer, Cue, Fault, Rolegen, Scenario, Write
 
 
 class SlowLab:
@@ -112,3 +115,27 @@ def test_a_drill_that_set_wan_settings_turns_them_off_after_its_final_heal() -> 
         drill = Drill(lab, Scenario("s", "test", steps), timeout=-29.9)  # type: ignore[arg-type]
         drill.finish()  # no sites in this stand-in: it never converges, and gives up at once
         assert lab.calls == expected
+
+
+class SpecsLab:
+    """A lab that only answers `info`: its environments directory (`env_dir`) and no sites."""
+
+    def __init__(self, env_dir: Path) -> None:
+        self.env_dir = env_dir
+
+    def request(self, op: str, **_: Any) -> Any:
+        assert op == "info"
+        return {"sites": {}, "environments": str(self.env_dir), "kubeconfig": "/nonexistent", "baseline": "gold"}
+
+
+def test_the_drill_casts_the_site_the_labs_specs_declare_leader_when_it_runs(tmp_path: Path) -> None:
+    # The lab's specs after a switchover to golddr: a drill started now plays `leader` with golddr.
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    for name, role in (("gold", "standby-leader"), ("golddr", "leader")):
+        data = yaml.safe_load((Path(__file__).resolve().parents[1] / "environments" / f"{name}.yaml").read_text())
+        (env_dir / f"{name}.yaml").write_text(yaml.safe_dump({**data, "role": role}, sort_keys=False))
+    drill = Drill(SpecsLab(env_dir), SCENARIOS["switchover"])  # type: ignore[arg-type]
+    assert (drill.cast().leader, drill.cast().standby) == ("golddr", "gold")
+    # A given leader (restore_baseline's) wins over the specs.
+    assert Drill(SpecsLab(env_dir), SCENARIOS["switchover"], leader="gold").cast().leader == "gold"  # type: ignore[arg-type]

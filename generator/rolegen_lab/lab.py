@@ -76,6 +76,7 @@ class Lab(LabFaults):
         self._runtime = runtime
         self.sites: dict[str, LabSite] = {}
         self.passwords: dict[str, dict[str, str]] = {}
+        self.baseline: str | None = None  # the site the source specs declare leader: the drills' baseline
         self.maintained: set[str] = set()  # sites put in Patroni maintenance mode by the lab (heal_all resumes)
         self.kubeconfig = root / "kubeconfig"  # the operator's (through the API proxies)
         self.kubeconfig_direct = root / "kubeconfig-direct"  # the lab's own observations
@@ -94,6 +95,7 @@ class Lab(LabFaults):
         if len(specs) != 2:
             raise RolegenError(f"the lab runs one pair of sites; {self.source} has {len(specs)} environments")
         names = sorted(specs)
+        self.baseline = next((name for name in names if specs[name].role == "leader"), None)
         binaries = k8sbin.find(self.k8s_bin)  # before anything starts: no binaries, no lab
         hosts = dict(zip(names, PROXY_HOSTS, strict=True))
         egress = dict(zip(names, PEER_EGRESS, strict=True))
@@ -272,10 +274,12 @@ class Lab(LabFaults):
         }
 
     def info(self) -> dict[str, Any]:
-        """What a drill in another process needs: describe(), the superuser, each member's log, the faults."""
+        """What a drill in another process needs: describe(), the superuser, each member's log, the faults, and the
+        site the lab came up leading."""
         data = self.describe()
         data["superuser"] = self._superuser()
         data["root"] = str(self.root)
+        data["baseline"] = self.baseline
         for name, site in self.sites.items():
             for m in site.members.values():
                 data["sites"][name]["members"][m.name]["log"] = str(m.directory / "patroni.log")

@@ -53,6 +53,17 @@ class Endpoints:
         }
 
     @property
+    def baseline(self) -> str:
+        """The site the lab came up leading (its source specs' leader): where a drill series returns between runs."""
+        baseline = self.info.get("baseline")
+        if not baseline:
+            from rolegen.errors import RolegenError
+
+            raise RolegenError("the lab names no baseline (no site led when it came up)",
+                               hint="rolegen lab down && rolegen lab up")
+        return str(baseline)
+
+    @property
     def env_dir(self) -> Path:
         return Path(self.info["environments"])
 

@@ -153,7 +153,8 @@ class Report:
         return not self.reasons
 
     def evaluate(self, scenario: Scenario, groups: list[list[RunRecord]]) -> None:
-        """Fill `reasons` (empty: PASS) from the observations and the scenario's expectations."""
+        """Fill `reasons` (empty: PASS) from the observations and the scenario's expectations (`scenario` as the
+        drill ran it: resolved, so its final leader is a site of the lab)."""
         expect, reasons = scenario.expect, list(self.problems)
         if self.acknowledged == 0:
             reasons.append("the workload had no acknowledged write: nothing was measured")

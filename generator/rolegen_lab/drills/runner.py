@@ -25,7 +25,8 @@ from rolegen_lab.drills.observe import Endpoints, LogWatch, Prober, master_writa
 from rolegen_lab.drills.report import Report, RunRecord, next_command, split_losses
 from rolegen_lab.drills.runs import RolegenRuns, StepFailed
 from rolegen_lab.drills.scenarios import (
-    BASELINE,
+    LEADER,
+    Cast,
     Concurrent,
     Converge,
     DrillStep,
@@ -38,6 +39,8 @@ from rolegen_lab.drills.scenarios import (
     Scenario,
     WaitNoLeader,
     Write,
+    cast_of,
+    resolve,
 )
 from rolegen_lab.drills.workload import AckWriter, missing_ids
 
@@ -46,9 +49,14 @@ SHIP_SLACK = 1.0
 
 
 class Drill(RolegenRuns):
+    """Runs `scenario` (written in roles) on the lab: `leader` is the site that plays its leader (None: the one the
+    lab's specs declare leader when the drill starts), the other site plays its standby."""
+
     def __init__(self, control: Control, scenario: Scenario, *, timeout: float = 60,
-                 log: Callable[[str], None] = lambda _: None, rolegen: list[str] | None = None) -> None:
+                 log: Callable[[str], None] = lambda _: None, rolegen: list[str] | None = None,
+                 leader: str | None = None) -> None:
         self.control, self.scenario, self.timeout, self.log = control, scenario, timeout, log
+        self.leader = leader
         self.rolegen = rolegen or [sys.executable, "-m", "rolegen"]
         self.ep = Endpoints(control.request("info"))
         self.report = Report(scenario.name, scenario.summary)
@@ -61,13 +69,16 @@ class Drill(RolegenRuns):
     # -- the drill ---------------------------------------------------------------------------------------------
     def run(self) -> Report:
         self._t0 = time.monotonic()
+        sites = self.cast()
+        self.scenario = resolve(self.scenario, sites)  # from here on, the lab's site names
+        self.report.summary = self.scenario.summary
         watch = LogWatch(self.ep)
-        if self.scenario.from_baseline and not self.leads(BASELINE, follower=True):
+        if self.scenario.from_baseline and not self.leads(sites.leader, follower=True):
             raise RolegenError(
-                f"the lab is not at the drills' baseline ({BASELINE} leading, its peer streaming from it, the specs "
-                f"agreeing): {self.roles()}",
-                hint=f"rolegen lab heal, then rolegen failback --to {BASELINE} --dir {self.ep.env_dir} --kubeconfig "
-                f"{self.ep.kubeconfig}; or rolegen lab down && rolegen lab up")
+                f"the lab is not at the drills' baseline ({sites.leader}, the site the specs declare leader, leading, "
+                f"its peer streaming from it): {self.roles()}",
+                hint=f"rolegen lab heal, then rolegen failback --to {sites.leader} --dir {self.ep.env_dir} "
+                f"--kubeconfig {self.ep.kubeconfig}; or rolegen lab down && rolegen lab up")
         writer = AckWriter([self.ep.master_dsn(s) for s in self.ep.sites])
         try:
             writer.start()  # waits for a writable site
@@ -97,6 +108,10 @@ class Drill(RolegenRuns):
         self.report.duration = time.monotonic() - self._t0
         self.report.evaluate(self.scenario, self.groups)
         return self.report
+
+    def cast(self) -> Cast:
+        """Who plays the scenario's roles: `self.leader` (or the site the lab's specs declare leader) and its peer."""
+        return cast_of(load_workspace(self.ep.env_dir).specs, self.leader)
 
     def now(self) -> float:
         return time.monotonic() - self._t0
@@ -267,14 +282,16 @@ def missing_leaves(config: dict[str, Any], holds: dict[str, Any], prefix: str = 
     return missing
 
 
-def restore_baseline(control: Control, leader: str = "gold", timeout: float = 60) -> Report:
-    """Heal every fault and bring `leader` back with its peer streaming (failback when the specs declare the peer
-    leader): what a drill series does between scenarios. The report says whether it worked."""
-    steps: tuple[DrillStep, ...] = (Fault("heal_all"), Return(leader), Converge(leader))
-    back = Scenario("baseline", f"back to {leader} leading", steps, from_baseline=False)
+def restore_baseline(control: Control, leader: str | None = None, timeout: float = 60) -> Report:
+    """Heal every fault and bring `leader` (None: the site the lab came up leading) back with its peer streaming
+    (failback when the specs declare the peer leader): what a drill series does between scenarios. The report
+    says whether it worked."""
+    steps: tuple[DrillStep, ...] = (Fault("heal_all"), Return(LEADER), Converge(LEADER))
+    back = Scenario("baseline", "back to {leader} leading", steps, from_baseline=False)
     try:
-        return Drill(control, back, timeout=timeout).run()
+        leader = leader or Endpoints(control.request("info")).baseline
+        return Drill(control, back, timeout=timeout, leader=leader).run()
     except RolegenError as exc:  # e.g. no site takes writes: the workload cannot even start
-        report = Report(back.name, back.summary)
+        report = Report(back.name, f"back to {leader or 'the baseline'} leading")
         report.reasons = [exc.message]
         return report
