@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolegen.cluster.health import MAX_LAG_BYTES, not_streaming, replay_lag, system_ids_differ
 from rolegen.cluster.kubectl import ClientInfo, Cluster, ClusterError, client_info
 from rolegen.cluster.pair import site_pair
 from rolegen.cluster.site_checks import Finding, site_findings
@@ -21,7 +22,6 @@ from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
 from rolegen.offline.spec import Spec
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
-from rolegen.procedures.switchover_checks import MAX_LAG_BYTES
 
 
 @dataclass
@@ -47,11 +47,9 @@ class SiteStatus:
     @property
     def not_streaming(self) -> str | None:
         """The standby leader's state when the standby site runs as declared but receives nothing from its peer."""
-        if self.state is None or self.declared != "standby-leader" or self.state.live_role != "standby-leader":
+        if self.state is None or self.declared != "standby-leader":
             return None
-        leader = self.state.leader_member
-        state = leader.state if leader is not None else None
-        return None if state == "streaming" else f"standby leader {state or 'state unknown'}"
+        return not_streaming(self.state)
 
     @property
     def problems(self) -> list[str]:
@@ -97,18 +95,19 @@ class StatusResult:
 
     @property
     def same_system_id(self) -> bool | None:
-        ids = {s.state.initialize for s in self.sites if s.state and s.state.initialize}
-        return None if len(ids) == 0 else len(ids) == 1
+        states = [s.state for s in self.sites if s.state and s.state.initialize]
+        if not states:
+            return None
+        return not any(system_ids_differ(states[0], other) for other in states[1:])
+
+    def _by_role(self, role: str) -> SiteState | None:
+        found = [s.state for s in self.sites if s.state and s.state.live_role == role]
+        return found[0] if len(found) == 1 else None
 
     @property
     def lag_bytes(self) -> int | None:
-        leaders = [s.state.leader_member for s in self.sites if s.state and s.state.live_role == "leader"]
-        standbys = [s.state.leader_member for s in self.sites if s.state and s.state.live_role == "standby-leader"]
-        if len(leaders) != 1 or len(standbys) != 1 or not leaders[0] or not standbys[0]:
-            return None
-        if leaders[0].lsn is None or standbys[0].replay_lsn is None:
-            return None
-        return max(leaders[0].lsn - standbys[0].replay_lsn, 0)
+        leader, standby = self._by_role("leader"), self._by_role("standby-leader")
+        return None if leader is None or standby is None else replay_lag(standby, leader)
 
     @property
     def problems(self) -> list[str]:

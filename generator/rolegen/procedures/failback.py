@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rolegen.cluster.health import MAX_LAG_BYTES, system_ids_differ
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import handover
@@ -15,7 +16,7 @@ from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.handover import Handover
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Step, execute, runbook, within
-from rolegen.procedures.switchover_checks import MAX_LAG_BYTES, caught_up, pause_problems
+from rolegen.procedures.switchover_checks import caught_up, pause_problems
 from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming
 
 Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
@@ -83,7 +84,7 @@ class FailbackResult:
 
 def rewind_blocker(back: SiteState, cur: SiteState) -> str | None:
     """Why pg_rewind cannot bring `back` onto `cur`'s history (None: it can, or nothing needs repair)."""
-    if back.initialize and cur.initialize and back.initialize != cur.initialize:
+    if system_ids_differ(back, cur):
         return f"system ids differ ({back.initialize} vs {cur.initialize})"
     found = divergence(back, cur)
     return found.reason if found is not None and found.repair == "reseed" else None

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rolegen.cluster.health import MAX_LAG_BYTES
 from rolegen.procedures import handover
 from rolegen.procedures.base import Pair
 from rolegen.procedures.handover import Handover
 from rolegen.procedures.handover import SwitchoverResult as SwitchoverResult
 from rolegen.procedures.steps import Step, execute, runbook
-from rolegen.procedures.switchover_checks import MAX_LAG_BYTES
 
 
 def steps(pair: Pair) -> list[Step[Handover]]:

@@ -8,14 +8,14 @@ leaves it so) and writes both roles' configs whole, slots included."""
 
 from __future__ import annotations
 
+from rolegen.cluster import health
+from rolegen.cluster.health import MAX_LAG_BYTES, lag_over_bound, not_streaming, system_ids_differ
 from rolegen.cluster.site_checks import paused
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
-
-MAX_LAG_BYTES = 16 * 1024 * 1024
 
 
 def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
@@ -26,10 +26,10 @@ def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
     member = t_state.leader_member
     if t_state.live_role != "standby-leader" or member is None:
         problems.append(f"{to.environment} does not report standby-leader (reports {t_state.live_role})")
-    elif member.state != "streaming":
+    elif not_streaming(t_state):
         problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
-    lag = replay_lag(t_state, o_state)
-    if lag is not None and lag > MAX_LAG_BYTES:
+    lag = lag_over_bound(t_state, o_state)
+    if lag is not None:
         problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
@@ -75,7 +75,7 @@ def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list
     """What a fresh and a resumed switchover both refuse: different system ids, a target that reports no
     timeline (nothing to gate on), a target whose data left the old site's history."""
     problems = []
-    if not o_state.initialize or o_state.initialize != t_state.initialize:
+    if not o_state.initialize or not t_state.initialize or system_ids_differ(o_state, t_state):
         problems.append(
             f"system ids differ: {pair.other.environment} {o_state.initialize}, {pair.to.environment} "
             f"{t_state.initialize}"
@@ -112,13 +112,4 @@ def resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
 def caught_up(pair: Pair) -> bool:
     """`pair.to` replays within the switchover's lag bound of `pair.other`'s position (a switchover's preflight
     refuses more)."""
-    lag = replay_lag(*pair.read_both())
-    return lag is not None and lag <= MAX_LAG_BYTES
-
-
-def replay_lag(standby: SiteState, leader: SiteState) -> int | None:
-    """Bytes `standby`'s leading member has still to replay of `leader`'s position (None: unknown)."""
-    mine, theirs = standby.leader_member, leader.leader_member
-    if mine is None or theirs is None or mine.replay_lsn is None or theirs.lsn is None:
-        return None
-    return theirs.lsn - mine.replay_lsn
+    return health.caught_up(*pair.read_both())
