@@ -80,7 +80,7 @@ def node(name: str, site_index: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                                              "rolegen_lab/node-agent": "true"}},
+                                              "rolegen.lab/node-agent": "true"}},
         "spec": {"podCIDR": f"10.244.{site_index}.0/24", "podCIDRs": [f"10.244.{site_index}.0/24"]},
     }
 

@@ -30,7 +30,7 @@ class Provisioner:
         claims = {c["metadata"]["uid"]: c for c in self.api.list("persistentvolumeclaims")}
         for pv in pvs:
             ref = pv["spec"].get("claimRef") or {}
-            mine = pv.get("metadata", {}).get("labels", {}).get("rolegen_lab/provisioner") == "local"
+            mine = pv.get("metadata", {}).get("labels", {}).get("rolegen.lab/provisioner") == "local"
             if not mine or ref.get("namespace") != self.api.namespace:
                 continue
             if ref.get("uid") not in claims or pv.get("status", {}).get("phase") in ("Released", "Failed"):
@@ -51,7 +51,7 @@ class Provisioner:
         self.runtime.own(directory)
         pv = {
             "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": name, "labels": {"rolegen_lab/provisioner": "local"}},
+            "metadata": {"name": name, "labels": {"rolegen.lab/provisioner": "local"}},
             "spec": {
                 "capacity": {"storage": spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")},
                 "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
