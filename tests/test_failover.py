@@ -70,7 +70,7 @@ class Sites:
         self.writes.append((spec.environment, "fence"))
         return state
 
-    def record_promotion(self, t_state: SiteState, **kwargs: Any) -> str:
+    def record_promotion(self, target_state: SiteState, **kwargs: Any) -> str:
         self.promotions.append(kwargs)
         return "gold->golddr"
 

@@ -56,17 +56,17 @@ def golddr(config: dict[str, Any] = STANDBY) -> SiteState:
 
 
 # -- the preflight -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("o_state", "t_state", "refusal"), [
+@pytest.mark.parametrize(("old_state", "target_state", "refusal"), [
     (gold(pause=True), golddr(), "gold is paused (Patroni maintenance mode"),
     (gold(), golddr(STANDBY | {"pause": True}), "golddr is paused (Patroni maintenance mode"),
 ])
-def test_a_switchover_refuses_a_time_bomb_before_it_asks_or_writes(o_state: SiteState, t_state: SiteState,
+def test_a_switchover_refuses_a_time_bomb_before_it_asks_or_writes(old_state: SiteState, target_state: SiteState,
                                                                   refusal: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A paused Patroni acts on no role change: demoting it leaves its primary running under a standby config
     (issue #21: the switchover timed out, status said healthy, the next resume was an outage)."""
     pair = _pair("golddr")
-    monkeypatch.setattr(pair, "read_both", lambda: (t_state, o_state))
+    monkeypatch.setattr(pair, "read_both", lambda: (target_state, old_state))
     with pytest.raises(RolegenError, match="preflight failed") as caught:
         switchover.run(pair, confirm=lambda _: pytest.fail("asked to confirm"), timeout=1)
     assert refusal in caught.value.message and caught.value.hint.startswith("nothing was changed")

@@ -109,8 +109,8 @@ class _Run:
     timeout: float
     result: FailbackResult
     chosen: Chosen = "rewind"
-    c_state: SiteState | None = None
-    b_state: SiteState | None = None
+    leader_state: SiteState | None = None
+    back_state: SiteState | None = None
     handover: Handover | None = None  # the switch back, once its preflight passed
     resuming: bool = False  # an earlier run's switch back was under way: the repair is done, the switch back resumes
 
@@ -124,10 +124,10 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
 
 def _check(run: _Run) -> None:
     pair, back, cur, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    c_state, b_state = pair.read(cur), pair.read(back)
-    run.c_state, run.b_state = c_state, b_state
-    log(f"   {status_line(c_state)}\n   {status_line(b_state)}")
-    if handover.phase(c_state, b_state) in ("demoted", "promoted"):
+    leader_state, back_state = pair.read(cur), pair.read(back)
+    run.leader_state, run.back_state = leader_state, back_state
+    log(f"   {status_line(leader_state)}\n   {status_line(back_state)}")
+    if handover.phase(leader_state, back_state) in ("demoted", "promoted"):
         # cur already demoted: only a switch back does that (this procedure's, or a switchover's) after the
         # repair. Resume it as a switchover resumes, from the live state, with the same checks and gate.
         run.resuming = True
@@ -135,18 +135,18 @@ def _check(run: _Run) -> None:
         log(f"   {cur.environment} is already demoted: resuming the switch back")
         run.confirm(f"Continue the switch back from {cur.environment} to {back.environment}?")
         return
-    if c_state.live_role != "leader":
+    if leader_state.live_role != "leader":
         raise RolegenError(f"{cur.environment} does not report leader", hint="rolegen status")
-    held = pause_problems(pair, c_state, b_state)  # a paused site would act on neither the fence nor the switch
+    held = pause_problems(pair, leader_state, back_state)  # a paused site would act on neither the fence nor the switch
     if held:
         raise RolegenError("preflight failed: " + "; ".join(held), hint="nothing was changed; resume, then re-run")
-    if b_state.writable_members:
-        names = ", ".join(m.name for m in b_state.writable_members)
+    if back_state.writable_members:
+        names = ", ".join(m.name for m in back_state.writable_members)
         log(f"   SPLIT BRAIN: {back.environment} may accept writes too ({names}); they will be discarded")
-    found = divergence(b_state, c_state)
+    found = divergence(back_state, leader_state)
     if found is not None:
         log(f"   {back.environment} is DIVERGED: {found.reason} (repair: {found.repair})")
-    blocker = rewind_blocker(b_state, c_state)
+    blocker = rewind_blocker(back_state, leader_state)
     run.chosen = choose_method(run.method, blocker)
     run.result.reason = blocker or (found.reason if found else "")
     log(f"   method: {run.chosen}" + (f" ({blocker})" if blocker else ""))
@@ -156,10 +156,10 @@ def _check(run: _Run) -> None:
 
 def _fence(run: _Run) -> None:
     pair = run.pair
-    assert run.c_state is not None and run.b_state is not None
-    promotion = (run.c_state.records.promotion or {}).get("id")
-    if run.chosen == "rewind" or run.b_state.members:
-        pair.demote(pair.to, run.b_state, run.timeout, leader=pair.other, promotion=promotion)
+    assert run.leader_state is not None and run.back_state is not None
+    promotion = (run.leader_state.records.promotion or {}).get("id")
+    if run.chosen == "rewind" or run.back_state.members:
+        pair.demote(pair.to, run.back_state, run.timeout, leader=pair.other, promotion=promotion)
     pair.mark("fenced")
 
 
@@ -201,8 +201,8 @@ def _ensure_scaled(pair: Pair) -> None:
 
 
 def _reseed(run: _Run) -> None:
-    assert run.c_state is not None
-    reseed_site(run.pair, run.timeout, system_id=run.c_state.initialize,
+    assert run.leader_state is not None
+    reseed_site(run.pair, run.timeout, system_id=run.leader_state.initialize,
                 rerun=f"rolegen failback --to {run.pair.to.environment} --method reseed")
 
 

@@ -91,8 +91,8 @@ class _Run:
     accept_data_loss: bool
     result: FailoverResult
     decision: Decision | None = None
-    t_state: SiteState | None = None
-    o_state: SiteState | None = None
+    target_state: SiteState | None = None
+    old_state: SiteState | None = None
     old_timeline: int | None = None  # the old site's highest timeline once its position settled (N11)
     old_site_down: bool = False  # --old-site-down: the operator fenced or powered off the old site by other means
     confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
@@ -145,42 +145,42 @@ def _check(run: _Run) -> None:
         run.confirm(question)
         run.confirmed = True
         evidence = recheck(pair, evidence, decision, why, run.timeout, run.old_site_down)
-    run.t_state, run.o_state = evidence.target, evidence.old
+    run.target_state, run.old_state = evidence.target, evidence.old
 
 
 def _fence(run: _Run) -> None:
     pair, to, old = run.pair, run.pair.to, run.pair.other
-    assert run.o_state is not None
+    assert run.old_state is not None
     pair.unslot(pair.read(to))
-    run.o_state = pair.demote(old, run.o_state, run.timeout, leader=to, promotion=None)
+    run.old_state = pair.demote(old, run.old_state, run.timeout, leader=to, promotion=None)
     pair.mark("fenced")
     pair.log(f"   {old.environment} fenced: no member may accept writes")
 
 
 def _catch_up(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    o_state = run.o_state
-    assert o_state is not None
-    final = final_position(o_state)
+    old_state = run.old_state
+    assert old_state is not None
+    final = final_position(old_state)
     blocker: str | None = None
-    if final is None and not o_state.members:
+    if final is None and not old_state.members:
         log(f"   {old.environment} has no Pods and its lock records no position: nothing of it can be replayed")
     else:
         # Members that crashed report less than they hold while they replay their own WAL: the position counts
         # only once it stopped moving over Patroni loops (rules.Settling). Pods that report nothing yet are
         # "not caught up": they come back with data nobody has seen.
         settling, first = Settling(), final
-        settling.observe(o_state)
+        settling.observe(old_state)
         seen: list[str | None] = [None]
         gap: list[int | None] = [None]
 
         def caught_up() -> bool:
-            t_state, now = pair.read_both()
+            target_state, now = pair.read_both()
             best = settling.observe(now) or first
             if best is None:
                 seen[0] = f"no member of {old.environment} has reported a position yet"
                 return False
-            seen[0], gap[0] = gate_blocker(t_state, best), replay_gap(t_state, best)
+            seen[0], gap[0] = gate_blocker(target_state, best), replay_gap(target_state, best)
             if seen[0] is None and not settling.settled(now):
                 waiting = Settling.unreported(now)
                 seen[0] = (f"{', '.join(waiting)} of {old.environment} not reported since restarting" if waiting
@@ -191,7 +191,7 @@ def _catch_up(run: _Run) -> None:
         # site without Pods has nothing more to say.
         try:
             pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
-                      run.timeout if o_state.members else 2.0, gap=lambda: gap[0])
+                      run.timeout if old_state.members else 2.0, gap=lambda: gap[0])
         except WaitTimedOut:
             # Only a wait that ran out is "not caught up"; a failed read propagates and stops the failover.
             blocker = seen[0] or f"{to.environment} did not reach {old.environment}'s position in time"
@@ -207,7 +207,7 @@ def _catch_up(run: _Run) -> None:
             )
         log(f"   --accept-data-loss: promoting although {blocker}")
     pair.mark("caught_up")
-    run.t_state = pair.read(to)
+    run.target_state = pair.read(to)
     run.old_timeline = final.timeline if final else None
 
 
@@ -216,11 +216,11 @@ def _promote(run: _Run) -> None:
     own standby leader reports (what it leaves) and, apart, the old site's highest: never their max, which would
     hide a timeline number the old site reached on its own (rules.divergence compares them)."""
     pair, to = run.pair, run.pair.to
-    assert run.t_state is not None
-    lead = holder(run.t_state)
-    pair.record_promotion(run.t_state, timeline_before=lead.timeline if lead else None,
+    assert run.target_state is not None
+    lead = holder(run.target_state)
+    pair.record_promotion(run.target_state, timeline_before=lead.timeline if lead else None,
                           fenced_first=run.decision == "fence-first", old_timeline=run.old_timeline)
-    pair.write_role(to, "leader", run.t_state)
+    pair.write_role(to, "leader", run.target_state)
     pair.mark("promote_written")
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), run.timeout)
     pair.mark("promoted")

@@ -98,8 +98,8 @@ class Handover:
     timeout: float
     result: SwitchoverResult
     where: str  # phase() of the first read
-    o_state: SiteState
-    t_state: SiteState
+    old_state: SiteState
+    target_state: SiteState
     before: SiteState | None = None  # the old site as read before its demotion
     nudger: Nudger | None = None
     promotion: str | None = None
@@ -109,22 +109,22 @@ def begin(pair: Pair, confirm: Callable[[str], None], timeout: float) -> Handove
     """Read both sites and the phase a handover starts from; None when the target already leads (nothing to do).
     A split or unknown phase is refused: not a state a handover starts from."""
     to, old = pair.to, pair.other
-    t_state, o_state = pair.read_both()
-    for state in (t_state, o_state):
+    target_state, old_state = pair.read_both()
+    for state in (target_state, old_state):
         if state.config is None:
             raise RolegenError(f"{state.environment}: no `config` annotation on {to.config_map}", hint="rolegen apply")
-    where = phase(o_state, t_state)
+    where = phase(old_state, target_state)
     if where in ("split", "unknown"):
         raise RolegenError(
-            f"{old.environment} declares {o_state.dcs_role} and {to.environment} {t_state.dcs_role} in their DCS "
-            "config: not a state a switchover starts from",
+            f"{old.environment} declares {old_state.dcs_role} and {to.environment} {target_state.dcs_role} in their "
+            "DCS config: not a state a switchover starts from",
             hint="a split brain is suspected: run rolegen status, then rolegen failback",
         )
-    if where == "promoted" and o_state.live_role != "leader" and to.role == "leader":
+    if where == "promoted" and old_state.live_role != "leader" and to.role == "leader":
         pair.log(f"Not changed: {to.environment} is already leader")
         return None
-    return Handover(pair, confirm, timeout, SwitchoverResult(to.environment, old.environment), where, o_state,
-                    t_state)
+    return Handover(pair, confirm, timeout, SwitchoverResult(to.environment, old.environment), where, old_state,
+                    target_state)
 
 
 def _not_promoted(run: Handover) -> bool:
@@ -136,32 +136,32 @@ def check(run: Handover) -> None:
     """The switchover's preflight (or, for a resumed run, the resume checks), the question, and the proof that
     the old site leads."""
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    log(f"   {status_line(run.o_state)}\n   {status_line(run.t_state)}")
+    log(f"   {status_line(run.old_state)}\n   {status_line(run.target_state)}")
     if run.where == "start":
-        preflight(pair, run.o_state, run.t_state)
+        preflight(pair, run.old_state, run.target_state)
         run.confirm(f"Switch over from {old.environment} to {to.environment}?")
-        run.o_state = prove_leading(pair, run.o_state)
+        run.old_state = prove_leading(pair, run.old_state)
     else:
         run.result.resumed = "after demotion" if run.where == "demoted" else "after promotion"
         log(f"   resuming {run.result.resumed}: {old.environment} is already demoted")
         if run.where == "demoted":
-            resume_checks(pair, run.o_state, run.t_state)
+            resume_checks(pair, run.old_state, run.target_state)
         run.confirm(f"Continue the switchover from {old.environment} to {to.environment}?")
 
 
 def _demote(run: Handover) -> None:
     pair, to, old = run.pair, run.pair.to, run.pair.other
-    run.t_state = pair.unslot(run.t_state)
+    run.target_state = pair.unslot(run.target_state)
     # The promotion is recorded before the demotion, so that the fence record carries its id at once and
     # nothing but the gate stands between the demotion and the promotion.
-    run.promotion = _promotion(pair, run.o_state, run.t_state)
-    run.before = run.o_state
+    run.promotion = _promotion(pair, run.old_state, run.target_state)
+    run.before = run.old_state
     # The target's Patroni reports its replay position once per loop_wait unless woken: keep its report
     # fresh while the old site demotes, so the gate passes on the first read after the demotion.
     run.nudger = Nudger(pair.cluster(to), to)
-    run.nudger.seen(run.t_state)
+    run.nudger.seen(run.target_state)
     with run.nudger.running():
-        run.o_state = pair.demote(old, run.o_state, run.timeout, leader=to, promotion=run.promotion,
+        run.old_state = pair.demote(old, run.old_state, run.timeout, leader=to, promotion=run.promotion,
                                   defer_record=True)
     pair.mark("demoted")
 
@@ -169,7 +169,7 @@ def _demote(run: Handover) -> None:
 def _wait_for_gate(run: Handover) -> None:
     pair, result = run.pair, run.result
     assert run.before is not None and run.nudger is not None
-    final, run.t_state = _gate(pair, run.o_state, run.timeout, run.before, run.nudger)
+    final, run.target_state = _gate(pair, run.old_state, run.timeout, run.before, run.nudger)
     pair.fence_recorded()  # the evidence of the fence is on record before the promotion
     result.final_lsn, result.timeline = final.lsn, final.timeline
     pair.mark("gate")
@@ -178,7 +178,7 @@ def _wait_for_gate(run: Handover) -> None:
 
 
 def _promote(run: Handover) -> None:
-    run.pair.write_role(run.pair.to, "leader", run.t_state)
+    run.pair.write_role(run.pair.to, "leader", run.target_state)
     run.pair.mark("promote_written")
 
 
@@ -199,19 +199,19 @@ def _record(run: Handover) -> None:
     record_roles(run.pair, leader=run.pair.to, standby=run.pair.other)
 
 
-def _promotion(pair: Pair, o_state: SiteState, t_state: SiteState) -> str:
+def _promotion(pair: Pair, old_state: SiteState, target_state: SiteState) -> str:
     """The id of this switchover's promotion: a killed run's record is reused, else a new one is written on the
     target. The timeline it leaves is the old site's (settle_promotion corrects it once the target leads)."""
-    recorded = t_state.records.promotion or {}
+    recorded = target_state.records.promotion or {}
     if recorded.get("from") == pair.other.environment and "timeline" not in recorded and recorded.get("id"):
         return str(recorded["id"])
-    lead = holder(o_state)
-    lsn = o_state.optime if o_state.optime is not None else (lead.lsn if lead else None)
-    return pair.record_promotion(t_state, timeline_before=site_timeline(o_state), fenced_first=True, lsn=lsn,
+    lead = holder(old_state)
+    lsn = old_state.optime if old_state.optime is not None else (lead.lsn if lead else None)
+    return pair.record_promotion(target_state, timeline_before=site_timeline(old_state), fenced_first=True, lsn=lsn,
                                  link=False)
 
 
-def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
+def _gate(pair: Pair, old_state: SiteState, timeout: float, before: SiteState,
           nudger: Nudger) -> tuple[Position, SiteState]:
     """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
     fresh read of both sites shows the target still a standby and not leading.
@@ -222,24 +222,24 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
     (rules.settle_blocker). While the gate is not reached the target's Patroni is woken (wake.Nudger) after
     each read: the read that passes is always the latest, so the promotion's write carries the current
     resourceVersion."""
-    final = final_position(o_state)
+    final = final_position(old_state)
     if final is None:
         raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
                            hint="re-run: the switchover resumes from the live state")
     settling = Settling()
-    settling.observe(o_state)
+    settling.observe(old_state)
     seen: list[str | None] = [None]
     gap: list[int | None] = [None]
     last: list[tuple[Position, SiteState] | None] = [None]
 
     def reached() -> bool:
-        t_state, now = pair.read_both()
+        target_state, now = pair.read_both()
         target = settling.observe(now) or final
-        seen[0], gap[0] = gate_blocker(t_state, target), replay_gap(t_state, target)
+        seen[0], gap[0] = gate_blocker(target_state, target), replay_gap(target_state, target)
         if seen[0] is None:
             seen[0] = settle_blocker(before, now, settling)
-        last[0] = (target, t_state)
-        nudger.seen(t_state)
+        last[0] = (target, target_state)
+        nudger.seen(target_state)
         if seen[0] is not None:
             nudger.maybe()
         return seen[0] is None
@@ -256,17 +256,18 @@ def _gate(pair: Pair, o_state: SiteState, timeout: float, before: SiteState,
 
 def _roll_back(pair: Pair, timeout: float, why: str | None) -> None:
     to, old = pair.to, pair.other
-    t_state, o_state = pair.read_both()
-    if t_state.dcs_role != "standby-leader" or t_state.live_role == "leader":
+    target_state, old_state = pair.read_both()
+    if target_state.dcs_role != "standby-leader" or target_state.live_role == "leader":
         raise RolegenError(
             f"the LSN gate was not reached within {timeout:.0f}s ({why}) and {to.environment} no longer declares "
-            f"standby (DCS config {t_state.dcs_role}, Patroni {t_state.live_role}): someone else promoted it; "
+            f"standby (DCS config {target_state.dcs_role}, Patroni {target_state.live_role}): someone else promoted "
+            "it; "
             f"{old.environment} was NOT promoted back",
             hint="rolegen status; if both sites hold data the other lacks, rolegen failback repairs the stale one",
         )
     pair.log(f"   gate not reached ({why}): promoting {old.environment} back")
-    pair.write_role(old, "leader", o_state)
-    pair.write_role(to, "standby-leader", t_state)  # its DR slot again (pair.unslot removed it)
+    pair.write_role(old, "leader", old_state)
+    pair.write_role(to, "standby-leader", target_state)  # its DR slot again (pair.unslot removed it)
     raise RolegenError(
         f"{to.environment} did not replay {old.environment}'s final LSN within {timeout:.0f}s ({why}); "
         f"{old.environment} was promoted back",
@@ -280,5 +281,5 @@ def _leads(pair: Pair, old_timeline: int) -> bool:
 
 
 def _follows(pair: Pair) -> bool:
-    t_state, o_state = pair.read_both()
-    return follows(o_state, t_state)
+    target_state, old_state = pair.read_both()
+    return follows(old_state, target_state)

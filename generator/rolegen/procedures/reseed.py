@@ -41,8 +41,8 @@ class _Run:
     pair: Pair
     confirm: Callable[[str], None]
     timeout: float
-    s_state: SiteState | None = None
-    l_state: SiteState | None = None
+    standby_state: SiteState | None = None
+    leader_state: SiteState | None = None
 
 
 def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 300) -> ReseedResult:
@@ -52,15 +52,15 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 300) -> 
 
 def _check(run: _Run) -> None:
     pair, site, leader, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    s_state, l_state = pair.read(site), pair.read(leader)
-    run.s_state, run.l_state = s_state, l_state
-    log(f"   {status_line(l_state)}\n   {status_line(s_state)}")
+    standby_state, leader_state = pair.read(site), pair.read(leader)
+    run.standby_state, run.leader_state = standby_state, leader_state
+    log(f"   {status_line(leader_state)}\n   {status_line(standby_state)}")
     problems = []
-    if l_state.live_role != "leader":
-        problems.append(f"{leader.environment} does not report leader (reports {l_state.live_role})")
-    if site.role != "standby-leader" or s_state.dcs_role != "standby-leader":
+    if leader_state.live_role != "leader":
+        problems.append(f"{leader.environment} does not report leader (reports {leader_state.live_role})")
+    if site.role != "standby-leader" or standby_state.dcs_role != "standby-leader":
         problems.append(f"{site.environment} is not a declared standby (spec {site.role}, DCS config "
-                        f"{s_state.dcs_role})")
+                        f"{standby_state.dcs_role})")
     if problems:
         raise RolegenError("preflight failed: " + "; ".join(problems),
                            hint=f"nothing was changed; a failed leader comes back with rolegen failback --to "
@@ -69,15 +69,15 @@ def _check(run: _Run) -> None:
 
 
 def _fence(run: _Run) -> None:
-    assert run.s_state is not None and run.l_state is not None
-    promotion = (run.l_state.records.promotion or {}).get("id")
-    run.pair.demote(run.pair.to, run.s_state, run.timeout, leader=run.pair.other, promotion=promotion)
+    assert run.standby_state is not None and run.leader_state is not None
+    promotion = (run.leader_state.records.promotion or {}).get("id")
+    run.pair.demote(run.pair.to, run.standby_state, run.timeout, leader=run.pair.other, promotion=promotion)
     run.pair.mark("fenced")
 
 
 def _reseed(run: _Run) -> None:
-    assert run.l_state is not None
-    reseed_site(run.pair, run.timeout, system_id=run.l_state.initialize,
+    assert run.leader_state is not None
+    reseed_site(run.pair, run.timeout, system_id=run.leader_state.initialize,
                 rerun=f"rolegen reseed --env {run.pair.to.environment}")
     run.pair.mark("streaming")
 

@@ -18,23 +18,23 @@ from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
 
 
-def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
+def preflight(pair: Pair, old_state: SiteState, target_state: SiteState) -> None:
     to, old = pair.to, pair.other
     problems = []
-    if o_state.live_role != "leader":
-        problems.append(f"{old.environment} does not report leader (reports {o_state.live_role})")
-    member = t_state.leader_member
-    if t_state.live_role != "standby-leader" or member is None:
-        problems.append(f"{to.environment} does not report standby-leader (reports {t_state.live_role})")
-    elif not_streaming(t_state):
+    if old_state.live_role != "leader":
+        problems.append(f"{old.environment} does not report leader (reports {old_state.live_role})")
+    member = target_state.leader_member
+    if target_state.live_role != "standby-leader" or member is None:
+        problems.append(f"{to.environment} does not report standby-leader (reports {target_state.live_role})")
+    elif not_streaming(target_state):
         problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
-    lag = lag_over_bound(t_state, o_state)
+    lag = lag_over_bound(target_state, old_state)
     if lag is not None:
         problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
-    problems += pause_problems(pair, o_state, t_state)
-    problems += _shared_problems(pair, o_state, t_state)
+    problems += pause_problems(pair, old_state, target_state)
+    problems += _shared_problems(pair, old_state, target_state)
     for spec in (to, old):
         try:
             check_current(pair.env_dir, [spec.environment])
@@ -46,13 +46,13 @@ def preflight(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
         raise RolegenError("preflight failed: " + "; ".join(problems), hint="nothing was changed; rolegen status")
 
 
-def prove_leading(pair: Pair, o_state: SiteState) -> SiteState:
+def prove_leading(pair: Pair, old_state: SiteState) -> SiteState:
     """Right before the demotion, the old site's leader lock renewed while watched (Patroni rewrites it every
     loop_wait) by a holder that still reports leader. Its Pods' reports alone may be the last words of a site that
     died: a switchover from a dead leader would gate on a position it reported before its last acknowledged
     commits, a failover's loss under a planned move's promise. A failed read stops here, as it is."""
     old, to = pair.other, pair.to
-    first, last = o_state.leader_version, [o_state]
+    first, last = old_state.leader_version, [old_state]
 
     def renewed() -> bool:
         last[0] = pair.read(old)
@@ -60,50 +60,50 @@ def prove_leading(pair: Pair, o_state: SiteState) -> SiteState:
 
     try:
         pair.wait(f"{old.environment} to renew its leader lock (proof it leads, before the demotion)", renewed,
-                  max(o_state.ttl, 1.0), every=0.2)
+                  max(old_state.ttl, 1.0), every=0.2)
     except WaitTimedOut:
         raise RolegenError(
             f"preflight failed: {old.environment}'s leader did not renew its lock within its ttl "
-            f"({o_state.ttl:g} s): nothing proves it is alive to hand over its last writes",
+            f"({old_state.ttl:g} s): nothing proves it is alive to hand over its last writes",
             hint=f"nothing was changed; rolegen status. If {old.environment} is down, this is a failover: "
             f"rolegen failover --to {to.environment}",
         ) from None
     return last[0]
 
 
-def _shared_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
+def _shared_problems(pair: Pair, old_state: SiteState, target_state: SiteState) -> list[str]:
     """What a fresh and a resumed switchover both refuse: different system ids, a target that reports no
     timeline (nothing to gate on), a target whose data left the old site's history."""
     problems = []
-    if not o_state.initialize or not t_state.initialize or system_ids_differ(o_state, t_state):
+    if not old_state.initialize or not target_state.initialize or system_ids_differ(old_state, target_state):
         problems.append(
-            f"system ids differ: {pair.other.environment} {o_state.initialize}, {pair.to.environment} "
-            f"{t_state.initialize}"
+            f"system ids differ: {pair.other.environment} {old_state.initialize}, {pair.to.environment} "
+            f"{target_state.initialize}"
         )
-    lead = holder(t_state)
+    lead = holder(target_state)
     if lead is None or lead.timeline is None:
         problems.append(
             f"{pair.to.environment} reports no timeline: nothing proves it follows {pair.other.environment}"
         )
-    diverged = divergence(t_state, o_state)
+    diverged = divergence(target_state, old_state)
     if diverged is not None:
         problems.append(f"{pair.to.environment} is DIVERGED: {diverged.reason}")
     return problems
 
 
-def pause_problems(pair: Pair, o_state: SiteState, t_state: SiteState) -> list[str]:
+def pause_problems(pair: Pair, old_state: SiteState, target_state: SiteState) -> list[str]:
     """A paused site acts on no role change: its Patroni would ignore the demotion (its primary keeps taking
     writes) or the promotion."""
-    found = [paused(spec, state) for spec, state in ((pair.other, o_state), (pair.to, t_state))]
+    found = [paused(spec, state) for spec, state in ((pair.other, old_state), (pair.to, target_state))]
     return [f"{f.text}: {f.fix}" for f in found if f is not None]
 
 
-def resume_checks(pair: Pair, o_state: SiteState, t_state: SiteState) -> None:
-    held = pause_problems(pair, o_state, t_state)
+def resume_checks(pair: Pair, old_state: SiteState, target_state: SiteState) -> None:
+    held = pause_problems(pair, old_state, target_state)
     if held:
         raise RolegenError("cannot resume the switchover: " + "; ".join(held),
                            hint="once resumed, re-run the same rolegen switchover: it goes on from the live state")
-    problems = _shared_problems(pair, o_state, t_state)
+    problems = _shared_problems(pair, old_state, target_state)
     if problems:
         raise RolegenError("cannot resume the switchover: " + "; ".join(problems),
                            hint="both sites are standbys (no writes): rolegen status, then rolegen failback")

@@ -77,8 +77,8 @@ def reseed_site(pair: Pair, timeout: float, *, system_id: str | None, rerun: str
 
 def streaming(pair: Pair) -> bool:
     """The target follows the leader's timeline, streams, and nothing shows its data left that history."""
-    b_state, c_state = pair.read_both()
-    return follows(b_state, c_state, streaming=True) and divergence(b_state, c_state) is None
+    back_state, leader_state = pair.read_both()
+    return follows(back_state, leader_state, streaming=True) and divergence(back_state, leader_state) is None
 
 
 def _pvcs(pair: Pair, prefix: str) -> list[str]:
