@@ -18,7 +18,7 @@ from rolegen.errors import RolegenError
 from rolegen.package_data import chart_dir
 
 STATIC_CONFIG_KEY = "patroni.yml"
-_HINT_VALUES = "fix the values named above (chart/values.schema.json is schemas/values.schema.json)"
+_HINT_VALUES = "fix the values named above (chart/values.schema.json types them)"
 _VALIDATE_MARKER = "VALUES VALIDATION:"
 _SEVERITIES = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
 

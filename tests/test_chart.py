@@ -17,6 +17,8 @@ from tests.helpers import spec_data
 from rolegen.errors import RolegenError
 from rolegen.offline.render import configmap_patches, helm_values
 from rolegen.offline.spec import Spec
+from rolegen.offline.validate import schema_problems
+from rolegen.package_data import schema_path
 
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "chart"
@@ -194,8 +196,14 @@ def test_chart_names_no_site() -> None:
     assert offenders == []
 
 
-def test_chart_values_schema_is_rolegens_values_schema() -> None:
-    assert (CHART / "values.schema.json").read_bytes() == (REPO / "schemas" / "values.schema.json").read_bytes()
+def test_rolegen_validates_values_with_the_schema_helm_enforces() -> None:
+    """One values schema, the chart's: what Helm refuses at install, `rolegen validate` refuses before it."""
+    values = generated_values(ENVS[0])
+    values["role"] = "master"
+    found = [str(p) for p in schema_problems(values, "values", "values.yaml")]
+    assert found == ["values.yaml::$.role: 'master' is not one of ['leader', 'standby-leader']"]
+    assert schema_path("values") == CHART / "values.schema.json"
+    assert [p.relative_to(REPO).as_posix() for p in REPO.glob("*/values.schema.json")] == ["chart/values.schema.json"]
 
 
 @pytest.mark.parametrize(

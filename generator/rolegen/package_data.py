@@ -26,10 +26,21 @@ def chart_dir() -> Path:
     return _data_dir("chart")
 
 
+def schema_path(name: str) -> Path:
+    """`schemas/<name>.schema.json`, but the values schema is the chart's own: Helm only validates values against
+    a `values.schema.json` inside the chart, so that is the one copy."""
+    return chart_dir() / "values.schema.json" if name == "values" else schemas_dir() / f"{name}.schema.json"
+
+
+def shipped_schemas() -> list[Path]:
+    """Every schema rolegen ships: those under schemas/ and the chart's values schema."""
+    return [*sorted(schemas_dir().glob("*.schema.json")), schema_path("values")]
+
+
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Load `schemas/<name>.schema.json`."""
-    data: dict[str, Any] = json.loads((schemas_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+    """Load the schema `name` (see `schema_path`)."""
+    data: dict[str, Any] = json.loads(schema_path(name).read_text(encoding="utf-8"))
     return data
 
 

@@ -49,7 +49,8 @@ def _error_path(error: jsonschema.ValidationError) -> str:
 
 @cache
 def _validator(schema_name: str) -> jsonschema.protocols.Validator:
-    """The validator of `schemas/<name>.schema.json`, compiled once per process (see `inline_refs`).
+    """The validator of schema `schema_name` (package_data.schema_path), compiled once per process (see
+    `inline_refs`).
 
     No format checker: the schemas use patterns, not `format`.
     """
