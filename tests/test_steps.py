@@ -232,3 +232,14 @@ def test_a_failback_that_finds_its_switch_back_under_way_resumes_it_and_repairs_
     assert _titles(failback.steps(pair), context) == [
         "Preflight", "Switch over back to gold: preflight", "Demote golddr", "Wait for the LSN gate", "Promote gold",
         "Verify", "Record the new roles"]
+
+
+def test_a_value_read_before_the_step_that_sets_it_names_itself() -> None:
+    """Typed step contexts: a later step reads what an earlier one set, and a runbook whose order is wrong fails
+    naming what was missing (never a bare assert, never a None passed on)."""
+    from rolegen.procedures.steps import Later, StepOrderError
+
+    seen: Later[int] = Later("the target as the preflight read it")
+    with pytest.raises(StepOrderError, match="the target as the preflight read it was read before the step"):
+        seen.get()
+    assert seen.set(7) == 7 and seen.get() == 7

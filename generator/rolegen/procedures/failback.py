@@ -15,7 +15,7 @@ from rolegen.procedures import handover
 from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.handover import Handover
 from rolegen.procedures.rules import divergence
-from rolegen.procedures.steps import Step, execute, runbook, within
+from rolegen.procedures.steps import Later, Step, execute, runbook, within
 from rolegen.procedures.switchover_checks import caught_up, pause_problems
 from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming
 
@@ -109,8 +109,8 @@ class _Run:
     timeout: float
     result: FailbackResult
     chosen: Chosen = "rewind"
-    leader_state: SiteState | None = None
-    back_state: SiteState | None = None
+    leader_state: Later[SiteState] = field(default_factory=lambda: Later("the leading site as the preflight read it"))
+    back_state: Later[SiteState] = field(default_factory=lambda: Later("the returning site as the preflight read it"))
     handover: Handover | None = None  # the switch back, once its preflight passed
     resuming: bool = False  # an earlier run's switch back was under way: the repair is done, the switch back resumes
 
@@ -125,7 +125,8 @@ def run(pair: Pair, *, method: Method, confirm: Callable[[str], None], timeout: 
 def _check(run: _Run) -> None:
     pair, back, cur, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     leader_state, back_state = pair.read(cur), pair.read(back)
-    run.leader_state, run.back_state = leader_state, back_state
+    run.leader_state.set(leader_state)
+    run.back_state.set(back_state)
     log(f"   {status_line(leader_state)}\n   {status_line(back_state)}")
     if handover.phase(leader_state, back_state) in ("demoted", "promoted"):
         # cur already demoted: only a switch back does that (this procedure's, or a switchover's) after the
@@ -156,10 +157,10 @@ def _check(run: _Run) -> None:
 
 def _fence(run: _Run) -> None:
     pair = run.pair
-    assert run.leader_state is not None and run.back_state is not None
-    promotion = (run.leader_state.records.promotion or {}).get("id")
-    if run.chosen == "rewind" or run.back_state.members:
-        pair.demote(pair.to, run.back_state, run.timeout, leader=pair.other, promotion=promotion)
+    promotion = (run.leader_state.get().records.promotion or {}).get("id")
+    back_state = run.back_state.get()
+    if run.chosen == "rewind" or back_state.members:
+        pair.demote(pair.to, back_state, run.timeout, leader=pair.other, promotion=promotion)
     pair.mark("fenced")
 
 
@@ -201,8 +202,7 @@ def _ensure_scaled(pair: Pair) -> None:
 
 
 def _reseed(run: _Run) -> None:
-    assert run.leader_state is not None
-    reseed_site(run.pair, run.timeout, system_id=run.leader_state.initialize,
+    reseed_site(run.pair, run.timeout, system_id=run.leader_state.get().initialize,
                 rerun=f"rolegen failback --to {run.pair.to.environment} --method reseed")
 
 

@@ -19,7 +19,7 @@ from rolegen.procedures.base import Pair, record_roles
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.failover_rules import Decision
 from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
-from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.procedures.steps import Later, Step, execute, runbook
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:
@@ -91,8 +91,9 @@ class _Run:
     accept_data_loss: bool
     result: FailoverResult
     decision: Decision | None = None
-    target_state: SiteState | None = None
-    old_state: SiteState | None = None
+    target_state: Later[SiteState] = field(default_factory=lambda: Later("the target as last read"))
+    # Set only when the old site's API answered: the steps that read it run only then.
+    old_state: Later[SiteState] = field(default_factory=lambda: Later("the old site as last read"))
     old_timeline: int | None = None  # the old site's highest timeline once its position settled (N11)
     old_site_down: bool = False  # --old-site-down: the operator fenced or powered off the old site by other means
     confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
@@ -145,22 +146,22 @@ def _check(run: _Run) -> None:
         run.confirm(question)
         run.confirmed = True
         evidence = recheck(pair, evidence, decision, why, run.timeout, run.old_site_down)
-    run.target_state, run.old_state = evidence.target, evidence.old
+    run.target_state.set(evidence.target)
+    if evidence.old is not None:
+        run.old_state.set(evidence.old)
 
 
 def _fence(run: _Run) -> None:
     pair, to, old = run.pair, run.pair.to, run.pair.other
-    assert run.old_state is not None
     pair.unslot(pair.read(to))
-    run.old_state = pair.demote(old, run.old_state, run.timeout, leader=to, promotion=None)
+    run.old_state.set(pair.demote(old, run.old_state.get(), run.timeout, leader=to, promotion=None))
     pair.mark("fenced")
     pair.log(f"   {old.environment} fenced: no member may accept writes")
 
 
 def _catch_up(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    old_state = run.old_state
-    assert old_state is not None
+    old_state = run.old_state.get()
     final = final_position(old_state)
     blocker: str | None = None
     if final is None and not old_state.members:
@@ -207,7 +208,7 @@ def _catch_up(run: _Run) -> None:
             )
         log(f"   --accept-data-loss: promoting although {blocker}")
     pair.mark("caught_up")
-    run.target_state = pair.read(to)
+    run.target_state.set(pair.read(to))
     run.old_timeline = final.timeline if final else None
 
 
@@ -216,11 +217,11 @@ def _promote(run: _Run) -> None:
     own standby leader reports (what it leaves) and, apart, the old site's highest: never their max, which would
     hide a timeline number the old site reached on its own (rules.divergence compares them)."""
     pair, to = run.pair, run.pair.to
-    assert run.target_state is not None
-    lead = holder(run.target_state)
-    pair.record_promotion(run.target_state, timeline_before=lead.timeline if lead else None,
+    target_state = run.target_state.get()
+    lead = holder(target_state)
+    pair.record_promotion(target_state, timeline_before=lead.timeline if lead else None,
                           fenced_first=run.decision == "fence-first", old_timeline=run.old_timeline)
-    pair.write_role(to, "leader", run.target_state)
+    pair.write_role(to, "leader", target_state)
     pair.mark("promote_written")
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), run.timeout)
     pair.mark("promoted")

@@ -24,7 +24,7 @@ from rolegen.procedures.rules import (
     settle_blocker,
     site_timeline,
 )
-from rolegen.procedures.steps import Step
+from rolegen.procedures.steps import Later, Step
 from rolegen.procedures.switchover_checks import preflight, prove_leading, resume_checks
 from rolegen.procedures.wake import Nudger
 
@@ -100,8 +100,8 @@ class Handover:
     where: str  # phase() of the first read
     old_state: SiteState
     target_state: SiteState
-    before: SiteState | None = None  # the old site as read before its demotion
-    nudger: Nudger | None = None
+    before: Later[SiteState] = field(default_factory=lambda: Later("the old site as read before its demotion"))
+    nudger: Later[Nudger] = field(default_factory=lambda: Later("the nudger started with the demotion"))
     promotion: str | None = None
 
 
@@ -155,12 +155,12 @@ def _demote(run: Handover) -> None:
     # The promotion is recorded before the demotion, so that the fence record carries its id at once and
     # nothing but the gate stands between the demotion and the promotion.
     run.promotion = _promotion(pair, run.old_state, run.target_state)
-    run.before = run.old_state
+    run.before.set(run.old_state)
     # The target's Patroni reports its replay position once per loop_wait unless woken: keep its report
     # fresh while the old site demotes, so the gate passes on the first read after the demotion.
-    run.nudger = Nudger(pair.cluster(to), to)
-    run.nudger.seen(run.target_state)
-    with run.nudger.running():
+    nudger = run.nudger.set(Nudger(pair.cluster(to), to))
+    nudger.seen(run.target_state)
+    with nudger.running():
         run.old_state = pair.demote(old, run.old_state, run.timeout, leader=to, promotion=run.promotion,
                                   defer_record=True)
     pair.mark("demoted")
@@ -168,8 +168,7 @@ def _demote(run: Handover) -> None:
 
 def _wait_for_gate(run: Handover) -> None:
     pair, result = run.pair, run.result
-    assert run.before is not None and run.nudger is not None
-    final, run.target_state = _gate(pair, run.old_state, run.timeout, run.before, run.nudger)
+    final, run.target_state = _gate(pair, run.old_state, run.timeout, run.before.get(), run.nudger.get())
     pair.fence_recorded()  # the evidence of the fence is on record before the promotion
     result.final_lsn, result.timeline = final.lsn, final.timeline
     pair.mark("gate")

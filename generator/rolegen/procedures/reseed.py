@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError
 from rolegen.procedures.base import Pair, status_line
-from rolegen.procedures.steps import Step, execute, runbook
+from rolegen.procedures.steps import Later, Step, execute, runbook
 from rolegen.procedures.switchover_checks import caught_up
 from rolegen.procedures.wipe import detail, reseed_site
 
@@ -41,8 +41,8 @@ class _Run:
     pair: Pair
     confirm: Callable[[str], None]
     timeout: float
-    standby_state: SiteState | None = None
-    leader_state: SiteState | None = None
+    standby_state: Later[SiteState] = field(default_factory=lambda: Later("the standby site as the preflight read it"))
+    leader_state: Later[SiteState] = field(default_factory=lambda: Later("the leading site as the preflight read it"))
 
 
 def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 300) -> ReseedResult:
@@ -53,7 +53,8 @@ def run(pair: Pair, *, confirm: Callable[[str], None], timeout: float = 300) -> 
 def _check(run: _Run) -> None:
     pair, site, leader, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     standby_state, leader_state = pair.read(site), pair.read(leader)
-    run.standby_state, run.leader_state = standby_state, leader_state
+    run.standby_state.set(standby_state)
+    run.leader_state.set(leader_state)
     log(f"   {status_line(leader_state)}\n   {status_line(standby_state)}")
     problems = []
     if leader_state.live_role != "leader":
@@ -69,15 +70,13 @@ def _check(run: _Run) -> None:
 
 
 def _fence(run: _Run) -> None:
-    assert run.standby_state is not None and run.leader_state is not None
-    promotion = (run.leader_state.records.promotion or {}).get("id")
-    run.pair.demote(run.pair.to, run.standby_state, run.timeout, leader=run.pair.other, promotion=promotion)
+    promotion = (run.leader_state.get().records.promotion or {}).get("id")
+    run.pair.demote(run.pair.to, run.standby_state.get(), run.timeout, leader=run.pair.other, promotion=promotion)
     run.pair.mark("fenced")
 
 
 def _reseed(run: _Run) -> None:
-    assert run.leader_state is not None
-    reseed_site(run.pair, run.timeout, system_id=run.leader_state.initialize,
+    reseed_site(run.pair, run.timeout, system_id=run.leader_state.get().initialize,
                 rerun=f"rolegen reseed --env {run.pair.to.environment}")
     run.pair.mark("streaming")
 

@@ -39,6 +39,31 @@ class Step(Generic[C]):
 
 
 D = TypeVar("D")
+T = TypeVar("T")
+
+
+class StepOrderError(RuntimeError):
+    """A step read what an earlier step sets before that step ran: a bug in the runbook's order, never a state of
+    the sites."""
+
+
+class Later(Generic[T]):
+    """A value one step sets for the steps after it (a site as read, a helper it started): typed for its readers,
+    who need no Optional check or assert; reading it before it was set raises StepOrderError naming it."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._value: T | None = None
+        self._set = False
+
+    def set(self, value: T) -> T:
+        self._value, self._set = value, True
+        return value
+
+    def get(self) -> T:
+        if not self._set:
+            raise StepOrderError(f"{self.what} was read before the step that sets it ran")
+        return self._value  # type: ignore[return-value]  # set() stored a T
 
 
 def within(step: Step[D], part: Callable[[C], D | None]) -> Step[C]:
