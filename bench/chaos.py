@@ -19,6 +19,7 @@ from pathlib import Path
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.control.client import leftover_pids
 from rolegen_lab.drills.chaos.commands import ChaosOptions, run_series, schedules
+from rolegen_lab.drills.observe import Endpoints
 from rolegen_lab.lab import Lab
 from rolegen_lab.node.runtime import member_runtime
 
@@ -55,7 +56,8 @@ def main() -> int:
 
     try:
         lab.up(timeout=120)
-        series = run_series(LocalControl(lab), schedules(options), options,
+        control = LocalControl(lab)
+        series = run_series(control, schedules(options, Endpoints(control.request("info"))), options,
                             lambda line: print(f"   {line}", file=sys.stderr, flush=True), rebuild)
     finally:
         lab.down()

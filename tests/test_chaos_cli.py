@@ -16,6 +16,7 @@ from rolegen_lab.drills.chaos import commands as chaos_cmd
 from rolegen_lab.drills.chaos import schedule as sched
 from rolegen_lab.drills.chaos.checker import Final, Observations, Verdict, Violation
 from rolegen_lab.drills.chaos.result import ChaosResult
+from rolegen_lab.drills.observe import Endpoints
 
 runner = CliRunner()
 
@@ -38,11 +39,19 @@ class StandInRun:
         return ChaosResult(self.schedule, verdict, obs, recovery=4.0, duration=10.0)
 
 
+class StandInLab:
+    """The control channel of a lab with the bundled sites, gold its baseline: only `info` is asked."""
+
+    def request(self, op: str, **_: Any) -> Any:
+        assert op == "info"
+        return {"sites": {"gold": {}, "golddr": {}}, "baseline": "gold"}
+
+
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     StandInRun.ran, StandInRun.failing = [], set()
     monkeypatch.setattr(chaos_cmd, "ChaosRun", StandInRun)
-    monkeypatch.setattr(chaos_cmd, "connect", lambda root: object())
+    monkeypatch.setattr(chaos_cmd, "connect", lambda root: StandInLab())
     monkeypatch.setattr(chaos_cmd, "restore_baseline", lambda *a, **k: type("R", (), {"passed": True})())
     return tmp_path
 
@@ -86,3 +95,13 @@ def test_no_lab_running_names_the_command_to_start_one(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error: no lab is running" in result.stderr and "hint: start it with: rolegen lab up" in result.stderr
     assert os.listdir(tmp_path) == []  # nothing saved, nothing started
+
+
+def test_seeded_schedules_are_drawn_on_the_labs_own_sites_and_return_to_its_baseline() -> None:
+    lab = Endpoints({"sites": {"east": {}, "west": {}}, "baseline": "west"})
+    [schedule] = chaos_cmd.schedules(chaos_cmd.ChaosOptions(seed=5, minutes=2), lab)
+    assert schedule.baseline == "west"
+    argvs = [a for op in schedule.ops for a in [op.args.get("argv"), *op.args.get("argvs", [])] if a]
+    targets = {a[a.index(o) + 1] for a in argvs for o in ("--to", "--env") if o in a}
+    sites = {op.args["site"] for op in schedule.ops if op.args.get("site")}
+    assert targets and sites and targets | sites <= {"east", "west"}

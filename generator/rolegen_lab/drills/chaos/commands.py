@@ -13,6 +13,7 @@ from rolegen_lab.control.channel import OPS, Control, connect
 from rolegen_lab.drills.chaos import schedule as sched
 from rolegen_lab.drills.chaos.result import ChaosSeries
 from rolegen_lab.drills.chaos.runner import ChaosRun
+from rolegen_lab.drills.observe import Endpoints
 from rolegen_lab.drills.runner import restore_baseline
 
 LAB_TTL = 20.0  # the lab's Patroni ttl (rolegen_lab.lab.LAB_TIMINGS): delays are drawn up to beyond it
@@ -28,14 +29,23 @@ class ChaosOptions:
     timeout: float = 30
 
 
-def schedules(options: ChaosOptions) -> list[sched.Schedule]:
-    """What to run: the replay file's schedule, or N seeded ones (seed, seed+1, ...)."""
+def check(options: ChaosOptions) -> None:
+    """A bad replay file or option is a usage error (raised before the lab is asked anything)."""
+    if options.replay is not None:
+        sched.load(options.replay)
+    elif options.schedules < 1 or options.minutes <= 0:
+        raise UsageError("--schedules must be at least 1 and --minutes more than 0")
+
+
+def schedules(options: ChaosOptions, lab: Endpoints) -> list[sched.Schedule]:
+    """What to run: the replay file's schedule, or N seeded ones (seed, seed+1, ...) drawn on `lab`'s sites and
+    returning to its baseline (the site it came up leading)."""
     if options.replay is not None:
         return [sched.load(options.replay)]
-    if options.schedules < 1 or options.minutes <= 0:
-        raise UsageError("--schedules must be at least 1 and --minutes more than 0")
+    check(options)
     first = options.seed if options.seed is not None else int(time.time())
-    return [sched.generate(first + n, seconds=options.minutes * 60, ttl=LAB_TTL, lab_ops=set(OPS))
+    return [sched.generate(first + n, seconds=options.minutes * 60, sites=tuple(lab.sites), ttl=LAB_TTL,
+                           lab_ops=set(OPS), baseline=lab.baseline)
             for n in range(options.schedules)]
 
 
@@ -63,5 +73,6 @@ def run_series(control: Control, chosen: list[sched.Schedule], options: ChaosOpt
 
 
 def run(root: Path, options: ChaosOptions, log: Callable[[str], None]) -> ChaosSeries:
-    chosen = schedules(options)  # a bad replay file fails before the lab is asked anything
-    return run_series(connect(root), chosen, options, log)
+    check(options)  # a bad replay file fails before the lab is asked anything
+    control = connect(root)
+    return run_series(control, schedules(options, Endpoints(control.request("info"))), options, log)
