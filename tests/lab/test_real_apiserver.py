@@ -174,3 +174,30 @@ def test_helm_upgrade_keeps_the_annotation_patroni_rewrote_and_apply_converges(
     assert json.loads(gold.get("configmap", "patroni-config")["metadata"]["annotations"]["config"])[  # type: ignore[index]
         "maximum_lag_on_failover"] == 1048576
     lab.wait_role("gold", "leader", 60)
+
+
+def test_the_witness_lease_refuses_a_stale_renewal_and_a_takeover_races_a_renewal_to_one_winner(lab: Lab) -> None:
+    """rolegen.witness.lease on a real API server (a site's, standing for the third site's): every write carries
+    the resourceVersion it read, so of a renewal and a takeover computed from the same read exactly one lands."""
+    from rolegen.cluster.kubectl import Conflict
+    from rolegen.witness.lease import LeaseLost, WitnessLease
+
+    lease = WitnessLease(cluster(lab, "gold"), "rolegen-witness-test", duration=30)
+    try:
+        lease.create("gold")
+        first = lease.read()
+        assert (first.holder, first.transitions, first.lsn) == ("gold", 0, None)
+        renewed = lease.renew("gold", first, lsn=4096)
+        assert renewed.version != first.version and lease.read() == renewed
+        assert lease.read().lsn == 4096  # published with the renewal, for the standby's lag limit
+        with pytest.raises(Conflict):
+            lease.take("golddr", first)  # computed from a read the renewal made stale
+        taken = lease.take("golddr", renewed)
+        assert lease.read() == taken and (taken.holder, taken.transitions) == ("golddr", 1)
+        with pytest.raises(Conflict):
+            lease.renew("gold", renewed, lsn=8192)  # the old holder's renewal from before the takeover
+        with pytest.raises(LeaseLost):
+            lease.renew("gold", taken, lsn=8192)  # and from after it: the lease is golddr's now
+        assert lease.read().holder == "golddr"
+    finally:
+        cluster(lab, "gold").delete("lease", "rolegen-witness-test")
