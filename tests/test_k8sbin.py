@@ -10,7 +10,7 @@ from rolegen.errors import RolegenError
 from rolegen_lab.controlplane import k8sbin
 
 
-def fake_bins(directory: Path, names: tuple[str, ...] = k8sbin.BINARIES) -> Path:
+def fake_bins(directory: Path, names: tuple[str, ...] = (*k8sbin.BINARIES, k8sbin.CLIENT)) -> Path:
     directory.mkdir(parents=True)
     for name in names:
         (directory / name).write_text("#!/bin/sh\n")
@@ -68,8 +68,38 @@ def test_build_command_sets_the_version_reported_by_the_server() -> None:
     cmd = k8sbin.build_command("go", Path("/out"))
     ldflags = cmd[cmd.index("-ldflags") + 1]
     assert f"version.gitVersion={k8sbin.K8S_VERSION}" in ldflags and "version.gitMinor=34" in ldflags
-    assert cmd[-3:] == ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
-                        "./etcd"]
+    assert cmd[-4:] == ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
+                        "./etcd", "k8s.io/kubernetes/cmd/kubectl"]
+
+
+FAKE_GO = """#!/bin/sh
+echo "$*" >> "{log}"
+out= previous=
+for arg in "$@"; do [ "$previous" = -o ] && out=$arg; previous=$arg; done
+mkdir -p "$out"
+for arg in "$@"; do
+  case "$arg" in
+    k8s.io/*|./etcd) printf '#!/bin/sh\\necho %s\\n' "$arg" > "$out${{arg##*/}}"; chmod +x "$out${{arg##*/}}" ;;
+  esac
+done
+"""
+
+
+def test_a_cache_without_kubectl_gets_only_kubectl(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache built before the lab built kubectl: its control plane binaries stay, kubectl is added."""
+    fake_bins(cache, k8sbin.BINARIES)
+    go = tmp_path / "go"
+    go.write_text(FAKE_GO.format(log=tmp_path / "go.log"))
+    go.chmod(0o755)
+    monkeypatch.setattr(k8sbin, "go_binary", lambda: str(go))
+    result = k8sbin.build()
+    assert (result.directory, result.built) == (cache, True)
+    assert (tmp_path / "go.log").read_text().split()[-1:] == ["k8s.io/kubernetes/cmd/kubectl"]
+    assert (cache / "kube-apiserver").read_text() == "#!/bin/sh\n"  # kept, not rebuilt
+    assert "k8s.io/kubernetes/cmd/kubectl" in (cache / "kubectl").read_text()
+    assert k8sbin.build().built is False
 
 
 def test_lab_up_without_binaries_fails_before_starting_anything(tmp_path: Path) -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.cluster import kubectl
+from rolegen.cluster import kubectl, kubectl_client
 from rolegen.errors import RolegenError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,15 +52,18 @@ def _fake(bin_dir: Path, name: str, log: Path, version: dict[str, object]) -> Pa
 
 
 @pytest.fixture
-def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """PATH holds only a fake `oc`; no kubectl beside the interpreter; no client variables set."""
+def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """PATH holds only a fake `oc`; no kubectl beside the interpreter; no client variables set. The fakes tell no
+    server version, so every site keeps the default client (tests/test_kubectl_skew.py chooses by version)."""
     log = tmp_path / "argv.log"
     _fake(tmp_path / "bin", "oc", log, OC_VERSION)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    monkeypatch.setattr(kubectl.sys, "executable", str(tmp_path / "nopython" / "python"))
+    monkeypatch.setattr(kubectl_client.sys, "executable", str(tmp_path / "nopython" / "python"))
     monkeypatch.delenv("ROLEGEN_KUBE_CLIENT", raising=False)
     kubectl.use_client(None)
-    return log
+    kubectl_client.forget()
+    yield log
+    kubectl_client.forget()
 
 
 def _argvs(log: Path) -> list[list[str]]:
@@ -122,8 +126,9 @@ def test_every_argv_rolegen_passes_is_in_the_shared_subset(fakes: Path, tmp_path
     cluster.scale("statefulset", "patroni", 0)
     cluster.delete("pvc", "pgdata-patroni-0")
     kubectl.client_info()
+    kubectl_client.client_version(str(tmp_path / "bin" / "oc"))  # how a candidate on PATH is asked its version
     argvs = _argvs(fakes)
-    assert len(argvs) == 7
+    assert len(argvs) == 9  # the site's one version probe, the six calls, two `version --client`
     for argv in argvs:
         flags = {a.split("=")[0] for a in argv if a.startswith("-") and a != "-"} - GLOBAL_FLAGS
         verbs = [a for a in argv if a in ALLOWED]
@@ -132,7 +137,8 @@ def test_every_argv_rolegen_passes_is_in_the_shared_subset(fakes: Path, tmp_path
 
 
 def test_only_kube_py_runs_the_client() -> None:
-    """All cluster calls go through kubectl.Cluster's methods above, so the allow-list test covers them all."""
+    """All cluster calls go through kubectl.Cluster's methods above (kubectl_client only asks versions), so the
+    allow-list test covers them all."""
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "generator/rolegen").rglob("*.py")
@@ -175,4 +181,5 @@ def test_the_client_runs_without_garbage_collection_below_256_mib_unless_the_use
         site.kubectl("get", "pods", "-o", "json")
     finally:
         kubectl.use_client(None)
-    assert log.read_text().splitlines() == ["GOGC=off GOMEMLIMIT=256MiB", "GOGC=100 GOMEMLIMIT=256MiB"]
+    # The first run is the site's version probe.
+    assert log.read_text().splitlines() == ["GOGC=off GOMEMLIMIT=256MiB"] * 2 + ["GOGC=100 GOMEMLIMIT=256MiB"]

@@ -56,6 +56,11 @@ def warn(problems: list[Problem]) -> None:
         typer.echo(line, err=True)
 
 
+def warning(message: str) -> None:
+    """A warning about no file (e.g. the cluster client's version skew), on stderr like the others."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def fail(exc: RolegenError) -> typer.Exit:
     """Print a RolegenError the one way users see errors and return the Exit to raise."""
     if isinstance(exc, ValidationFailed):

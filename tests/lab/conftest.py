@@ -8,6 +8,7 @@ lane runs beside it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from rolegen.cluster.kubectl import Cluster
 from rolegen.procedures.base import Pair, load_pair
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.control.client import leftover_pids
+from rolegen_lab.controlplane import k8sbin
 from rolegen_lab.drills.runner import restore_baseline
 from rolegen_lab.lab import Lab
 from rolegen_lab.node.runtime import member_runtime
@@ -57,6 +59,9 @@ class SharedLab:
     def _start(self) -> Lab:
         # rolegen's own kubectl calls (no --cache-dir) keep their discovery cache in the lab, not in ~/.kube.
         self._env.setenv("KUBECACHEDIR", str(self.root / "kube-cache"))
+        # A kubectl matched to the lab's API servers on PATH, as an operator would have one: rolegen prefers it to
+        # its bundled kubectl, beyond kubectl's skew policy here (rolegen.cluster.kubectl_client).
+        self._env.setenv("PATH", f"{k8sbin.find().directory}{os.pathsep}{os.environ['PATH']}")
         self.lab = Lab(self.root, REPO / "environments", self.runtime, overrides=SMALL_WAL)
         self.lab.up(timeout=120)
         return self.lab

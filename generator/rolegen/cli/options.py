@@ -54,9 +54,11 @@ K8sBinOption = Annotated[
 
 
 def _use_kube_client(value: str | None) -> str | None:
-    from rolegen.cluster import kubectl
+    from rolegen import console
+    from rolegen.cluster import kubectl, kubectl_client
 
-    kubectl.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, kubectl, oc
+    kubectl.use_client(value)  # every Cluster of this command runs it; None: $ROLEGEN_KUBE_CLIENT, then by version
+    kubectl_client.on_warning(console.warning)  # the commands with this option are those that contact sites
     return value
 
 
@@ -64,8 +66,9 @@ KubeClientOption = Annotated[
     str | None,
     typer.Option(
         "--kube-client",
-        help="Cluster client, a path or a name on PATH: kubectl or oc (default: $ROLEGEN_KUBE_CLIENT, "
-        "the kubectl installed with rolegen, kubectl on PATH, then oc on PATH).",
+        help="Cluster client, a path or a name on PATH: kubectl or oc (default: $ROLEGEN_KUBE_CLIENT, then "
+        "kubectl or oc on PATH within one minor version of the site's API server, then the kubectl installed "
+        "with rolegen).",
         callback=_use_kube_client,
     ),
 ]

