@@ -22,6 +22,15 @@ class Format(StrEnum):
     yaml = "yaml"
 
 
+class StatusFormat(StrEnum):
+    """status alone also speaks Prometheus's text format (node-exporter's textfile collector, a cron job)."""
+
+    pretty = "pretty"
+    json = "json"
+    yaml = "yaml"
+    prometheus = "prometheus"
+
+
 def emit_data(data: Any, fmt: Format) -> None:
     if fmt is Format.yaml:
         import yaml  # only this format needs it

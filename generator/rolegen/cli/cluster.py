@@ -20,15 +20,16 @@ from rolegen.cli.options import (
     KubeClientOption,
     KubeconfigOption,
     OneEnvOption,
+    StatusFormatOption,
     TimeoutOption,
     YesOption,
 )
-from rolegen.console import Format
+from rolegen.console import Format, StatusFormat
 
 
 def status(
     *,
-    fmt: FormatOption = Format.pretty,
+    fmt: StatusFormatOption = StatusFormat.pretty,
     kubeconfig: KubeconfigOption = None,
     kube_client: KubeClientOption = None,
     directory: DirOption = Path("environments"),
@@ -47,14 +48,19 @@ def status(
 
         def frame() -> str:
             result = status_cmd.run(directory, kubeconfig)
-            if fmt is Format.pretty:
+            if fmt is StatusFormat.pretty:
                 return "\n".join(result.lines()) + "\n"
+            if fmt is StatusFormat.prometheus:
+                return result.metrics()
             return json.dumps(result.as_dict(), sort_keys=True) + "\n"  # one object per line with -f json|yaml
 
         console.run(lambda: progress.watch(frame, interval))
         return
     result = console.run(lambda: status_cmd.run(directory, kubeconfig))
-    console.show(result, fmt, ok=result.healthy)
+    if fmt is StatusFormat.prometheus:
+        typer.echo(result.metrics(), nl=False)  # health is in the metrics: a textfile job must not stop on it
+        return
+    console.show(result, Format(fmt.value), ok=result.healthy)
 
 
 def diff(

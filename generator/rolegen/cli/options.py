@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rolegen.console import Format
+from rolegen.console import Format, StatusFormat
 
 EXIT_CODES = "Exit codes: 0 ok; 1 validation failure, stale output or error; 2 usage error; 130 interrupted."
 DRIFT_EXIT_CODE = "diff --detailed-exitcode: 2 also when there is drift (as helm diff), 0 when there is none."
@@ -20,6 +20,11 @@ EnvOption = Annotated[list[str], typer.Option("--env", "-e", help="Environment n
 OneEnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name.")]
 AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every environment.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+StatusFormatOption = Annotated[
+    StatusFormat,
+    typer.Option("--format", "-f", help="Output format; prometheus: the pair's metrics in Prometheus's text format "
+                 "(exit 0 whenever they were read: health is in the metrics)."),
+]
 
 
 KubeconfigOption = Annotated[

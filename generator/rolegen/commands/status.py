@@ -22,6 +22,7 @@ from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
 from rolegen.offline.spec import Spec
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
+from rolegen.prometheus import Family, exposition
 
 
 @dataclass
@@ -135,6 +136,10 @@ class StatusResult:
             **({"client": vars(self.client)} if self.client else {}),
         }
 
+    def metrics(self) -> str:
+        """The pair as Prometheus metrics (`rolegen status -f prometheus`, pair_metrics)."""
+        return exposition(pair_metrics(self))
+
     def lines(self) -> list[str]:
         out = [self.client.line()] if self.client else []
         for site in self.sites:
@@ -170,6 +175,52 @@ class StatusResult:
             out.append(f"standby replay lag: {self.lag_bytes} bytes")
         out += [f"NOT HEALTHY: {problem}" for problem in self.problems] or ["healthy"]
         return out
+
+
+def pair_metrics(result: StatusResult) -> list[Family]:
+    """One read of the pair as metric families (units in the names, one label set per site)."""
+    up = Family("rolegen_site_up", "1 when the site's API answered rolegen's read, 0 when it did not.")
+    role = Family("rolegen_site_role", "1 for the role a site has per source: declared (its spec), dcs (its DCS "
+                  "config), live (what Patroni reports; none: no leading member).")
+    streaming = Family("rolegen_standby_streaming", "1 when the standby site's standby leader streams from its "
+                       "peer, 0 when it does not (the DR link is down or broken).")
+    lag = Family("rolegen_standby_replay_lag_bytes", "Bytes of the leader's WAL the standby leader has not replayed.")
+    bound = Family("rolegen_standby_replay_lag_bound_bytes", "The replay lag beyond which a switchover refuses.")
+    fence = Family("rolegen_fence_pending", "1 when the site should be fenced (its peer's DCS config leads) and "
+                   "still declares leader (or cannot be read).")
+    diverged = Family("rolegen_diverged", "1 when the site holds data its leading peer lacks (failback repairs it).")
+    lease = Family("rolegen_lease_held", "1 while a rolegen run holds the role-change lease on the site.")
+    retained = Family("rolegen_dr_slot_retained_wal_bytes", "WAL the DR slot holds back on the leading site.")
+    wal_status = Family("rolegen_dr_slot_wal_status", "1 for the DR slot's wal_status (reserved, extended, "
+                        "unreserved, lost, missing).")
+    same = Family("rolegen_pair_same_system_id", "1 when both sites hold one database (one system id).")
+    healthy = Family("rolegen_pair_healthy", "1 when rolegen status finds no problem.")
+    problems = Family("rolegen_pair_problems", "How many problems rolegen status lists.")
+    for site in result.sites:
+        env = site.environment
+        up.add(site.state is not None, site=env)
+        role.add(1, site=env, source="declared", role=site.declared)
+        if site.state is None:
+            continue
+        role.add(1, site=env, source="dcs", role=site.state.dcs_role or "none")
+        role.add(1, site=env, source="live", role=site.state.live_role or "none")
+        if site.declared == "standby-leader":
+            streaming.add(not_streaming(site.state) is None and site.state.live_role == "standby-leader", site=env)
+            if result.lag_bytes is not None:
+                lag.add(result.lag_bytes, site=env)
+        fence.add(site.fence_pending, site=env)
+        diverged.add(site.diverged is not None, site=env)
+        lease.add("holder" in (site.state.records.lease or {}), site=env)
+        if site.slot is not None:
+            if site.slot.retained is not None:
+                retained.add(site.slot.retained, site=env, slot=site.slot.name)
+            wal_status.add(1, site=env, slot=site.slot.name, wal_status=site.slot.wal_status)
+    bound.add(MAX_LAG_BYTES)
+    if result.same_system_id is not None:
+        same.add(result.same_system_id)
+    healthy.add(result.healthy)
+    problems.add(len(result.problems))
+    return [up, role, streaming, lag, bound, fence, diverged, lease, retained, wal_status, same, healthy, problems]
 
 
 def _read(spec: Spec, cluster: Cluster) -> SiteStatus:

@@ -82,6 +82,9 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             "unreachableGrace": spec.startup_guard.unreachable_grace,
         },
     }
+    rule = spec.monitoring.get("prometheus_rule")
+    if rule is not None:  # only when the spec says: a chart default stays the chart's
+        values["monitoring"] = {"prometheusRule": {"enabled": rule["enabled"], "labels": dict(rule.get("labels", {}))}}
     if "replicas" in members:
         values["replicaCount"] = members["replicas"]
     if "image" in members:

@@ -104,6 +104,7 @@ class Spec:
     tls: Tls
     dr_slot: dict[str, Any] = field(default_factory=dict)  # patroni.dr_slot (rolegen.offline.slots)
     startup_guard: StartupGuard = field(default_factory=StartupGuard)
+    monitoring: dict[str, Any] = field(default_factory=dict)  # `monitoring:` as validated (prometheus_rule)
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
     @classmethod
@@ -130,6 +131,7 @@ class Spec:
             startup_guard=StartupGuard.from_dict(
                 data.get("startup_guard"), bool(data.get("tsc", {}).get("create"))
             ),
+            monitoring=data.get("monitoring") or {},
             source=source,
         )
 
