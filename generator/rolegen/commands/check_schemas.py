@@ -11,7 +11,7 @@ import jsonschema
 
 from rolegen.errors import Problem, ValidationFailed
 from rolegen.offline.load import display_name
-from rolegen.package_data import schemas_dir
+from rolegen.package_data import shipped_schemas
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class CheckSchemasResult:
 
 def run(paths: list[Path]) -> CheckSchemasResult:
     """Check `paths` (default: the schemas rolegen ships); return the files checked."""
-    targets = paths or sorted(schemas_dir().glob("*.schema.json"))
+    targets = paths or shipped_schemas()
     problems: list[Problem] = []
     for path in targets:
         display = display_name(path)
