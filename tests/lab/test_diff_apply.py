@@ -74,8 +74,9 @@ def test_fresh_lab_has_no_drift_and_json_is_documented_shape(lab: Lab) -> None:
         "patroni_owned",
         "slot",
     }
-    # gold leads and keeps the DR slot for golddr (Patroni publishes it within a loop of the bring-up)
-    assert gold["slot"]["name"] == "golddr" and gold["slot"]["wal_status"] in ("reserved", "missing")
+    # gold leads and keeps the DR slot for golddr (Patroni publishes it within a loop of the bring-up). The lab
+    # may be the lane's shared one, its small WAL settings already passed by earlier writes: extended, never lost.
+    assert gold["slot"]["name"] == "golddr" and gold["slot"]["wal_status"] in ("reserved", "extended", "missing")
     assert data["environments"][1]["slot"] is None
     assert gold["role"] == {"declared": "leader", "live": "leader", "dcs": "leader"}
     assert gold["release"]["revision"] >= 1 and gold["release"]["status"] == "deployed"  # earlier modules apply
