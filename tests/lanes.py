@@ -35,12 +35,13 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_lab_cli.py": 25,
     "tests/lab/test_lab_failover.py": 176,
     "tests/lab/test_nodeagent.py": 33,
-    "tests/lab/test_proxy.py": 7,
+    "tests/lab/test_proxy.py": 13,
     "tests/lab/test_real_apiserver.py": 64,
     "tests/lab/test_switchover.py": 92,
     "tests/lab/test_tls.py": 26,
     "tests/lab/test_wheel_install.py": 49,
     "tests/lab/test_wipe.py": 7,
+    "tests/lab/test_witness_site.py": 38,
     "tests/test_hooks.py": 21,
 }
 DEFAULT_TEST = 0.08

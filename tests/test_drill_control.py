@@ -47,9 +47,28 @@ class StandInLab:
         self.calls.append(("kill", {"site": site, "member": member, "restart": restart}))
         return [member or "patroni-0"]
 
-    def cut(self, site: str | None) -> list[str]:
-        self.calls.append(("cut", {"site": site}))
+    def cut(self, site: str | None, direction: str) -> list[str]:
+        self.calls.append(("cut", {"site": site, "direction": direction}))
         return [site] if site else ["gold", "golddr"]
+
+    # the witness site's links and loss
+    def witness_cut(self, site: str, direction: str) -> str:
+        if site not in ("gold", "golddr", "operator"):
+            raise RolegenError(f"the witness has no route for {site!r}", hint="routes: gold, golddr, operator")
+        self.calls.append(("witness_cut", {"site": site, "direction": direction}))
+        return site
+
+    def witness_heal(self, site: str | None) -> list[str]:
+        self.calls.append(("witness_heal", {"site": site}))
+        return [site] if site else ["gold", "operator"]
+
+    def witness_lose(self) -> str:
+        self.calls.append(("witness_lose", {}))
+        return "witness"
+
+    def witness_restore(self) -> str:
+        self.calls.append(("witness_restore", {}))
+        return "witness"
 
     # the operator's side, the tunnel's WAN settings, a late tunnel: recorded as received
     def _record(self, op: str, site: str | None, **args: Any) -> list[str]:
@@ -174,7 +193,8 @@ def test_bad_target_and_unknown_scenario_are_usage_errors(tmp_path: Path) -> Non
 def test_lab_help_lists_the_fault_verbs_and_drill() -> None:
     result = runner.invoke(app, ["lab", "--help"])
     for verb in ("kill", "start", "pause", "resume", "cut", "heal", "lose", "restore", "drill", "api-cut",
-                 "api-slow", "api-flaky", "api-heal", "wan", "delete-pod", "maintenance"):
+                 "api-slow", "api-flaky", "api-heal", "wan", "delete-pod", "maintenance", "witness-cut",
+                 "witness-heal", "witness-lose", "witness-restore"):
         assert verb in result.stdout
 
 
@@ -227,3 +247,101 @@ def test_lab_status_words_name_the_operator_side_faults_and_wan_settings() -> No
     assert _fault_words(faults) == ["operator's API route flaky 0.3", "Patroni maintenance mode",
                                     "WAN on its tunnel (jitter_ms 5, latency_ms 20)"]
     assert _fault_words({**faults, "api_route": None, "maintenance": False, "wan": None}) == []
+
+
+# -- links cut one way, and the witness site (`rolegen lab up --witness`) ----------------------------------------------
+@pytest.mark.parametrize(("argv", "call", "says"), [
+    (["cut", "gold", "--drop", "requests"], ("cut", {"site": "gold", "direction": "requests"}),
+     "tunnel towards gold cut one way: what the peer sends is dropped (open streams still deliver to it)"),
+    (["cut", "--drop", "answers"], ("cut", {"site": None, "direction": "answers"}),
+     "tunnel towards gold, golddr cut one way: what comes back to the peer is dropped (its requests still arrive)"),
+    (["witness-cut", "gold"], ("witness_cut", {"site": "gold", "direction": "both"}),
+     "gold's link to the witness cut both ways (connections refused)"),
+    (["witness-cut", "golddr", "--drop", "requests"], ("witness_cut", {"site": "golddr", "direction": "requests"}),
+     "golddr's link to the witness cut one way: requests dropped (nothing reaches the witness)"),
+    (["witness-cut", "operator", "--drop", "answers"], ("witness_cut", {"site": "operator", "direction": "answers"}),
+     "the operator's link to the witness cut one way: answers dropped (requests reach the witness and are "
+     "applied; no answer comes back)"),
+    (["witness-heal"], ("witness_heal", {"site": None}), "links to the witness healed: gold, operator"),
+    (["witness-heal", "gold"], ("witness_heal", {"site": "gold"}), "links to the witness healed: gold"),
+    (["witness-lose"], ("witness_lose", {}), "witness: lost (its API server and etcd stopped; every route to it "
+     "refuses)"),
+    (["witness-restore"], ("witness_restore", {}), "witness: answers again, with its data"),
+])
+def test_one_way_cuts_and_witness_verbs_reach_the_lab_and_say_what_changed(
+        served: tuple[Path, StandInLab], argv: list[str], call: tuple[str, dict[str, Any]], says: str) -> None:
+    root, lab = served
+    result = runner.invoke(app, ["lab", *argv, "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    assert lab.calls == [call]
+    assert says in result.stdout
+
+
+def test_witness_verbs_refuse_bad_input_before_the_lab(served: tuple[Path, StandInLab]) -> None:
+    root, lab = served
+    for argv in (["witness-cut"], ["witness-cut", "gold", "--drop", "both"], ["cut", "--drop", "sideways"],
+                 ["witness-lose", "gold"]):
+        assert runner.invoke(app, ["lab", *argv, "--root", str(root)]).exit_code == 2, argv
+    result = runner.invoke(app, ["lab", "witness-cut", "silver", "--root", str(root)])
+    assert result.exit_code == 1 and "the witness has no route for 'silver'" in result.stderr
+    assert lab.calls == []
+    with pytest.raises(RolegenError, match="unknown argument"):
+        request_message("witness_lose", site="gold")
+
+
+def test_a_lab_without_a_witness_says_how_to_get_one() -> None:
+    from rolegen_lab.faults import LabFaults
+
+    for op, args in (("witness_cut", {"site": "gold"}), ("witness_heal", {}), ("witness_lose", {}),
+                     ("witness_restore", {})):
+        response = dispatch(LabFaults(), {"op": op, "args": args})  # type: ignore[arg-type]
+        assert (response["error"], response["hint"]) == ("the lab has no witness site", "rolegen lab up --witness")
+
+
+def test_an_unknown_direction_is_refused_by_the_lab_too() -> None:
+    from rolegen_lab.faults import LabFaults
+
+    faults = LabFaults()
+    faults.sites = {}
+    response = dispatch(faults, {"op": "cut", "args": {"direction": "sideways"}})  # type: ignore[arg-type]
+    assert response["error"] == "unknown direction 'sideways'" and "requests" in response["hint"]
+
+
+def test_lab_status_words_name_one_way_cuts_and_the_witness() -> None:
+    from rolegen_lab.control.client import LabState, _fault_words
+    from rolegen_lab.control.witness_words import witness_words
+
+    faults = {"lost": False, "tunnel_cut": "requests", "witness_link": "answers", "held": [], "paused": [],
+              "api_route": None}
+    assert _fault_words(faults) == ["tunnel towards it: requests dropped", "link to the witness: answers dropped"]
+    assert _fault_words({**faults, "tunnel_cut": "both", "witness_link": "both"}) == [
+        "tunnel towards it cut", "link to the witness cut"]
+    assert witness_words({"lost": True, "operator_link": "requests"}) == [
+        "LOST", "operator's link to it: requests dropped"]
+    assert witness_words({"lost": False, "operator_link": None}) == []
+    state = {"kubeconfig": "/lab/kubeconfig", "environments": "/lab/environments", "sites": {}, "witness": {
+        "context": "witness", "namespace": "rolegen-witness", "faults": ["LOST"],
+        "kubeconfigs": {"golddr": "/lab/witness-golddr.kubeconfig", "gold": "/lab/witness-gold.kubeconfig"}}}
+    assert LabState(state).lines()[-2:] == [
+        "witness: context witness (the operator's route), namespace rolegen-witness; the sites' routes: "
+        "gold /lab/witness-gold.kubeconfig, golddr /lab/witness-golddr.kubeconfig", "  faults: LOST"]
+
+
+def test_up_with_witness_on_a_lab_up_without_one_refuses(tmp_path: Path, repo_root: Path) -> None:
+    from rolegen_lab.controlplane import k8sbin
+
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    for name in (*k8sbin.BINARIES, k8sbin.CLIENT):
+        (bins / name).write_text("#!/bin/sh\n")
+        (bins / name).chmod(0o755)
+    root = tmp_path / "lab"
+    root.mkdir()
+    (root / "daemon.pid").write_text(f"{os.getpid()}\n")  # a live daemon: this process
+    (root / "state.json").write_text('{"kubeconfig": "k", "environments": "e", "sites": {}}')
+    argv = ["lab", "up", "--dir", str(repo_root / "environments"), "--root", str(root), "--k8s-bin", str(bins)]
+    result = runner.invoke(app, [*argv, "--witness"])
+    assert result.exit_code == 1 and "up without a witness site" in result.stderr
+    assert "rolegen lab down, then rolegen lab up --witness" in result.stderr
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0 and "Not changed: the lab is already up" in result.stdout

@@ -1,9 +1,10 @@
 """CLI wiring of `rolegen lab` (the `lab` extra): up|build|status|down, the fault verbs (the sites', the
-operator's: api-*, delete-pod, maintenance; the tunnel's WAN settings), `drill` and `chaos`; added to the root
-app by rolegen.cli."""
+operator's: api-*, delete-pod, maintenance; the tunnel's WAN settings; the witness site's: witness-*), `drill` and
+`chaos`; added to the root app by rolegen.cli."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,12 +25,16 @@ lab_app = typer.Typer(
 
 @lab_app.command("up")
 def lab_up(
-    *, directory: DirOption = Path("environments"), root: LabRootOption = None, k8s_bin: K8sBinOption = None
+    *, directory: DirOption = Path("environments"), root: LabRootOption = None, k8s_bin: K8sBinOption = None,
+    witness: Annotated[bool, typer.Option("--witness", help="Also a witness site: a third control plane holding "
+                                          "the witness Lease, with a route to it per site and the operator's.")]
+    = False,
 ) -> None:
     """Bring up both sites from the environments and print how to reach them."""
     from rolegen_lab.control import client as lab_cmd
 
-    console.show(console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin)))
+    console.show(console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin,
+                                                witness=witness)))
 
 
 @lab_app.command("build")
@@ -61,6 +66,18 @@ SiteArg = Annotated[str, typer.Argument(help="Site (environment) name.")]
 OptionalSiteArg = Annotated[
     str | None, typer.Argument(help="Only the tunnel towards this site (default: both directions).")
 ]
+
+
+class Drop(StrEnum):
+    """One direction of a link: what a one-way cut drops."""
+
+    requests = "requests"
+    answers = "answers"
+
+
+def _drop_option(requests: str, answers: str) -> Any:
+    return typer.Option("--drop", help=f"Cut one way only: `requests` ({requests}) or `answers` ({answers}); "
+                        "default: both ways.")
 
 
 def _fault(op: str, root: Path | None, target: str | None, **args: Any) -> None:
@@ -100,9 +117,16 @@ def lab_resume(target: TargetArg, *, root: LabRootOption = None) -> None:
 
 
 @lab_app.command("cut")
-def lab_cut(site: OptionalSiteArg = None, *, root: LabRootOption = None) -> None:
+def lab_cut(
+    site: OptionalSiteArg = None,
+    *,
+    drop: Annotated[Drop | None, _drop_option("what the peer sends is lost; open streams still deliver to it",
+                                              "what comes back to the peer is lost; its requests still arrive")]
+    = None,
+    root: LabRootOption = None,
+) -> None:
     """Cut the TSC tunnel (APIs and local writes stay up): replication and the startup guard's peer check stop."""
-    _fault("cut", root, site)
+    _fault("cut", root, site, direction=drop.value if drop else "both")
 
 
 @lab_app.command("heal")
@@ -203,6 +227,42 @@ def lab_maintenance(
 ) -> None:
     """Patroni maintenance mode for a site, as `patronictl pause` sets it (`pause: true` in its DCS config)."""
     _fault("maintenance", root, site, on=not off)
+
+
+# -- the witness site (`lab up --witness`) ------------------------------------------------------------------------
+@lab_app.command("witness-cut")
+def lab_witness_cut(
+    site: Annotated[str, typer.Argument(help="Whose link: a site (its guard's route) or `operator`.")],
+    *,
+    drop: Annotated[Drop | None, _drop_option("nothing reaches the witness",
+                                              "requests reach the witness and are applied, answers are lost")]
+    = None,
+    root: LabRootOption = None,
+) -> None:
+    """Cut a site's link to the witness (or the operator's); the other links keep working."""
+    _fault("witness_cut", root, site, direction=drop.value if drop else "both")
+
+
+@lab_app.command("witness-heal")
+def lab_witness_heal(
+    site: Annotated[str | None, typer.Argument(help="Only this link (a site or `operator`; default: all).")] = None,
+    *,
+    root: LabRootOption = None,
+) -> None:
+    """Links to the witness work again."""
+    _fault("witness_heal", root, site)
+
+
+@lab_app.command("witness-lose")
+def lab_witness_lose(*, root: LabRootOption = None) -> None:
+    """Witness loss: its API server and etcd stop; every route to it refuses."""
+    _fault("witness_lose", root, None)
+
+
+@lab_app.command("witness-restore")
+def lab_witness_restore(*, root: LabRootOption = None) -> None:
+    """The lost witness answers again, with its data."""
+    _fault("witness_restore", root, None)
 
 
 @lab_app.command("drill")

@@ -1,6 +1,7 @@
 """Fault injection: `SiteFaults` (a mixin of `LabSite`: members killed, kept down, paused) and `LabFaults` (a mixin
-of `Lab`, by site name: also the tunnel cut, the site lost and restored): what `rolegen lab kill|start|pause|resume|
-cut|heal|lose|restore` and the drills do. Each method returns what it changed, so the CLI can say so and the
+of `Lab`, by site name: also the tunnel cut, both ways or one, the site lost and restored, and with a witness site
+its links and its loss): what `rolegen lab kill|start|pause|resume|cut|heal|lose|restore|witness-*` and the drills
+do. Each method returns what it changed, so the CLI can say so and the
 daemon's control channel can carry it.
 
 Everything acts on the lab's own processes and proxies (members, `<release>-master` proxies, tunnel endpoints),
@@ -15,6 +16,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rolegen.errors import RolegenError
+from rolegen_lab.controlplane.witness import DIRECTIONS, OPERATOR, WitnessSite
 from rolegen_lab.network.proxy import Address
 from rolegen_lab.network.wan import WanSettings
 from rolegen_lab.node.members import LabMember
@@ -94,6 +96,7 @@ class SiteFaults:
 
 class LabFaults(OperatorFaults):
     sites: dict[str, LabSite]
+    witness: WitnessSite | None = None  # the third site (Lab(witness=True), start_witness)
     _tunnel_timer: threading.Timer | None = None  # restore(tunnel_after=S): heals the tunnels later
 
     def site(self, name: str) -> LabSite:
@@ -119,18 +122,25 @@ class LabFaults(OperatorFaults):
     def resume(self, site: str, member: str | None = None) -> list[str]:
         return self.site(site).resume(member)
 
-    def cut(self, site: str | None = None) -> list[str]:
+    def cut(self, site: str | None = None, direction: str = "both") -> list[str]:
         """Cut the TSC tunnel towards `site` (its peer can no longer reach it), or both ways. The APIs and each
-        site's `<release>-master` stay up: local writes continue, replication and the guard's peer check stop."""
+        site's `<release>-master` stay up: local writes continue, replication and the guard's peer check stop.
+        `direction` `requests`: only what the peer sends is dropped (an open stream from `site` still delivers);
+        `answers`: only what `site` sends back (the peer's requests still arrive)."""
+        if direction not in DIRECTIONS:
+            raise RolegenError(f"unknown direction {direction!r}", hint=f"one of: {', '.join(DIRECTIONS)}")
         self._cancel_late_tunnel()
         chosen = self._chosen(site)
         for s in chosen:
-            s.tunnel.partition()
+            if direction == "both":
+                s.tunnel.partition()
+            else:
+                s.tunnel.one_way(direction)
         return [s.env for s in chosen]
 
     def heal(self, site: str | None = None) -> list[str]:
         self._cancel_late_tunnel()
-        chosen = [s for s in self._chosen(site) if s.tunnel.partitioned and not s.lost]
+        chosen = [s for s in self._chosen(site) if s.tunnel.cut_direction and not s.lost]
         for s in chosen:
             s.tunnel.heal()
         return [s.env for s in chosen]
@@ -188,13 +198,47 @@ class LabFaults(OperatorFaults):
             s.tunnel.set_wan(settings)
         return {"sites": [s.env for s in chosen], **asdict(settings)}
 
+    # -- the witness site (rolegen_lab.controlplane.witness) ------------------------------------------------
+    def _witness(self) -> WitnessSite:
+        if self.witness is None:
+            raise RolegenError("the lab has no witness site", hint="rolegen lab up --witness")
+        return self.witness
+
+    def witness_cut(self, site: str, direction: str = "both") -> str:
+        """`site`'s link to the witness (its guard's route; `operator`: the operator's) cut both ways, or one:
+        `requests` (nothing reaches the witness) or `answers` (requests reach it and are applied, answers are
+        dropped)."""
+        return self._witness().cut(site, direction)
+
+    def witness_heal(self, site: str | None = None) -> list[str]:
+        """`site`'s link to the witness (default: every link) works again; the links that changed."""
+        return self._witness().heal(site)
+
+    def witness_lose(self) -> str:
+        """The witness site goes dark: its API server and etcd stop, every route to it refuses."""
+        witness = self._witness()
+        if witness.lost:
+            raise RolegenError("the witness is already lost", hint="rolegen lab witness-restore")
+        witness.lose()
+        return "witness"
+
+    def witness_restore(self) -> str:
+        """The lost witness answers again, with its data (the Lease as it was); the links' cuts stay."""
+        witness = self._witness()
+        if not witness.lost:
+            raise RolegenError("the witness is not lost", hint="rolegen lab status")
+        witness.restore()
+        return "witness"
+
     def faults(self) -> dict[str, dict[str, Any]]:
-        """Every fault in force, per site (what `heal_all` undoes)."""
-        return {
+        """Every fault in force, per site, and the witness's own with a witness site (what `heal_all` undoes)."""
+        witness = self.witness
+        in_force: dict[str, dict[str, Any]] = {
             name: {
                 "lost": s.lost,
                 "api_down": s.api_down,
-                "tunnel_cut": s.tunnel.partitioned,
+                "tunnel_cut": s.tunnel.cut_direction,
+                "witness_link": witness.link(name) if witness else None,
                 "held": sorted(s.members[o].name for o in s.held),
                 "paused": sorted(s.members[o].name for o in s.paused),
                 **self.operator_faults(s),
@@ -202,11 +246,14 @@ class LabFaults(OperatorFaults):
             }
             for name, s in sorted(self.sites.items())
         }
+        if witness is not None:
+            in_force["witness"] = {"lost": witness.lost, "operator_link": witness.link(OPERATOR)}
+        return in_force
 
     def heal_all(self) -> dict[str, dict[str, Any]]:
         """Undo every fault: lost sites restored, held members started, paused ones resumed, tunnels healed,
-        the operator's API routes healed, maintenance mode ended (WAN settings stay). Returns the faults that were
-        in force."""
+        the operator's API routes healed, maintenance mode ended, the witness restored and its links healed (WAN
+        settings stay). Returns the faults that were in force."""
         before = self.faults()
         self._cancel_late_tunnel()
         for name, s in sorted(self.sites.items()):
@@ -216,4 +263,8 @@ class LabFaults(OperatorFaults):
             s.start()
             s.tunnel.heal()
         self.heal_operator()
+        if self.witness is not None:
+            if self.witness.lost:
+                self.witness.restore()
+            self.witness.heal()
         return before

@@ -1,5 +1,6 @@
 """The two-site lab: both sites of an environment pair on one machine, each on a real Kubernetes control plane
-(only the node agent and the volume provisioner are lab-made).
+(only the node agent and the volume provisioner are lab-made); with `witness=True` a third site, the witness
+(rolegen_lab.controlplane.witness).
 
 What the lab changes in the specs, and why (everything else is rolegen's own rendering and the chart):
 - peer.host/peer.port: the peer's tunnel endpoint is a local proxy (one loopback address per site, one port);
@@ -36,6 +37,7 @@ from rolegen.offline.workspace import load_workspace
 from rolegen.package_data import chart_dir
 from rolegen_lab.controlplane import k8sbin
 from rolegen_lab.controlplane.pki import tls_secrets
+from rolegen_lab.controlplane.witness import OPERATOR, WitnessSite
 from rolegen_lab.faults import LabFaults
 from rolegen_lab.network.ports import reserve
 from rolegen_lab.node.runtime import MemberRuntime, member_runtime, supports_ssl
@@ -63,7 +65,7 @@ class Lab(LabFaults):
     def __init__(
         self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
         timings: dict[str, int] | None = LAB_TIMINGS,
-        overrides: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None, witness: bool = False,
     ) -> None:
         """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
         production runs: bench/switchover.py --timings spec)."""
@@ -76,6 +78,8 @@ class Lab(LabFaults):
         self._runtime = runtime
         self.sites: dict[str, LabSite] = {}
         self.passwords: dict[str, dict[str, str]] = {}
+        self.with_witness = witness
+        self.witness: WitnessSite | None = None  # the third site, when asked for (start_witness)
         self.baseline: str | None = None  # the site the source specs declare leader: the drills' baseline
         self.maintained: set[str] = set()  # sites put in Patroni maintenance mode by the lab (heal_all resumes)
         self.kubeconfig = root / "kubeconfig"  # the operator's (through the API proxies)
@@ -136,9 +140,11 @@ class Lab(LabFaults):
                 name, spec.namespace, spec.release, spec.context or name, self.root, runtime, ("127.0.0.1", 0),
                 binaries, index, tunnel=(hosts[name], port), tunnel_source=egress[spec.peer.environment],
             )
+        self.witness = WitnessSite(self.root, binaries, self.sites) if self.with_witness else None
+        starts = [site.start_api for site in self.sites.values()] + ([self.witness.start] if self.witness else [])
         # The control planes are independent and each takes seconds to become ready: start them at once.
-        with ThreadPoolExecutor(max_workers=len(self.sites)) as pool:
-            for starting in [pool.submit(site.start_api) for site in self.sites.values()]:
+        with ThreadPoolExecutor(max_workers=len(starts)) as pool:
+            for starting in [pool.submit(start) for start in starts]:
                 starting.result()
         for name, spec in specs.items():
             site = self.sites[name]
@@ -190,16 +196,36 @@ class Lab(LabFaults):
 
     def _write_kubeconfig(self) -> None:
         """`kubeconfig`: the operator's, through each site's API proxy (operator-side API faults act on it);
-        `kubeconfig-direct`: straight to the API servers, the lab's own view that those faults never touch."""
+        `kubeconfig-direct`: straight to the API servers, the lab's own view that those faults never touch. With
+        a witness site, each has a context `witness` too (the operator's route to it, or straight to it)."""
         for path, operator in ((self.kubeconfig, True), (self.kubeconfig_direct, False)):
             config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
                                       "contexts": []}
-            for site in self.sites.values():
-                one = site.operator_kubeconfig_data() if operator else site.kubeconfig_data()
+            parts = [site.operator_kubeconfig_data() if operator else site.kubeconfig_data()
+                     for site in self.sites.values()]
+            if self.witness is not None:
+                parts.append(self.witness.kubeconfig_data(OPERATOR if operator else None))
+            for one in parts:
                 for key in ("clusters", "users", "contexts"):
                     config[key] += one[key]
             config["current-context"] = next(iter(self.sites.values())).context
             path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def start_witness(self) -> WitnessSite:
+        """The witness site on a lab already up (what `up()` starts with witness=True); `stop_witness()` ends it."""
+        if self.witness is None:
+            self.witness = WitnessSite(self.root, k8sbin.find(self.k8s_bin), self.sites)
+            self.witness.start()
+            self._write_kubeconfig()
+            self._write_state()
+        return self.witness
+
+    def stop_witness(self) -> None:
+        witness, self.witness = self.witness, None
+        if witness is not None:
+            witness.close()
+            self._write_kubeconfig()
+            self._write_state()
 
     def _write_state(self) -> None:
         (self.root / "state.json").write_text(json.dumps(self.describe(), indent=2, sort_keys=True) + "\n")
@@ -256,6 +282,7 @@ class Lab(LabFaults):
 
     def describe(self) -> dict[str, Any]:
         return {
+            **({"witness": self.witness.describe()} if self.witness is not None else {}),
             "kubeconfig": str(self.kubeconfig),
             "kubeconfig_direct": str(self.kubeconfig_direct),
             "environments": str(self.env_dir),
@@ -288,7 +315,8 @@ class Lab(LabFaults):
 
     # -- teardown --------------------------------------------------------------------------------------------
     def down(self) -> None:
-        """Both sites at once (their members and control planes are independent); waits for every process."""
-        with ThreadPoolExecutor(max_workers=max(len(self.sites), 1)) as pool:
-            for closing in [pool.submit(site.close) for site in self.sites.values()]:
+        """Every site at once (their members and control planes are independent); waits for every process."""
+        closes = [site.close for site in self.sites.values()] + ([self.witness.close] if self.witness else [])
+        with ThreadPoolExecutor(max_workers=max(len(closes), 1)) as pool:
+            for closing in [pool.submit(close) for close in closes]:
                 closing.result()

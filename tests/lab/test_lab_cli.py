@@ -1,5 +1,6 @@
-"""`rolegen lab up|status|down` as users run them: real control planes up, kubectl through the printed
-KUBECONFIG, and `down` leaves no process (etcd, API servers, controller managers, members) and no port."""
+"""`rolegen lab up|status|down` as users run them: real control planes up (the witness site's too: `--witness`),
+kubectl through the printed KUBECONFIG and a site's route to the witness, a witness link cut and healed through the
+daemon, and `down` leaves no process (etcd, API servers, controller managers, members) and no port."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def test_lab_up_status_kubectl_and_down_leave_nothing() -> None:
     root = member_runtime().workdir() / "lab"
     try:
         up = runner.invoke(app, ["lab", "up", "--dir", str(REPO / "environments"), "--root", str(root),
-                                 "--k8s-bin", str(k8sbin.find().directory)])
+                                 "--k8s-bin", str(k8sbin.find().directory), "--witness"])
         assert up.exit_code == 0, up.output
         kubeconfig = next(line.split("=", 1)[1] for line in up.stdout.splitlines() if line.startswith("export"))
         state = json.loads(runner.invoke(app, ["lab", "status", "--root", str(root), "-f", "json"]).stdout)
@@ -45,7 +46,23 @@ def test_lab_up_status_kubectl_and_down_leave_nothing() -> None:
         pods = subprocess.run([*kubectl, "--context", "golddr", "get", "pods"], capture_output=True, text=True,
                               timeout=30).stdout.split()
         assert pods[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] and "patroni-0" in pods
-        addresses = [urlsplit(site["api"]) for site in state["sites"].values()]
+        witness = state["witness"]
+        assert "witness: context witness" in runner.invoke(app, ["lab", "status", "--root", str(root)]).stdout
+        leases = [*kubectl, "--context", "witness", "get", "leases", "-o", "name"]
+        assert subprocess.run(leases, capture_output=True, text=True, timeout=30).returncode == 0
+        guard = [kubectl_binary(), "--kubeconfig", witness["kubeconfigs"]["gold"], "--cache-dir", str(root / "kc"),
+                 "get", "leases"]
+        assert subprocess.run(guard, capture_output=True, timeout=30).returncode == 0
+        cut = runner.invoke(app, ["lab", "witness-cut", "gold", "--root", str(root)])
+        assert cut.stdout.strip() == "gold's link to the witness cut both ways (connections refused)", cut.output
+        assert "link to the witness cut" in runner.invoke(app, ["lab", "status", "--root", str(root)]).stdout
+        refused = subprocess.run(guard, capture_output=True, text=True, timeout=30)
+        assert refused.returncode != 0 and "refused" in refused.stderr
+        assert subprocess.run(leases, capture_output=True, timeout=30).returncode == 0  # the operator's route works
+        runner.invoke(app, ["lab", "witness-heal", "--root", str(root)])
+        assert subprocess.run(guard, capture_output=True, timeout=30).returncode == 0
+        addresses = [urlsplit(url) for url in (witness["api"], *witness["routes"].values())]
+        addresses += [urlsplit(site["api"]) for site in state["sites"].values()]
         ports = [(a.hostname or "", a.port or 0) for a in addresses]
         ports += [(h, int(p)) for h, p in (site["master"].split(":") for site in state["sites"].values())]
         assert all(listening(h, p) for h, p in ports)

@@ -341,3 +341,175 @@ def test_a_manual_cut_overrides_a_pending_late_tunnel(echo: Address) -> None:
         assert gold.tunnel.partitioned  # the timer did not heal what the operator cut afterwards
     finally:
         gold.tunnel.close()
+
+
+# -- a link cut one way (TunnelProxy.one_way; an API route's answers cut: rolegen_lab.network.httprelay) ----------
+class Ticker:
+    """A server that sends b"t" every 50 ms on each connection and records what it receives (optionally over TLS):
+    a stream that delivers unasked, as WAL to a standby, and a far end that shows what arrived."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.received = bytearray()
+        self._tls = tls
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self._stop = threading.Event()
+        self.address: Address = self._server.getsockname()[:2]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        conn = raw
+        try:
+            raw.settimeout(5)
+            conn = self._tls.wrap_socket(raw, server_side=True) if self._tls else raw
+            conn.settimeout(0.05)
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    self.received += data
+                except TimeoutError:
+                    pass
+                conn.sendall(b"t")
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            conn.close()
+            raw.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.close()
+
+
+def _ticks(conn: socket.socket, seconds: float = 0.4) -> int:
+    """How many ticks arrive within `seconds`."""
+    got, deadline = 0, time.monotonic() + seconds
+    conn.settimeout(0.05)
+    while time.monotonic() < deadline:
+        try:
+            data = conn.recv(4096)
+        except (TimeoutError, ssl.SSLWantReadError):
+            continue
+        if not data:
+            break
+        got += data.count(b"t")
+    return got
+
+
+def _arrived(ticker: Ticker, payload: bytes, seconds: float = 1.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if payload in ticker.received:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_one_way_cuts_hold_one_direction_of_open_and_new_connections() -> None:
+    ticker = Ticker()
+    proxy = TunnelProxy(("127.0.0.1", 0), lambda: ticker.address)
+    try:
+        conn = socket.create_connection(proxy.address, timeout=2)
+        conn.sendall(b"a")
+        assert _arrived(ticker, b"a") and _ticks(conn) > 0
+        proxy.one_way("requests")  # what the client sends is lost; the stream still delivers
+        assert proxy.cut_direction == "requests" and not proxy.partitioned
+        conn.sendall(b"b")
+        assert _ticks(conn) > 0 and not _arrived(ticker, b"b", 0.3)
+        proxy.one_way("answers")  # the other way round: what it sends arrives, nothing comes back
+        assert _arrived(ticker, b"b")  # held while that way was cut, not lost: as TCP would resend it
+        conn.sendall(b"c")
+        assert _arrived(ticker, b"c")
+        _ticks(conn, 0.1)  # what was on its way when the cut began
+        assert _ticks(conn) == 0
+        with socket.create_connection(proxy.address, timeout=2) as new:  # accepted: only the answers are lost
+            new.sendall(b"d")
+            assert _arrived(ticker, b"d") and _ticks(new) == 0
+        proxy.heal()
+        assert proxy.cut_direction is None
+        conn.sendall(b"e")
+        assert _arrived(ticker, b"e") and _ticks(conn) > 0
+        conn.close()
+        with pytest.raises(RolegenError, match="unknown direction"):
+            proxy.one_way("sideways")
+    finally:
+        proxy.close()
+        ticker.close()
+
+
+def test_one_way_cuts_apply_over_wan_settings_too() -> None:
+    ticker = Ticker()
+    proxy = TunnelProxy(("127.0.0.1", 0), lambda: ticker.address)
+    try:
+        proxy.set_wan(WanSettings(latency_ms=5))
+        proxy.one_way("answers")
+        with socket.create_connection(proxy.address, timeout=2) as conn:
+            conn.sendall(b"w")
+            assert _arrived(ticker, b"w") and _ticks(conn) == 0
+    finally:
+        proxy.close()
+        ticker.close()
+
+
+def test_api_answers_cut_answers_reads_applies_the_write_and_loses_its_answer(tmp_path: Path) -> None:
+    """Over TLS, as kubectl sends it: a GET is answered, the PATCH after it reaches the server whole (applied
+    there) and nothing comes back from then on; `requests` lets not even the handshake through."""
+    from rolegen_lab.controlplane import pki
+
+    keys = pki.generate(tmp_path / "pki", "witness")
+    serving = server_context(str(keys.serving_crt), str(keys.serving_key))
+    ticker = Ticker(serving)
+    client = ssl.create_default_context(cafile=str(keys.ca_crt))
+    proxy = ApiProxy(("127.0.0.1", 0), ticker.address, serving, upstream_tls=client)
+    try:
+        proxy.one_way("answers")
+        with socket.create_connection(proxy.address, timeout=5) as raw, \
+                client.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            conn.sendall(b"GET /lease HTTP/1.1\r\nHost: w\r\n\r\n")
+            assert _arrived(ticker, b"GET /lease") and _ticks(conn) > 0  # a read before any write: answered
+            conn.sendall(b"PATCH /lease HTTP/1.1\r\nHost: w\r\nContent-Length: 9\r\n\r\n{\"lsn\":7}")
+            assert _arrived(ticker, b'{"lsn":7}')
+            _ticks(conn, 0.1)  # what was on its way when the write went out
+            assert _ticks(conn) == 0
+        proxy.one_way("requests")
+        with socket.create_connection(proxy.address, timeout=1) as raw, pytest.raises((TimeoutError, ssl.SSLError)):
+            client.wrap_socket(raw, server_hostname="127.0.0.1")
+        proxy.heal()
+        with socket.create_connection(proxy.address, timeout=5) as raw, \
+                client.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            conn.sendall(b"PUT /lease HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            assert _arrived(ticker, b"PUT /lease") and _ticks(conn) > 0
+    finally:
+        proxy.close()
+        ticker.close()
+
+
+def test_request_heads_tell_the_first_write_wherever_the_stream_is_split() -> None:
+    from rolegen_lab.network.httprelay import RequestHeads
+
+    read = b"GET /a HTTP/1.1\r\nHost: w\r\n\r\n"
+    body_read = b"GET /b HTTP/1.1\r\ncontent-length: 12\r\n\r\nPATCH /x HTT"  # a body that looks like a head
+    write = b"PATCH /c HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+    stream = read + body_read + write
+    for cut in range(1, len(stream)):
+        heads = RequestHeads()
+        heads.feed(stream[:cut])
+        assert heads.wrote == (cut >= len(read + body_read + write.split(b"\r\n\r\n")[0]) + 4), cut
+        heads.feed(stream[cut:])
+        assert heads.wrote
+    for odd in (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b"x" * 70000):
+        heads = RequestHeads()
+        heads.feed(odd)
+        assert heads.wrote  # not requests as kubectl sends them: the worst is assumed

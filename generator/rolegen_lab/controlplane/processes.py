@@ -41,10 +41,12 @@ CONTROLLERS = (
 
 
 class ControlPlane:
-    """`start()` (again after `stop()`: same ports, certificates and data), `stop()`, `kubeconfig()`."""
+    """`start()` (again after `stop()`: same ports, certificates and data), `stop()`, `kubeconfig()`.
+    `controllers=False`: etcd and the API server only (a witness site holds Leases, which no controller acts on)."""
 
-    def __init__(self, name: str, directory: Path, binaries: K8sBinaries) -> None:
+    def __init__(self, name: str, directory: Path, binaries: K8sBinaries, controllers: bool = True) -> None:
         self.name, self.directory, self.binaries = name, directory, binaries
+        self.controllers = controllers
         self.pki = pki.Pki(directory / "pki")
         self.etcd_port, self.peer_port, self.port = reserve(), reserve(), reserve()
         self._procs: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
@@ -59,7 +61,7 @@ class ControlPlane:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self, timeout: float = 60) -> None:
-        """etcd, then the API server (until /readyz), then the controller manager."""
+        """etcd, then the API server (until /readyz), then the controller manager (unless `controllers` is off)."""
         try:
             self._start(timeout)
         except BaseException:
@@ -74,6 +76,8 @@ class ControlPlane:
         self._wait(lambda: self._get(f"http://{HOST}:{self.etcd_port}/health") == 200, timeout, "etcd /health")
         self._spawn("kube-apiserver", self._apiserver_args())
         self._wait(lambda: self._get(self.url + "/readyz") == 200, timeout, "kube-apiserver /readyz")
+        if not self.controllers:
+            return
         kcm = self.directory / "kcm.kubeconfig"
         kcm.write_text(yaml.safe_dump(self.kubeconfig("kcm", "kube-system", self.pki.kcm_crt, self.pki.kcm_key)))
         kcm.chmod(0o600)

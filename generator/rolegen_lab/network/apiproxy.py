@@ -8,6 +8,11 @@ and then sends nothing, past kubectl's request timeout; `flaky` fails a fraction
 reset (RST) and, when a TLS context is given, half answered `503 Service Unavailable` by the proxy itself (it
 terminates TLS with the API server's serving certificate and offers only HTTP/1.1, so it can read one request
 head and answer it); the other connections get through untouched.
+
+It is also each party's route to the witness site (rolegen_lab.controlplane.witness), cut one way too
+(rolegen_lab.network.proxy's `one_way`): `requests` holds back what clients send; `answers`, given `upstream_tls`
+(a client context for the API server), lets writes through and holds back their answers
+(rolegen_lab.network.httprelay); on connections open when a one-way cut begins, that direction stops.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import struct
 import threading
 
 from rolegen.errors import RolegenError
+from rolegen_lab.network.httprelay import relay
 from rolegen_lab.network.proxy import Address, TunnelProxy
 
 MODES = ("ok", "cut", "slow", "flaky")
@@ -38,14 +44,14 @@ def _reset(sock: socket.socket) -> None:
 
 class ApiProxy(TunnelProxy):
     """Forwards `listen` to `upstream` (the API server) in the current mode; `tls` (a server context with the
-    API server's certificate) enables the 503 answers of `flaky`."""
+    API server's certificate) enables the 503 answers of `flaky`, and with `upstream_tls` the `answers` cut."""
 
     def __init__(self, listen: Address, upstream: Address, tls: ssl.SSLContext | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, upstream_tls: ssl.SSLContext | None = None) -> None:
         super().__init__(listen, lambda: upstream)
         self.mode, self.rate = "ok", 0.0
         self.upstream_up = True
-        self._tls, self._rng = tls, rng or random.Random()
+        self._tls, self._rng, self._upstream_tls = tls, rng or random.Random(), upstream_tls
         self._stalled: set[socket.socket] = set()
         self.failed = {"reset": 0, "503": 0}  # what `flaky` did, for tests and `lab status`
 
@@ -91,6 +97,15 @@ class ApiProxy(TunnelProxy):
             server.settimeout(0.2)
             self._server = server
 
+    def _relay_flowing(self, to_upstream: bool, wrote: bool) -> bool:
+        if to_upstream:
+            return self._one_way != "requests"
+        return not (wrote and self._one_way == "answers")
+
+    def _track(self, socks: set[socket.socket], opened: bool) -> None:
+        with self._lock:
+            self._conns = self._conns | socks if opened else self._conns - socks
+
     def _handle(self, client: socket.socket) -> None:
         if self.mode == "slow":
             with self._lock:
@@ -103,6 +118,12 @@ class ApiProxy(TunnelProxy):
             else:
                 self.failed["reset"] += 1
                 _reset(client)
+            return
+        if self._one_way == "answers" and self._tls is not None and self._upstream_tls is not None:
+            upstream = self._target()
+            assert upstream is not None
+            threading.Thread(target=relay, args=(client, upstream, self._tls, self._upstream_tls, self._relay_flowing,
+                                                 self._track, self._stop), daemon=True).start()
             return
         super()._handle(client)
 

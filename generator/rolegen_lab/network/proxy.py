@@ -2,7 +2,14 @@
 site's leader, can cut the link (partition) and counts the bytes that cross it. As a tunnel it connects from
 `source`, the address the peer's connections arrive from (the lab's `peer.cidrs`), so pg_hba tells the peer's
 connections from local ones as it does behind a real tunnel; and it can behave like a WAN link
-(rolegen_lab.network.wan: latency, jitter, a bandwidth cap, resets)."""
+(rolegen_lab.network.wan: latency, jitter, a bandwidth cap, resets).
+
+A cut is both ways (`partition`: connections dropped and refused) or one way (`one_way`): `requests` stops what
+clients send (an open stream still delivers what the far end sends), `answers` stops what comes back (what
+clients send still arrives and is acted on), open connections included. A one-way cut leaves that direction
+unread: its bytes wait in the socket buffers, as unacknowledged TCP segments wait for a link to return, and
+arrive on heal if their connection still exists (a client that gave up meanwhile has closed it). New connections
+are still accepted: the TCP handshake is the lab's loopback, not the link."""
 
 from __future__ import annotations
 
@@ -14,9 +21,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from rolegen.errors import RolegenError
 from rolegen_lab.network.wan import DelayedPump, Throttle, WanSettings
 
 Address = tuple[str, int]
+ONE_WAY = ("requests", "answers")  # what a one-way cut stops: what clients send, or what comes back to them
 
 
 class TunnelProxy:
@@ -32,6 +41,7 @@ class TunnelProxy:
         self._conns: set[socket.socket] = set()
         self._stop = threading.Event()
         self._partitioned = threading.Event()
+        self._one_way: str | None = None
         self.bytes_forwarded = 0
         self.wan = WanSettings()
         self._wan_generation = 0  # bumped by set_wan: the reset thread of older settings stops
@@ -45,8 +55,21 @@ class TunnelProxy:
         self._partitioned.set()
         self._drop_all()
 
-    def heal(self) -> None:
+    def one_way(self, direction: str) -> None:
+        """Cut one direction only (ONE_WAY), open connections included, until heal()."""
+        if direction not in ONE_WAY:
+            raise RolegenError(f"unknown direction {direction!r}", hint=f"one of: {', '.join(ONE_WAY)}")
+        self._one_way = direction
         self._partitioned.clear()
+
+    def heal(self) -> None:
+        self._one_way = None
+        self._partitioned.clear()
+
+    @property
+    def cut_direction(self) -> str | None:
+        """`both`, `requests`, `answers`, or None (the link works)."""
+        return "both" if self.partitioned else self._one_way
 
     def set_wan(self, settings: WanSettings) -> None:
         """Link behaviour from now on. Open connections are dropped (they reconnect under the new settings, as
@@ -109,6 +132,10 @@ class TunnelProxy:
                 return
             self._handle(client)
 
+    def _flowing(self, to_upstream: bool) -> bool:
+        """Whether one direction is read and forwarded now (a one-way cut stops one)."""
+        return self._one_way != ("requests" if to_upstream else "answers")
+
     def _handle(self, client: socket.socket) -> None:
         """Forward one accepted connection (subclasses decide first whether it gets through)."""
         target = None if self.partitioned else self._target()
@@ -129,7 +156,7 @@ class TunnelProxy:
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
         else:
             DelayedPump(client, upstream, lambda: self.wan, self._throttles, self._count,
-                        lambda: self._forget(client, upstream))
+                        lambda: self._forget(client, upstream), flowing=self._flowing)
 
     def _count(self, nbytes: int) -> None:
         with self._lock:
@@ -143,8 +170,11 @@ class TunnelProxy:
         peers = {a: b, b: a}
         try:
             while not self._stop.is_set():
-                readable, _, _ = select.select([a, b], [], [], 0.2)
+                watched = [sock for sock in (a, b) if self._flowing(sock is a)]
+                readable, _, _ = select.select(watched, [], [], 0.2)
                 for sock in readable:
+                    if not self._flowing(sock is a):  # cut while select() waited
+                        continue
                     data = sock.recv(65536)
                     if not data:
                         return

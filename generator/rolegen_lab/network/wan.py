@@ -78,20 +78,27 @@ class DelayedPump:
 
     def __init__(self, a: socket.socket, b: socket.socket, settings: Callable[[], WanSettings],
                  throttles: tuple[Throttle, Throttle], count: Callable[[int], None],
-                 done: Callable[[], None], rng: random.Random | None = None) -> None:
+                 done: Callable[[], None], rng: random.Random | None = None,
+                 flowing: Callable[[bool], bool] | None = None) -> None:
+        """`flowing(to_upstream)`: False leaves that direction unread for now (a one-way cut,
+        rolegen_lab.network.proxy)."""
         self._settings, self._count, self._done = settings, count, done
+        self._flowing = flowing or (lambda _to_upstream: True)
         self._rng = rng or random.Random()
         self._socks = (a, b)
         self._left = 2
         self._lock = threading.Lock()
-        for src, dst, throttle in ((a, b, throttles[0]), (b, a, throttles[1])):
+        for src, dst, throttle, to_upstream in ((a, b, throttles[0], True), (b, a, throttles[1], False)):
             chunks: queue.Queue[tuple[float, bytes]] = queue.Queue()
-            threading.Thread(target=self._read, args=(src, chunks), daemon=True).start()
+            threading.Thread(target=self._read, args=(src, chunks, to_upstream), daemon=True).start()
             threading.Thread(target=self._write, args=(dst, chunks, throttle), daemon=True).start()
 
-    def _read(self, src: socket.socket, chunks: queue.Queue[tuple[float, bytes]]) -> None:
+    def _read(self, src: socket.socket, chunks: queue.Queue[tuple[float, bytes]], to_upstream: bool) -> None:
         last = 0.0
         while True:
+            if not self._flowing(to_upstream) and src.fileno() >= 0:  # closed meanwhile: recv says so below
+                time.sleep(0.05)
+                continue
             try:
                 data = src.recv(CHUNK)
             except OSError:
