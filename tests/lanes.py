@@ -33,6 +33,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_import.py": 20,
     "tests/lab/test_lab.py": 40,
     "tests/lab/test_lab_cli.py": 25,
+    "tests/lab/test_kubectl_version.py": 5,
     "tests/lab/test_lab_failover.py": 176,
     "tests/lab/test_nodeagent.py": 33,
     "tests/lab/test_proxy.py": 13,

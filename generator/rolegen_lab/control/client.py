@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rolegen.errors import RolegenError, UsageError
+from rolegen.cluster.wait import poll
+from rolegen.errors import RolegenError, UsageError, WaitTimedOut
 from rolegen.offline.workspace import load_workspace
 from rolegen.results import Message
 from rolegen_lab.control.channel import connect, daemon_pid
@@ -122,17 +122,20 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (root / STATE_FILE).exists():
-            _STARTED[proc.pid] = proc
-            return LabState(_state(root), changed=True)
-        if proc.poll() is not None:
+    def started() -> bool:
+        if proc.poll() is not None and not (root / STATE_FILE).exists():
             error = (root / ERROR_FILE).read_text() if (root / ERROR_FILE).exists() else "(no error recorded)"
             raise RolegenError(f"the lab failed to start: {error.splitlines()[0]}", hint=f"details: {root}/daemon.log")
-        time.sleep(0.5)
-    down(root)
-    raise RolegenError(f"the lab did not come up within {timeout:.0f}s", hint=f"details: {root}/daemon.log")
+        return (root / STATE_FILE).exists()
+
+    try:
+        poll(started, bool, timeout=timeout, every=0.5, what="the lab to come up")
+    except WaitTimedOut:
+        down(root)
+        raise RolegenError(f"the lab did not come up within {timeout:.0f}s",
+                           hint=f"details: {root}/daemon.log") from None
+    _STARTED[proc.pid] = proc
+    return LabState(_state(root), changed=True)
 
 
 def stop(root: Path) -> Message:
@@ -145,9 +148,9 @@ def down(root: Path, timeout: float = 60) -> bool:
     pid = daemon_pid(root)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while daemon_pid(root) == pid and time.monotonic() < deadline:
-            time.sleep(0.2)
+        with contextlib.suppress(WaitTimedOut):
+            poll(lambda: daemon_pid(root), lambda now: now != pid, timeout=timeout, every=0.2,
+                 what="the lab daemon to stop")
         if daemon_pid(root) == pid:
             os.killpg(pid, signal.SIGKILL)
         started = _STARTED.pop(pid, None)
