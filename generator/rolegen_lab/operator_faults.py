@@ -12,6 +12,7 @@ import json
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from rolegen.cluster.wait import poll
 from rolegen.errors import RolegenError
 
 if TYPE_CHECKING:
@@ -118,4 +119,17 @@ class OperatorFaults:
         self.api_heal()
         for name in sorted(self.maintained):
             if not self.site(name).lost:
+                self._end_maintenance(name)
+
+    def _end_maintenance(self, name: str, timeout: float = 60) -> None:
+        """Members heal_all has just started (held down meanwhile) answer only once their Patroni runs: ask
+        until one of them takes the PATCH, for up to `timeout` (then WaitTimedOut names the site)."""
+
+        def ended() -> bool:
+            try:
                 self.maintenance(name, on=False)
+            except RolegenError:
+                return False
+            return True
+
+        poll(ended, bool, timeout=timeout, every=1.0, what=f"a Patroni of {name} to end maintenance mode")
