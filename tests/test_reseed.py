@@ -72,6 +72,13 @@ def test_what_befalls_the_leader_during_the_prompt_keeps_the_standbys_volumes(
     assert "golddr was not wiped" in refused.value.message and why in refused.value.message
     assert _deleted(golddr) == [] and golddr.named("PersistentVolumeClaim") == ["data-patroni-0"]
     assert "rolegen reseed --env golddr" in (refused.value.hint or "")
+    # Refused before anything changed, or after the scale-down: then its members come back with their data,
+    # never left at 0 (a restarting leader site's startup guard would wait for them forever).
+    scales = [e for kind, e in golddr.events if kind == "scale"]
+    assert [e["replicas"] for e in scales] in ([], [0, 1])
+    if scales:
+        assert scales[-1]["pvcs"] == ["data-patroni-0"]
+        assert "golddr is back at 1 member(s) with its data (a fenced standby)" in refused.value.message
 
 
 def test_a_failed_read_of_the_leader_before_the_wipe_stops_it_as_it_is() -> None:

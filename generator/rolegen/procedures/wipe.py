@@ -35,10 +35,11 @@ def detail(pair: Pair) -> str:
     return (
         f"Scale {back.environment}'s StatefulSet to 0. Before deleting its PVCs, re-read {src.environment} until "
         "it proves a live,\nhealthy leader (DCS config leader; lock holder a running primary; lock renewed while "
-        "watched; the system\nid the preflight read), else refuse with the PVCs kept. Delete them and wait until "
-        f"they are gone; clear\n`initialize`/`history` and the {back.leader_map} annotations (rolegen render "
-        f"--reseed); re-read {back.config_map}\n(created if missing) as a standby of {src.environment}; only then "
-        f"scale back up; wait for the clone from {src.environment} to stream."
+        "watched; the system\nid the preflight read), else refuse with the PVCs kept and the members scaled back "
+        "up. Delete them and\nwait until they are gone; clear `initialize`/`history` and the "
+        f"{back.leader_map} annotations (rolegen\nrender --reseed); re-read {back.config_map} (created if missing) "
+        f"as a standby of {src.environment}; only then scale\nback up; wait for the clone from {src.environment} "
+        "to stream."
     )
 
 
@@ -54,7 +55,11 @@ def reseed_site(pair: Pair, timeout: float, *, system_id: str | None, rerun: str
     pair.guard()
     cluster.scale("statefulset", back.release, 0)
     pair.wait(f"{back.environment} to stop every member", lambda: not pair.read(back).members, timeout)
-    _prove_source(pair, system_id, rerun)
+    try:
+        _prove_source(pair, system_id, rerun)
+    except RolegenError as exc:
+        _scale_back(pair, count, exc)
+        raise
     prefix = f"data-{back.release}-"
     for name in _pvcs(pair, prefix):
         pair.guard()
@@ -106,10 +111,24 @@ def _prove_source(pair: Pair, system_id: str | None, rerun: str) -> SiteState:
     except WaitTimedOut:
         raise RolegenError(
             f"{back.environment} was not wiped: {src.environment} is not proven a healthy leader: {'; '.join(why)}",
-            hint=f"{back.environment} is scaled to 0 with its data (PVCs kept). rolegen status; once "
-            f"{src.environment} leads again: {rerun}",
+            hint=f"rolegen status; once {src.environment} leads again: {rerun}",
         ) from None
     return last[0]
+
+
+def _scale_back(pair: Pair, count: int, exc: RolegenError) -> None:
+    """Nothing was deleted: `pair.to`'s members come back with their data, as the fenced standbys they were. Left
+    at 0 they would keep the leader's site from starting too when its members restart: its startup guard waits
+    for a peer that answers (chaos seed 904 found that deadlock)."""
+    back = pair.to
+    try:
+        pair.guard()
+        pair.cluster(back).scale("statefulset", back.release, count)
+        exc.message += f"; {back.environment} is back at {count} member(s) with its data (a fenced standby)"
+    except RolegenError as failed:
+        exc.message += (f"; {back.environment} is scaled to 0 with its data (PVCs kept), and scaling it back to "
+                        f"{count} failed ({failed.message}): kubectl -n {back.namespace} scale statefulset "
+                        f"{back.release} --replicas={count}")
 
 
 def _forget(pair: Pair, rerun: str) -> None:
