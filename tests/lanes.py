@@ -42,7 +42,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_tls.py": 26,
     "tests/lab/test_wheel_install.py": 49,
     "tests/lab/test_wipe.py": 7,
-    "tests/lab/test_witness_site.py": 38,
+    "tests/lab/test_witness_site.py": 17,
     "tests/test_hooks.py": 21,
 }
 DEFAULT_TEST = 0.08

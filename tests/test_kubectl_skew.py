@@ -183,3 +183,23 @@ def test_an_unreachable_site_is_probed_once_and_fails_as_any_call(fakes: Fakes) 
     bundled = str(fakes.root / "venv" / "kubectl")
     assert fakes.runs() == [(bundled, "version"), (bundled, "get")]
     assert site.client().path == str(fakes.root / "venv" / "kubectl")  # the default: nothing was measured
+
+
+def test_versions_are_remembered_on_disk_across_runs_within_the_ttl(fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    """A script running rolegen many times probes a site once per CACHE_TTL; a changed binary is asked again."""
+    fakes.client("path", "kubectl", kubectl_version("v1.34.1"))
+    fakes.server("gold", "v1.34.4")
+    cache = fakes.root / "cache"
+    Cluster("ns", "gold", cache_dir=cache).list("pods")
+    kubectl_client.forget()  # a second process
+    Cluster("ns", "gold", cache_dir=cache).list("pods")
+    asked = [asked for _, asked in fakes.runs()]
+    assert asked.count("version") == 1 and asked.count("version --client") == 1 and asked.count("get") == 2
+    kubectl_client.forget()
+    later = kubectl_client.time.time() + kubectl_client.CACHE_TTL + 1
+    monkeypatch.setattr(kubectl_client.time, "time", lambda: later)
+    fakes.client("path", "kubectl", kubectl_version("v1.35.0"))  # upgraded: another binary
+    assert Cluster("ns", "gold", cache_dir=cache).client().version == "v1.35.0"
+    asked = [asked for _, asked in fakes.runs()]
+    assert asked.count("version") == 2 and asked.count("version --client") == 2

@@ -21,7 +21,8 @@ def _readme_lab_commands() -> list[str]:
     section = (REPO / "README.md").read_text().split("## The lab: rehearse on a laptop", 1)[1]
     block = re.search(r"```sh\n(.+?)\n```", section, re.S)
     assert block is not None
-    return [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
+    commands = (line.split("#", 1)[0].strip() for line in block.group(1).splitlines())
+    return [command for command in commands if command]  # a comment continued on its own line is no command
 
 
 def test_fresh_venv_with_the_readme_commands_runs_lab_up(tmp_path: Path) -> None:

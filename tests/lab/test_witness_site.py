@@ -36,7 +36,8 @@ def route(lab: Lab, party: str) -> Cluster:
     witness = lab.witness
     assert witness is not None
     kubeconfig = lab.kubeconfig if party == OPERATOR else witness.kubeconfig(party)
-    return Cluster(NAMESPACE, CONTEXT, kubeconfig, lab.root / "kube-cache")
+    # A guard's request timeout (rolegen.witness.rules Timers: 4 s): a cut route fails within it.
+    return Cluster(NAMESPACE, CONTEXT, kubeconfig, lab.root / "kube-cache", request_timeout=4)
 
 
 def lease(lab: Lab, party: str, name: str) -> WitnessLease:
@@ -96,7 +97,7 @@ def test_one_way_cuts_an_applied_renewal_whose_answer_is_lost_and_a_take_that_ne
     control.request("witness_cut", site="gold", direction="answers")
     control.request("witness_cut", site="golddr", direction="requests")
     assert (lab.faults()["gold"]["witness_link"], lab.faults()["golddr"]["witness_link"]) == ("answers", "requests")
-    with ThreadPoolExecutor(max_workers=2) as pool:  # kubectl's timeouts (20 s, 10 s) run side by side
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two request timeouts run side by side
         renewing = pool.submit(gold.renew, "gold", seen, 777)
         taking = pool.submit(golddr.take, "golddr", seen)
         with pytest.raises(ClusterError):

@@ -117,6 +117,8 @@ class Cluster:
     context: str | None = None
     kubeconfig: Path | None = None
     cache_dir: Path | None = None  # kubectl discovery cache; tests keep it in their own directory
+    # kubectl's --request-timeout, seconds. A witness guard counts on a few (rolegen.witness.rules).
+    request_timeout: int = 20
 
     @property
     def name(self) -> str:
@@ -130,7 +132,7 @@ class Cluster:
         else the bundled kubectl)."""
         site = (str(self.kubeconfig or os.environ.get("KUBECONFIG", "")), self.context or "")
         try:
-            return kubectl_client.for_site(site, self.name, self._versions)
+            return kubectl_client.for_site(site, self.name, self._versions, self.cache_dir)
         except kubectl_client.NoClient as exc:
             raise ClusterError(exc.message, exc.hint) from None
 
@@ -153,7 +155,7 @@ class Cluster:
             cmd += ["--context", self.context]
         if self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
-        cmd += ["--namespace", self.namespace, "--request-timeout", "20s", *args]
+        cmd += ["--namespace", self.namespace, "--request-timeout", f"{self.request_timeout}s", *args]
         try:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
                                   env=client_env())

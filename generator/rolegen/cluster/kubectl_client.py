@@ -16,6 +16,12 @@ gives that client's own version. Each other candidate on PATH is asked `version 
 process. Every later call of the site reuses the choice: no extra process per call. `oc` reports its OpenShift
 release rather than its Kubernetes version: OpenShift 4.N (N >= 6) ships Kubernetes 1.(N+13).
 
+Across processes, the answers are remembered on disk beside kubectl's own cache (`rolegen-versions.json` in the
+site's --cache-dir, else ~/.kube/cache): a client binary's version for as long as the file is unchanged, a
+site's server version for CACHE_TTL. A script or a drill that runs rolegen many times probes a site once per
+CACHE_TTL, not once per run; a server upgraded meanwhile is seen within CACHE_TTL (the choice, not safety, depends
+on it).
+
 When the chosen client is beyond the policy, one warning per process goes to the sink the CLI registers
 (`on_warning`); below the CLI nothing prints, and without a sink the warning is dropped.
 """
@@ -29,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +44,7 @@ from typing import Any
 from rolegen.errors import RolegenError
 
 SKEW = 1  # minor versions either way (kubectl's version skew policy)
+CACHE_TTL = 600.0  # seconds a site's server version is taken from the disk cache
 Probe = Callable[[str], dict[str, Any]]  # client path -> its `version -o json` against the site ({}: not told)
 
 
@@ -146,10 +154,50 @@ def server_minor(data: dict[str, Any]) -> tuple[str, int] | None:
     return (git, int(found.group(1))) if found else None
 
 
-def client_version(path: str) -> dict[str, Any]:
-    """`version --client -o json` of `path`, once per process ({}: it failed)."""
+def _cache_file(cache_dir: Path | None) -> Path:
+    return (cache_dir or Path.home() / ".kube" / "cache") / "rolegen-versions.json"
+
+
+def _disk(cache_dir: Path | None) -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_file(cache_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember(cache_dir: Path | None, section: str, key: str, value: dict[str, Any]) -> None:
+    """Best effort: written whole through a temporary file (concurrent runs never see half a file)."""
+    file = _cache_file(cache_dir)
+    data = _disk(cache_dir)
+    data.setdefault(section, {})[key] = value
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_name(f".{file.name}.{os.getpid()}.{threading.get_ident()}")
+        temporary.write_text(json.dumps(data, sort_keys=True))
+        os.replace(temporary, file)
+    except OSError:
+        pass
+
+
+def _binary_key(path: str) -> str | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.realpath(path)}|{stat.st_mtime_ns}|{stat.st_size}"
+
+
+def client_version(path: str, cache_dir: Path | None = None) -> dict[str, Any]:
+    """`version --client -o json` of `path`, once per process, and from disk while the binary is unchanged
+    ({}: it failed)."""
     with _versions_lock:
         if path not in _versions:
+            key = _binary_key(path)
+            known = _disk(cache_dir).get("clients", {}).get(key) if key else None
+            if isinstance(known, dict):
+                _versions[path] = known
+                return known
             try:
                 proc = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True,
                                       timeout=30, check=False)
@@ -158,7 +206,22 @@ def client_version(path: str) -> dict[str, Any]:
                 _versions[path] = {}
             if not isinstance(_versions[path], dict):
                 _versions[path] = {}
+            if key and _versions[path]:
+                _remember(cache_dir, "clients", key, _versions[path])
         return _versions[path]
+
+
+def _server_version(key: str, cache_dir: Path | None, prober: str, probe: Probe) -> dict[str, Any]:
+    """What `prober` answers to `version -o json` against the site: from disk when younger than CACHE_TTL."""
+    known = _disk(cache_dir).get("servers", {}).get(key)
+    fresh = isinstance(known, dict) and 0 <= time.time() - float(known.get("at", 0)) < CACHE_TTL
+    if fresh and isinstance(known.get("data"), dict):
+        data: dict[str, Any] = known["data"]
+        return data
+    data = probe(prober)
+    if data.get("serverVersion"):
+        _remember(cache_dir, "servers", key, {"at": time.time(), "data": data})
+    return data
 
 
 def _skew_warning(path: str, data: dict[str, Any], server: tuple[str, int], site: str) -> str | None:
@@ -171,23 +234,23 @@ def _skew_warning(path: str, data: dict[str, Any], server: tuple[str, int], site
             "kubectl or oc within one minor of it on PATH, or pass --kube-client")
 
 
-def choose(site: str, given: str | None, prober: str, data: dict[str, Any]) -> Choice:
+def choose(site: str, given: str | None, prober: str, data: dict[str, Any], cache_dir: Path | None = None) -> Choice:
     """The client of `site` by the rule in the module docstring: `given` is the explicit client, if any; `data` is
     what `prober` answered to `version -o json` against the site ({}: nothing)."""
     server = server_minor(data)
     if given is None and server is not None:
         for candidate in on_path():
-            info = data if candidate == prober else client_version(candidate)
+            info = data if candidate == prober else client_version(candidate, cache_dir)
             minor = client_minor(info)
             if minor is not None and abs(minor - server[1]) <= SKEW:
                 return Choice(candidate, version_label(info), server[0])
     chosen = given or default_client()
-    info = data if chosen == prober else client_version(chosen)
+    info = data if chosen == prober else client_version(chosen, cache_dir)
     warning = _skew_warning(chosen, info, server, site) if server is not None else None
     return Choice(chosen, version_label(info), server[0] if server else None, warning)
 
 
-def for_site(key: tuple[str, ...], site: str, probe: Probe) -> Choice:
+def for_site(key: tuple[str, ...], site: str, probe: Probe, cache_dir: Path | None = None) -> Choice:
     """The client of the site `key` names (`site` in messages): chosen on its first call, then reused. The key
     also holds what the choice depends on (the configured client, PATH), so a change of either chooses again."""
     key = (*key, _override or "", os.environ.get("ROLEGEN_KUBE_CLIENT", ""), os.environ.get("PATH", ""))
@@ -200,12 +263,12 @@ def for_site(key: tuple[str, ...], site: str, probe: Probe) -> Choice:
             given = explicit()
             prober = given or default_client()
             try:
-                data = probe(prober)
+                data = _server_version("|".join((*key, prober)), cache_dir, prober, probe)
             except RolegenError:
                 # Unreachable: this call fails as the probe did; later calls keep the prober, never probe again.
                 _choices[key] = Choice(prober, None)
                 raise
-            _choices[key] = choose(site, given, prober, data)
+            _choices[key] = choose(site, given, prober, data, cache_dir)
             _warn(_choices[key].warning)
         return _choices[key]
 
