@@ -1,4 +1,5 @@
-"""The suite in lanes: one ordered group of tests per pytest-xdist worker, so the lab tests run on two labs at once.
+"""The suite in lanes: one ordered group of tests per pytest-xdist worker, so the lab tests run on several labs
+at once.
 
 A lab test needs its lab to itself for the whole stretch it runs in (its module's state, or a drill scenario's
 report), so the unit of scheduling is a module, or one drill scenario with all its criteria, never a single test.
@@ -11,39 +12,39 @@ from __future__ import annotations
 
 import pytest
 
-# Seconds per unit on the 2-core CI machine with two lanes (pytest --durations=0, 2026-12-02; flaky-api and
-# recreated-pod without a failed run's waits); an unknown unit weighs its test count times DEFAULT_TEST.
+# Seconds per unit on the 2-core CI machine with two lanes (pytest --durations=0, clean-clone CI run of 2c393d9,
+# 2026-12-02); an unknown unit weighs its test count times DEFAULT_TEST.
 WEIGHTS: dict[str, float] = {
-    "tests/lab/test_chaos.py": 168,
-    "tests/lab/test_controlplane.py": 16,
-    "tests/lab/test_diff_apply.py": 105,
-    "tests/lab/test_drills.py::apply-race": 66,
-    "tests/lab/test_drills.py::concurrent-rolegen": 34,
-    "tests/lab/test_drills.py::dr-link": 32,
-    "tests/lab/test_drills.py::faults": 10,
-    "tests/lab/test_drills.py::flaky-api": 138,
-    "tests/lab/test_drills.py::hung-patroni": 86,
-    "tests/lab/test_drills.py::killed-rolegen": 45,
-    "tests/lab/test_drills.py::operator-partition": 62,
-    "tests/lab/test_drills.py::paused-patroni": 7,
-    "tests/lab/test_drills.py::recreated-pod": 115,
-    "tests/lab/test_drills.py::returning-site": 101,
-    "tests/lab/test_drills.py::site-loss-failover": 75,
-    "tests/lab/test_drills.py::tunnel-cut": 44,
-    "tests/lab/test_import.py": 20,
-    "tests/lab/test_lab.py": 40,
-    "tests/lab/test_lab_cli.py": 25,
-    "tests/lab/test_kubectl_version.py": 5,
+    "tests/lab/test_chaos.py": 140,
+    "tests/lab/test_controlplane.py": 19,
+    "tests/lab/test_diff_apply.py": 94,
+    "tests/lab/test_drills.py::apply-race": 53,
+    "tests/lab/test_drills.py::concurrent-rolegen": 42,
+    "tests/lab/test_drills.py::dr-link": 42,
+    "tests/lab/test_drills.py::faults": 13,
+    "tests/lab/test_drills.py::flaky-api": 116,
+    "tests/lab/test_drills.py::hung-patroni": 92,
+    "tests/lab/test_drills.py::killed-rolegen": 47,
+    "tests/lab/test_drills.py::operator-partition": 68,
+    "tests/lab/test_drills.py::paused-patroni": 14,
+    "tests/lab/test_drills.py::recreated-pod": 85,
+    "tests/lab/test_drills.py::returning-site": 96,
+    "tests/lab/test_drills.py::site-loss-failover": 78,
+    "tests/lab/test_drills.py::tunnel-cut": 55,
+    "tests/lab/test_import.py": 21,
+    "tests/lab/test_lab.py": 38,
+    "tests/lab/test_lab_cli.py": 28,
+    "tests/lab/test_kubectl_version.py": 2,
     "tests/lab/test_lab_failover.py": 176,
-    "tests/lab/test_nodeagent.py": 33,
+    "tests/lab/test_nodeagent.py": 50,
     "tests/lab/test_proxy.py": 13,
-    "tests/lab/test_real_apiserver.py": 64,
-    "tests/lab/test_switchover.py": 92,
-    "tests/lab/test_tls.py": 26,
-    "tests/lab/test_wheel_install.py": 49,
-    "tests/lab/test_wipe.py": 7,
-    "tests/lab/test_witness_site.py": 17,
-    "tests/test_hooks.py": 21,
+    "tests/lab/test_real_apiserver.py": 59,
+    "tests/lab/test_switchover.py": 94,
+    "tests/lab/test_tls.py": 41,
+    "tests/lab/test_wheel_install.py": 53,
+    "tests/lab/test_wipe.py": 8,
+    "tests/lab/test_witness_site.py": 26,
+    "tests/test_hooks.py": 15,
 }
 DEFAULT_TEST = 0.08
 # Scenarios another lab test of the suite runs in full, left to `rolegen lab drill` and bench/drills.py so the
