@@ -171,6 +171,25 @@ def test_a_colliding_timeline_number_without_a_history_annotation_is_caught_by_t
         assert divergence(unproven, leader_site(promotion=PROMOTION)) is not None
 
 
+def test_an_unfenced_old_site_reporting_its_old_timeline_is_diverged_from_the_first_read() -> None:
+    """A CI run saw it: gold restarted after a failover rolegen did not fence, its standby leader not streaming
+    yet and reporting its restartpoint's timeline (3). Status read "not diverged", then "diverged" seconds
+    later once it named 4. Nothing fenced gold before the promotion: its report cannot clear it, at any
+    timeline. With this promotion's fence record the same report is a lagging follower; a writable member
+    reporting 3 is exact, and past the switch point it needs a rewind (different timeline numbers)."""
+    stale = site("gold", [member("g-0", "standby-leader", 3, 700)], holder="g-0")
+    found = divergence(stale, leader_site(promotion=PROMOTION))
+    assert found is not None and found.repair == "reseed" and "nothing proves gold" in found.reason
+
+    fence = {"leader": "golddr", "promotion": PROMOTION["id"], "max_timeline": 3, "writers": []}
+    fenced = site("gold", [member("g-0", "standby-leader", 3, 700)], holder="g-0", records=Records("1", fence=fence))
+    assert divergence(fenced, leader_site(promotion=PROMOTION)) is None
+
+    writer = site("gold", [member("g-0", "leader", 3, 900)], holder="g-0")
+    found = divergence(writer, leader_site(promotion=PROMOTION, history=[[3, 800, "no recovery"]]))
+    assert found is not None and found.repair == "rewind"
+
+
 def test_a_timeline_number_the_old_site_reached_before_the_promotion_is_a_collision() -> None:
     """A restarted gold member promoted itself to 4 while golddr, on 3, was promoted to 4 too (with
     --accept-data-loss). The promotion records what golddr left (3) and what gold reached (4) apart: the fence

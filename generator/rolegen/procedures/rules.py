@@ -254,6 +254,7 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
         return Divergence(
             f"{candidate.environment} had reached timeline {old_top} before {leader.environment} was promoted "
             f"onto timeline {began}: the same timeline number was used twice", "reseed")
+    unproven = mine_promoted and isinstance(before, int) and not _fence_proves(candidate, promotion)
     for member in candidate.members:
         t = member.timeline
         if t is None:
@@ -263,9 +264,17 @@ def divergence(candidate: SiteState, leader: SiteState) -> Divergence | None:
                 f"{member.name} is on timeline {t}, past {leader.environment}'s {current}: it promoted on its own",
                 "reseed",
             )
-        if mine_promoted and isinstance(before, int) and before < t <= current and not _fence_proves(
-            candidate, promotion
-        ):
+        if unproven and isinstance(before, int) and t <= before and not member.may_write:
+            # A standby's report can lag its data (it names its last restartpoint's timeline), and nothing
+            # fenced this site before the promotion: the report cannot clear it. It would read "not diverged"
+            # until its walreceiver names the leader's timeline, then "diverged": say it once, from the start.
+            return Divergence(
+                f"{member.name} reports timeline {t} as a standby (a standby's report can lag its data) and "
+                f"rolegen never saw {candidate.environment} fenced before it promoted {leader.environment}: "
+                f"nothing proves {candidate.environment} reached {leader.environment}'s history by following",
+                "reseed",
+            )
+        if unproven and isinstance(before, int) and before < t <= current:
             return Divergence(
                 f"{member.name} is on timeline {t}, which {leader.environment} began when rolegen promoted it; "
                 f"nothing proves {candidate.environment} reached it by following (it may have promoted on a "
