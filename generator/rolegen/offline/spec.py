@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rolegen.witness.rules import Timers
+
 Role = Literal["leader", "standby-leader"]
 ROLES: tuple[Role, ...] = ("leader", "standby-leader")
 ROLE_ALIASES: dict[str, Role] = {"leader": "leader", "standby-leader": "standby-leader", "standby": "standby-leader"}
@@ -85,6 +87,45 @@ class StartupGuard:
         )
 
 
+TIMER_NAMES = ("fence_after", "margin", "renew_every", "request_timeout")
+
+
+@dataclass(frozen=True)
+class Witness:
+    """`witness:` of a spec, defaults filled in (docs/witness.md): the Lease `lease` in the third site's
+    `context` and `namespace`. `lag_limit`: bytes (async only); `secret`: the Secret the guards reach the witness
+    with (a name; each site may name its own)."""
+
+    context: str
+    namespace: str
+    lease: str
+    mode: str = "manual"
+    replication: str = "async"
+    secret: str | None = None
+    timers: Timers = field(default_factory=Timers)
+    lag_limit: int | None = None
+
+    @property
+    def automatic(self) -> bool:
+        return self.mode == "automatic"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Witness | None:
+        if not data:
+            return None
+        timers = data.get("timers") or {}
+        return cls(
+            context=data["kubernetes"]["context"],
+            namespace=data["kubernetes"]["namespace"],
+            lease=data["lease"],
+            mode=data.get("mode", "manual"),
+            replication=data.get("replication", "async"),
+            secret=data.get("secret"),
+            timers=Timers(**{k: float(timers[k]) for k in TIMER_NAMES if k in timers}),
+            lag_limit=(data.get("lag_limit") or {}).get("bytes"),
+        )
+
+
 @dataclass(frozen=True)
 class Spec:
     environment: str
@@ -105,6 +146,7 @@ class Spec:
     dr_slot: dict[str, Any] = field(default_factory=dict)  # patroni.dr_slot (rolegen.offline.slots)
     startup_guard: StartupGuard = field(default_factory=StartupGuard)
     monitoring: dict[str, Any] = field(default_factory=dict)  # `monitoring:` as validated (prometheus_rule)
+    witness: Witness | None = None  # `witness:` (rolegen.offline.validate_witness; docs/witness.md)
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
     @classmethod
@@ -132,6 +174,7 @@ class Spec:
                 data.get("startup_guard"), bool(data.get("tsc", {}).get("create"))
             ),
             monitoring=data.get("monitoring") or {},
+            witness=Witness.from_dict(data.get("witness")),
             source=source,
         )
 

@@ -17,6 +17,8 @@ from rolegen.offline.slots import spec_problems as slot_problems
 from rolegen.offline.spec import Spec
 from rolegen.offline.validate_tls import pair_problems as tls_pair_problems
 from rolegen.offline.validate_tls import spec_problems as tls_spec_problems
+from rolegen.offline.validate_witness import pair_problems as witness_pair_problems
+from rolegen.offline.validate_witness import spec_problems as witness_spec_problems
 from rolegen.package_data import load_schema
 
 _SECRET_HINT = "secret values never go in a spec or generated file: reference a Secret name under secrets:"
@@ -143,6 +145,7 @@ def validate_specs(docs: list[Document]) -> SpecSet:
         if not found:
             spec = Spec.from_dict(doc.data, doc.display)
             found += _timing_problems(spec) + slot_problems(spec) + tls_spec_problems(spec)
+            found += witness_spec_problems(spec)
             specs[stem] = spec
         problems += found
     problems += cross_env_problems(specs)
@@ -248,6 +251,7 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
         both("$.role", f"neither {a.environment} nor {b.environment} is leader; nothing accepts writes", "warning")
     problems += slot_pair_problems(a, b)
     problems += tls_pair_problems(a, b)
+    problems += witness_pair_problems(a, b)
     creators = [s for s in (a, b) if s.tsc.get("create")]
     if len(creators) == 2:
         both("$.tsc.create", "both sites create the TransportServerClaim; exactly one cluster hosts it")
