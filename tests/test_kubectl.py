@@ -74,6 +74,13 @@ def test_get_of_a_missing_object_is_none_not_an_error(answer: Callable[[str], No
     assert kubectl.Cluster("f088b1-prod", "gold").get("configmap", "patroni-leader") is None
 
 
+def test_a_context_missing_from_the_kubeconfig_is_an_error_even_for_a_get(answer: Callable[[str], None]) -> None:
+    """kubectl without any kubeconfig says "not found" about the context: never an object that does not exist."""
+    answer("Error in configuration: context was not found for specified context: witness")
+    with pytest.raises(ClusterUnreachable, match=r"^kubeconfig has no context witness$"):
+        kubectl.Cluster("rolegen-witness", "witness").get("lease", "patroni-pair")
+
+
 def test_a_cluster_without_a_context_is_named_as_the_current_one(answer: Callable[[str], None]) -> None:
     answer("Unable to connect to the server: i/o timeout")
     with pytest.raises(ClusterUnreachable, match=r"^cannot reach the cluster of context \(current context\)"):

@@ -176,7 +176,9 @@ class Cluster:
                 f"cannot reach the cluster of context {self.name}: {stderr.splitlines()[-1] if stderr else ''}",
                 hint="check the kubeconfig context (--context/--kubeconfig) and that the API server is reachable",
             )
-        if "context" in lowered and "does not exist" in lowered:
+        # `context "x" does not exist`; without any kubeconfig: `context was not found for specified context: x`
+        # (which must never reach `get` as "not found": an object missing is not a context missing).
+        if "context" in lowered and ("does not exist" in lowered or "not found for specified context" in lowered):
             return ClusterUnreachable(
                 f"kubeconfig has no context {self.name}", hint="set kubernetes.context in the spec or pass --context"
             )
