@@ -152,6 +152,16 @@ Checks the schema cannot express. All messages are collected and reported in one
 {{- $messages = append $messages (printf "patroni.labels.%s: reserved (cluster-name and role are Patroni's, app.kubernetes.io/* the chart's)" $key) -}}
 {{- end -}}
 {{- end -}}
+{{- if eq .Values.witnessGuard.mode "automatic" -}}
+{{- range $key := list "site" "namespace" "lease" "existingSecret" -}}
+{{- if not (get $.Values.witnessGuard $key) -}}
+{{- $messages = append $messages (printf "witnessGuard.%s: required with witnessGuard.mode automatic" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if not .Values.startupGuard.enabled -}}
+{{- $messages = append $messages "witnessGuard.mode: automatic needs startupGuard.enabled (the witness guard fences through it)" -}}
+{{- end -}}
+{{- end -}}
 {{- if $messages -}}
 {{- fail (printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages)) -}}
 {{- end -}}

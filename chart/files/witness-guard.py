@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Witness guard: the leader site's half of automatic failover (docs/witness.md). It is the member container's
+first process and supervises the rest (the startup guard, then Patroni), so the database shares its fate: if the
+guard dies, the container dies, and PostgreSQL with it.
+
+While this member's Patroni reports a writable primary, every WITNESS_RENEW_EVERY seconds the guard renews the
+witness Lease (a write guarded by its resourceVersion, publishing the site's LSN) and asks the standby site's guard
+for a promise, both at once. The rules (witness_rules.LeaderGuard, the same file rolegen's model check runs) count
+each lease from when its request was sent. Once neither is younger than fence_after, the guard fences at once:
+
+1. SIGSTOP Patroni (so it cannot restart PostgreSQL as a primary), SIGKILL the postmaster: no commit after this;
+2. write `standby_cluster -> peer` into the site's DCS config (guarded by resourceVersion, retried until it lands
+   or WITNESS_FENCE_WRITE_FOR runs out): any member of this site that starts later starts as a standby;
+3. SIGKILL Patroni and exit 1: the kubelet restarts the container, which comes back as a standby (or waits for
+   the fence, through the startup guard). Reopening the site is a human's call: `rolegen failback`.
+
+A Lease held by another site is evidence the standby promoted: fence at once. The same check gates Patroni's own
+promotions (`--pre-promote`, Patroni's `pre_promote` script): a replica of this site that won the leader race, or a
+standby leader being promoted, becomes a primary only with a fresh lease; it records when it got it for the
+guard of its container. Without WITNESS_MODE=automatic the guard execs its command at once (today's behaviour).
+Each decision is one line, `witness-guard: decision=...`. Needs only python3 (stdlib).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from witness_rules import LeaderGuard, Timers  # beside this file in the container: the one source of the rules
+
+LSN = "rolegen.io/lsn"
+STATE = os.environ.get("WITNESS_STATE_FILE", "/tmp/witness-guard.json")  # --pre-promote's lease, for the guard
+
+
+def log(message: str) -> None:
+    print(f"witness-guard: {message}", file=sys.stderr, flush=True)
+
+
+def decision(what: str, **facts: Any) -> None:
+    log(" ".join([f"decision={what}", *(f"{k}={v}" for k, v in facts.items())]))
+
+
+class LeaseLost(Exception):
+    """The witness Lease names another holder: the standby site took it to promote."""
+
+
+@dataclass(frozen=True)
+class Config:
+    site: str
+    timers: Timers
+    witness: str  # API server URL
+    lease_path: str
+    token: str | None
+    ca_file: str | None
+    promise_url: str | None
+    patroni_url: str
+    fence_write_for: float
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Config:
+        creds = env.get("WITNESS_CREDENTIALS", "/etc/rolegen-witness")
+
+        def read(name: str) -> str | None:
+            path = os.path.join(creds, name)
+            if not os.path.exists(path):
+                return None
+            with open(path) as handle:
+                return handle.read().strip()
+
+        names = ("fence_after", "margin", "renew_every", "request_timeout")
+        timers = Timers(**{k: float(env[f"WITNESS_{k.upper()}"]) for k in names if f"WITNESS_{k.upper()}" in env})
+        server = env.get("WITNESS_SERVER") or read("server") or ""
+        return cls(
+            site=env["WITNESS_SITE"], timers=timers, witness=server.rstrip("/"),
+            lease_path=f"/apis/coordination.k8s.io/v1/namespaces/{env['WITNESS_NAMESPACE']}/leases/"
+                       f"{env['WITNESS_LEASE']}",
+            token=read("token"), ca_file=(os.path.join(creds, "ca.crt") if read("ca.crt") else None),
+            promise_url=env.get("WITNESS_PROMISE_URL") or None,
+            patroni_url=env.get("WITNESS_PATRONI_URL", "http://127.0.0.1:8008"),
+            fence_write_for=float(env.get("WITNESS_FENCE_WRITE_FOR", "60")),
+        )
+
+
+def _http(method: str, url: str, body: Any, timeout: float, *, token: str | None = None,
+          ca_file: str | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    tls = ssl.create_default_context(cafile=ca_file) if url.startswith("https") else None
+    if tls is not None and url.startswith("https://127.0.0.1"):
+        # Patroni's own REST API over loopback inside the Pod: its certificate names the member, not 127.0.0.1.
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+class Links:
+    """The guard's two requests. Each returns when it was sent if it succeeded within request_timeout, else None."""
+
+    def __init__(self, config: Config, now: Callable[[], float] = time.monotonic) -> None:
+        self.config, self.now = config, now
+
+    def _witness(self, method: str, body: Any = None, path: str = "") -> Any:
+        c = self.config
+        return _http(method, c.witness + (path or c.lease_path), body, c.timers.request_timeout, token=c.token,
+                     ca_file=c.ca_file)
+
+    def renew(self, lsn: int | None) -> float | None:
+        """Renew (or create, if absent) the Lease for this site. Raises LeaseLost if another site holds it."""
+        c = self.config
+        try:
+            lease = self._witness("GET")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                return None
+            lease = None
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # for people: never compared with a clock
+        annotations = {LSN: str(lsn)} if lsn is not None else {}
+        if lease is None:
+            name = c.lease_path.rsplit("/", 1)[1]
+            body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                    "metadata": {"name": name, "annotations": annotations},
+                                    "spec": {"holderIdentity": c.site, "renewTime": stamp, "acquireTime": stamp,
+                                             "leaseDurationSeconds": int(c.timers.fence_after)}}
+            method, path = "POST", c.lease_path.rsplit("/", 1)[0]
+        else:
+            holder = (lease.get("spec") or {}).get("holderIdentity")
+            if holder and holder != c.site:
+                raise LeaseLost(holder)
+            lease.setdefault("metadata", {}).setdefault("annotations", {}).update(annotations)
+            lease.setdefault("spec", {}).update(holderIdentity=c.site, renewTime=stamp)
+            body, method, path = lease, "PUT", ""  # carries the resourceVersion read: a takeover makes it 409
+        sent = self.now()
+        try:
+            self._witness(method, body, path)
+        except (urllib.error.URLError, OSError, ValueError):  # 409 included: it counts for nothing
+            return None
+        return sent if self.now() - sent < c.timers.request_timeout else None
+
+    def promise(self) -> float | None:
+        c = self.config
+        if not c.promise_url:
+            return None
+        sent = self.now()
+        try:
+            answer = _http("POST", f"{c.promise_url.rstrip('/')}/promise", {"site": c.site},
+                           c.timers.request_timeout)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        granted = isinstance(answer, dict) and answer.get("granted") is True
+        return sent if granted and self.now() - sent < c.timers.request_timeout else None
+
+    def both(self, lsn: int | None) -> tuple[float | None, float | None, str | None]:
+        """Both requests at once; (witness sent, promise sent, the other holder if the Lease is lost)."""
+        out: dict[str, Any] = {}
+
+        def witness() -> None:
+            try:
+                out["w"] = self.renew(lsn)
+            except LeaseLost as exc:
+                out["lost"] = str(exc)
+
+        threads = [threading.Thread(target=witness), threading.Thread(target=lambda: out.update(p=self.promise()))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return out.get("w"), out.get("p"), out.get("lost")
+
+
+def patroni_state(url: str) -> tuple[bool, int | None]:
+    """(this member is a writable primary, its WAL position) from Patroni's REST API; (False, None) if it does not
+    answer (starting, or gone: a member that is not primary has nothing to guard)."""
+    try:
+        state = _http("GET", f"{url}/patroni", None, 2.0)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False, None
+    primary = state.get("role") in ("primary", "master") and state.get("state") == "running"
+    location = (state.get("xlog") or {}).get("location")
+    return primary, location if isinstance(location, int) else None
+
+
+def pre_promote(config: Config) -> int:
+    """Patroni's pre_promote: exit 0 only with a fresh lease (recorded for this container's guard)."""
+    guard = LeaderGuard(config.timers)
+    sent, promised, lost = Links(config).both(None)
+    if lost:
+        decision("refuse-promotion", reason=f"the witness Lease is held by {lost}")
+        return 1
+    for at, note in ((sent, guard.renewed), (promised, guard.promised)):
+        if at is not None:
+            note(at)
+    if guard.decide(time.monotonic()) != "run":
+        decision("refuse-promotion", reason="neither the witness nor the standby's guard answered")
+        return 1
+    with open(STATE, "w") as handle:
+        json.dump({"witness_sent": guard.witness_sent, "promise_sent": guard.promise_sent}, handle)
+    decision("allow-promotion", witness=sent is not None, promise=promised is not None)
+    return 0
+
+
+def _startup_guard() -> Any:
+    """The startup guard beside this file: its API access and its fence write are the site's one fence."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "startup_guard", os.path.join(os.path.dirname(os.path.abspath(__file__)), "startup-guard.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_fence(patroni_yml: str, host: str, port: str, deadline: float) -> bool:
+    """standby_cluster -> the peer in this site's DCS config, guarded by resourceVersion; retried until deadline."""
+    import yaml  # a Patroni image has PyYAML (Patroni needs it); only the fence path reads patroni.yml
+
+    startup = _startup_guard()
+    with open(patroni_yml) as handle:
+        static = yaml.safe_load(handle)
+    path = f"/api/v1/namespaces/{static['kubernetes']['namespace']}/configmaps/{static['scope']}-config"
+    while time.monotonic() < deadline:
+        try:
+            cm = startup.request("GET", path)
+            dynamic = json.loads((cm["metadata"].get("annotations") or {}).get("config") or "{}")
+            if dynamic.get("standby_cluster"):
+                return True
+            dynamic["standby_cluster"] = {"host": host, "port": int(port)}
+            text = json.dumps(dynamic, sort_keys=True, separators=(",", ":"))
+            startup.request("PATCH", path, {"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"],
+                                                         "annotations": {"config": text}}})
+            return True
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            log(f"fence write failed ({exc}); retrying")
+            time.sleep(1.0)
+    return False
+
+
+def stop_postgres(child: subprocess.Popen[bytes], data_dir: str | None) -> None:
+    """Freeze Patroni (it must not restart PostgreSQL as a primary), then kill the postmaster: no commit after."""
+    os.killpg(child.pid, signal.SIGSTOP)
+    pid_file = os.path.join(data_dir, "postmaster.pid") if data_dir else None
+    if pid_file and os.path.exists(pid_file):
+        try:
+            with open(pid_file) as handle:
+                postmaster = int(handle.readline().strip())
+            # Patroni starts the postmaster in a session of its own: kill that group, backends included.
+            os.killpg(os.getpgid(postmaster), signal.SIGKILL)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+
+
+def supervise(config: Config, command: list[str], env: dict[str, str], *,
+              now: Callable[[], float] = time.monotonic) -> int:
+    child = subprocess.Popen(command, start_new_session=True)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: os.killpg(child.pid, signum))
+    links, guard, was_primary, next_tick = Links(config, now), LeaderGuard(config.timers), False, 0.0
+    answers: list[tuple[float | None, float | None, str | None]] = []
+    decision("supervise", site=config.site, fence_after=config.timers.fence_after,
+             renew_every=config.timers.renew_every)
+    while child.poll() is None:
+        primary, lsn = patroni_state(config.patroni_url)
+        if primary and not was_primary:
+            guard = LeaderGuard(config.timers)
+            _seed(guard)  # the lease --pre-promote got for this promotion, if it ran here
+            next_tick = 0.0
+        was_primary = primary
+        if primary and now() >= next_tick:
+            # The requests run beside the decision loop: a slow answer never delays a fence.
+            next_tick = now() + config.timers.renew_every
+            threading.Thread(target=lambda at=lsn: answers.append(links.both(at)), daemon=True).start()
+        while answers:
+            sent, promised, lost = answers.pop(0)
+            if sent is not None:
+                guard.renewed(sent)
+            if promised is not None:
+                guard.promised(promised)
+            if lost and primary:
+                return fence(config, child, env, reason=f"the witness Lease is held by {lost}")
+        if primary and guard.decide(now()) == "fence":
+            return fence(config, child, env, reason="neither the witness nor the standby's guard answered for "
+                                                   f"{config.timers.fence_after:g}s")
+        time.sleep(0.2)
+    return child.returncode
+
+
+def _seed(guard: LeaderGuard) -> None:
+    try:
+        with open(STATE) as handle:
+            seen = json.load(handle)
+        os.unlink(STATE)
+    except (OSError, ValueError):
+        return
+    if isinstance(seen.get("witness_sent"), (int, float)):
+        guard.renewed(float(seen["witness_sent"]))
+    if isinstance(seen.get("promise_sent"), (int, float)):
+        guard.promised(float(seen["promise_sent"]))
+
+
+def fence(config: Config, child: subprocess.Popen[bytes], env: dict[str, str], *, reason: str) -> int:
+    stop_postgres(child, env.get("PATRONI_POSTGRESQL_DATA_DIR") or env.get("PGDATA"))
+    decision("fence", site=config.site, reason=reason)
+    host, port = env.get("GUARD_PEER_HOST", ""), env.get("GUARD_PEER_PORT", "")
+    written = bool(host and port) and write_fence(env["WITNESS_PATRONI_YML"], host, port,
+                                                  time.monotonic() + config.fence_write_for)
+    log(f"fence written to the DCS config: {written}" + ("" if written else " (the startup guard decides at restart)"))
+    os.killpg(child.pid, signal.SIGKILL)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    env = dict(os.environ)
+    if argv[:1] == ["--pre-promote"]:
+        return pre_promote(Config.from_env(env)) if env.get("WITNESS_MODE") == "automatic" else 0
+    if not argv:
+        print("usage: witness-guard.py COMMAND... | --pre-promote", file=sys.stderr)
+        return 2
+    if env.get("WITNESS_MODE") != "automatic":
+        os.execvp(argv[0], argv)
+    config = Config.from_env(env)
+    problems = config.timers.problems()
+    if problems:
+        decision("fail", problems="; ".join(problems))
+        return 1
+    return supervise(config, argv, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,247 @@
+"""The leader site's witness guard (chart/files/witness-guard.py), run as the container runs it: a real process
+supervising a command, against small HTTP servers standing in for the witness API server, the standby's guard,
+Patroni's REST API and the site's own API server. Timers are scaled down (fence_after 1.5 s); the orders between
+them are the bundled ones. The rules it applies are model-checked in tests/test_witness_rules.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GUARD = REPO / "chart/files/witness-guard.py"
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/witness/leases/patroni-pair"
+CONFIG = "/api/v1/namespaces/site/configmaps/patroni-config"
+TIMERS = {"WITNESS_FENCE_AFTER": "1.5", "WITNESS_MARGIN": "0.5", "WITNESS_RENEW_EVERY": "0.4",
+          "WITNESS_REQUEST_TIMEOUT": "0.3"}
+
+
+@dataclass
+class World:
+    """What the fake servers answer; `up` per party: False makes it answer 503 (as good as no answer)."""
+
+    up: dict[str, bool] = field(default_factory=lambda: {"witness": True, "standby": True})
+    lease: dict[str, Any] | None = None
+    version: int = 1
+    renewals: int = 0
+    config: dict[str, Any] = field(default_factory=lambda: {"ttl": 20})
+    promises: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _server(world: World) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def _send(self, code: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> Any:
+            return json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+
+        def do_GET(self) -> None:
+            with world.lock:
+                if self.path == "/patroni":
+                    return self._send(200, {"role": "primary", "state": "running", "xlog": {"location": 4242}})
+                if self.path == CONFIG:
+                    return self._send(200, {"metadata": {"resourceVersion": "7", "annotations": {
+                        "config": json.dumps(world.config)}}})
+                if not world.up["witness"]:
+                    return self._send(503, {})
+                if world.lease is None:
+                    return self._send(404, {})
+                return self._send(200, {**world.lease, "metadata": {**world.lease["metadata"],
+                                                                     "resourceVersion": str(world.version)}})
+
+        def do_PATCH(self) -> None:
+            body = self._body()
+            with world.lock:
+                world.config = json.loads(body["metadata"]["annotations"]["config"])
+                self._send(200, {})
+
+        def do_POST(self) -> None:
+            body = self._body()
+            with world.lock:
+                if self.path == "/promise":
+                    if not world.up["standby"]:
+                        return self._send(503, {})
+                    world.promises += 1
+                    return self._send(200, {"granted": True})
+                if not world.up["witness"]:
+                    return self._send(503, {})
+                world.lease, world.version, world.renewals = body, world.version + 1, world.renewals + 1
+                self._send(201, {})
+
+        def do_PUT(self) -> None:
+            body = self._body()
+            with world.lock:
+                if not world.up["witness"]:
+                    return self._send(503, {})
+                if body["metadata"].get("resourceVersion") != str(world.version):
+                    return self._send(409, {})
+                world.lease, world.version, world.renewals = body, world.version + 1, world.renewals + 1
+                self._send(200, {})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[World, dict[str, str]]]:
+    state = World()
+    server = _server(state)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({"current-context": "site", "contexts": [
+        {"name": "site", "context": {"cluster": "site"}}], "clusters": [{"name": "site", "cluster": {"server": url}}]}))
+    (tmp_path / "patroni.yml").write_text(json.dumps({"scope": "patroni", "kubernetes": {"namespace": "site"}}))
+    (tmp_path / "data").mkdir()
+    env = {**os.environ, **TIMERS, "WITNESS_MODE": "automatic", "WITNESS_SITE": "gold", "WITNESS_SERVER": url,
+           "WITNESS_NAMESPACE": "witness", "WITNESS_LEASE": "patroni-pair", "WITNESS_PROMISE_URL": url,
+           "WITNESS_PATRONI_URL": url, "WITNESS_CREDENTIALS": str(tmp_path / "none"), "KUBECONFIG": str(kubeconfig),
+           "WITNESS_PATRONI_YML": str(tmp_path / "patroni.yml"), "GUARD_PEER_HOST": "patroni-master-golddr",
+           "GUARD_PEER_PORT": "5432", "PATRONI_POSTGRESQL_DATA_DIR": str(tmp_path / "data"),
+           "WITNESS_STATE_FILE": str(tmp_path / "state.json"), "WITNESS_FENCE_WRITE_FOR": "5"}
+    yield state, env
+    server.shutdown()
+    server.server_close()
+
+
+def _postmaster(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A stand-in postmaster in a session of its own (as Patroni starts it), its pid where PostgreSQL writes it."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    Path(env["PATRONI_POSTGRESQL_DATA_DIR"], "postmaster.pid").write_text(f"{proc.pid}\n/data\n")
+    return proc
+
+
+def _guard(env: dict[str, str], *command: str) -> subprocess.Popen[str]:
+    """The guard supervising a stand-in Patroni whose member was promoted through `--pre-promote` (as Patroni's
+    pre_promote runs it): the lease it got is the guard's first."""
+    promoted = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert promoted.returncode == 0, promoted.stderr
+    child = command or (sys.executable, "-c", "import time; time.sleep(120)")
+    return subprocess.Popen([sys.executable, str(GUARD), *child], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _ends_within(proc: subprocess.Popen[str], seconds: float) -> tuple[int | None, str]:
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # the guard hands SIGTERM to its command's group, as the kubelet's stop does
+        return None, proc.communicate(timeout=10)[1]
+    return proc.returncode, proc.communicate()[1]
+
+
+@pytest.mark.parametrize("down", ["witness", "standby"])
+def test_the_leader_keeps_running_while_it_sees_either_partner(world: tuple[World, dict[str, str]],
+                                                               down: str) -> None:
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    state.up[down] = False
+    try:
+        code, log = _ends_within(guard, 4.5)  # three fence_after
+        assert code is None, log  # still supervising: no fence
+        assert postmaster.poll() is None and "decision=fence" not in log
+        if down == "standby":  # the Lease was renewed, the site's position published with it
+            assert state.renewals >= 5 and state.lease is not None
+            assert state.lease["metadata"]["annotations"]["rolegen.io/lsn"] == "4242"
+            assert state.lease["spec"]["holderIdentity"] == "gold"
+        else:
+            assert state.promises >= 5
+    finally:
+        postmaster.kill()
+        postmaster.wait()
+
+
+def test_a_leader_that_sees_neither_partner_stops_writing_and_fences_its_site(
+        world: tuple[World, dict[str, str]]) -> None:
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    time.sleep(1.0)
+    state.up.update(witness=False, standby=False)
+    cut = time.monotonic()
+    code, log = _ends_within(guard, 6)
+    stopped = time.monotonic()
+    assert code == 1, log
+    assert postmaster.wait(1) == -9  # SIGKILLed: no commit after the fence
+    # within fence_after of the last request that succeeded (sent before the cut), plus the loop's step
+    assert stopped - cut < 1.5 + 0.4 + 0.6, log
+    assert state.config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 5432}
+    assert state.config["ttl"] == 20  # the rest of the DCS config kept
+    assert "decision=fence" in log and "neither the witness nor the standby's guard answered" in log
+
+
+def test_a_lease_taken_by_the_standby_site_fences_at_once(world: tuple[World, dict[str, str]]) -> None:
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    time.sleep(0.5)
+    with state.lock:
+        assert state.lease is not None
+        state.lease["spec"]["holderIdentity"] = "golddr"
+        state.version += 1
+    taken = time.monotonic()
+    code, log = _ends_within(guard, 3)
+    assert time.monotonic() - taken < 1.0, log  # the next renewal, not fence_after
+    assert code == 1 and postmaster.wait(1) == -9, log
+    assert "held by golddr" in log and state.config.get("standby_cluster")
+
+
+def test_a_promotion_needs_a_fresh_lease(world: tuple[World, dict[str, str]]) -> None:
+    state, env = world
+    state.up.update(witness=False, standby=False)
+    refused = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "decision=refuse-promotion" in refused.stderr
+    assert not Path(env["WITNESS_STATE_FILE"]).exists()
+    state.up["witness"] = True
+    allowed = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(Path(env["WITNESS_STATE_FILE"]).read_text())["witness_sent"] > 0
+    state.lease["spec"]["holderIdentity"] = "golddr"  # type: ignore[index]
+    taken = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert taken.returncode == 1 and "held by golddr" in taken.stderr
+
+
+def test_a_guard_whose_member_became_primary_without_a_lease_fences_at_once(
+        world: tuple[World, dict[str, str]]) -> None:
+    """No pre_promote record (Patroni not configured to run it, or it refused and Patroni promoted anyway):
+    a leader that never held a lease may not run."""
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = subprocess.Popen([sys.executable, str(GUARD), sys.executable, "-c", "import time; time.sleep(120)"],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    code, log = _ends_within(guard, 3)
+    assert code == 1 and postmaster.wait(1) == -9, log
+
+
+def test_without_automatic_mode_the_guard_is_just_its_command(world: tuple[World, dict[str, str]]) -> None:
+    _, env = world
+    env = {**env, "WITNESS_MODE": "manual"}
+    done = subprocess.run([sys.executable, str(GUARD), sys.executable, "-c", "raise SystemExit(7)"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 7 and done.stderr == ""
+    assert subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env).returncode == 0
+
+
+def test_the_rules_the_container_runs_are_the_ones_rolegen_model_checks() -> None:
+    product = REPO / "generator/rolegen/witness/rules.py"
+    assert product.is_symlink() and product.resolve() == (REPO / "chart/files/witness_rules.py").resolve()
