@@ -1,11 +1,11 @@
-"""CLI wiring of the verbs that read or converge live sites through kubectl and Helm: status, diff, apply;
-registered by rolegen.cli."""
+"""CLI wiring of the verbs that read or converge live sites through kubectl and Helm: status, exporter, diff,
+apply; registered by rolegen.cli."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from rolegen.cli.options import (
     YesOption,
 )
 from rolegen.console import Format, StatusFormat
+
+if TYPE_CHECKING:
+    from rolegen.prometheus import Family
 
 
 def status(
@@ -61,6 +64,37 @@ def status(
         typer.echo(result.metrics(), nl=False)  # health is in the metrics: a textfile job must not stop on it
         return
     console.show(result, Format(fmt.value), ok=result.healthy)
+
+
+def exporter(
+    *,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to serve /metrics and /healthz on ([::]:PORT for IPv6; "
+                          "port 0: any free one).", show_default=True)
+    ] = "0.0.0.0:9847",
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between reads of the pair; a scrape gets the last one.",
+                            min=1, show_default=True)
+    ] = 15.0,
+    kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """Serve the pair's metrics (those of `status -f prometheus`) on /metrics for Prometheus, read in the
+    background every --interval; plus the exporter's own (reads, errors, staleness). Runs until SIGTERM (exit 0)
+    or Ctrl-C (130)."""
+    from rolegen.commands import exporter as exporter_cmd
+    from rolegen.commands import status as status_cmd
+    from rolegen.offline.workspace import load_workspace
+
+    def read() -> list[Family]:  # what `status -f prometheus` prints, as families (verbs do not import verbs)
+        return status_cmd.pair_metrics(status_cmd.run(directory, kubeconfig))
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    console.show(console.run(lambda: exporter_cmd.run(
+        read, listen, interval, log=log, check=lambda: load_workspace(directory))))
 
 
 def diff(
