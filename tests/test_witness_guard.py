@@ -31,7 +31,7 @@ TIMERS = {"WITNESS_FENCE_AFTER": "1.5", "WITNESS_MARGIN": "0.5", "WITNESS_RENEW_
 class World:
     """What the fake servers answer; `up` per party: False makes it answer 503 (as good as no answer)."""
 
-    up: dict[str, bool] = field(default_factory=lambda: {"witness": True, "standby": True})
+    up: dict[str, bool] = field(default_factory=lambda: {"witness": True, "standby": True, "patroni": True})
     lease: dict[str, Any] | None = None
     version: int = 1
     renewals: int = 0
@@ -58,6 +58,8 @@ def _server(world: World) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             with world.lock:
                 if self.path == "/patroni":
+                    if not world.up["patroni"]:
+                        return self._send(503, {})
                     return self._send(200, {"role": "primary", "state": "running", "xlog": {"location": 4242}})
                 if self.path == CONFIG:
                     return self._send(200, {"metadata": {"resourceVersion": "7", "annotations": {
@@ -188,6 +190,24 @@ def test_a_leader_that_sees_neither_partner_stops_writing_and_fences_its_site(
     assert state.config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 5432}
     assert state.config["ttl"] == 20  # the rest of the DCS config kept
     assert "decision=fence" in log and "neither the witness nor the standby's guard answered" in log
+
+
+def test_a_hung_patroni_does_not_end_the_guarding_of_its_primary(world: tuple[World, dict[str, str]]) -> None:
+    """Patroni stops answering (SIGSTOPped, hung) while its PostgreSQL may still be a primary: the guard keeps
+    renewing, publishes the position as unknown (never a stale one), and still fences when both partners go."""
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    time.sleep(0.6)
+    state.up["patroni"] = False
+    time.sleep(1.0)
+    renewed = state.renewals
+    time.sleep(1.0)
+    assert state.renewals > renewed and guard.poll() is None
+    assert state.lease is not None and state.lease["metadata"]["annotations"]["rolegen.io/lsn"] == ""
+    state.up.update(witness=False, standby=False)
+    code, log = _ends_within(guard, 4)
+    assert code == 1 and postmaster.wait(1) == -9, log
 
 
 def test_a_lease_taken_by_the_standby_site_fences_at_once(world: tuple[World, dict[str, str]]) -> None:

@@ -131,7 +131,8 @@ class Links:
                 return None
             lease = None
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # for people: never compared with a clock
-        annotations = {LSN: str(lsn)} if lsn is not None else {}
+        # Unknown (Patroni did not answer): published as such, never a stale position the lag limit would trust.
+        annotations = {LSN: "" if lsn is None else str(lsn)}
         if lease is None:
             name = c.lease_path.rsplit("/", 1)[1]
             body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -184,13 +185,13 @@ class Links:
         return out.get("w"), out.get("p"), out.get("lost")
 
 
-def patroni_state(url: str) -> tuple[bool, int | None]:
-    """(this member is a writable primary, its WAL position) from Patroni's REST API; (False, None) if it does not
-    answer (starting, or gone: a member that is not primary has nothing to guard)."""
+def patroni_state(url: str) -> tuple[bool | None, int | None]:
+    """(this member is a writable primary, its WAL position) from Patroni's REST API; (None, None) if it does not
+    answer: a hung Patroni's PostgreSQL may still be a primary, so no answer changes nothing."""
     try:
         state = _http("GET", f"{url}/patroni", None, 2.0)
     except (urllib.error.URLError, OSError, ValueError):
-        return False, None
+        return None, None
     primary = state.get("role") in ("primary", "master") and state.get("state") == "running"
     location = (state.get("xlog") or {}).get("location")
     return primary, location if isinstance(location, int) else None
@@ -276,7 +277,8 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
     decision("supervise", site=config.site, fence_after=config.timers.fence_after,
              renew_every=config.timers.renew_every)
     while child.poll() is None:
-        primary, lsn = patroni_state(config.patroni_url)
+        answer, lsn = patroni_state(config.patroni_url)
+        primary = was_primary if answer is None else answer  # only Patroni saying so ends the guarding
         if primary and not was_primary:
             guard = LeaderGuard(config.timers)
             _seed(guard)  # the lease --pre-promote got for this promotion, if it ran here
