@@ -37,6 +37,7 @@ class World:
     renewals: int = 0
     config: dict[str, Any] = field(default_factory=lambda: {"ttl": 20})
     promises: int = 0
+    answered: list[float] = field(default_factory=list)  # when a renewal or a promise was applied (monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -84,6 +85,7 @@ def _server(world: World) -> ThreadingHTTPServer:
                     if not world.up["standby"]:
                         return self._send(503, {})
                     world.promises += 1
+                    world.answered.append(time.monotonic())
                     return self._send(200, {"granted": True})
                 if not world.up["witness"]:
                     return self._send(503, {})
@@ -98,6 +100,7 @@ def _server(world: World) -> ThreadingHTTPServer:
                 if body["metadata"].get("resourceVersion") != str(world.version):
                     return self._send(409, {})
                 world.lease, world.version, world.renewals = body, world.version + 1, world.renewals + 1
+                world.answered.append(time.monotonic())
                 self._send(200, {})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -245,7 +248,7 @@ def test_a_guard_whose_member_became_primary_without_a_lease_fences_at_once(
         world: tuple[World, dict[str, str]]) -> None:
     """No pre_promote record (Patroni not configured to run it, or it refused and Patroni promoted anyway):
     a leader that never held a lease may not run."""
-    state, env = world
+    _, env = world
     postmaster = _postmaster(env)
     guard = subprocess.Popen([sys.executable, str(GUARD), sys.executable, "-c", "import time; time.sleep(120)"],
                              env=env, stderr=subprocess.PIPE, text=True)
@@ -265,3 +268,50 @@ def test_without_automatic_mode_the_guard_is_just_its_command(world: tuple[World
 def test_the_rules_the_container_runs_are_the_ones_rolegen_model_checks() -> None:
     product = REPO / "generator/rolegen/witness/rules.py"
     assert product.is_symlink() and product.resolve() == (REPO / "chart/files/witness_rules.py").resolve()
+
+
+@pytest.mark.parametrize("seed", [4, 5])  # one fenced, one ran throughout, when written
+def test_random_link_schedules_never_leave_a_primary_running_without_a_lease(
+        world: tuple[World, dict[str, str]], seed: int) -> None:
+    """Both partners go down and up at random (0.1-1.2 s spells, often both at once) for 6 s. At every look, a
+    running primary had a request applied within fence_after (plus the loop's step); and it fences only once
+    neither partner answered for fence_after."""
+    import random
+
+    state, env = world
+    rng = random.Random(seed)
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    fence_after, renew_every, step = 1.5, 0.4, 0.45  # the guard looks every 0.2 s; a request applied was sent earlier
+    sure = time.monotonic()  # --pre-promote's lease
+    died: float | None = None
+    try:
+        end = time.monotonic() + 6
+        while time.monotonic() < end and died is None:
+            with state.lock:
+                state.up["witness"], state.up["standby"] = rng.random() < 0.5, rng.random() < 0.5
+                some_up = state.up["witness"] or state.up["standby"]
+            spell_start = time.monotonic()
+            spell_end = spell_start + rng.uniform(0.1, 1.2)
+            while time.monotonic() < spell_end:
+                now = time.monotonic()
+                if some_up and now - spell_start >= renew_every + 0.1:
+                    # up for a whole tick: some request was sent (and answered) at or after this
+                    sure = now - renew_every - 0.1
+                with state.lock:
+                    last = max(state.answered, default=0.0)
+                if postmaster.poll() is None:
+                    assert now - last < fence_after + step, f"running {now - last:.2f}s after the last lease"
+                elif died is None:
+                    died = now
+                    # Fenced only once fence_after passed since a request a partner surely answered.
+                    assert died - sure >= fence_after - 0.15, f"fenced {died - sure:.2f}s after a sure lease"
+                    break
+                time.sleep(0.05)
+        print(f"seed {seed}: {'fenced' if died else 'ran throughout'}")
+    finally:
+        if guard.poll() is None:
+            guard.terminate()
+            guard.communicate(timeout=10)
+        postmaster.kill()
+        postmaster.wait()
