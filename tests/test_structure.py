@@ -159,12 +159,13 @@ def test_patroni_role_values_are_mapped_once() -> None:
 
 
 def test_a_cluster_client_is_built_by_one_factory() -> None:
-    """kubectl.cluster_for builds a site's client from its spec; `import` adopts a site that has no spec yet."""
-    builders = sorted(
+    """kubectl.cluster_for builds a site's client from its spec (and witness_cluster_for the witness's, from the
+    spec's `witness:`); `import` adopts a site that has no spec yet."""
+    builders = sorted({
         m for m, p in MODULES.items()
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Cluster"
-    )
+    })
     assert builders == ["rolegen.cluster.kubectl", "rolegen.commands.import_site"]
 
 
@@ -184,10 +185,12 @@ def _calls(module: str, name: str) -> bool:
 
 def test_every_verb_builds_the_same_site_pair_and_lease() -> None:
     """status, diff, apply and the role verbs reach their sites through rolegen.cluster.pair (site_pair or the
-    procedures' load_pair on top of it), and only it builds the role-change lease and a product's site clients."""
+    procedures' load_pair on top of it), and only it builds the role-change lease and a product's site clients,
+    and the client of the pair's witness (a third site: kubectl.witness_cluster_for, through pair.witness_lease)."""
     product = sorted(m for m in MODULES if m.startswith("rolegen."))
     assert [m for m in product if _calls(m, "Lease")] == ["rolegen.cluster.pair"]
     assert [m for m in product if _calls(m, "cluster_for")] == ["rolegen.cluster.pair"]
+    assert [m for m in product if _calls(m, "witness_cluster_for")] == ["rolegen.cluster.pair"]
     for verb in ("status", "diff", "apply"):
         assert "rolegen.cluster.pair" in GRAPH[f"rolegen.commands.{verb}"], verb
     assert "rolegen.procedures.base" in GRAPH["rolegen.commands.roles"]

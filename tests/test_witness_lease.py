@@ -23,8 +23,9 @@ class Recorder:
 
 def test_a_read_gives_holder_version_published_position_and_transitions() -> None:
     obj = {"metadata": {"resourceVersion": "12", "annotations": {LSN: "4096"}},
-           "spec": {"holderIdentity": "gold", "leaseTransitions": 3}}
+           "spec": {"holderIdentity": "gold", "leaseTransitions": 3, "renewTime": "2026-12-02T03:04:05.000006Z"}}
     assert WitnessView.of(obj) == WitnessView("gold", "12", 4096, 3)
+    assert WitnessView.of(obj).renew_time == "2026-12-02T03:04:05.000006Z"  # for people: never part of a comparison
     assert WitnessView.of(None) == WitnessView(None, None)
     garbled = {"metadata": {"resourceVersion": "1", "annotations": {LSN: "x"}}, "spec": {}}
     assert WitnessView.of(garbled).lsn is None

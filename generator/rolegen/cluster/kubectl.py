@@ -11,6 +11,7 @@ start-up and garbage collection; the second is switched off below 256 MiB (`clie
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from rolegen.cluster import kubectl_client
 from rolegen.errors import RolegenError
 
 if TYPE_CHECKING:
-    from rolegen.offline.spec import Spec
+    from rolegen.offline.spec import Spec, Witness
 
 
 class ClusterError(RolegenError):
@@ -243,3 +244,10 @@ def cluster_for(
     """The cluster of `spec` (its kubeconfig context and namespace; `context` overrides it): the one place that
     builds a client for a site, whether for a command, a procedure, the lab or a drill."""
     return Cluster(spec.namespace, context or spec.context, kubeconfig, cache_dir)
+
+
+def witness_cluster_for(witness: Witness, kubeconfig: Path | None = None, cache_dir: Path | None = None) -> Cluster:
+    """The witness's cluster (a third API server: the spec's `witness.kubernetes`), with the guards' request
+    timeout (rolegen.witness.rules.Timers): what rolegen reads there answers within the time the guards count on."""
+    return Cluster(witness.namespace, witness.context, kubeconfig, cache_dir,
+                   max(1, math.ceil(witness.timers.request_timeout)))

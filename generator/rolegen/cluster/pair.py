@@ -1,21 +1,24 @@
 """One site pair: a site of the workspace (`to`), its peer (`other`) and a cluster client for each, plus the
 role-change lease on both. status, diff, apply and the role verbs build it here, the same way; the procedures
-extend it with their shared operations (rolegen.procedures.base.Pair)."""
+extend it with their shared operations (rolegen.procedures.base.Pair). The pair's witness Lease, at a third
+site, is reached through a client built here too (`witness_lease`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolegen.cluster.kubectl import Cluster, cluster_for
+from rolegen.cluster.kubectl import Cluster, cluster_for, witness_cluster_for
 from rolegen.cluster.lease import Holder, Lease
 from rolegen.cluster.records import RecordStore
 from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.errors import UsageError
 from rolegen.offline.spec import Spec
 from rolegen.offline.workspace import Workspace, load_workspace
+from rolegen.witness.lease import WitnessLease
 
 
 @dataclass
@@ -67,3 +70,12 @@ def site_pair(ws: Workspace, to: str, *, kubeconfig: Path | None = None, context
 
 def load_sites(env_dir: Path, to: str, *, kubeconfig: Path | None = None, cache_dir: Path | None = None) -> SitePair:
     return site_pair(load_workspace(env_dir), to, kubeconfig=kubeconfig, cache_dir=cache_dir)
+
+
+def witness_lease(spec: Spec, *, kubeconfig: Path | None = None, cache_dir: Path | None = None) -> WitnessLease | None:
+    """The witness Lease of `spec`'s pair (both specs declare the same one: validate's pair rules), None without
+    `witness:`; its duration, written for people, is fence_after."""
+    if spec.witness is None:
+        return None
+    cluster = witness_cluster_for(spec.witness, kubeconfig, cache_dir)
+    return WitnessLease(cluster, spec.witness.lease, math.ceil(spec.witness.timers.fence_after))

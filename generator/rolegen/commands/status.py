@@ -4,7 +4,8 @@ declared, still has to be fenced, is DIVERGED (its data went past the point wher
 began: rules.divergence), or is the standby site and does not stream from its peer (the DR link is down: every
 commit since is at risk if the leader's site is lost); and for the time bombs of rolegen.cluster.site_checks (Patroni
 paused, a DCS role other than the spec's or Patroni's, a declared DR slot missing) and a replay lag beyond the
-switchover's bound. One problem a line, each naming the command that clears it."""
+switchover's bound. One problem a line, each naming the command that clears it. A pair that declares a witness
+shows it too (rolegen.witness.status): in automatic mode, a witness that does not arm the failover is a problem."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from typing import Any
 
 from rolegen.cluster.health import MAX_LAG_BYTES, not_streaming, replay_lag, system_ids_differ
 from rolegen.cluster.kubectl import ClientInfo, Cluster, ClusterError, client_info
-from rolegen.cluster.pair import site_pair
+from rolegen.cluster.pair import site_pair, witness_lease
 from rolegen.cluster.site_checks import Finding, site_findings
 from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
-from rolegen.offline.spec import Spec
+from rolegen.offline.spec import Spec, Witness
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.rules import Divergence, divergence, lsn_text
 from rolegen.prometheus import Family, exposition
+from rolegen.witness.lease import WitnessLease, WitnessView
+from rolegen.witness.status import WitnessStatus, read_lease
 
 
 @dataclass
@@ -93,6 +96,7 @@ class SiteStatus:
 class StatusResult:
     sites: list[SiteStatus]
     client: ClientInfo | None = None  # the kubectl/oc binary used, and its version
+    witness: WitnessStatus | None = None  # the pair's `witness:` as read (None: no spec declares one)
 
     @property
     def same_system_id(self) -> bool | None:
@@ -120,7 +124,7 @@ class StatusResult:
             standby = next(s.environment for s in self.sites if s.state and s.state.live_role == "standby-leader")
             out.append(f"{standby} lags {mib(lag)} behind (bound {mib(MAX_LAG_BYTES)}: a switchover refuses); "
                        "clear: rolegen status once it caught up; if the lag keeps growing, check the DR link")
-        return out
+        return out + (self.witness.problems if self.witness else [])
 
     @property
     def healthy(self) -> bool:
@@ -133,6 +137,7 @@ class StatusResult:
             "lag_bytes": self.lag_bytes,
             "healthy": self.healthy,
             "problems": self.problems,
+            "witness": self.witness.as_dict() if self.witness else None,
             **({"client": vars(self.client)} if self.client else {}),
         }
 
@@ -169,6 +174,7 @@ class StatusResult:
             if site.diverged is not None:
                 out.append(f"  DIVERGED: {site.diverged.reason}")
                 out.append(f"    repair: rolegen failback --to {site.environment} (method {site.diverged.repair})")
+        out += self.witness.lines() if self.witness else []
         same = self.same_system_id
         out.append("system id: " + {None: "unknown", True: "equal on both sites", False: "DIFFERS"}[same])
         if self.lag_bytes is not None:
@@ -220,7 +226,9 @@ def pair_metrics(result: StatusResult) -> list[Family]:
         same.add(result.same_system_id)
     healthy.add(result.healthy)
     problems.add(len(result.problems))
-    return [up, role, streaming, lag, bound, fence, diverged, lease, retained, wal_status, same, healthy, problems]
+    witness = result.witness.families() if result.witness else []
+    return [up, role, streaming, lag, bound, fence, diverged, lease, retained, wal_status, same, healthy, problems,
+            *witness]
 
 
 def _read(spec: Spec, cluster: Cluster) -> SiteStatus:
@@ -235,11 +243,16 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
     specs = ws.specs
     names = sorted(specs)
     clusters: dict[str, Cluster] = {}
+    witnessed: tuple[Spec, Witness, WitnessLease] | None = None  # the pair's witness (status shows one pair's)
     for name in names:  # one site pair per pair of peers, built as diff, apply and the role verbs build it
         if name not in clusters:
             pair = site_pair(ws, name, kubeconfig=kubeconfig)
             clusters |= {pair.to.environment: pair.cluster(pair.to), pair.other.environment: pair.cluster(pair.other)}
-    with ThreadPoolExecutor(max_workers=max(len(names), 1)) as pool:
+            lease = witness_lease(pair.to, kubeconfig=kubeconfig)
+            if witnessed is None and lease is not None and pair.to.witness is not None:
+                witnessed = (pair.to, pair.to.witness, lease)
+    with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
+        read = pool.submit(read_lease, witnessed[2]) if witnessed else None
         sites = list(pool.map(lambda n: _read(specs[n], clusters[n]), names))
     by_name = {s.environment: s for s in sites}
     for site in sites:
@@ -259,4 +272,15 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
         client = client_info()
     except ClusterError as exc:
         client = ClientInfo("(none)", None, exc.message)
-    return StatusResult(sites, client)
+    witness = None if witnessed is None or read is None else _witness(*witnessed[:2], specs, by_name, *read.result())
+    return StatusResult(sites, client, witness)
+
+
+def _witness(spec: Spec, witness: Witness, specs: dict[str, Spec], by_name: dict[str, SiteStatus],
+             view: WitnessView | None, error: str | None) -> WitnessStatus:
+    """The pair of `spec` as its witness sees it, beside what the specs declare and who Patroni says leads."""
+    first, second = sorted((spec.environment, spec.peer.environment))
+    leaders = [n for n in (first, second) if specs[n].role == "leader"]
+    live = [n for n in (first, second) if (s := by_name[n].state) is not None and s.live_role == "leader"]
+    return WitnessStatus(witness, (first, second), leaders[0] if len(leaders) == 1 else None,
+                         live[0] if len(live) == 1 else None, view, error)

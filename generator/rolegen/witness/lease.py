@@ -10,7 +10,7 @@ measured against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,12 +26,14 @@ class LeaseLost(RolegenError):
 
 @dataclass(frozen=True)
 class WitnessView:
-    """One read of the Lease: `version` None when it does not exist."""
+    """One read of the Lease: `version` None when it does not exist. `renew_time`: spec.renewTime as written, for
+    people (never compared with a clock, nor between views)."""
 
     holder: str | None
     version: str | None
     lsn: int | None = None
     transitions: int = 0
+    renew_time: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, obj: dict[str, Any] | None) -> WitnessView:
@@ -41,7 +43,7 @@ class WitnessView:
         lsn = (obj.get("metadata", {}).get("annotations") or {}).get(LSN)
         return cls(spec.get("holderIdentity"), obj["metadata"].get("resourceVersion"),
                    int(lsn) if isinstance(lsn, str) and lsn.isdigit() else None,
-                   int(spec.get("leaseTransitions") or 0))
+                   int(spec.get("leaseTransitions") or 0), spec.get("renewTime"))
 
 
 def _now() -> str:
@@ -73,11 +75,12 @@ class WitnessLease:
         if seen.holder != holder or seen.version is None:
             raise LeaseLost(f"the witness lease {self.name} is held by {seen.holder or 'nobody'}, not {holder}",
                             hint="a site that lost the witness lease may lead again only through a role change")
-        patch: dict[str, Any] = {"spec": {"renewTime": _now(), "leaseDurationSeconds": self.duration}}
+        now = _now()
+        patch: dict[str, Any] = {"spec": {"renewTime": now, "leaseDurationSeconds": self.duration}}
         if lsn is not None:
             patch["metadata"] = {"annotations": {LSN: str(lsn)}}
         version = self.cluster.merge_patch("lease", self.name, patch, resource_version=seen.version)
-        return WitnessView(holder, version, lsn if lsn is not None else seen.lsn, seen.transitions)
+        return WitnessView(holder, version, lsn if lsn is not None else seen.lsn, seen.transitions, now)
 
     def take(self, holder: str, seen: WitnessView) -> WitnessView:
         """`holder` takes the Lease unchanged since `seen` (Conflict if it changed: its holder renewed)."""
@@ -87,4 +90,4 @@ class WitnessLease:
         patch = {"spec": {"holderIdentity": holder, "acquireTime": now, "renewTime": now,
                           "leaseTransitions": seen.transitions + 1}}
         version = self.cluster.merge_patch("lease", self.name, patch, resource_version=seen.version)
-        return WitnessView(holder, version, seen.lsn, seen.transitions + 1)
+        return WitnessView(holder, version, seen.lsn, seen.transitions + 1, now)
