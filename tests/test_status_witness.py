@@ -170,8 +170,8 @@ def test_automatic_mode_without_the_lease_names_what_creates_it(live: dict[str, 
     witness.answer = None
     out = status(code=1)
     assert ("NOT HEALTHY: witness lease patroni-pair does not exist (context witness, namespace rolegen-witness): "
-            "automatic failover is not armed; clear: create it held by gold (docs/witness.md, \"The spec's witness "
-            "block\")") in out
+            "automatic failover is not armed; clear: gold's witness guard creates it at its first renewal; if none "
+            "runs, create it held by gold (docs/witness.md, \"The spec's witness block\")") in out
 
 
 def test_automatic_mode_with_another_holder_names_the_patch_or_the_render(live: dict[str, Any],  # noqa: F811

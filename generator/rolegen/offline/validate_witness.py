@@ -35,8 +35,9 @@ def spec_problems(spec: Spec) -> list[Problem]:
             "required with mode automatic: the Secret (a name) holding the credentials the site's guard reaches "
             "the witness with")))
     problems.append(Problem(src, "$.witness.mode", (
-        "no guard runs yet (issue 23: the guard processes come next): failover stays manual until they do; "
-        "rolegen status shows whether it would be armed"), "warning"))
+        "automatic failover is not complete yet: nothing rendered from this spec runs the chart's witness guard, "
+        "and the standby site's guard is not built (docs/witness.md): every failover stays manual; rolegen status "
+        "shows whether it would be armed"), "warning"))
     return problems
 
 

@@ -61,8 +61,10 @@ class WitnessStatus:
             return [f"witness lease {lease} unreadable (context {w.context}): automatic failover cannot be shown "
                     f"armed; clear: check the route to the witness site: {self._kubectl()} get lease {lease}"]
         if not self.exists:
+            leader = self.leader or "the leading site"
             return [f"witness lease {lease} does not exist (context {w.context}, namespace {w.namespace}): automatic "
-                    f"failover is not armed; clear: create it held by {self.leader or 'the leading site'} ({DOCS})"]
+                    f"failover is not armed; clear: {leader}'s witness guard creates it at its first renewal; if "
+                    f"none runs, create it held by {leader} ({DOCS})"]
         if self.leader is None:
             return [f"witness lease {lease} is held by {self.holder or 'nobody'} and no spec declares leader: "
                     "automatic failover is not armed; clear: record the site that leads: rolegen render --env ENV "
