@@ -54,6 +54,7 @@ app.command("switchover", epilog=EXIT_CODES)(roles.switchover)
 app.command("failover", epilog=EXIT_CODES)(roles.failover)
 app.command("failback", epilog=EXIT_CODES)(roles.failback)
 app.command("reseed", epilog=EXIT_CODES)(roles.reseed)
+app.command("guard", epilog=EXIT_CODES)(roles.guard)
 app.command("import", epilog=EXIT_CODES)(offline.import_site)
 
 

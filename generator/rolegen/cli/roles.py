@@ -1,4 +1,5 @@
-"""CLI wiring of the role changes (switchover, failover, failback) and `reseed`; registered by rolegen.cli."""
+"""CLI wiring of the role changes (switchover, failover, failback), `reseed`, and `guard` (the standby site's witness
+guard, which fails over on its own); registered by rolegen.cli."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rolegen.cli.options import (
     FormatOption,
     KubeClientOption,
     KubeconfigOption,
+    OneEnvOption,
     TimeoutOption,
     ToOption,
     YesOption,
@@ -130,3 +132,40 @@ def reseed(
 ) -> None:
     """Re-seed a standby site in place (its DR slot was lost); its peer keeps leading, no role changes."""
     _role_change("reseed", env, dry_run, yes, timeout, kubeconfig, directory, force, fmt)
+
+
+def guard(
+    *,
+    env: OneEnvOption,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT the leader guard's promise requests reach (through the "
+                          "tunnel); port 0: any free one.", show_default=True)
+    ] = "0.0.0.0:8099",
+    every: Annotated[
+        float, typer.Option("--every", help="Seconds between two looks at the witness and this site.", min=0.1,
+                            show_default=True)
+    ] = 1.0,
+    timeout: TimeoutOption = 120,
+    kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """The standby site's witness guard (witness.mode automatic): grant the leader's promises, watch the witness
+    Lease, and fail over to --env when the rules allow it (docs/witness.md). Runs until SIGTERM (exit 0)."""
+    from rolegen.commands import guard as guard_cmd
+    from rolegen.commands import roles as roles_cmd
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout)
+
+    def promote() -> None:  # the failover steps, answered yes: the rules decided, nobody is asked at 3 a.m.
+        roles_cmd.run_failover(directory, opts, lambda _question: True, log)
+
+    def run() -> guard_cmd.GuardResult:
+        loop = guard_cmd.standby_loop(directory, env, promote, log, kubeconfig=kubeconfig)
+        return guard_cmd.run(loop, guard_cmd.parse_listen(listen), every=every,
+                             ready=lambda at: log(f"witness-guard: serving promises on {at[0]}:{at[1]}"))
+
+    console.show(console.run(run))

@@ -1,0 +1,119 @@
+"""The standby site's guard, its loop: it watches the witness Lease and its own standby leader, grants the leader's
+guard its promises, and promotes its site when rolegen.witness.rules.StandbyGuard allows it (docs/witness.md).
+
+Every input is an observation on this process's monotonic clock. A read that failed is no observation: a witness
+it cannot read shows no change (the quiet goes on), but a promotion needs the Lease *taken* with the version last
+seen, which fails if the leader renewed since, or if the witness cannot be reached; a site it cannot read counts as
+a standby that still receives (a failed read is never "go ahead"). The promotion itself is `rolegen failover`'s
+steps (`promote`), run once the Lease is this site's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rolegen.errors import RolegenError
+from rolegen.witness.lease import WitnessView
+from rolegen.witness.rules import StandbyGuard, Timers
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """This site's standby leader as its Patroni last reported it: streaming from the peer, and how far it got."""
+
+    receiving: bool
+    received_lsn: int | None
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the loop reads and does; each may raise RolegenError (a failed read or write)."""
+
+    read_lease: Callable[[], WitnessView]
+    read_site: Callable[[], SiteView]
+    take_lease: Callable[[WitnessView], WitnessView]
+    promote: Callable[[], None]
+
+
+class StandbyLoop:
+    """One decision per `step()`; `grant()` answers the leader guard's promise requests (any thread)."""
+
+    def __init__(self, site: str, timers: Timers, lag_limit: int | None, ports: Ports, log: Callable[[str], None],
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.site, self.lag_limit, self.ports, self.log, self.now = site, lag_limit, ports, log, now
+        self.guard = StandbyGuard(timers, started=now())
+        self.seen: WitnessView | None = None
+        self.lock = threading.Lock()
+        self.took = False  # this guard took the Lease: the failover is its to finish
+        self.promoted = False
+        self._said: str | None = None
+
+    def grant(self) -> bool:
+        with self.lock:
+            return self.guard.grant(self.now())
+
+    def _say(self, line: str) -> None:
+        if line != self._said:  # one line per decision that changed, not one per step
+            self.log(line)
+            self._said = line
+
+    def step(self) -> str:
+        """Look once and act; returns the decision (wait, refuse-lag, promote, lead, error)."""
+        try:
+            view = self.ports.read_lease()
+        except RolegenError as exc:
+            view = None
+            self._say(f"witness-guard: witness unreadable ({exc.message}): no change seen")
+        with self.lock:
+            at = self.now()
+            if view is not None:
+                if view.version is not None:
+                    self.guard.saw_lease(view.version, at)
+                self.seen = view
+        if self.seen is not None and self.seen.holder == self.site:
+            if self.took and not self.promoted:  # a failover that stopped holding the lease: its re-run resumes it
+                return self._run_failover()
+            self._say(f"witness-guard: decision=lead (the witness lease is {self.site}'s)")
+            return "lead"
+        try:
+            site = self.ports.read_site()
+        except RolegenError as exc:
+            site = SiteView(True, None)
+            self._say(f"witness-guard: own site unreadable ({exc.message}): counted as still receiving")
+        with self.lock:
+            action, why = self.guard.decide(at, receiving=site.receiving, received_lsn=site.received_lsn,
+                                            published_lsn=None if self.seen is None else self.seen.lsn,
+                                            lag_limit=self.lag_limit)
+        self._say(f"witness-guard: decision={action} ({why})")
+        if action != "promote":
+            return action
+        return self._promote()
+
+    def _promote(self) -> str:
+        seen = self.seen
+        try:
+            if seen is None:
+                raise RolegenError("the witness lease was never read")
+            self.seen = self.ports.take_lease(seen)
+        except RolegenError as exc:
+            # Not taken (the leader renewed, or the witness is out of reach): nothing was promoted, so promises
+            # may be granted again; the next change seen starts the quiet over.
+            with self.lock:
+                self.guard.promoting = False
+            self.log(f"witness-guard: decision=wait (lease not taken: {exc.message})")
+            return "wait"
+        self.took = True
+        self.log(f"witness-guard: decision=promote (lease taken by {self.site}; running the failover steps)")
+        return self._run_failover()
+
+    def _run_failover(self) -> str:
+        try:
+            self.ports.promote()
+        except RolegenError as exc:
+            self.log(f"witness-guard: failover stopped: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+            return "error"
+        self.promoted = True
+        return "promote"

@@ -1,0 +1,194 @@
+"""The standby site's witness guard (rolegen.witness.standby, rolegen.commands.guard): its loop on a fake clock
+with fake reads, its promise server over real HTTP, and the CLI's refusal without automatic mode."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.helpers import spec_data
+from typer.testing import CliRunner
+
+from rolegen.cli import app
+from rolegen.commands import guard as guard_cmd
+from rolegen.errors import RolegenError
+from rolegen.witness.lease import WitnessView
+from rolegen.witness.rules import Timers
+from rolegen.witness.standby import Ports, SiteView, StandbyLoop
+
+TIMERS = Timers(fence_after=30, margin=10, renew_every=5, request_timeout=4)  # promote_after 40
+
+
+@dataclass
+class Fake:
+    now: float = 0.0
+    lease: WitnessView = field(default_factory=lambda: WitnessView("gold", "1", lsn=1000))
+    witness_up: bool = True
+    site: SiteView = field(default_factory=lambda: SiteView(False, 990))
+    site_error: bool = False
+    failover_errors: int = 0
+    taken: list[str] = field(default_factory=list)
+    promotions: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def read_lease(self) -> WitnessView:
+        if not self.witness_up:
+            raise RolegenError("witness: connection refused")
+        return self.lease
+
+    def read_site(self) -> SiteView:
+        if self.site_error:
+            raise RolegenError("golddr: connection refused")
+        return self.site
+
+    def take(self, seen: WitnessView) -> WitnessView:
+        if not self.witness_up:
+            raise RolegenError("witness: connection refused")
+        if seen.version != self.lease.version:
+            raise RolegenError("Conflict: the lease changed")
+        self.lease = WitnessView("golddr", str(int(self.lease.version or 0) + 1), self.lease.lsn)
+        self.taken.append(seen.version or "")
+        return self.lease
+
+    def promote(self) -> None:
+        if self.failover_errors:
+            self.failover_errors -= 1
+            raise RolegenError("golddr has no running standby leader to promote", hint="rolegen status")
+        self.promotions += 1
+
+    def loop(self, lag_limit: int | None = 100) -> StandbyLoop:
+        ports = Ports(self.read_lease, self.read_site, self.take, self.promote)
+        return StandbyLoop("golddr", TIMERS, lag_limit, ports, self.log.append, now=lambda: self.now)
+
+    def renew(self) -> None:
+        self.lease = WitnessView("gold", str(int(self.lease.version or 0) + 1), self.lease.lsn)
+
+
+def run_until(fake: Fake, loop: StandbyLoop, until: float, every: float = 1.0) -> list[str]:
+    seen = []
+    while fake.now <= until:
+        seen.append(loop.step())
+        fake.now += every
+    return seen
+
+
+def test_a_silent_leader_is_replaced_after_promote_after_and_not_a_step_before() -> None:
+    fake = Fake()
+    loop = fake.loop()
+    assert set(run_until(fake, loop, 39)) == {"wait"} and fake.promotions == 0
+    assert loop.step() == "promote" and fake.promotions == 1 and fake.taken == ["1"]
+    assert loop.step() == "lead" and fake.promotions == 1  # the lease is golddr's now: nothing more to do
+    assert any("decision=promote" in line for line in fake.log)
+
+
+def test_each_renewal_seen_and_each_promise_granted_start_the_quiet_over() -> None:
+    fake = Fake()
+    loop = fake.loop()
+    run_until(fake, loop, 30)
+    fake.renew()
+    assert set(run_until(fake, loop, 69)) == {"wait"}  # 31 + 40 > 69
+    assert loop.grant() is True  # the leader asked through the DR link at 70
+    assert set(run_until(fake, loop, 109)) == {"wait"} and fake.promotions == 0
+    run_until(fake, loop, 111)
+    assert fake.promotions == 1
+    assert loop.grant() is False  # promoting (and promoted): no promise any more
+
+
+def test_a_standby_that_still_receives_or_cannot_be_read_never_promotes() -> None:
+    fake = Fake(site=SiteView(True, 1000))
+    loop = fake.loop()
+    assert "promote" not in run_until(fake, loop, 60)
+    fake.site, fake.site_error = SiteView(False, 1000), True  # a failed read is not "it stopped receiving"
+    assert "promote" not in run_until(fake, loop, 120) and fake.promotions == 0
+    assert any("counted as still receiving" in line for line in fake.log)
+
+
+def test_the_lag_limit_against_the_leaders_last_published_position() -> None:
+    fake = Fake(site=SiteView(False, 800))  # 200 bytes behind, limit 100
+    loop = fake.loop()
+    assert run_until(fake, loop, 45)[-1] == "refuse-lag" and fake.promotions == 0
+    unknown = Fake(lease=WitnessView("gold", "1", lsn=None))  # never published: what was acknowledged is unknown
+    assert run_until(unknown, unknown.loop(), 45)[-1] == "refuse-lag"
+    sync = Fake(site=SiteView(False, 800))  # synchronous: nothing acknowledged is missing here
+    run_until(sync, sync.loop(lag_limit=None), 45)
+    assert sync.promotions == 1
+
+
+def test_a_witness_out_of_reach_shows_no_change_but_its_lease_cannot_be_taken() -> None:
+    """Cut from the witness, the standby sees no renewal: the quiet goes on. The leader may still renew there,
+    so the promotion needs the Lease taken at the version last seen: refused, nothing promoted, promises again."""
+    fake = Fake()
+    loop = fake.loop()
+    assert loop.step() == "wait"  # sees version 1 and the position the leader published
+    fake.witness_up = False
+    steps = run_until(fake, loop, 60)
+    assert "wait" in steps and fake.promotions == 0 and not fake.taken
+    assert any("lease not taken" in line for line in fake.log)
+    assert loop.grant() is True
+    fake.witness_up = True
+    fake.renew()  # it renewed meanwhile: the version last seen is stale
+    fake.now = 200  # the grant at 61 and the new version, seen now, start the quiet over
+    assert loop.step() == "wait" and fake.promotions == 0
+
+
+def test_a_renewal_between_the_decision_and_the_takeover_stops_the_promotion() -> None:
+    fake = Fake()
+    real_take = fake.take
+
+    def renewed_first(seen: WitnessView) -> WitnessView:
+        fake.renew()  # the leader's renewal lands first: the takeover's version is stale
+        return real_take(seen)
+
+    loop = StandbyLoop("golddr", TIMERS, 100, Ports(fake.read_lease, fake.read_site, renewed_first, fake.promote),
+                       fake.log.append, now=lambda: fake.now)
+    run_until(fake, loop, 39)
+    assert loop.step() == "wait" and fake.promotions == 0 and not fake.taken
+    assert loop.grant() is True  # nothing was promoted: promises again
+
+
+def test_a_failover_that_stopped_is_resumed_by_the_guard_holding_the_lease() -> None:
+    fake = Fake(failover_errors=2)
+    loop = fake.loop()
+    run_until(fake, loop, 39)
+    assert loop.step() == "error" and fake.taken == ["1"]
+    assert loop.step() == "error"
+    assert loop.step() == "promote" and fake.promotions == 1 and fake.taken == ["1"]  # taken once
+    assert any("hint: rolegen status" in line for line in fake.log)
+
+
+def test_the_promise_server_answers_over_http_and_stops_on_request() -> None:
+    fake = Fake()
+    loop = fake.loop()
+    stop, ready = threading.Event(), threading.Event()
+    where: list[tuple[str, int]] = []
+    result: list[guard_cmd.GuardResult] = []
+
+    def serve() -> None:
+        result.append(guard_cmd.run(loop, ("127.0.0.1", 0), every=0.05, stop=stop,
+                                    ready=lambda at: (where.append(at), ready.set())))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    assert ready.wait(10)
+    host, port = where[0]
+    request = urllib.request.Request(f"http://{host}:{port}/promise", data=b'{"site": "gold"}', method="POST")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert json.loads(answer.read()) == {"granted": True}
+    with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5) as answer:
+        assert answer.status == 200
+    stop.set()
+    thread.join(10)
+    assert result and result[0].site == "golddr" and not result[0].promoted
+
+
+def test_the_cli_refuses_a_site_without_automatic_mode(tmp_path: Path) -> None:
+    import yaml
+
+    for env in ("gold", "golddr"):
+        (tmp_path / f"{env}.yaml").write_text(yaml.safe_dump(spec_data(env)))
+    result = CliRunner().invoke(app, ["guard", "--env", "golddr", "-d", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "witness.mode is not automatic" in result.output and "Traceback" not in result.output
