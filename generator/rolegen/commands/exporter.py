@@ -223,27 +223,27 @@ def run(read: Read, listen: str = DEFAULT_LISTEN, interval: float = DEFAULT_INTE
     if check is not None:
         check()
     exporter = Exporter(read, interval, log=log)
-    server = bind(exporter, host, port)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{server.server_address[1]}/metrics"
     stop = stop or threading.Event()
-    threads = [threading.Thread(target=server.serve_forever, name="exporter-http", daemon=True),
-               threading.Thread(target=exporter.loop, args=(stop,), name="exporter-read", daemon=True)]
-    for thread in threads:
-        thread.start()
-    log(f"serving {url}, reading the pair every {interval:g}s (SIGTERM or Ctrl-C stops)")
-    try:
-        with _sigterm_noted() as terminated:
+    with _sigterm_noted() as terminated:  # before the line that says it serves: a SIGTERM after it stops cleanly
+        server = bind(exporter, host, port)
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{server.server_address[1]}/metrics"
+        threads = [threading.Thread(target=server.serve_forever, name="exporter-http", daemon=True),
+                   threading.Thread(target=exporter.loop, args=(stop,), name="exporter-read", daemon=True)]
+        for thread in threads:
+            thread.start()
+        log(f"serving {url}, reading the pair every {interval:g}s (SIGTERM or Ctrl-C stops)")
+        try:
             # A timed wait: a signal may land on another thread, and Python runs the main thread's handlers (and
             # raises KeyboardInterrupt) only once that thread runs again.
             while not stop.wait(0.25) and not terminated:
                 pass
-        if terminated:
-            log("SIGTERM: stopping")
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
-        threads[1].join(timeout=5)  # a read in flight finishes on its own (kubectl's request timeout bounds it)
+            if terminated:
+                log("SIGTERM: stopping")
+        finally:
+            stop.set()
+            server.shutdown()
+            server.server_close()
+            threads[1].join(timeout=5)  # a read in flight ends on its own (kubectl's request timeout bounds it)
     final = exporter.snapshot()
     return ExporterResult(url, final.reads, final.errors)
