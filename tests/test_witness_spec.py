@@ -55,12 +55,14 @@ def test_a_pair_without_the_block_or_with_the_same_manual_one_validates_and_rend
     assert generated(workdir) == before
 
 
-def test_automatic_mode_needs_its_secret_and_lag_limit_and_says_it_is_not_complete_yet(workdir: Path) -> None:
+def test_automatic_mode_needs_its_secret_and_lag_limit_and_says_what_is_partial(workdir: Path) -> None:
     declare(workdir, AUTOMATIC, AUTOMATIC)
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0, result.output
-    assert ("warning: environments/gold.yaml::$.witness.mode: automatic failover is not complete yet: nothing "
-            "rendered from this spec runs the chart's witness guard") in result.stderr
+    assert ("warning: environments/gold.yaml::$.witness.mode: automatic failover is partial (docs/witness.md, "
+            "\"Not built yet\"): switchover, failover and failback do not move the witness Lease yet") in result.stderr
+    assert ("warning: environments/golddr.yaml::$.witness.peer_guard: not set: this site's leader guard holds only "
+            "the witness Lease") in result.stderr
     bare = {k: v for k, v in AUTOMATIC.items() if k not in ("secret", "lag_limit")}
     declare(workdir, bare, bare)
     found = errors()
@@ -162,3 +164,22 @@ def test_a_site_without_a_context_leaves_the_third_site_unchecked_with_a_warning
     assert result.exit_code == 0, result.output
     assert ("warning: environments/gold.yaml::$.witness.kubernetes.context: gold has no kubernetes.context "
             "(kubectl's current context): whether the witness is at a third site cannot be checked") in result.stderr
+
+
+def test_automatic_mode_renders_the_charts_witness_guard_with_each_sites_peer_guard(workdir: Path) -> None:
+    """Each site's values name itself in the Lease, its own Secret and its peer's guard; manual mode renders none."""
+    guards = {"gold": ("patroni-guard-golddr", 8099), "golddr": ("patroni-guard-gold", 8099)}
+    for env in ("gold", "golddr"):
+        data = spec_data(env)
+        host, port = guards[env]
+        data["witness"] = {**copy.deepcopy(AUTOMATIC), "secret": f"witness-{env}",
+                           "peer_guard": {"host": host, "port": port}}
+        write_spec(workdir / "environments", data)
+    result = runner.invoke(app, ["render", "--all"])
+    assert result.exit_code == 0, result.output
+    for env in ("gold", "golddr"):
+        values = yaml.safe_load((workdir / "environments" / "generated" / env / "values.yaml").read_text())
+        guard = values["witnessGuard"]
+        assert (guard["mode"], guard["site"], guard["existingSecret"]) == ("automatic", env, f"witness-{env}")
+        assert guard["promiseUrl"] == "http://{}:{}".format(*guards[env])
+        assert guard["lease"] == "patroni-pair" and guard["timers"]["fenceAfter"] == 30

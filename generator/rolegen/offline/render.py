@@ -82,6 +82,8 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             "unreachableGrace": spec.startup_guard.unreachable_grace,
         },
     }
+    if spec.witness is not None and spec.witness.automatic:
+        values["witnessGuard"] = witness_guard_values(spec)
     rule = spec.monitoring.get("prometheus_rule")
     if rule is not None:  # only when the spec says: a chart default stays the chart's
         values["monitoring"] = {"prometheusRule": {"enabled": rule["enabled"], "labels": dict(rule.get("labels", {}))}}
@@ -178,3 +180,22 @@ def _with_header(spec: Spec, spec_ref: str, what: str, apply: str, data: dict[st
     return render_template(
         "generated.yaml.j2", spec=spec, spec_ref=spec_ref, what=what, apply=apply, body=dumps_yaml(data)
     )
+
+
+def witness_guard_values(spec: Spec) -> dict[str, Any]:
+    """The chart's witnessGuard for an automatic witness: this site's name in the Lease, where the Lease is, the
+    Secret the guard reaches it with (a name), the peer guard it asks for promises, and the timers."""
+    witness = spec.witness
+    assert witness is not None
+    timers = witness.timers
+    guard = witness.peer_guard
+    return {
+        "mode": "automatic",
+        "site": spec.environment,
+        "namespace": witness.namespace,
+        "lease": witness.lease,
+        "existingSecret": witness.secret or "",
+        "promiseUrl": f"http://{guard[0]}:{guard[1]}" if guard else "",
+        "timers": {"fenceAfter": timers.fence_after, "margin": timers.margin, "renewEvery": timers.renew_every,
+                   "requestTimeout": timers.request_timeout},
+    }

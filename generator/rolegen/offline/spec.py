@@ -104,6 +104,7 @@ class Witness:
     secret: str | None = None
     timers: Timers = field(default_factory=Timers)
     lag_limit: int | None = None
+    peer_guard: tuple[str, int] | None = None  # the peer's `rolegen guard`, through the tunnel (each site its own)
 
     @property
     def automatic(self) -> bool:
@@ -123,6 +124,8 @@ class Witness:
             secret=data.get("secret"),
             timers=Timers(**{k: float(timers[k]) for k in TIMER_NAMES if k in timers}),
             lag_limit=(data.get("lag_limit") or {}).get("bytes"),
+            peer_guard=(data["peer_guard"]["host"], int(data["peer_guard"]["port"])) if data.get("peer_guard")
+            else None,
         )
 
 

@@ -34,10 +34,14 @@ def spec_problems(spec: Spec) -> list[Problem]:
         problems.append(Problem(src, "$.witness.secret", (
             "required with mode automatic: the Secret (a name) holding the credentials the site's guard reaches "
             "the witness with")))
+    if witness.peer_guard is None:
+        problems.append(Problem(src, "$.witness.peer_guard", (
+            "not set: this site's leader guard holds only the witness Lease, so a witness outage alone fences it "
+            "(set the peer's `rolegen guard` address through the tunnel)"), "warning"))
     problems.append(Problem(src, "$.witness.mode", (
-        "automatic failover is not complete yet: nothing rendered from this spec runs the chart's witness guard, "
-        "and the standby site's guard is not built (docs/witness.md): every failover stays manual; rolegen status "
-        "shows whether it would be armed"), "warning"))
+        "automatic failover is partial (docs/witness.md, \"Not built yet\"): switchover, failover and failback do "
+        "not move the witness Lease yet, so the new leader's promotion is refused by its guard until the Lease "
+        "names it; replication sync is not rendered yet"), "warning"))
     return problems
 
 
