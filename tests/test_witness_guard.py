@@ -122,7 +122,7 @@ def world(tmp_path: Path) -> Iterator[tuple[World, dict[str, str]]]:
            "WITNESS_NAMESPACE": "witness", "WITNESS_LEASE": "patroni-pair", "WITNESS_PROMISE_URL": url,
            "WITNESS_PATRONI_URL": url, "WITNESS_CREDENTIALS": str(tmp_path / "none"), "KUBECONFIG": str(kubeconfig),
            "WITNESS_PATRONI_YML": str(tmp_path / "patroni.yml"), "GUARD_PEER_HOST": "patroni-master-golddr",
-           "GUARD_PEER_PORT": "5432", "PATRONI_POSTGRESQL_DATA_DIR": str(tmp_path / "data"),
+           "GUARD_PEER_PORT": "5432", "WITNESS_DATA_DIR": str(tmp_path / "data"),
            "WITNESS_STATE_FILE": str(tmp_path / "state.json"), "WITNESS_FENCE_WRITE_FOR": "5"}
     yield state, env
     server.shutdown()
@@ -132,7 +132,7 @@ def world(tmp_path: Path) -> Iterator[tuple[World, dict[str, str]]]:
 def _postmaster(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """A stand-in postmaster in a session of its own (as Patroni starts it), its pid where PostgreSQL writes it."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
-    Path(env["PATRONI_POSTGRESQL_DATA_DIR"], "postmaster.pid").write_text(f"{proc.pid}\n/data\n")
+    Path(env["WITNESS_DATA_DIR"], "postmaster.pid").write_text(f"{proc.pid}\n/data\n")
     return proc
 
 

@@ -65,6 +65,7 @@ class Config:
     lease_path: str
     token: str | None
     ca_file: str | None
+    client_cert: tuple[str, str] | None  # tls.crt, tls.key: a client certificate instead of a token
     promise_url: str | None
     patroni_url: str
     fence_write_for: float
@@ -88,6 +89,8 @@ class Config:
             lease_path=f"/apis/coordination.k8s.io/v1/namespaces/{env['WITNESS_NAMESPACE']}/leases/"
                        f"{env['WITNESS_LEASE']}",
             token=read("token"), ca_file=(os.path.join(creds, "ca.crt") if read("ca.crt") else None),
+            client_cert=((os.path.join(creds, "tls.crt"), os.path.join(creds, "tls.key"))
+                         if read("tls.crt") and read("tls.key") else None),
             promise_url=env.get("WITNESS_PROMISE_URL") or None,
             patroni_url=env.get("WITNESS_PATRONI_URL", "http://127.0.0.1:8008"),
             fence_write_for=float(env.get("WITNESS_FENCE_WRITE_FOR", "60")),
@@ -95,7 +98,7 @@ class Config:
 
 
 def _http(method: str, url: str, body: Any, timeout: float, *, token: str | None = None,
-          ca_file: str | None = None) -> Any:
+          ca_file: str | None = None, client_cert: tuple[str, str] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
@@ -106,6 +109,8 @@ def _http(method: str, url: str, body: Any, timeout: float, *, token: str | None
     if tls is not None and url.startswith("https://127.0.0.1"):
         # Patroni's own REST API over loopback inside the Pod: its certificate names the member, not 127.0.0.1.
         tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    if tls is not None and client_cert is not None:
+        tls.load_cert_chain(*client_cert)
     with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -119,7 +124,7 @@ class Links:
     def _witness(self, method: str, body: Any = None, path: str = "") -> Any:
         c = self.config
         return _http(method, c.witness + (path or c.lease_path), body, c.timers.request_timeout, token=c.token,
-                     ca_file=c.ca_file)
+                     ca_file=c.ca_file, client_cert=c.client_cert)
 
     def renew(self, lsn: int | None) -> float | None:
         """Renew (or create, if absent) the Lease for this site. Raises LeaseLost if another site holds it."""
@@ -317,7 +322,7 @@ def _seed(guard: LeaderGuard) -> None:
 
 
 def fence(config: Config, child: subprocess.Popen[bytes], env: dict[str, str], *, reason: str) -> int:
-    stop_postgres(child, env.get("PATRONI_POSTGRESQL_DATA_DIR") or env.get("PGDATA"))
+    stop_postgres(child, env.get("WITNESS_DATA_DIR") or env.get("PGDATA"))
     decision("fence", site=config.site, reason=reason)
     host, port = env.get("GUARD_PEER_HOST", ""), env.get("GUARD_PEER_PORT", "")
     written = bool(host and port) and write_fence(env["WITNESS_PATRONI_YML"], host, port,
