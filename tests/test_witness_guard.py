@@ -244,16 +244,29 @@ def test_a_promotion_needs_a_fresh_lease(world: tuple[World, dict[str, str]]) ->
     assert taken.returncode == 1 and "held by golddr" in taken.stderr
 
 
-def test_a_guard_whose_member_became_primary_without_a_lease_fences_at_once(
+def test_a_primary_no_pre_promote_ran_for_asks_at_once_and_runs_only_on_an_answer(
         world: tuple[World, dict[str, str]]) -> None:
-    """No pre_promote record (Patroni not configured to run it, or it refused and Patroni promoted anyway):
-    a leader that never held a lease may not run."""
-    _, env = world
+    """No pre_promote record (a new cluster's bootstrap, Patroni restarting on its own lock): the guard asks both
+    partners before anything else. Neither answers: fenced at once, not fence_after later. One answers: it runs."""
+    state, env = world
+    state.up.update(witness=False, standby=False)
     postmaster = _postmaster(env)
+    started = time.monotonic()
     guard = subprocess.Popen([sys.executable, str(GUARD), sys.executable, "-c", "import time; time.sleep(120)"],
                              env=env, stderr=subprocess.PIPE, text=True)
     code, log = _ends_within(guard, 3)
     assert code == 1 and postmaster.wait(1) == -9, log
+    assert time.monotonic() - started < 1.5, log  # at its first look (python's start included), not fence_after
+    state.up["witness"] = True
+    postmaster = _postmaster(env)
+    guard = subprocess.Popen([sys.executable, str(GUARD), sys.executable, "-c", "import time; time.sleep(120)"],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        code, log = _ends_within(guard, 2.5)
+        assert code is None and postmaster.poll() is None, log
+    finally:
+        postmaster.kill()
+        postmaster.wait()
 
 
 def test_without_automatic_mode_the_guard_is_just_its_command(world: tuple[World, dict[str, str]]) -> None:

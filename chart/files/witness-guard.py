@@ -135,6 +135,8 @@ class Links:
             if exc.code != 404:
                 return None
             lease = None
+        except (urllib.error.URLError, OSError, ValueError):  # unreachable, reset, timed out: no renewal
+            return None
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # for people: never compared with a clock
         # Unknown (Patroni did not answer): published as such, never a stale position the lag limit would trust.
         annotations = {LSN: "" if lsn is None else str(lsn)}
@@ -288,6 +290,10 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
             guard = LeaderGuard(config.timers)
             _seed(guard)  # the lease --pre-promote got for this promotion, if it ran here
             next_tick = 0.0
+            if guard.held_until() is None:
+                # A primary that no pre_promote ran for (a new cluster's bootstrap, Patroni restarting on its own
+                # lock): ask both partners now, before anything else, and decide on their answers.
+                answers.append(links.both(lsn))
         was_primary = primary
         if primary and now() >= next_tick:
             # The requests run beside the decision loop: a slow answer never delays a fence.

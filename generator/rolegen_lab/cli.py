@@ -29,12 +29,15 @@ def lab_up(
     witness: Annotated[bool, typer.Option("--witness", help="Also a witness site: a third control plane holding "
                                           "the witness Lease, with a route to it per site and the operator's.")]
     = False,
+    automatic: Annotated[bool, typer.Option("--automatic", help="Automatic failover (implies --witness): the specs "
+                                            "get an automatic witness block, the members the chart's witness guard, "
+                                            "each site a `rolegen guard`.")] = False,
 ) -> None:
     """Bring up both sites from the environments and print how to reach them."""
     from rolegen_lab.control import client as lab_cmd
 
     console.show(console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin,
-                                                witness=witness)))
+                                                witness=witness, automatic=automatic)))
 
 
 @lab_app.command("build")

@@ -35,6 +35,7 @@ from rolegen.offline.generated import regenerate
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.offline.workspace import load_workspace
 from rolegen.package_data import chart_dir
+from rolegen_lab import witness_guards
 from rolegen_lab.controlplane import k8sbin
 from rolegen_lab.controlplane.pki import tls_secrets
 from rolegen_lab.controlplane.witness import OPERATOR, WitnessSite
@@ -42,6 +43,7 @@ from rolegen_lab.faults import LabFaults
 from rolegen_lab.network.ports import reserve
 from rolegen_lab.node.runtime import MemberRuntime, member_runtime, supports_ssl
 from rolegen_lab.site import LabSite
+from rolegen_lab.witness_guards import StandbyGuards
 
 LAB_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 5}  # ttl 20 is the least Patroni accepts
 PROXY_HOSTS = ("127.0.1.1", "127.0.1.2")
@@ -65,7 +67,7 @@ class Lab(LabFaults):
     def __init__(
         self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
         timings: dict[str, int] | None = LAB_TIMINGS,
-        overrides: dict[str, Any] | None = None, witness: bool = False,
+        overrides: dict[str, Any] | None = None, witness: bool = False, automatic: bool = False,
     ) -> None:
         """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
         production runs: bench/switchover.py --timings spec)."""
@@ -78,7 +80,9 @@ class Lab(LabFaults):
         self._runtime = runtime
         self.sites: dict[str, LabSite] = {}
         self.passwords: dict[str, dict[str, str]] = {}
-        self.with_witness = witness
+        self.with_witness = witness or automatic
+        self.automatic = automatic  # automatic failover: witness guards in the members, a standby guard per site
+        self.guards: StandbyGuards | None = None
         self.witness: WitnessSite | None = None  # the third site, when asked for (start_witness)
         self.baseline: str | None = None  # the site the source specs declare leader: the drills' baseline
         self.maintained: set[str] = set()  # sites put in Patroni maintenance mode by the lab (heal_all resumes)
@@ -104,6 +108,7 @@ class Lab(LabFaults):
         hosts = dict(zip(names, PROXY_HOSTS, strict=True))
         egress = dict(zip(names, PEER_EGRESS, strict=True))
         port = reserve(PROXY_HOSTS)
+        guard_port = reserve(PROXY_HOSTS) if self.automatic else None
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         self.env_dir.mkdir(exist_ok=True)
@@ -112,6 +117,8 @@ class Lab(LabFaults):
             data["peer"].update(host=hosts[data["peer"]["environment"]], port=port,
                                 cidrs=[f"{egress[data['peer']['environment']]}/32"])
             data["patroni"]["dynamic"].update(self.timings or {})
+            if guard_port is not None:
+                witness_guards.adapt(data, hosts[data["peer"]["environment"]], guard_port)
             _merge(data, self.overrides)
             if (data.get("tls") or {}).get("mode") != "disabled":
                 data["tls"] = {**(data.get("tls") or {}), "server_names": list(self.tls_names(data, hosts[name]))}
@@ -139,6 +146,7 @@ class Lab(LabFaults):
             self.sites[name] = LabSite(
                 name, spec.namespace, spec.release, spec.context or name, self.root, runtime, ("127.0.0.1", 0),
                 binaries, index, tunnel=(hosts[name], port), tunnel_source=egress[spec.peer.environment],
+                guard_port=guard_port,
             )
         self.witness = WitnessSite(self.root, binaries, self.sites) if self.with_witness else None
         starts = [site.start_api for site in self.sites.values()] + ([self.witness.start] if self.witness else [])
@@ -152,6 +160,8 @@ class Lab(LabFaults):
                 site.create_secret(secret, data)
             if spec.tls.enabled:
                 site.create_secret(spec.tls.secret, certificates[name], "kubernetes.io/tls")
+            if self.automatic and self.witness is not None:
+                site.create_secret(witness_guards.SECRET, witness_guards.secret_data(self.witness, name))
         self._write_kubeconfig()
         # Leader first: a standby cluster needs something to clone from.
         order = sorted(specs, key=lambda n: specs[n].role != "leader")
@@ -160,6 +170,9 @@ class Lab(LabFaults):
             self.sites[name].start_controller()
         for name in order:
             self.wait_role(name, specs[name].role, timeout)
+        if self.automatic and self.witness is not None:
+            self.guards = witness_guards.StandbyGuards(self.root, self.env_dir)
+            self.guards.start(self.sites, self.kubeconfig_direct, self.witness)
         self._write_state()
 
     @staticmethod
@@ -316,6 +329,8 @@ class Lab(LabFaults):
     # -- teardown --------------------------------------------------------------------------------------------
     def down(self) -> None:
         """Every site at once (their members and control planes are independent); waits for every process."""
+        if self.guards is not None:  # first: a guard must not fail over while the sites stop
+            self.guards.stop()
         closes = [site.close for site in self.sites.values()] + ([self.witness.close] if self.witness else [])
         with ThreadPoolExecutor(max_workers=max(len(closes), 1)) as pool:
             for closing in [pool.submit(close) for close in closes]:

@@ -53,6 +53,7 @@ class LabSite(SiteFaults):
         index: int = 1,
         tunnel: Address | None = None,
         tunnel_source: str | None = None,
+        guard_port: int | None = None,
     ) -> None:
         self.env, self.namespace, self.release, self.context = env, namespace, release, context
         self.root, self.runtime = root, runtime
@@ -64,6 +65,13 @@ class LabSite(SiteFaults):
         self.proxy = TunnelProxy(proxy, lambda: self._leader)  # <release>-master: local clients
         # What the peer dials; its connections arrive from `tunnel_source` (the peer's egress, in peer.cidrs).
         self.tunnel = TunnelProxy(tunnel, lambda: self._leader, tunnel_source) if tunnel else self.proxy
+        # Where this site's witness guard (`rolegen guard`) listens, once started; the peer reaches it through
+        # the tunnel (guard_link, a port of the same tunnel: cut with it).
+        self.guard_address: Address | None = None
+        self.guard_link: TunnelProxy | None = None
+        if guard_port is not None and tunnel is not None:
+            self.guard_link = TunnelProxy((tunnel[0], guard_port), lambda: self.guard_address, tunnel_source)
+            self.tunnel.companions.append(self.guard_link)
         self.members: dict[int, LabMember] = self.agent.members  # the agent's own dict (never rebound)
         self.held: set[int] = self.agent.held  # ordinals kept down (kill --no-restart): the agent skips them
         self.paused: set[int] = set()  # ordinals whose Patroni is SIGSTOPped

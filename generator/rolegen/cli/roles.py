@@ -158,9 +158,11 @@ def guard(
     def log(line: str) -> None:
         typer.echo(line, err=True)
 
-    opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout)
+    # The rules decided, on evidence, within the spec's loss bound (lag_limit against the leader's last published
+    # position, or sync): the catch-up takes what arrives and does not wait for a peer that cannot send.
+    opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout, accept_data_loss=True)
 
-    def promote() -> None:  # the failover steps, answered yes: the rules decided, nobody is asked at 3 a.m.
+    def promote() -> None:  # the failover steps, answered yes: nobody is asked at 3 a.m.
         roles_cmd.run_failover(directory, opts, lambda _question: True, log)
 
     def run() -> guard_cmd.GuardResult:

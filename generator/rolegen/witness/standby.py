@@ -10,6 +10,7 @@ steps (`promote`), run once the Lease is this site's.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -55,10 +56,11 @@ class StandbyLoop:
         with self.lock:
             return self.guard.grant(self.now())
 
-    def _say(self, line: str) -> None:
-        if line != self._said:  # one line per decision that changed, not one per step
+    def _say(self, line: str, key: str | None = None) -> None:
+        """One line per decision that changed (`key`: what counts as the same decision), not one per step."""
+        if (key or line) != self._said:
             self.log(line)
-            self._said = line
+            self._said = key or line
 
     def step(self) -> str:
         """Look once and act; returns the decision (wait, refuse-lag, promote, lead, error)."""
@@ -87,7 +89,7 @@ class StandbyLoop:
             action, why = self.guard.decide(at, receiving=site.receiving, received_lsn=site.received_lsn,
                                             published_lsn=None if self.seen is None else self.seen.lsn,
                                             lag_limit=self.lag_limit)
-        self._say(f"witness-guard: decision={action} ({why})")
+        self._say(f"witness-guard: decision={action} ({why})", key=f"{action}:{re.sub(r'[0-9.]+', 'N', why)}")
         if action != "promote":
             return action
         return self._promote()

@@ -26,13 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-dir", type=Path, required=True)
     parser.add_argument("--k8s-bin", type=Path, default=None)
     parser.add_argument("--witness", action="store_true", help="also the witness site (a third control plane)")
+    parser.add_argument("--automatic", action="store_true", help="automatic failover: the witness and its guards")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
-    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin, witness=args.witness)
+    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin, witness=args.witness, automatic=args.automatic)
     server: ControlServer | None = None
     try:
         server = ControlServer(args.root / SOCKET_FILE, lab)  # before state.json: `lab up` returns on that file

@@ -46,6 +46,9 @@ class TunnelProxy:
         self.wan = WanSettings()
         self._wan_generation = 0  # bumped by set_wan: the reset thread of older settings stops
         self._throttles = (Throttle(lambda: self.wan.rate_mbit), Throttle(lambda: self.wan.rate_mbit))
+        # Other ports of the same tunnel (a TSC carries several services): they share its fate, every cut,
+        # heal and WAN setting applies to them too.
+        self.companions: list[TunnelProxy] = []
         self._accept_thread = threading.Thread(target=self._accept_loop, name=f"proxy-{self.address[1]}", daemon=True)
         self._accept_thread.start()
 
@@ -54,6 +57,8 @@ class TunnelProxy:
         """Cut the link: drop every open connection and refuse new ones until heal()."""
         self._partitioned.set()
         self._drop_all()
+        for other in self.companions:
+            other.partition()
 
     def one_way(self, direction: str) -> None:
         """Cut one direction only (ONE_WAY), open connections included, until heal()."""
@@ -61,10 +66,14 @@ class TunnelProxy:
             raise RolegenError(f"unknown direction {direction!r}", hint=f"one of: {', '.join(ONE_WAY)}")
         self._one_way = direction
         self._partitioned.clear()
+        for other in self.companions:
+            other.one_way(direction)
 
     def heal(self) -> None:
         self._one_way = None
         self._partitioned.clear()
+        for other in self.companions:
+            other.heal()
 
     @property
     def cut_direction(self) -> str | None:
@@ -79,6 +88,8 @@ class TunnelProxy:
             self._wan_generation += 1
             generation = self._wan_generation
         self._drop_all()
+        for other in self.companions:
+            other.set_wan(settings)
         if settings.reset_every_s > 0:
             threading.Thread(target=self._resets, args=(generation,), name=f"resets-{self.address[1]}",
                              daemon=True).start()
@@ -101,6 +112,8 @@ class TunnelProxy:
         return count
 
     def close(self) -> None:
+        for other in self.companions:
+            other.close()
         self._stop.set()
         self._accept_thread.join(timeout=2)
         if self._server is not None:

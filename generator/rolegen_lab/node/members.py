@@ -54,6 +54,8 @@ def remap_paths(value: Any, mounts: dict[str, Path]) -> Any:
             prefix = mount_path.rstrip("/") + "/"
             if value.startswith(prefix):
                 return str(directory / value.removeprefix(prefix))
+            if value == mount_path.rstrip("/"):  # the mount itself (a directory the process lists)
+                return str(directory)
     return value
 
 
@@ -131,6 +133,8 @@ class LabMember:
             path = self.directory / name
             path.write_text(text)
             path.chmod(0o755)
+        if isinstance(pg.get("pre_promote"), str):  # a command line (the witness guard's gate): its paths too
+            pg["pre_promote"] = " ".join(self._image_paths(pg["pre_promote"].split()))
         bootstrap = config.get("bootstrap", {})
         if isinstance(bootstrap.get("post_bootstrap"), str):
             bootstrap["post_bootstrap"] = str(self.directory / Path(bootstrap["post_bootstrap"]).name)
@@ -139,6 +143,9 @@ class LabMember:
     def container_command(self, command: list[str]) -> list[str]:
         """The container's command with image paths replaced by the member's: python3 -> the member
         interpreter, `patroni` -> `python -m patroni`, /etc/patroni/X -> the member directory's X."""
+        return self.runtime.command(*self._image_paths(command))
+
+    def _image_paths(self, command: list[str]) -> list[str]:
         python = str(self.runtime.python)
         mapped: list[str] = []
         for arg in command:
@@ -150,7 +157,7 @@ class LabMember:
                 mapped.append(str(self.directory / arg.removeprefix("/etc/patroni/")))
             else:
                 mapped.append(arg)
-        return self.runtime.command(*mapped)
+        return mapped
 
     def start(
         self,
@@ -167,6 +174,11 @@ class LabMember:
         path.write_text(yaml.safe_dump(config, sort_keys=True))
         path.chmod(0o644)
         member_env = {k: v for k, v in env.items() if k not in _ADDRESS_ENV}
+        if "WITNESS_MODE" in member_env:  # the witness guard's own addresses and paths, as the member has them
+            scheme = member_env.get("WITNESS_PATRONI_URL", "http:").split(":", 1)[0]
+            member_env.update(WITNESS_PATRONI_URL=f"{scheme}://127.0.0.1:{self.rest_port}",
+                              WITNESS_DATA_DIR=str(self.data), WITNESS_PATRONI_YML=str(path),
+                              WITNESS_STATE_FILE=str(self.directory / "run" / "witness-guard.json"))
         if kubeconfig is not None:
             member_env["KUBECONFIG"] = str(kubeconfig)
         environment = self.runtime.env(self.directory / "run", **member_env)

@@ -1,0 +1,109 @@
+"""Automatic failover on the lab (`Lab(witness="automatic")`, `rolegen lab up --witness automatic`): the specs get
+an automatic `witness:` block with the lab's timers, each site a Secret its members' witness guard (the chart's
+witness-guard.py, run by the node agent as the container's first process) reaches the witness with, and each site
+a `rolegen guard` process, the standby guard as its Deployment would run it, reached by the peer through a port
+of the tunnel (LabSite.guard_link: cut with the tunnel).
+
+The guards run the product from the lab's environments (the operator's copy): a failover a guard runs records
+the new roles there, as an operator's own run would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from rolegen_lab.controlplane.witness import CONTEXT, NAMESPACE
+from rolegen_lab.network.ports import reserve
+
+if TYPE_CHECKING:
+    from rolegen_lab.controlplane.witness import WitnessSite
+    from rolegen_lab.site import LabSite
+
+LEASE = "patroni-pair"
+SECRET = "rolegen-witness"
+# Seconds. The lab's Patroni loops every second; these keep the rules' orders (Timers.problems) at a quarter
+# of the defaults, so a drill's automatic failover comes within about fence_after + 15 s of the fault.
+TIMERS = {"fence_after": 8, "margin": 4, "renew_every": 2, "request_timeout": 1.5}
+LAG_LIMIT = 16 << 20
+# A walreceiver notices a link that stopped answering only after wal_receiver_timeout (60 s by default): well
+# under fence_after, so a cut tunnel shows as "not streaming" in time.
+WAL_RECEIVER_TIMEOUT = "4s"
+
+
+def spec_block(peer_host: str, guard_port: int) -> dict[str, Any]:
+    """The `witness:` block of a lab spec whose peer's guard is reached at peer_host:guard_port (the tunnel)."""
+    return {
+        "mode": "automatic", "replication": "async",
+        "kubernetes": {"context": CONTEXT, "namespace": NAMESPACE}, "lease": LEASE, "secret": SECRET,
+        "timers": dict(TIMERS), "lag_limit": {"bytes": LAG_LIMIT},
+        "peer_guard": {"host": peer_host, "port": guard_port},
+    }
+
+
+def adapt(data: dict[str, Any], peer_host: str, guard_port: int) -> None:
+    """A lab spec (as loaded) made automatic."""
+    data["witness"] = spec_block(peer_host, guard_port)
+    postgresql = data["patroni"]["dynamic"].setdefault("postgresql", {})
+    postgresql.setdefault("parameters", {})["wal_receiver_timeout"] = WAL_RECEIVER_TIMEOUT
+
+
+def secret_data(witness: WitnessSite, site: str) -> dict[str, str]:
+    """What a site's guard reaches the witness with: its route, the witness's CA, the lab's admin certificate."""
+    pki = witness.plane.pki
+    return {"server": witness.route(site).url, "ca.crt": Path(pki.ca_crt).read_text(),
+            "tls.crt": Path(pki.admin_crt).read_text(), "tls.key": Path(pki.admin_key).read_text()}
+
+
+class StandbyGuards:
+    """One `rolegen guard --env SITE` per site: started by `start`, stopped by `stop` (every process)."""
+
+    def __init__(self, root: Path, env_dir: Path) -> None:
+        self.root, self.env_dir = root / "guards", env_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def kubeconfig(self, site: str, direct: Path, witness: WitnessSite) -> Path:
+        """The lab's direct view of both sites, and the witness through `site`'s own route."""
+        config = yaml.safe_load(direct.read_text())
+        route = witness.route(site).url
+        for cluster in config["clusters"]:
+            if cluster["name"] == CONTEXT:
+                cluster["cluster"]["server"] = route
+        path = self.root / f"{site}.kubeconfig"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def start(self, sites: dict[str, LabSite], direct: Path, witness: WitnessSite) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name, site in sites.items():
+            port = reserve()
+            command = [sys.executable, "-m", "rolegen", "guard", "--env", name, "--listen", f"127.0.0.1:{port}",
+                       "--every", "0.5", "--timeout", "20", "-d", str(self.env_dir),
+                       "--kubeconfig", str(self.kubeconfig(name, direct, witness))]
+            env = {**os.environ, "KUBECACHEDIR": str(self.root / f"kube-cache-{name}")}
+            with (self.root / f"{name}.log").open("ab") as log:
+                self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                        start_new_session=True)
+            site.guard_address = ("127.0.0.1", port)
+
+    def log(self, site: str) -> str:
+        path = self.root / f"{site}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
