@@ -195,6 +195,34 @@ def test_a_leader_that_sees_neither_partner_stops_writing_and_fences_its_site(
     assert "decision=fence" in log and "neither the witness nor the standby's guard answered" in log
 
 
+def _stopped(proc: subprocess.Popen[bytes]) -> bool:
+    """The process is stopped (SIGSTOP): /proc's state T."""
+    return Path(f"/proc/{proc.pid}/stat").read_text().split(") ", 1)[1].startswith("T")
+
+
+def test_a_leader_cut_from_both_partners_stalls_its_commits_at_once_and_resumes_when_one_answers(
+        world: tuple[World, dict[str, str]]) -> None:
+    """Data Guard's primary stalls when it sees neither partner: PostgreSQL is stopped (nothing acknowledged)
+    after one failed round (renew_every + request_timeout), long before the fence, and goes on when a partner
+    answers again; cut long enough, the stalled primary is fenced all the same."""
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    time.sleep(0.6)
+    state.up.update(witness=False, standby=False)
+    cut = time.monotonic()
+    while not _stopped(postmaster) and time.monotonic() - cut < 1.5:
+        time.sleep(0.02)
+    assert _stopped(postmaster) and time.monotonic() - cut < 0.4 + 0.3 + 0.4 + 0.2  # a round, a step
+    state.up["standby"] = True
+    time.sleep(0.8)
+    assert not _stopped(postmaster) and guard.poll() is None
+    state.up["standby"] = False
+    code, log = _ends_within(guard, 4)
+    assert code == 1 and postmaster.wait(1) == -9, log
+    assert "decision=stall" in log and "decision=resume" in log and "decision=fence" in log
+
+
 def test_a_hung_patroni_does_not_end_the_guarding_of_its_primary(world: tuple[World, dict[str, str]]) -> None:
     """Patroni stops answering (SIGSTOPped, hung) while its PostgreSQL may still be a primary: the guard keeps
     renewing, publishes the position as unknown (never a stale one), and still fences when both partners go."""

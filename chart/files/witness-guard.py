@@ -69,6 +69,7 @@ class Config:
     promise_url: str | None
     patroni_url: str
     fence_write_for: float
+    stall_after: float  # partners silent this long: commits stall until one answers (default: one failed round)
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Config:
@@ -94,6 +95,7 @@ class Config:
             promise_url=env.get("WITNESS_PROMISE_URL") or None,
             patroni_url=env.get("WITNESS_PATRONI_URL", "http://127.0.0.1:8008"),
             fence_write_for=float(env.get("WITNESS_FENCE_WRITE_FOR", "60")),
+            stall_after=float(env.get("WITNESS_STALL_AFTER", timers.renew_every + timers.request_timeout)),
         )
 
 
@@ -260,18 +262,25 @@ def write_fence(patroni_yml: str, host: str, port: str, deadline: float) -> bool
     return False
 
 
+def signal_postgres(data_dir: str | None, signum: int) -> bool:
+    """`signum` to the postmaster's process group (its backends and walsenders included): Patroni starts the
+    postmaster in a session of its own. False if there is no postmaster to signal."""
+    pid_file = os.path.join(data_dir, "postmaster.pid") if data_dir else None
+    if not pid_file or not os.path.exists(pid_file):
+        return False
+    try:
+        with open(pid_file) as handle:
+            postmaster = int(handle.readline().strip())
+        os.killpg(os.getpgid(postmaster), signum)
+    except (ValueError, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def stop_postgres(child: subprocess.Popen[bytes], data_dir: str | None) -> None:
     """Freeze Patroni (it must not restart PostgreSQL as a primary), then kill the postmaster: no commit after."""
     os.killpg(child.pid, signal.SIGSTOP)
-    pid_file = os.path.join(data_dir, "postmaster.pid") if data_dir else None
-    if pid_file and os.path.exists(pid_file):
-        try:
-            with open(pid_file) as handle:
-                postmaster = int(handle.readline().strip())
-            # Patroni starts the postmaster in a session of its own: kill that group, backends included.
-            os.killpg(os.getpgid(postmaster), signal.SIGKILL)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
+    signal_postgres(data_dir, signal.SIGKILL)
 
 
 def supervise(config: Config, command: list[str], env: dict[str, str], *,
@@ -280,11 +289,13 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: os.killpg(child.pid, signum))
     links, guard, was_primary, next_tick = Links(config, now), LeaderGuard(config.timers), False, 0.0
+    stalled = False
     answers: list[tuple[float | None, float | None, str | None]] = []
     decision("supervise", site=config.site, fence_after=config.timers.fence_after,
              renew_every=config.timers.renew_every)
     while child.poll() is None:
-        answer, lsn = patroni_state(config.patroni_url)
+        # A stalled PostgreSQL cannot answer Patroni's queries: it is the primary it was when stalled.
+        answer, lsn = (None, None) if stalled else patroni_state(config.patroni_url)
         primary = was_primary if answer is None else answer  # only Patroni saying so ends the guarding
         if primary and not was_primary:
             guard = LeaderGuard(config.timers)
@@ -310,8 +321,31 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
         if primary and guard.decide(now()) == "fence":
             return fence(config, child, env, reason="neither the witness nor the standby's guard answered for "
                                                    f"{config.timers.fence_after:g}s")
+        stalled = _stall(config, guard, env, primary, stalled, now())
         time.sleep(0.2)
+    if stalled:
+        signal_postgres(env.get("WITNESS_DATA_DIR"), signal.SIGCONT)
     return child.returncode
+
+
+def _stall(config: Config, guard: LeaderGuard, env: dict[str, str], primary: bool, stalled: bool,
+           now: float) -> bool:
+    """Whether PostgreSQL is stalled after this look. A primary whose partners both stayed silent for
+    `stall_after` (one renewal round that failed) stops acknowledging commits at once (SIGSTOP: commits wait,
+    none is acknowledged) until one answers again, as Data Guard's primary stalls when it sees neither observer
+    nor standby: what it acknowledged while cut, before the fence, is what an automatic failover would lose."""
+    sent = [t for t in (guard.witness_sent, guard.promise_sent) if t is not None]
+    silent = primary and bool(sent) and now - max(sent) > config.stall_after
+    data_dir = env.get("WITNESS_DATA_DIR")
+    if silent and not stalled and signal_postgres(data_dir, signal.SIGSTOP):
+        decision("stall", site=config.site, silent_for=f"{now - max(sent):.1f}s",
+                 reason="neither the witness nor the standby's guard answered: commits wait")
+        return True
+    if stalled and not silent:
+        signal_postgres(data_dir, signal.SIGCONT)
+        decision("resume", site=config.site, reason="a partner answered: commits go on")
+        return False
+    return stalled
 
 
 def _seed(guard: LeaderGuard) -> None:
