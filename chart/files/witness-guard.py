@@ -279,15 +279,16 @@ def signal_postgres(data_dir: str | None, signum: int) -> bool:
 
 def stop_postgres(child: subprocess.Popen[bytes], data_dir: str | None) -> None:
     """Freeze Patroni (it must not restart PostgreSQL as a primary), then kill the postmaster: no commit after."""
-    os.killpg(child.pid, signal.SIGSTOP)
+    os.kill(child.pid, signal.SIGSTOP)
     signal_postgres(data_dir, signal.SIGKILL)
 
 
 def supervise(config: Config, command: list[str], env: dict[str, str], *,
               now: Callable[[], float] = time.monotonic) -> int:
-    child = subprocess.Popen(command, start_new_session=True)
+    # In the guard's own process group: whatever stops the container's processes stops Patroni with it.
+    child = subprocess.Popen(command)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: os.killpg(child.pid, signum))
+        signal.signal(sig, lambda signum, _frame: os.kill(child.pid, signum))
     links, guard, was_primary, next_tick = Links(config, now), LeaderGuard(config.timers), False, 0.0
     stalled = False
     answers: list[tuple[float | None, float | None, str | None]] = []
@@ -368,7 +369,7 @@ def fence(config: Config, child: subprocess.Popen[bytes], env: dict[str, str], *
     written = bool(host and port) and write_fence(env["WITNESS_PATRONI_YML"], host, port,
                                                   time.monotonic() + config.fence_write_for)
     log(f"fence written to the DCS config: {written}" + ("" if written else " (the startup guard decides at restart)"))
-    os.killpg(child.pid, signal.SIGKILL)
+    os.kill(child.pid, signal.SIGKILL)
     return 1
 
 
