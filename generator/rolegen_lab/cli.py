@@ -14,8 +14,9 @@ from rolegen import console
 from rolegen.cli.options import DirOption, FormatOption, K8sBinOption, LabRootOption, TimeoutOption
 from rolegen.console import Format
 from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 
-SCENARIO_NAMES = list(SCENARIOS)
+SCENARIO_NAMES = [*SCENARIOS, *AUTOMATIC]
 
 lab_app = typer.Typer(
     help="Rehearse on a laptop: both sites with real Patroni, PostgreSQL, Helm and kubectl (needs the lab extra).",

@@ -296,6 +296,7 @@ class Lab(LabFaults):
     def describe(self) -> dict[str, Any]:
         return {
             **({"witness": self.witness.describe()} if self.witness is not None else {}),
+            "automatic": self.automatic,
             "kubeconfig": str(self.kubeconfig),
             "kubeconfig_direct": str(self.kubeconfig_direct),
             "environments": str(self.env_dir),

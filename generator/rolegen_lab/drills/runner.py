@@ -72,6 +72,11 @@ class Drill(RolegenRuns):
         sites = self.cast()
         self.scenario = resolve(self.scenario, sites)  # from here on, the lab's site names
         self.report.summary = self.scenario.summary
+        if self.scenario.automatic != bool(self.ep.info.get("automatic")):
+            raise RolegenError(
+                f"drill {self.scenario.name} runs on a lab " + ("with" if self.scenario.automatic else "without")
+                + " automatic failover", hint="rolegen lab down, then rolegen lab up"
+                + (" --automatic" if self.scenario.automatic else ""))
         watch = LogWatch(self.ep)
         if self.scenario.from_baseline and not self.leads(sites.leader, follower=True):
             raise RolegenError(
@@ -155,6 +160,8 @@ class Drill(RolegenRuns):
         elif isinstance(step, Converge):
             self.until(lambda: self.leads(step.leader, step.follower), self.timeout,
                        f"{step.leader} to lead" + (" with its peer streaming from it" if step.follower else ""))
+            if step.mark:
+                self.marks[step.mark] = time.monotonic()
             self.event(f"{step.leader} leads" + (", peer streaming" if step.follower else ""))
         elif isinstance(step, FollowHint):
             for _ in range(step.runs):

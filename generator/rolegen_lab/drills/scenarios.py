@@ -109,6 +109,7 @@ class WaitNoLeader:
 class Converge:
     leader: str
     follower: bool = True  # also wait until the peer streams from `leader` (False: the peer is dark)
+    mark: str | None = None  # names the moment it held (an automatic failover's promotion, for a loss window)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class Scenario:
     steps: tuple[DrillStep, ...]
     expect: Expect = Expect()
     from_baseline: bool = True  # refuse to start unless LEADER leads with its peer streaming
+    automatic: bool = False  # runs on a lab with automatic failover (`lab up --automatic`), and only there
 
 
 @dataclass(frozen=True)
@@ -413,7 +415,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 
 def scenario(name: str) -> Scenario:
     from rolegen.errors import UsageError
+    from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 
-    if name not in SCENARIOS:
-        raise UsageError(f"unknown drill scenario {name!r}", hint=f"scenarios: {', '.join(SCENARIOS)}")
-    return SCENARIOS[name]
+    known = {**SCENARIOS, **AUTOMATIC}
+    if name not in known:
+        raise UsageError(f"unknown drill scenario {name!r}", hint=f"scenarios: {', '.join(known)}")
+    return known[name]
