@@ -13,7 +13,7 @@ from typing import Any
 from rolegen.cluster.dcs_write import write_config
 from rolegen.cluster.kubectl import ClusterUnreachable, Conflict
 from rolegen.cluster.lease import Lease
-from rolegen.cluster.pair import SitePair, load_sites
+from rolegen.cluster.pair import SitePair, load_sites, witness_lease
 from rolegen.cluster.records import FENCE, PROMOTION, Records
 from rolegen.cluster.site_state import SiteState
 from rolegen.cluster.wait import poll
@@ -23,6 +23,7 @@ from rolegen.offline.render import dcs_config
 from rolegen.offline.spec import Role, Spec
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
+from rolegen.witness.lease import WitnessLease
 
 Log = Callable[[str], None]
 
@@ -35,6 +36,8 @@ class Pair(SitePair):
     log: Log = print
     timings: dict[str, float] = field(default_factory=dict)
     lease: Lease | None = None  # set while a CLI run holds the role-change lease: checked before every write
+    witness: WitnessLease | None = None  # the pair's witness Lease, when its specs declare `witness:`
+    witness_record: dict[str, Any] | None = None  # the witness step's holder before/after, for the promotion record
     _t0: float = field(default_factory=time.monotonic)
     _background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     _fence_write: Future[None] | None = None
@@ -173,6 +176,7 @@ class Pair(SitePair):
             "lsn": lsn,
             "fenced_first": fenced_first,
             **({"old_timeline": old_timeline} if old_timeline is not None else {}),
+            **({"witness": self.witness_record} if self.witness_record is not None else {}),
         })
         if not link:
             return ident
@@ -186,18 +190,20 @@ class Pair(SitePair):
 
     def settle_promotion(self) -> None:
         """Complete the promotion record with the timeline the new leader reports (a standby leader may have
-        reported a stale, lower timeline before: the new timeline minus one is the one it really left)."""
+        reported a stale, lower timeline before: the new timeline minus one is the one it really left), and with
+        the witness Lease's holder before and after this run moved it (a handover records its promotion before)."""
         state = self.read(self.to)
         lead, promotion = holder(state), state.records.promotion
         if not promotion or lead is None or lead.role != "leader" or lead.timeline is None:
             return
-        if promotion.get("timeline") == lead.timeline:
+        witness = {"witness": self.witness_record} if self.witness_record is not None else {}
+        if promotion.get("timeline") == lead.timeline and all(promotion.get(k) == v for k, v in witness.items()):
             return
         before = promotion.get("timeline_before")
         # A standby leader may report a stale, lower timeline (its last restartpoint's): the one it left is at
         # least the new one minus one. Never raised from the old site's timeline (recorded apart: old_timeline).
         left = max(before, lead.timeline - 1) if isinstance(before, int) else lead.timeline - 1
-        self.record(self.to, PROMOTION, {**promotion, "timeline": lead.timeline, "timeline_before": left})
+        self.record(self.to, PROMOTION, {**promotion, "timeline": lead.timeline, "timeline_before": left, **witness})
 
     def wait(self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.1,
              gap: Callable[[], int | None] | None = None, hint: str | None = None) -> None:
@@ -224,7 +230,8 @@ def load_pair(
     lease: Lease | None = None,
 ) -> Pair:
     sites = load_sites(env_dir, to, kubeconfig=kubeconfig, cache_dir=cache_dir)
-    return Pair(sites.env_dir, sites.to, sites.other, sites.clusters, log, lease=lease)
+    return Pair(sites.env_dir, sites.to, sites.other, sites.clusters, log, lease=lease,
+                witness=witness_lease(sites.to, kubeconfig=kubeconfig, cache_dir=cache_dir))
 
 
 def follows(standby: SiteState, leader: SiteState, *, streaming: bool = False) -> bool:

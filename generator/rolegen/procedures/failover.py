@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.load import GENERATED_DIR
+from rolegen.procedures import witness_step
 from rolegen.procedures.base import Pair, record_roles
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.failover_rules import Decision
 from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
 from rolegen.procedures.steps import Later, Step, execute, runbook
+from rolegen.witness.move import WitnessNotMoved
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:
@@ -53,6 +55,7 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             _catch_up,
             _fences_first,
         ),
+        *witness_step.steps(pair, _move_witness, _promotes, unmoved="nothing is promoted and the run fails"),
         Step(
             f"Promote {to.environment}",
             f"Record the promotion ({to.scope}-rolegen), then remove standby_cluster from {to.environment}'s "
@@ -210,6 +213,21 @@ def _catch_up(run: _Run) -> None:
     pair.mark("caught_up")
     run.target_state.set(pair.read(to))
     run.old_timeline = final.timeline if final else None
+
+
+def _move_witness(run: _Run) -> None:
+    """Before the promotion (after the fence, or the decision to promote with the old site's API silent). With the
+    standby's guard, the Lease is the target's already: the guard took it before it ran these steps."""
+    to, old = run.pair.to.environment, run.pair.other.environment
+    try:
+        witness_step.move(run.pair, run.timeout)
+    except WitnessNotMoved as exc:  # mode automatic: the target's pre_promote would refuse its promotion
+        fenced = run.decision == "fence-first"
+        where = f"{old} is fenced and takes no writes" if fenced else f"{old}'s API did not answer"
+        raise RolegenError(
+            f"{exc.message}: {to}'s guard would refuse its promotion (mode automatic); {where}; nothing was promoted",
+            hint=f"restore the route to the witness (rolegen status shows it), then re-run rolegen failover --to {to}",
+        ) from None
 
 
 def _promote(run: _Run) -> None:

@@ -1,6 +1,6 @@
-"""The handover: demote the leader site, wait for the LSN gate, promote the other, verify, record the roles.
-Never promote before the gate. What a switchover runs after its preflight, and a failback after its repair: one
-runbook each, one numbering.
+"""The handover: demote the leader site, wait for the LSN gate, move the witness Lease (when the specs declare one:
+rolegen.procedures.witness_step), promote the other, verify, record the roles. Never promote before the gate. What
+a switchover runs after its preflight, and a failback after its repair: one runbook each, one numbering.
 
 Resumable: the phase is read from the live DCS configs, so a run killed at any step continues safely.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
+from rolegen.procedures import witness_step
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.rules import (
     Position,
@@ -27,6 +28,7 @@ from rolegen.procedures.rules import (
 from rolegen.procedures.steps import Later, Step
 from rolegen.procedures.switchover_checks import preflight, prove_leading, resume_checks
 from rolegen.procedures.wake import Nudger
+from rolegen.witness.move import WitnessNotMoved
 
 
 def steps(pair: Pair) -> list[Step[Handover]]:
@@ -51,6 +53,7 @@ def steps(pair: Pair) -> list[Step[Handover]]:
             _wait_for_gate,
             _not_promoted,
         ),
+        *witness_step.steps(pair, _move_witness, _not_promoted, unmoved=f"{old} is promoted back and the run fails"),
         Step(
             f"Promote {to}",
             f"Remove standby_cluster from {to}'s {pair.to.config_map} `config` annotation. Only after the gate.",
@@ -176,6 +179,15 @@ def _wait_for_gate(run: Handover) -> None:
              f"tl {final.timeline}")
 
 
+def _move_witness(run: Handover) -> None:
+    pair, to = run.pair, run.pair.to.environment
+    try:
+        witness_step.move(pair, run.timeout)
+    except WitnessNotMoved as exc:  # mode automatic: the target's pre_promote would refuse its promotion
+        _roll_back(pair, f"{exc.message}: {to}'s guard would refuse its promotion (mode automatic)",
+                   "witness lease not moved", exc.hint or "check the route to the witness (rolegen status), then retry")
+
+
 def _promote(run: Handover) -> None:
     run.pair.write_role(run.pair.to, "leader", run.target_state)
     run.pair.mark("promote_written")
@@ -247,31 +259,31 @@ def _gate(pair: Pair, old_state: SiteState, timeout: float, before: SiteState,
         pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout,
                   gap=lambda: gap[0], every=0.02)
     except WaitTimedOut:
-        _roll_back(pair, timeout, seen[0])
+        _roll_back(pair, f"{pair.to.environment} did not replay {pair.other.environment}'s final LSN within "
+                   f"{timeout:.0f}s ({seen[0]})", f"gate not reached ({seen[0]})",
+                   "check replication (rolegen status) and retry")
         raise
     assert last[0] is not None
     return last[0]
 
 
-def _roll_back(pair: Pair, timeout: float, why: str | None) -> None:
+def _roll_back(pair: Pair, failed: str, said: str, hint: str) -> None:
+    """Promote the old site back after a wait that ran out before the promotion (`failed`: what did not happen,
+    for the error; `said`: the log line's reason) — only if a fresh read shows the target still a standby and not
+    leading. The witness Lease goes back to the old site first (witness_step.regain)."""
     to, old = pair.to, pair.other
     target_state, old_state = pair.read_both()
     if target_state.dcs_role != "standby-leader" or target_state.live_role == "leader":
         raise RolegenError(
-            f"the LSN gate was not reached within {timeout:.0f}s ({why}) and {to.environment} no longer declares "
-            f"standby (DCS config {target_state.dcs_role}, Patroni {target_state.live_role}): someone else promoted "
-            "it; "
-            f"{old.environment} was NOT promoted back",
+            f"{failed}, and {to.environment} no longer declares standby (DCS config {target_state.dcs_role}, "
+            f"Patroni {target_state.live_role}): someone else promoted it; {old.environment} was NOT promoted back",
             hint="rolegen status; if both sites hold data the other lacks, rolegen failback repairs the stale one",
         )
-    pair.log(f"   gate not reached ({why}): promoting {old.environment} back")
+    pair.log(f"   {said}: promoting {old.environment} back")
+    witness_step.regain(pair)
     pair.write_role(old, "leader", old_state)
     pair.write_role(to, "standby-leader", target_state)  # its DR slot again (pair.unslot removed it)
-    raise RolegenError(
-        f"{to.environment} did not replay {old.environment}'s final LSN within {timeout:.0f}s ({why}); "
-        f"{old.environment} was promoted back",
-        hint="check replication (rolegen status) and retry",
-    )
+    raise RolegenError(f"{failed}; {old.environment} was promoted back", hint=hint)
 
 
 def _leads(pair: Pair, old_timeline: int) -> bool:
