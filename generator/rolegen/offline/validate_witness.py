@@ -39,9 +39,8 @@ def spec_problems(spec: Spec) -> list[Problem]:
             "not set: this site's leader guard holds only the witness Lease, so a witness outage alone fences it "
             "(set the peer's `rolegen guard` address through the tunnel)"), "warning"))
     problems.append(Problem(src, "$.witness.mode", (
-        "automatic failover is partial (docs/witness.md, \"Not built yet\"): switchover, failover and failback do "
-        "not move the witness Lease yet, so the new leader's promotion is refused by its guard until the Lease "
-        "names it; replication sync is not rendered yet"), "warning"))
+        "automatic failover is partial (docs/witness.md, \"Not built yet\"): the lab drills of its partition matrix "
+        "have not run yet; replication sync is not rendered yet"), "warning"))
     return problems
 
 
