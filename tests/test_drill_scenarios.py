@@ -17,6 +17,7 @@ from rolegen.cli import app
 from rolegen.errors import RolegenError, UsageError
 from rolegen.offline.workspace import load_workspace
 from rolegen_lab.control.channel import OPS, request_message
+from rolegen_lab.drills.catalog import scenario
 from rolegen_lab.drills.scenarios import (
     LEADER,
     ROLES,
@@ -34,7 +35,6 @@ from rolegen_lab.drills.scenarios import (
     Scenario,
     cast_of,
     resolve,
-    scenario,
 )
 from rolegen_lab.drills.scenarios import SCENARIOS as WRITTEN
 

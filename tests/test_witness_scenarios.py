@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from rolegen.errors import RolegenError
+from rolegen_lab.drills.catalog import scenario
 from rolegen_lab.drills.runner import Drill
-from rolegen_lab.drills.scenarios import SCENARIOS, Cast, Converge, Rolegen, Scenario, resolve, scenario
+from rolegen_lab.drills.scenarios import SCENARIOS, Cast, Converge, Rolegen, Scenario, resolve
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 
 

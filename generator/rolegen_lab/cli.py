@@ -13,10 +13,9 @@ import typer
 from rolegen import console
 from rolegen.cli.options import DirOption, FormatOption, K8sBinOption, LabRootOption, TimeoutOption
 from rolegen.console import Format
-from rolegen_lab.drills.scenarios import SCENARIOS
-from rolegen_lab.drills.witness_scenarios import AUTOMATIC
+from rolegen_lab.drills.catalog import ALL
 
-SCENARIO_NAMES = [*SCENARIOS, *AUTOMATIC]
+SCENARIO_NAMES = list(ALL)
 
 lab_app = typer.Typer(
     help="Rehearse on a laptop: both sites with real Patroni, PostgreSQL, Helm and kubectl (needs the lab extra).",

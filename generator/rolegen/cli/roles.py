@@ -159,10 +159,11 @@ def guard(
         typer.echo(line, err=True)
 
     # The rules decided, on evidence, within the spec's loss bound (lag_limit against the leader's last published
-    # position, or sync): the catch-up takes what arrives and does not wait for a peer that cannot send.
-    opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout, accept_data_loss=True)
-
-    def promote() -> None:  # the failover steps, answered yes: nobody is asked at 3 a.m.
+    # position, or sync): the catch-up takes what arrived, waiting `catch_up` (the witness's margin) at most for
+    # a peer the rules already saw send nothing for promote_after.
+    def promote(catch_up: float) -> None:  # the failover steps, answered yes: nobody is asked at 3 a.m.
+        opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout, accept_data_loss=True,
+                                     catch_up_timeout=catch_up)
         roles_cmd.run_failover(directory, opts, lambda _question: True, log)
 
     def run() -> guard_cmd.GuardResult:

@@ -50,9 +50,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-def standby_loop(env_dir: Path, env: str, promote: Callable[[], None], log: Log, *,
+def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log: Log, *,
                  kubeconfig: Path | None = None) -> StandbyLoop:
-    """The loop for `env`'s spec: its witness Lease, its own site, and `promote`."""
+    """The loop for `env`'s spec: its witness Lease, its own site, and `promote` (the failover steps; called with
+    the catch-up's bound, the witness's margin)."""
     ws = load_workspace(env_dir)
     if env not in ws.specs:
         raise UsageError(f"no environment {env!r} in {env_dir}", hint=f"environments: {', '.join(sorted(ws.specs))}")
@@ -75,7 +76,8 @@ def standby_loop(env_dir: Path, env: str, promote: Callable[[], None], log: Log,
     def take(seen: WitnessView) -> WitnessView:
         return lease.take(env, seen)
 
-    ports = Ports(read_lease=lease.read, read_site=read_own, take_lease=take, promote=promote)
+    ports = Ports(read_lease=lease.read, read_site=read_own, take_lease=take,
+                  promote=lambda: promote(witness.timers.margin))
     lag_limit = None if witness.replication == "sync" else witness.lag_limit
     return StandbyLoop(env, witness.timers, lag_limit, ports, log)
 

@@ -99,15 +99,19 @@ class _Run:
     old_state: Later[SiteState] = field(default_factory=lambda: Later("the old site as last read"))
     old_timeline: int | None = None  # the old site's highest timeline once its position settled (N11)
     old_site_down: bool = False  # --old-site-down: the operator fenced or powered off the old site by other means
+    # The catch-up's own bound (None: `timeout`): the witness guard's, whose rules already waited for a standby
+    # that receives nothing more; with accept_data_loss it promotes with what arrived.
+    catch_up_timeout: float | None = None
     confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
 
 
 def run(
     pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False,
-    old_site_down: bool = False,
+    old_site_down: bool = False, catch_up_timeout: float | None = None,
 ) -> FailoverResult:
     result = FailoverResult(pair.to.environment, pair.other.environment)
-    context = _Run(pair, confirm, timeout, accept_data_loss, result, old_site_down=old_site_down)
+    context = _Run(pair, confirm, timeout, accept_data_loss, result, old_site_down=old_site_down,
+                   catch_up_timeout=catch_up_timeout)
     execute(steps(pair), context, pair.log)
     result.timings = dict(pair.timings)
     return result
@@ -195,7 +199,7 @@ def _catch_up(run: _Run) -> None:
         # site without Pods has nothing more to say.
         try:
             pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
-                      run.timeout if old_state.members else 2.0, gap=lambda: gap[0])
+                      (run.catch_up_timeout or run.timeout) if old_state.members else 2.0, gap=lambda: gap[0])
         except WaitTimedOut:
             # Only a wait that ran out is "not caught up"; a failed read propagates and stops the failover.
             blocker = seen[0] or f"{to.environment} did not reach {old.environment}'s position in time"

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rolegen_lab.control.channel import connect
+from rolegen_lab.drills.catalog import scenario
 from rolegen_lab.drills.report import Report
 from rolegen_lab.drills.runner import Drill
-from rolegen_lab.drills.scenarios import scenario
 
 
 def run(name: str, root: Path, timeout: float, log: Callable[[str], None]) -> Report:

@@ -411,13 +411,3 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Write(1.0), Concurrent((Rolegen("switchover", STANDBY), Rolegen("switchover", STANDBY))),
         Converge(STANDBY), Write(0.5), Rolegen("switchover", LEADER), Converge(LEADER), Write(0.5))),
 )}
-
-
-def scenario(name: str) -> Scenario:
-    from rolegen.errors import UsageError
-    from rolegen_lab.drills.witness_scenarios import AUTOMATIC
-
-    known = {**SCENARIOS, **AUTOMATIC}
-    if name not in known:
-        raise UsageError(f"unknown drill scenario {name!r}", hint=f"scenarios: {', '.join(known)}")
-    return known[name]

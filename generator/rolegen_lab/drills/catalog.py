@@ -1,0 +1,16 @@
+"""Every drill scenario `rolegen lab drill` knows: the suite's (rolegen_lab.drills.scenarios) and the partition
+matrix of automatic failover (rolegen_lab.drills.witness_scenarios)."""
+
+from __future__ import annotations
+
+from rolegen.errors import UsageError
+from rolegen_lab.drills.scenarios import SCENARIOS, Scenario
+from rolegen_lab.drills.witness_scenarios import AUTOMATIC
+
+ALL: dict[str, Scenario] = {**SCENARIOS, **AUTOMATIC}
+
+
+def scenario(name: str) -> Scenario:
+    if name not in ALL:
+        raise UsageError(f"unknown drill scenario {name!r}", hint=f"scenarios: {', '.join(ALL)}")
+    return ALL[name]
