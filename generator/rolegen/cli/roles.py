@@ -155,16 +155,19 @@ def guard(
     from rolegen.commands import guard as guard_cmd
     from rolegen.commands import roles as roles_cmd
 
-    def log(line: str) -> None:
-        typer.echo(line, err=True)
+    def log(line: str) -> None:  # a long-running process's log: each line with its time (UTC)
+        from datetime import UTC, datetime
+
+        typer.echo(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z {line}", err=True)
 
     # The rules decided, on evidence, within the spec's loss bound (lag_limit against the leader's last published
-    # position, or sync): the catch-up takes what arrived, waiting `catch_up` (the witness's margin) at most for
-    # a peer the rules already saw send nothing for promote_after.
+    # position, or sync): the catch-up takes what arrived, waiting `catch_up` at most for a peer the rules
+    # already saw send nothing for promote_after.
     def promote(catch_up: float) -> None:  # the failover steps, answered yes: nobody is asked at 3 a.m.
         opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout, accept_data_loss=True,
                                      catch_up_timeout=catch_up)
-        roles_cmd.run_failover(directory, opts, lambda _question: True, log)
+        for line in roles_cmd.run_failover(directory, opts, lambda _question: True, log).lines():
+            log(line)  # its timings
 
     def run() -> guard_cmd.GuardResult:
         loop = guard_cmd.standby_loop(directory, env, promote, log, kubeconfig=kubeconfig)

@@ -53,7 +53,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log: Log, *,
                  kubeconfig: Path | None = None) -> StandbyLoop:
     """The loop for `env`'s spec: its witness Lease, its own site, and `promote` (the failover steps; called with
-    the catch-up's bound, the witness's margin)."""
+    the catch-up's bound: one request_timeout, since the rules saw this standby receive nothing for promote_after,
+    and Patroni's promotion replays what it did receive)."""
     ws = load_workspace(env_dir)
     if env not in ws.specs:
         raise UsageError(f"no environment {env!r} in {env_dir}", hint=f"environments: {', '.join(sorted(ws.specs))}")
@@ -77,7 +78,7 @@ def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log:
         return lease.take(env, seen)
 
     ports = Ports(read_lease=lease.read, read_site=read_own, take_lease=take,
-                  promote=lambda: promote(witness.timers.margin))
+                  promote=lambda: promote(witness.timers.request_timeout))
     lag_limit = None if witness.replication == "sync" else witness.lag_limit
     return StandbyLoop(env, witness.timers, lag_limit, ports, log)
 

@@ -99,8 +99,8 @@ class _Run:
     old_state: Later[SiteState] = field(default_factory=lambda: Later("the old site as last read"))
     old_timeline: int | None = None  # the old site's highest timeline once its position settled (N11)
     old_site_down: bool = False  # --old-site-down: the operator fenced or powered off the old site by other means
-    # The catch-up's own bound (None: `timeout`): the witness guard's, whose rules already waited for a standby
-    # that receives nothing more; with accept_data_loss it promotes with what arrived.
+    # The catch-up's own bound (None: `timeout`): the witness guard's short one, whose rules already waited for a
+    # standby that receives nothing more; with accept_data_loss it promotes with what arrived.
     catch_up_timeout: float | None = None
     confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
 
