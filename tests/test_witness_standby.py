@@ -192,3 +192,18 @@ def test_the_cli_refuses_a_site_without_automatic_mode(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["guard", "--env", "golddr", "-d", str(tmp_path)])
     assert result.exit_code == 1
     assert "witness.mode is not automatic" in result.output and "Traceback" not in result.output
+
+
+def test_after_a_failback_gives_the_lease_back_the_guard_watches_afresh_and_grants_promises_again() -> None:
+    """Found by the partition matrix on the lab: after its failover and the failback, the guard still refused
+    every promise (it was `promoting`), so the new leader, cut from the witness, fenced itself."""
+    fake = Fake()
+    loop = fake.loop()
+    run_until(fake, loop, 40)
+    assert fake.promotions == 1 and loop.grant() is False
+    fake.lease = WitnessView("gold", "9", lsn=5000)  # the failback moved it back to gold
+    fake.now += 1
+    assert loop.step() == "wait"
+    assert loop.grant() is True and any("decision=watch" in line for line in fake.log)
+    run_until(fake, loop, fake.now + 11)  # a whole promote_after again before it may promote
+    assert fake.promotions == 1

@@ -75,6 +75,14 @@ class StandbyLoop:
                 if view.version is not None:
                     self.guard.saw_lease(view.version, at)
                 self.seen = view
+        if self.seen is not None and self.seen.holder not in (None, self.site) and self.took and self.promoted:
+            # A role change gave the Lease back (failback): this site is the standby again, and its guard watches
+            # afresh, granting promises (its old `promoting` would refuse them all and fence the new leader).
+            with self.lock:
+                self.guard = StandbyGuard(self.guard.timers, started=at)
+                self.guard.saw_lease(self.seen.version or "", at)
+            self.took = self.promoted = False
+            self._say(f"witness-guard: decision=watch (the witness lease is {self.seen.holder}'s again)")
         if self.seen is not None and self.seen.holder == self.site:
             if self.took and not self.promoted:  # a failover that stopped holding the lease: its re-run resumes it
                 return self._run_failover()
