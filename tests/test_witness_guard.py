@@ -129,11 +129,39 @@ def world(tmp_path: Path) -> Iterator[tuple[World, dict[str, str]]]:
     server.server_close()
 
 
+POSTMASTER = """
+import os, subprocess, sys, time
+# a backend: a session leader of its own, as PostgreSQL's children are (they call setsid)
+backend = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+open(sys.argv[1], "w").write(str(backend.pid))
+time.sleep(120)
+"""
+
+
 def _postmaster(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A stand-in postmaster in a session of its own (as Patroni starts it), its pid where PostgreSQL writes it."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    """A stand-in postmaster in a session of its own (as Patroni starts it), its pid where PostgreSQL writes it,
+    with one backend in a session of its own (`_backend`)."""
+    marker = Path(env["WITNESS_DATA_DIR"], "backend.pid")
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", POSTMASTER, str(marker)], start_new_session=True)
     Path(env["WITNESS_DATA_DIR"], "postmaster.pid").write_text(f"{proc.pid}\n/data\n")
+    deadline = time.monotonic() + 10
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     return proc
+
+
+def _backend(env: dict[str, str]) -> int:
+    return int(Path(env["WITNESS_DATA_DIR"], "backend.pid").read_text())
+
+
+def _state(pid: int) -> str:
+    """/proc's state letter of `pid` (T stopped, Z or absent: dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except OSError:
+        return "X"
 
 
 def _guard(env: dict[str, str], *command: str) -> subprocess.Popen[str]:
@@ -214,12 +242,17 @@ def test_a_leader_cut_from_both_partners_stalls_its_commits_at_once_and_resumes_
     while not _stopped(postmaster) and time.monotonic() - cut < 1.5:
         time.sleep(0.02)
     assert _stopped(postmaster) and time.monotonic() - cut < 0.4 + 0.3 + 0.4 + 0.2  # a round, a step
+    backend = _backend(env)
+    time.sleep(0.1)  # the postmaster is stopped first, its children a moment later
+    assert _state(backend) == "T"  # the backends too: they are the ones that commit
     state.up["standby"] = True
     time.sleep(0.8)
-    assert not _stopped(postmaster) and guard.poll() is None
+    assert not _stopped(postmaster) and _state(backend) != "T" and guard.poll() is None
     state.up["standby"] = False
     code, log = _ends_within(guard, 4)
     assert code == 1 and postmaster.wait(1) == -9, log
+    time.sleep(0.1)
+    assert _state(backend) in "ZX"  # killed with it
     assert "decision=stall" in log and "decision=resume" in log and "decision=fence" in log
 
 

@@ -262,18 +262,41 @@ def write_fence(patroni_yml: str, host: str, port: str, deadline: float) -> bool
     return False
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc): a postmaster's backends, walsenders and workers."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                found.append(int(entry))
+    return found
+
+
 def signal_postgres(data_dir: str | None, signum: int) -> bool:
-    """`signum` to the postmaster's process group (its backends and walsenders included): Patroni starts the
-    postmaster in a session of its own. False if there is no postmaster to signal."""
+    """`signum` to the postmaster and every process it started. Each of them is a session leader of its own
+    (PostgreSQL's children call setsid), so signalling the postmaster's group would reach it alone, and its
+    backends would go on committing. The postmaster first: stopped, it starts no new backend. False if there is
+    no postmaster to signal."""
     pid_file = os.path.join(data_dir, "postmaster.pid") if data_dir else None
     if not pid_file or not os.path.exists(pid_file):
         return False
     try:
         with open(pid_file) as handle:
             postmaster = int(handle.readline().strip())
-        os.killpg(os.getpgid(postmaster), signum)
+        if signum != signal.SIGCONT:
+            os.kill(postmaster, signal.SIGSTOP)  # forks nothing more while its children are found and signalled
     except (ValueError, ProcessLookupError, PermissionError):
         return False
+    for pid in [*_children(postmaster), postmaster]:  # the children before a dead postmaster orphans them
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
     return True
 
 
