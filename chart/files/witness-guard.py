@@ -23,6 +23,7 @@ Each decision is one line, `witness-guard: decision=...`. Needs only python3 (st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -293,10 +294,8 @@ def signal_postgres(data_dir: str | None, signum: int) -> bool:
     except (ValueError, ProcessLookupError, PermissionError):
         return False
     for pid in [*_children(postmaster), postmaster]:  # the children before a dead postmaster orphans them
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
     return True
 
 
