@@ -161,11 +161,11 @@ def guard(
         typer.echo(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z {line}", err=True)
 
     # The rules decided, on evidence, within the spec's loss bound (lag_limit against the leader's last published
-    # position, or sync): the catch-up takes what arrived, waiting `catch_up` at most for a peer the rules
-    # already saw send nothing for promote_after.
-    def promote(catch_up: float) -> None:  # the failover steps, answered yes: nobody is asked at 3 a.m.
+    # position, or sync): the failover's own waits for evidence (the old site's API and lock, what it still
+    # sends) last `evidence` at most, and it promotes with what arrived.
+    def promote(evidence: float) -> None:  # the failover steps, answered yes: nobody is asked at 3 a.m.
         opts = roles_cmd.RoleOptions(to=env, kubeconfig=kubeconfig, timeout=timeout, accept_data_loss=True,
-                                     catch_up_timeout=catch_up)
+                                     evidence_timeout=evidence)
         for line in roles_cmd.run_failover(directory, opts, lambda _question: True, log).lines():
             log(line)  # its timings
 

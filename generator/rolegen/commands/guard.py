@@ -53,8 +53,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log: Log, *,
                  kubeconfig: Path | None = None) -> StandbyLoop:
     """The loop for `env`'s spec: its witness Lease, its own site, and `promote` (the failover steps; called with
-    the catch-up's bound: one request_timeout, since the rules saw this standby receive nothing for promote_after,
-    and Patroni's promotion replays what it did receive)."""
+    how long their waits for evidence may last: one request_timeout, since the rules are the evidence — no lease
+    change for promote_after, a standby receiving nothing — and Patroni's promotion replays what it received)."""
     ws = load_workspace(env_dir)
     if env not in ws.specs:
         raise UsageError(f"no environment {env!r} in {env_dir}", hint=f"environments: {', '.join(sorted(ws.specs))}")

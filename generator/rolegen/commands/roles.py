@@ -34,7 +34,7 @@ class RoleOptions:
     force: bool = False  # take over an expired lease
     accept_data_loss: bool = False  # failover: promote although the target has not replayed what the old site holds
     old_site_down: bool = False  # failover: the operator fenced/powered off the old site by other means
-    catch_up_timeout: float | None = None  # failover: the catch-up's own bound (the witness guard's: its margin)
+    evidence_timeout: float | None = None  # failover: how long its waits for evidence last (the witness guard's)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def run_failover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], l
         return _dry_run(env_dir, opts, log, "failover", failover.dry_run)
     return _run(env_dir, opts, log, "failover", lambda pair: failover.run(
         pair, confirm=_confirm(ask, pair), timeout=opts.timeout, accept_data_loss=opts.accept_data_loss,
-        old_site_down=opts.old_site_down, catch_up_timeout=opts.catch_up_timeout))
+        old_site_down=opts.old_site_down, evidence_timeout=opts.evidence_timeout))
 
 
 def run_failback(

@@ -99,19 +99,20 @@ class _Run:
     old_state: Later[SiteState] = field(default_factory=lambda: Later("the old site as last read"))
     old_timeline: int | None = None  # the old site's highest timeline once its position settled (N11)
     old_site_down: bool = False  # --old-site-down: the operator fenced or powered off the old site by other means
-    # The catch-up's own bound (None: `timeout`): the witness guard's short one, whose rules already waited for a
-    # standby that receives nothing more; with accept_data_loss it promotes with what arrived.
-    catch_up_timeout: float | None = None
+    # How long the waits for evidence last (the old site's API, its lock, its final position; None: `timeout`):
+    # the witness guard's short one, whose rules are the evidence (no lease change for promote_after, a standby
+    # that receives nothing); with accept_data_loss it then promotes with what arrived.
+    evidence_timeout: float | None = None
     confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
 
 
 def run(
     pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False,
-    old_site_down: bool = False, catch_up_timeout: float | None = None,
+    old_site_down: bool = False, evidence_timeout: float | None = None,
 ) -> FailoverResult:
     result = FailoverResult(pair.to.environment, pair.other.environment)
     context = _Run(pair, confirm, timeout, accept_data_loss, result, old_site_down=old_site_down,
-                   catch_up_timeout=catch_up_timeout)
+                   evidence_timeout=evidence_timeout)
     execute(steps(pair), context, pair.log)
     result.timings = dict(pair.timings)
     return result
@@ -127,7 +128,7 @@ def _promotes(run: _Run) -> bool:
 
 def _check(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    evidence = observe(pair, run.timeout)
+    evidence = observe(pair, run.evidence_timeout or run.timeout)
     log_evidence(pair, evidence)
     decision, why = evidence.decide(run.old_site_down)
     run.decision, run.result.decision = decision, decision
@@ -152,7 +153,7 @@ def _check(run: _Run) -> None:
                     if decision == "fence-after" else f"Fail over to {to.environment} ({why})?")
         run.confirm(question)
         run.confirmed = True
-        evidence = recheck(pair, evidence, decision, why, run.timeout, run.old_site_down)
+        evidence = recheck(pair, evidence, decision, why, run.evidence_timeout or run.timeout, run.old_site_down)
     run.target_state.set(evidence.target)
     if evidence.old is not None:
         run.old_state.set(evidence.old)
@@ -199,7 +200,7 @@ def _catch_up(run: _Run) -> None:
         # site without Pods has nothing more to say.
         try:
             pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
-                      (run.catch_up_timeout or run.timeout) if old_state.members else 2.0, gap=lambda: gap[0])
+                      (run.evidence_timeout or run.timeout) if old_state.members else 2.0, gap=lambda: gap[0])
         except WaitTimedOut:
             # Only a wait that ran out is "not caught up"; a failed read propagates and stops the failover.
             blocker = seen[0] or f"{to.environment} did not reach {old.environment}'s position in time"
