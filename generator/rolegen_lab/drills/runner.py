@@ -72,7 +72,7 @@ class Drill(RolegenRuns):
         sites = self.cast()
         self.scenario = resolve(self.scenario, sites)  # from here on, the lab's site names
         self.report.summary = self.scenario.summary
-        if self.scenario.automatic != bool(self.ep.info.get("automatic")):
+        if self.scenario.automatic is not None and self.scenario.automatic != bool(self.ep.info.get("automatic")):
             raise RolegenError(
                 f"drill {self.scenario.name} runs on a lab " + ("with" if self.scenario.automatic else "without")
                 + " automatic failover", hint="rolegen lab down, then rolegen lab up"
@@ -294,7 +294,7 @@ def restore_baseline(control: Control, leader: str | None = None, timeout: float
     (failback when the specs declare the peer leader): what a drill series does between scenarios. The report
     says whether it worked."""
     steps: tuple[DrillStep, ...] = (Fault("heal_all"), Return(LEADER), Converge(LEADER))
-    back = Scenario("baseline", "back to {leader} leading", steps, from_baseline=False)
+    back = Scenario("baseline", "back to {leader} leading", steps, from_baseline=False, automatic=None)
     try:
         leader = leader or Endpoints(control.request("info")).baseline
         return Drill(control, back, timeout=timeout, leader=leader).run()

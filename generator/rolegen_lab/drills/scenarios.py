@@ -171,7 +171,8 @@ class Scenario:
     steps: tuple[DrillStep, ...]
     expect: Expect = Expect()
     from_baseline: bool = True  # refuse to start unless LEADER leads with its peer streaming
-    automatic: bool = False  # runs on a lab with automatic failover (`lab up --automatic`), and only there
+    # True: runs on a lab with automatic failover (`lab up --automatic`) only; False: only without; None: either
+    automatic: bool | None = False
 
 
 @dataclass(frozen=True)
