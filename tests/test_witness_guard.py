@@ -224,8 +224,8 @@ def test_a_leader_that_sees_neither_partner_stops_writing_and_fences_its_site(
 
 
 def _stopped(proc: subprocess.Popen[bytes]) -> bool:
-    """The process is stopped (SIGSTOP): /proc's state T."""
-    return Path(f"/proc/{proc.pid}/stat").read_text().split(") ", 1)[1].startswith("T")
+    """The process is stopped (SIGSTOP)."""
+    return _state(proc.pid) == "T"
 
 
 def test_a_leader_cut_from_both_partners_stalls_its_commits_at_once_and_resumes_when_one_answers(
