@@ -179,6 +179,23 @@ def leader_lock(path: str) -> tuple[str, str]:
     return (obj["metadata"].get("annotations") or {}).get("leader") or "", obj["metadata"]["resourceVersion"]
 
 
+def write_standby_cluster(path: str, cm: dict[str, Any], host: str, port: str) -> bool:
+    """The site's fence: `standby_cluster -> host:port` in the DCS config read as `cm`, the rest kept, guarded by
+    the resourceVersion read. False when the ConfigMap changed meanwhile (read it again); other errors raise.
+    The witness guard fences through it too."""
+    dynamic = json.loads((cm["metadata"].get("annotations") or {}).get("config") or "{}")
+    dynamic["standby_cluster"] = {"host": host, "port": int(port)}
+    text = json.dumps(dynamic, sort_keys=True, separators=(",", ":"))
+    patch = {"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"], "annotations": {"config": text}}}
+    try:
+        request("PATCH", path, patch)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:
+            raise
+        return False
+    return True
+
+
 def guard(config_file: str, *, now: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep) -> None:
     with open(config_file) as handle:
@@ -219,15 +236,7 @@ def guard(config_file: str, *, now: Callable[[], float] = time.monotonic,
         if detail:
             facts["detail"] = detail
         if what == "fence":
-            dynamic["standby_cluster"] = {"host": host, "port": int(port)}
-            text = json.dumps(dynamic, sort_keys=True, separators=(",", ":"))
-            version = cm["metadata"]["resourceVersion"]
-            patch = {"metadata": {"resourceVersion": version, "annotations": {"config": text}}}
-            try:
-                request("PATCH", path, patch)
-            except urllib.error.HTTPError as exc:
-                if exc.code != 409:
-                    raise
+            if not write_standby_cluster(path, cm, host, port):
                 continue  # changed meanwhile: look again
             decision("fence", **facts, reason="the peer is a writable primary: this site now follows it")
             return

@@ -250,13 +250,9 @@ def write_fence(patroni_yml: str, host: str, port: str, deadline: float) -> bool
         try:
             cm = startup.request("GET", path)
             dynamic = json.loads((cm["metadata"].get("annotations") or {}).get("config") or "{}")
-            if dynamic.get("standby_cluster"):
+            if dynamic.get("standby_cluster") or startup.write_standby_cluster(path, cm, host, port):
                 return True
-            dynamic["standby_cluster"] = {"host": host, "port": int(port)}
-            text = json.dumps(dynamic, sort_keys=True, separators=(",", ":"))
-            startup.request("PATCH", path, {"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"],
-                                                         "annotations": {"config": text}}})
-            return True
+            continue  # changed meanwhile (a 409): read it again
         except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
             log(f"fence write failed ({exc}); retrying")
             time.sleep(1.0)
