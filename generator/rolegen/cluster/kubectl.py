@@ -14,7 +14,7 @@ import json
 import math
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,6 +230,16 @@ class Cluster:
 
     def create(self, obj: dict[str, Any]) -> None:
         self.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(obj, sort_keys=True))
+
+    def brief(self, seconds: float) -> Cluster:
+        """This site's client with a request timeout of `seconds` at most: for best-effort writes (Events, the
+        role-change history) that must not hold up a run when the site does not answer."""
+        return replace(self, request_timeout=max(1, min(self.request_timeout, math.ceil(seconds))))
+
+    def create_event(self, event: dict[str, Any], seconds: float) -> None:
+        """Create a core v1 Event (rolegen.cluster.events), within `seconds` or not at all."""
+        self.brief(seconds).kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(event, sort_keys=True),
+                                    timeout=seconds + 2)
 
     def scale(self, kind: str, name: str, replicas: int) -> None:
         self.kubectl("scale", kind, name, f"--replicas={replicas}")

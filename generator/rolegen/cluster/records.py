@@ -87,8 +87,9 @@ class RecordStore:
             self.cluster.create(body)
         return self.read()
 
-    def write(self, values: dict[str, dict[str, Any] | None], resource_version: str) -> None:
-        """Set (or, with None, remove) annotations; 409 (Conflict) if the ConfigMap changed since it was read."""
+    def write(self, values: dict[str, dict[str, Any] | list[Any] | None], resource_version: str) -> None:
+        """Set (or, with None, remove) annotations; 409 (Conflict) if the ConfigMap changed since it was read.
+        (`rolegen.io/history`, a list: rolegen.cluster.history.)"""
         annotations = {k: None if v is None else json.dumps(v, sort_keys=True, separators=(",", ":"))
                        for k, v in values.items()}
         self.cluster.merge_patch("configmap", records_map(self.spec), {"metadata": {"annotations": annotations}},

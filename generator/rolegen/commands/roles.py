@@ -17,6 +17,7 @@ from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
 from rolegen.procedures.failback import FailbackResult
 from rolegen.procedures.failover import FailoverResult
+from rolegen.procedures.journal import Journal
 from rolegen.procedures.reseed import ReseedResult
 from rolegen.procedures.switchover import SwitchoverResult
 from rolegen.results import text_lines
@@ -78,12 +79,20 @@ def _confirm(ask: Callable[[str], bool], pair: Pair) -> Callable[[str], None]:
 
 def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
+    # Its Events on both sites, and its history record on both once it ends, refused or not (rolegen history).
+    journal = pair.journal = Journal.begin(pair, verb, pair.log)
     lease = pair.role_lease(f"{verb} --to {opts.to}", force=opts.force, log=pair.log,
                             other_may_be_gone=verb == "failover")
-    lease.observe()  # a run that could not take the lease fails now, before anyone is asked
-    with lease.held(lazy=True):
-        pair.lease = lease
-        return RoleChangeResult(verb, opts.to, outcome=body(pair))
+    try:
+        lease.observe()  # a run that could not take the lease fails now, before anyone is asked
+        with lease.held(lazy=True):
+            pair.lease = lease
+            result = RoleChangeResult(verb, opts.to, outcome=body(pair))
+            journal.finish()  # while the lease is held
+            return result
+    except BaseException as exc:
+        journal.finish(exc)
+        raise
 
 
 def _dry_run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, runbook: Callable[[Pair], str]) -> RoleChangeResult:

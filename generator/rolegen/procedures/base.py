@@ -21,6 +21,7 @@ from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.generated import record_role
 from rolegen.offline.render import dcs_config
 from rolegen.offline.spec import Role, Spec
+from rolegen.procedures.journal import Journal
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
 from rolegen.progress import WaitLine
 from rolegen.witness.lease import WitnessLease
@@ -38,6 +39,7 @@ class Pair(SitePair):
     lease: Lease | None = None  # set while a CLI run holds the role-change lease: checked before every write
     witness: WitnessLease | None = None  # the pair's witness Lease, when its specs declare `witness:`
     witness_record: dict[str, Any] | None = None  # the witness step's holder before/after, for the promotion record
+    journal: Journal | None = None  # a CLI run's Events and history record (rolegen.procedures.journal)
     _t0: float = field(default_factory=time.monotonic)
     _background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     _fence_write: Future[None] | None = None
@@ -48,8 +50,12 @@ class Pair(SitePair):
         if self.lease is not None:
             self.lease.check(spec.environment if spec is not None else None)
 
-    def mark(self, event: str) -> None:
+    def mark(self, event: str, **facts: Any) -> None:
+        """A moment of the run: its timing and, with a journal, its Event; `facts` (lsn, timeline) go to the
+        run's history record."""
         self.timings[event] = round(time.monotonic() - self._t0, 3)
+        if self.journal is not None:
+            self.journal.step(event, self.timings[event], facts)
 
     def write_role(self, spec: Spec, role: Role, state: SiteState, *, slot: bool = True) -> None:
         """Rewrite the `config` annotation for `role`, keeping hand-set keys: rolegen.cluster.dcs_write's guarded write
@@ -196,6 +202,8 @@ class Pair(SitePair):
         lead, promotion = holder(state), state.records.promotion
         if not promotion or lead is None or lead.role != "leader" or lead.timeline is None:
             return
+        if self.journal is not None:
+            self.journal.facts["new_timeline"] = lead.timeline
         witness = {"witness": self.witness_record} if self.witness_record is not None else {}
         if promotion.get("timeline") == lead.timeline and all(promotion.get(k) == v for k, v in witness.items()):
             return

@@ -174,7 +174,7 @@ def _wait_for_gate(run: Handover) -> None:
     final, run.target_state = _gate(pair, run.old_state, run.timeout, run.before.get(), run.nudger.get())
     pair.fence_recorded()  # the evidence of the fence is on record before the promotion
     result.final_lsn, result.timeline = final.lsn, final.timeline
-    pair.mark("gate")
+    pair.mark("gate", lsn=final.lsn, timeline=final.timeline)
     pair.log(f"   {pair.to.environment} replayed {pair.other.environment}'s final LSN {lsn_text(final.lsn)}, "
              f"tl {final.timeline}")
 
@@ -283,6 +283,7 @@ def _roll_back(pair: Pair, failed: str, said: str, hint: str) -> None:
     witness_step.regain(pair)
     pair.write_role(old, "leader", old_state)
     pair.write_role(to, "standby-leader", target_state)  # its DR slot again (pair.unslot removed it)
+    pair.mark("rolled_back")
     raise RolegenError(f"{failed}; {old.environment} was promoted back", hint=hint)
 
 
