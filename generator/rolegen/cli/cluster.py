@@ -1,5 +1,5 @@
-"""CLI wiring of the verbs that read or converge live sites through kubectl and Helm: status, exporter, diff,
-apply; registered by rolegen.cli."""
+"""CLI wiring of the verbs that read or converge live sites through kubectl and Helm: status, exporter, history,
+diff, apply; registered by rolegen.cli."""
 
 from __future__ import annotations
 
@@ -95,6 +95,22 @@ def exporter(
 
     console.show(console.run(lambda: exporter_cmd.run(
         read, listen, interval, log=log, check=lambda: load_workspace(directory))))
+
+
+def history(
+    *,
+    fmt: FormatOption = Format.pretty,
+    kubeconfig: KubeconfigOption = None,
+    kube_client: KubeClientOption = None,
+    directory: DirOption = Path("environments"),
+) -> None:
+    """The role changes recorded on the clusters (both sites, merged; newest last), with the sites holding each.
+
+    Exit 0 when at least one site was read (a site that was not is shown as unreadable); else 1."""
+    from rolegen.commands import history as history_cmd
+
+    result = console.run(lambda: history_cmd.run(directory, kubeconfig))
+    console.show(result, fmt, ok=result.ok)
 
 
 def diff(
