@@ -156,11 +156,11 @@ def test_the_outcome_of_a_run(error: BaseException | None, marks: set[str], outc
 def _procedure(marks: list[tuple[str, dict[str, Any]]], error: RolegenError | None = None) -> Callable[..., Any]:
     def run(pair: Pair, **_: Any) -> SwitchoverResult:
         for mark, facts in marks:
-            pair.mark(mark, **facts)
+            pair.note(**facts)
+            pair.mark(mark)
         if error is not None:
             raise error
-        if pair.journal is not None:
-            pair.journal.facts["new_timeline"] = 5  # what settle_promotion notes
+        pair.note(new_timeline=5)  # what settle_promotion notes
         return SwitchoverResult(pair.to.environment, pair.other.environment)
 
     return run

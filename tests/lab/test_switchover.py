@@ -138,6 +138,19 @@ def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> No
     moved = runner.invoke(app, ["switchover", "--to", other, "--yes", *common])
     assert moved.exit_code == 0, moved.output
     assert "[6/6] Record the new roles" in moved.stdout
+    # Its story on both sites without rolegen (issue 24): the Promoted Event on each <scope>-config, and the
+    # switchover in `rolegen history`, held by both sites.
+    sites = pair(lab, other)
+    for spec in (sites.to, sites.other):
+        promoted = [e for e in sites.cluster(spec).list("events") if e.get("reason") == "Promoted"
+                    and e["involvedObject"]["name"] == spec.config_map]
+        assert promoted and f"switchover {leader} -> {other}: {other} reports leader" in promoted[-1]["message"]
+        assert promoted[-1]["source"]["component"] == "rolegen"
+    shown = runner.invoke(app, ["history", "-f", "json", *common])
+    assert shown.exit_code == 0, shown.output
+    done = [r for r in json.loads(shown.stdout)["history"]
+            if (r["verb"], r["to"], r["outcome"]) == ("switchover", other, "ok")]
+    assert done and done[-1]["sites"] == ["gold", "golddr"] and done[-1]["lsn"] is not None
     back = runner.invoke(app, ["switchover", "--to", leader, "--yes", *common])
     assert back.exit_code == 0, back.output
     lab.wait_role(leader, "leader")

@@ -50,12 +50,17 @@ class Pair(SitePair):
         if self.lease is not None:
             self.lease.check(spec.environment if spec is not None else None)
 
-    def mark(self, event: str, **facts: Any) -> None:
-        """A moment of the run: its timing and, with a journal, its Event; `facts` (lsn, timeline) go to the
-        run's history record."""
+    def mark(self, event: str) -> None:
+        """A moment of the run: its timing and, with a journal, its Event (rolegen.procedures.journal)."""
         self.timings[event] = round(time.monotonic() - self._t0, 3)
         if self.journal is not None:
-            self.journal.step(event, self.timings[event], facts)
+            self.journal.step(event, self.timings[event])
+
+    def note(self, **facts: Any) -> None:
+        """Facts for the run's history record and its next Event (the LSN and timeline at the gate, the new
+        timeline); None values are not kept."""
+        if self.journal is not None:
+            self.journal.facts.update({k: v for k, v in facts.items() if v is not None})
 
     def write_role(self, spec: Spec, role: Role, state: SiteState, *, slot: bool = True) -> None:
         """Rewrite the `config` annotation for `role`, keeping hand-set keys: rolegen.cluster.dcs_write's guarded write
@@ -202,8 +207,7 @@ class Pair(SitePair):
         lead, promotion = holder(state), state.records.promotion
         if not promotion or lead is None or lead.role != "leader" or lead.timeline is None:
             return
-        if self.journal is not None:
-            self.journal.facts["new_timeline"] = lead.timeline
+        self.note(new_timeline=lead.timeline)
         witness = {"witness": self.witness_record} if self.witness_record is not None else {}
         if promotion.get("timeline") == lead.timeline and all(promotion.get(k) == v for k, v in witness.items()):
             return

@@ -215,7 +215,9 @@ def _catch_up(run: _Run) -> None:
                 "promote now and lose what was not replayed: add --accept-data-loss",
             )
         log(f"   --accept-data-loss: promoting although {blocker}")
-    pair.mark("caught_up", lsn=final.lsn if final else None, timeline=final.timeline if final else None)
+    if final is not None:
+        pair.note(lsn=final.lsn, timeline=final.timeline)
+    pair.mark("caught_up")
     run.target_state.set(pair.read(to))
     run.old_timeline = final.timeline if final else None
 

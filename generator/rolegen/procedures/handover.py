@@ -174,7 +174,8 @@ def _wait_for_gate(run: Handover) -> None:
     final, run.target_state = _gate(pair, run.old_state, run.timeout, run.before.get(), run.nudger.get())
     pair.fence_recorded()  # the evidence of the fence is on record before the promotion
     result.final_lsn, result.timeline = final.lsn, final.timeline
-    pair.mark("gate", lsn=final.lsn, timeline=final.timeline)
+    pair.note(lsn=final.lsn, timeline=final.timeline)
+    pair.mark("gate")
     pair.log(f"   {pair.to.environment} replayed {pair.other.environment}'s final LSN {lsn_text(final.lsn)}, "
              f"tl {final.timeline}")
 

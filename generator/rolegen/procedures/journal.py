@@ -105,13 +105,13 @@ class Journal:
     def emit(self, reason: str, what: str, kind: EventType = "Normal") -> None:
         self.events.emit(reason, f"{self.heading}: {what}", kind)
 
-    def step(self, mark: str, at: float, facts: dict[str, Any]) -> None:
-        """A procedure's mark (Pair.mark): its Event, if it is a step, and its facts for the record."""
+    def step(self, mark: str, at: float) -> None:
+        """A procedure's mark (Pair.mark): its Event, if it is a step; the gate's names the LSN noted for it."""
         self.marks[mark] = at
-        self.facts.update({k: v for k, v in facts.items() if v is not None})
         found = _step(self.verb, mark, self.pair.to.environment, self.pair.other.environment)
         if found is not None:
-            extra = f" (LSN {facts['lsn']}, timeline {facts.get('timeline')})" if facts.get("lsn") is not None else ""
+            lsn = self.facts.get("lsn") if found[0] == "LsnGatePassed" else None
+            extra = f" (LSN {lsn}, timeline {self.facts.get('timeline')})" if lsn is not None else ""
             self.emit(found[0], f"{found[1]}{extra}; at {at:.3f}s")
 
     def record(self, outcome: str, error: BaseException | None) -> dict[str, Any]:
