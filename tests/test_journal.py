@@ -21,7 +21,7 @@ from rolegen.cluster.history import HISTORY, entries_of
 from rolegen.cluster.kubectl import ClusterUnreachable
 from rolegen.commands import roles
 from rolegen.errors import RolegenError
-from rolegen.procedures import reseed, switchover
+from rolegen.procedures import failback, reseed, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.journal import Journal, outcome_of
 from rolegen.procedures.switchover import SwitchoverResult
@@ -240,3 +240,21 @@ def test_a_site_whose_history_write_fails_is_one_warning(
     assert _history(fake_sites["gold"][0]) == [] and len(_history(fake_sites["golddr"][0])) == 1
     assert [line for line in lines if line.startswith("warning:")] == [
         "warning: role-change history not written on gold (cannot reach the cluster of context gold: i/o timeout)"]
+
+
+def test_a_failback_by_reseed_tells_the_reseed_too_and_a_failure_after_writes_is_an_error() -> None:
+    """The fake sites re-seed gold; the switch back's preflight then fails on them (the fakes carry no system id
+    for a wiped site): a run that stops after it changed a site is an error, not a refusal."""
+    pair, gold, golddr = sites("gold")
+    written = _with_events(pair)
+    journal = pair.journal = Journal.begin(pair, "failback", lambda _: None)
+    with pytest.raises(RolegenError) as caught:
+        failback.run(pair, method="reseed", confirm=lambda _: None, timeout=5)
+    journal.finish(caught.value)
+    reasons = _reasons(written["gold"])
+    assert reasons == _reasons(written["golddr"])
+    assert reasons[:4] == ["RoleChangeStarted", "RoleChangeFenced", "Reseeded", "Repaired"]
+    assert (reasons[-1], written["gold"][-1]["type"]) == ("RoleChangeFailed", "Warning")
+    assert written["gold"][2]["message"].startswith("failback golddr -> gold: gold cloned again from golddr")
+    assert [(r["verb"], r["outcome"]) for r in _history(gold)] == [("failback", "error")]
+    assert _history(gold) == _history(golddr)

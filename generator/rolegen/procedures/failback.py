@@ -204,6 +204,7 @@ def _ensure_scaled(pair: Pair) -> None:
 def _reseed(run: _Run) -> None:
     reseed_site(run.pair, run.timeout, system_id=run.leader_state.get().initialize,
                 rerun=f"rolegen failback --to {run.pair.to.environment} --method reseed")
+    run.pair.mark("streaming")  # re-seeded (its Event: Reseeded), as rolegen reseed marks it
 
 
 def dry_run(pair: Pair) -> str:

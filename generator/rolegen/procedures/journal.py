@@ -14,12 +14,14 @@ import getpass
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from rolegen import __version__
+from rolegen.cluster import events as kube_events
 from rolegen.cluster.events import EventLog, EventType
 from rolegen.cluster.history import append
 from rolegen.cluster.kubectl import Cluster
@@ -140,6 +142,7 @@ class Journal:
         if self.finished:
             return
         self.finished = True
+        began = time.monotonic()
         try:
             outcome = outcome_of(error, set(self.marks))
             what = "" if error is None else f": {getattr(error, 'message', None) or type(error).__name__}"
@@ -151,7 +154,9 @@ class Journal:
             self._write_history(self.record(outcome, error))
         except Exception as exc:  # the journal never fails a role change
             self.log(f"warning: the role-change journal failed: {exc}")
-        left = self.events.close()
+        # One budget for both: the Events still queued are written while the history is (a dead site costs its
+        # short timeout once, not twice).
+        left = self.events.close(max(0.5, kube_events.CLOSE_SECONDS - (time.monotonic() - began)))
         if left:
             self.log(f"warning: {left} Kubernetes Event(s) not written in time; the history holds the run")
 
@@ -172,7 +177,7 @@ class Journal:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=4 * HISTORY_SECONDS)
+            thread.join(timeout=2 * HISTORY_SECONDS)  # an append: a read and a write
         for spec, thread in zip(specs, threads, strict=True):
             if thread.is_alive():
                 self.log(f"warning: role-change history not written on {spec.environment} (no answer in time)")
