@@ -31,7 +31,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_drills.py::recreated-pod": 123,
     "tests/lab/test_drills.py::returning-site": 95,
     "tests/lab/test_drills.py::tunnel-cut": 48,
-    "tests/lab/test_exporter.py": 14,  # its tests alone (the lane's shared lab starts once): 13.4 s measured
+    "tests/lab/test_exporter_prometheus.py": 14,  # its tests alone (the lane's shared lab starts once): 13.4 s measured
     "tests/lab/test_import.py": 21,
     "tests/lab/test_lab.py": 38,
     "tests/lab/test_lab_cli.py": 28,
@@ -46,7 +46,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_wipe.py": 8,
     "tests/lab/test_witness_site.py": 26,
     "tests/test_hooks.py": 15,
-    "tests/test_witness_guard.py": 36,  # real guard processes on scaled-down timers (measured here: 34 s)
+    "tests/test_witness_guard.py": 111,  # real guard processes on scaled-down timers (measured here: 111 s)
 }
 DEFAULT_TEST = 0.08
 # Scenarios another lab test of the suite runs in full, left to `rolegen lab drill` and bench/drills.py so the
@@ -77,15 +77,26 @@ def unit_key(nodeid: str) -> str:
     return f"{path}::{'dr-link' if 'dr_link' in name else 'faults'}"
 
 
+# Lab modules that start no lab, only a few processes of their own (a control plane, a proxy, a node agent).
+NO_LAB = ("tests/lab/test_controlplane.py", "tests/lab/test_nodeagent.py", "tests/lab/test_proxy.py")
+
+
 def lanes_of(nodeids: list[str], lanes: int) -> dict[str, int]:
-    """Each unit's lane: longest first, each to the lane with the least work so far (ties: the lowest lane)."""
+    """Each unit's lane: longest first, each to the lane with the least work so far (ties: the lowest lane).
+    With three lanes or more and labs to run, the last one takes every unit that starts no lab (outside
+    tests/lab, and NO_LAB): the labs' lanes keep only lab time, and the light lane runs beside them on the cores
+    the labs leave idle while they wait."""
     counts: dict[str, int] = {}
     for nodeid in nodeids:
         key = unit_key(nodeid)
         counts[key] = counts.get(key, 0) + 1
-    load = [0.0] * lanes
     placed: dict[str, int] = {}
-    for key in sorted(counts, key=lambda k: (-WEIGHTS.get(k, DEFAULT_TEST * counts[k]), k)):
+    light = {k for k in counts if not k.startswith("tests/lab/") or k in NO_LAB}
+    if lanes >= 3 and light != set(counts):  # without labs (`-m "not lab"`) every lane is a light one
+        placed = dict.fromkeys(light, lanes - 1)
+        lanes -= 1
+    load = [0.0] * lanes
+    for key in sorted(set(counts) - set(placed), key=lambda k: (-WEIGHTS.get(k, DEFAULT_TEST * counts[k]), k)):
         lane = min(range(lanes), key=lambda i: (load[i], i))
         load[lane] += WEIGHTS.get(key, DEFAULT_TEST * counts[key])
         placed[key] = lane
@@ -105,11 +116,16 @@ def lane_count(config: pytest.Config) -> int:
 def assign(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Reorder `items` lane by lane: in each lane the units that bring their own processes, then the modules on
     the shared lab, then the drills (at most one lab at a time per lane), each unit in collection order."""
-    placed = lanes_of([item.nodeid for item in items], lane_count(config))
+    count = lane_count(config)
+    placed = lanes_of([item.nodeid for item in items], count)
     first: dict[str, int] = {}
     for index, item in enumerate(items):
         first.setdefault(unit_key(item.nodeid), index)
         item.stash[LANE] = placed[unit_key(item.nodeid)]
+        if count >= 3 and item.stash[LANE] == count - 1 and item.nodeid.startswith("tests/lab/") and \
+                kind_of(item) != OWN:
+            raise pytest.UsageError(f"{item.nodeid} uses a lab but its unit is on the light lane (tests/lanes.py "
+                                    "NO_LAB names lab modules that start none)")
 
     def order(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
         index, item = pair

@@ -61,3 +61,13 @@ def test_every_weight_names_a_unit_that_exists() -> None:
     suite = set(SCENARIOS) - set(lanes.COVERED_ELSEWHERE)
     assert {f"{lanes.DRILLS_MODULE}::{s}" for s in suite} <= set(lanes.WEIGHTS)
     assert set(lanes.COVERED_ELSEWHERE) < set(SCENARIOS)  # a renamed scenario would run again unweighted
+
+
+def test_with_three_lanes_the_last_takes_every_unit_that_starts_no_lab() -> None:
+    ids = [*IDS, "tests/lab/test_proxy.py::test_p"]
+    placed = lanes.lanes_of(ids, 3)
+    light = {key for key, lane in placed.items() if lane == 2}
+    assert light == {"tests/test_render.py", "tests/test_status.py", "tests/lab/test_proxy.py"}
+    assert {lane for key, lane in placed.items() if key not in light} == {0, 1}  # the labs on the other two
+    only_units = ["tests/test_render.py::test_a", "tests/test_status.py::test_c", "tests/test_apply.py::test_d"]
+    assert set(lanes.lanes_of(only_units, 3).values()) == {0, 1, 2}  # `-m "not lab"`: all lanes share them

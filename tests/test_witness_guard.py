@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parent.parent
 GUARD = REPO / "chart/files/witness-guard.py"
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/witness/leases/patroni-pair"
 CONFIG = "/api/v1/namespaces/site/configmaps/patroni-config"
-TIMERS = {"WITNESS_FENCE_AFTER": "1.5", "WITNESS_MARGIN": "0.5", "WITNESS_RENEW_EVERY": "0.4",
-          "WITNESS_REQUEST_TIMEOUT": "0.3"}
+TIMERS = {"WITNESS_FENCE_AFTER": "4", "WITNESS_MARGIN": "1", "WITNESS_RENEW_EVERY": "1",
+          "WITNESS_REQUEST_TIMEOUT": "0.7"}
+# What a busy CI machine (two labs beside these tests) may add to the guard's reaction, in seconds.
+SLACK = 1.0
 
 
 @dataclass
@@ -190,7 +192,7 @@ def test_the_leader_keeps_running_while_it_sees_either_partner(world: tuple[Worl
     guard = _guard(env)
     state.up[down] = False
     try:
-        code, log = _ends_within(guard, 4.5)  # three fence_after
+        code, log = _ends_within(guard, 9)  # over two fence_after
         assert code is None, log  # still supervising: no fence
         assert postmaster.poll() is None and "decision=fence" not in log
         if down == "standby":  # the Lease was renewed, the site's position published with it
@@ -212,12 +214,12 @@ def test_a_leader_that_sees_neither_partner_stops_writing_and_fences_its_site(
     time.sleep(1.0)
     state.up.update(witness=False, standby=False)
     cut = time.monotonic()
-    code, log = _ends_within(guard, 6)
+    code, log = _ends_within(guard, 12)
     stopped = time.monotonic()
     assert code == 1, log
     assert postmaster.wait(1) == -9  # SIGKILLed: no commit after the fence
     # within fence_after of the last request that succeeded (sent before the cut), plus the loop's step
-    assert stopped - cut < 1.5 + 0.4 + 0.6, log
+    assert stopped - cut < 4 + SLACK, log
     assert state.config["standby_cluster"] == {"host": "patroni-master-golddr", "port": 5432}
     assert state.config["ttl"] == 20  # the rest of the DCS config kept
     assert "decision=fence" in log and "neither the witness nor the standby's guard answered" in log
@@ -239,17 +241,17 @@ def test_a_leader_cut_from_both_partners_stalls_its_commits_at_once_and_resumes_
     time.sleep(0.6)
     state.up.update(witness=False, standby=False)
     cut = time.monotonic()
-    while not _stopped(postmaster) and time.monotonic() - cut < 1.5:
+    while not _stopped(postmaster) and time.monotonic() - cut < 4:
         time.sleep(0.02)
-    assert _stopped(postmaster) and time.monotonic() - cut < 0.4 + 0.3 + 0.4 + 0.2  # a round, a step
+    assert _stopped(postmaster) and time.monotonic() - cut < 1 + 0.7 + 0.2 + SLACK  # a round, a step
     backend = _backend(env)
     time.sleep(0.1)  # the postmaster is stopped first, its children a moment later
     assert _state(backend) == "T"  # the backends too: they are the ones that commit
     state.up["standby"] = True
-    time.sleep(0.8)
+    time.sleep(1.5)
     assert not _stopped(postmaster) and _state(backend) != "T" and guard.poll() is None
     state.up["standby"] = False
-    code, log = _ends_within(guard, 4)
+    code, log = _ends_within(guard, 8)
     assert code == 1 and postmaster.wait(1) == -9, log
     time.sleep(0.1)
     assert _state(backend) in "ZX"  # killed with it
@@ -262,15 +264,15 @@ def test_a_hung_patroni_does_not_end_the_guarding_of_its_primary(world: tuple[Wo
     state, env = world
     postmaster = _postmaster(env)
     guard = _guard(env)
-    time.sleep(0.6)
+    time.sleep(1.5)
     state.up["patroni"] = False
-    time.sleep(1.0)
+    time.sleep(2.5)
     renewed = state.renewals
-    time.sleep(1.0)
+    time.sleep(2.5)
     assert state.renewals > renewed and guard.poll() is None
     assert state.lease is not None and state.lease["metadata"]["annotations"]["rolegen.io/lsn"] == ""
     state.up.update(witness=False, standby=False)
-    code, log = _ends_within(guard, 4)
+    code, log = _ends_within(guard, 10)
     assert code == 1 and postmaster.wait(1) == -9, log
 
 
@@ -278,14 +280,14 @@ def test_a_lease_taken_by_the_standby_site_fences_at_once(world: tuple[World, di
     state, env = world
     postmaster = _postmaster(env)
     guard = _guard(env)
-    time.sleep(0.5)
+    time.sleep(1.5)
     with state.lock:
         assert state.lease is not None
         state.lease["spec"]["holderIdentity"] = "golddr"
         state.version += 1
     taken = time.monotonic()
-    code, log = _ends_within(guard, 3)
-    assert time.monotonic() - taken < 1.0, log  # the next renewal, not fence_after
+    code, log = _ends_within(guard, 6)
+    assert time.monotonic() - taken < 1 + SLACK, log  # the next renewal, not fence_after
     assert code == 1 and postmaster.wait(1) == -9, log
     assert "held by golddr" in log and state.config.get("standby_cluster")
 
@@ -315,15 +317,15 @@ def test_a_primary_no_pre_promote_ran_for_asks_at_once_and_runs_only_on_an_answe
     started = time.monotonic()
     guard = subprocess.Popen([sys.executable, str(GUARD), sys.executable, "-c", "import time; time.sleep(120)"],
                              env=env, stderr=subprocess.PIPE, text=True)
-    code, log = _ends_within(guard, 3)
+    code, log = _ends_within(guard, 6)
     assert code == 1 and postmaster.wait(1) == -9, log
-    assert time.monotonic() - started < 1.5, log  # at its first look (python's start included), not fence_after
+    assert time.monotonic() - started < 0.7 + 1 + SLACK, log  # its first look, not fence_after
     state.up["witness"] = True
     postmaster = _postmaster(env)
     guard = subprocess.Popen([sys.executable, str(GUARD), sys.executable, "-c", "import time; time.sleep(120)"],
                              env=env, stderr=subprocess.PIPE, text=True)
     try:
-        code, log = _ends_within(guard, 2.5)
+        code, log = _ends_within(guard, 5)
         assert code is None and postmaster.poll() is None, log
     finally:
         postmaster.kill()
@@ -344,10 +346,10 @@ def test_the_rules_the_container_runs_are_the_ones_rolegen_model_checks() -> Non
     assert product.is_symlink() and product.resolve() == (REPO / "chart/files/witness_rules.py").resolve()
 
 
-@pytest.mark.parametrize("seed", [4, 5])  # one fenced, one ran throughout, when written
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_random_link_schedules_never_leave_a_primary_running_without_a_lease(
         world: tuple[World, dict[str, str]], seed: int) -> None:
-    """Both partners go down and up at random (0.1-1.2 s spells, often both at once) for 6 s. At every look, a
+    """Both partners go down and up at random (0.2-3 s spells, often both at once) for 14 s. At every look, a
     running primary had a request applied within fence_after (plus the loop's step); and it fences only once
     neither partner answered for fence_after."""
     import random
@@ -356,17 +358,17 @@ def test_random_link_schedules_never_leave_a_primary_running_without_a_lease(
     rng = random.Random(seed)
     postmaster = _postmaster(env)
     guard = _guard(env)
-    fence_after, renew_every, step = 1.5, 0.4, 0.45  # the guard looks every 0.2 s; a request applied was sent earlier
+    fence_after, renew_every, step = 4.0, 1.0, 0.45 + SLACK  # it looks every 0.2 s; a request applied was sent earlier
     sure = time.monotonic()  # --pre-promote's lease
     died: float | None = None
     try:
-        end = time.monotonic() + 6
+        end = time.monotonic() + 14
         while time.monotonic() < end and died is None:
             with state.lock:
                 state.up["witness"], state.up["standby"] = rng.random() < 0.5, rng.random() < 0.5
                 some_up = state.up["witness"] or state.up["standby"]
             spell_start = time.monotonic()
-            spell_end = spell_start + rng.uniform(0.1, 1.2)
+            spell_end = spell_start + rng.uniform(0.2, 3.0)
             while time.monotonic() < spell_end:
                 now = time.monotonic()
                 if some_up and now - spell_start >= renew_every + 0.1:
@@ -379,7 +381,7 @@ def test_random_link_schedules_never_leave_a_primary_running_without_a_lease(
                 elif died is None:
                     died = now
                     # Fenced only once fence_after passed since a request a partner surely answered.
-                    assert died - sure >= fence_after - 0.15, f"fenced {died - sure:.2f}s after a sure lease"
+                    assert died - sure >= fence_after - 0.3, f"fenced {died - sure:.2f}s after a sure lease"
                     break
                 time.sleep(0.05)
         print(f"seed {seed}: {'fenced' if died else 'ran throughout'}")
