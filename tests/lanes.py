@@ -12,39 +12,38 @@ from __future__ import annotations
 
 import pytest
 
-# Seconds per unit on the 2-core CI machine with two lanes (pytest --durations=0, clean-clone CI run of 2c393d9,
-# 2026-12-02; the chaos test and the drill scenarios re-measured in the CI run of db5a4c9, whose 25 slowest tests
-# are all of them); an unknown unit weighs its test count times DEFAULT_TEST.
+# Seconds per lab unit on the 2-core CI machine (pytest --durations=0, the clean-clone CI run of 92ef042 on three
+# lanes, 2026-12-02); an unknown unit weighs its test count times DEFAULT_TEST.
 WEIGHTS: dict[str, float] = {
-    "tests/lab/test_chaos.py": 107,
-    "tests/lab/test_controlplane.py": 19,
-    "tests/lab/test_diff_apply.py": 94,
-    "tests/lab/test_drills.py::apply-race": 49,
-    "tests/lab/test_drills.py::concurrent-rolegen": 43,
-    "tests/lab/test_drills.py::dr-link": 42,
-    "tests/lab/test_drills.py::faults": 13,
-    "tests/lab/test_drills.py::flaky-api": 130,
-    "tests/lab/test_drills.py::hung-patroni": 98,
-    "tests/lab/test_drills.py::killed-rolegen": 60,
-    "tests/lab/test_drills.py::operator-partition": 64,
-    "tests/lab/test_drills.py::paused-patroni": 14,
-    "tests/lab/test_drills.py::recreated-pod": 123,
-    "tests/lab/test_drills.py::returning-site": 95,
-    "tests/lab/test_drills.py::tunnel-cut": 48,
-    "tests/lab/test_exporter_prometheus.py": 14,  # its tests alone (the lane's shared lab starts once): 13.4 s measured
-    "tests/lab/test_import.py": 21,
-    "tests/lab/test_lab.py": 38,
-    "tests/lab/test_lab_cli.py": 28,
-    "tests/lab/test_kubectl_version.py": 2,
-    "tests/lab/test_lab_failover.py": 176,
-    "tests/lab/test_nodeagent.py": 50,
+    "tests/lab/test_chaos.py": 113,
+    "tests/lab/test_controlplane.py": 24,
+    "tests/lab/test_diff_apply.py": 122,
+    "tests/lab/test_drills.py::apply-race": 67,
+    "tests/lab/test_drills.py::concurrent-rolegen": 52,
+    "tests/lab/test_drills.py::dr-link": 35,
+    "tests/lab/test_drills.py::faults": 12,
+    "tests/lab/test_drills.py::flaky-api": 162,
+    "tests/lab/test_drills.py::hung-patroni": 90,
+    "tests/lab/test_drills.py::killed-rolegen": 64,
+    "tests/lab/test_drills.py::operator-partition": 68,
+    "tests/lab/test_drills.py::paused-patroni": 8,
+    "tests/lab/test_drills.py::recreated-pod": 118,
+    "tests/lab/test_drills.py::returning-site": 90,
+    "tests/lab/test_drills.py::tunnel-cut": 74,
+    "tests/lab/test_exporter_prometheus.py": 17,
+    "tests/lab/test_import.py": 26,
+    "tests/lab/test_lab.py": 47,
+    "tests/lab/test_lab_cli.py": 33,
+    "tests/lab/test_kubectl_version.py": 4,
+    "tests/lab/test_lab_failover.py": 211,
+    "tests/lab/test_nodeagent.py": 62,
     "tests/lab/test_proxy.py": 13,
-    "tests/lab/test_real_apiserver.py": 59,
-    "tests/lab/test_switchover.py": 94,
-    "tests/lab/test_tls.py": 41,
-    "tests/lab/test_wheel_install.py": 53,
-    "tests/lab/test_wipe.py": 8,
-    "tests/lab/test_witness_site.py": 26,
+    "tests/lab/test_real_apiserver.py": 63,
+    "tests/lab/test_switchover.py": 103,
+    "tests/lab/test_tls.py": 11,
+    "tests/lab/test_wheel_install.py": 86,
+    "tests/lab/test_wipe.py": 7,
+    "tests/lab/test_witness_site.py": 69,
     "tests/test_hooks.py": 15,
     "tests/test_witness_guard.py": 111,  # real guard processes on scaled-down timers (measured here: 111 s)
 }
@@ -77,21 +76,23 @@ def unit_key(nodeid: str) -> str:
     return f"{path}::{'dr-link' if 'dr_link' in name else 'faults'}"
 
 
-# Lab modules that start no lab, only a few processes of their own (a control plane, a proxy, a node agent).
-NO_LAB = ("tests/lab/test_controlplane.py", "tests/lab/test_nodeagent.py", "tests/lab/test_proxy.py")
+# Lab modules that use no shared lab: they bring their own processes (a control plane, a proxy, a node agent, or
+# a whole lab started as a user would, by `rolegen lab up`).
+OWN_PROCESSES = ("tests/lab/test_controlplane.py", "tests/lab/test_lab_cli.py", "tests/lab/test_nodeagent.py",
+                 "tests/lab/test_proxy.py", "tests/lab/test_wheel_install.py")
 
 
 def lanes_of(nodeids: list[str], lanes: int) -> dict[str, int]:
     """Each unit's lane: longest first, each to the lane with the least work so far (ties: the lowest lane).
-    With three lanes or more and labs to run, the last one takes every unit that starts no lab (outside
-    tests/lab, and NO_LAB): the labs' lanes keep only lab time, and the light lane runs beside them on the cores
-    the labs leave idle while they wait."""
+    With three lanes or more and shared labs to run, the last one takes every unit that uses none (outside
+    tests/lab, and OWN_PROCESSES): the shared labs' lanes keep only their time, and the light lane runs beside
+    them on the cores the labs leave idle while they wait."""
     counts: dict[str, int] = {}
     for nodeid in nodeids:
         key = unit_key(nodeid)
         counts[key] = counts.get(key, 0) + 1
     placed: dict[str, int] = {}
-    light = {k for k in counts if not k.startswith("tests/lab/") or k in NO_LAB}
+    light = {k for k in counts if not k.startswith("tests/lab/") or k in OWN_PROCESSES}
     if lanes >= 3 and light != set(counts):  # without labs (`-m "not lab"`) every lane is a light one
         placed = dict.fromkeys(light, lanes - 1)
         lanes -= 1
@@ -124,8 +125,8 @@ def assign(config: pytest.Config, items: list[pytest.Item]) -> None:
         item.stash[LANE] = placed[unit_key(item.nodeid)]
         if count >= 3 and item.stash[LANE] == count - 1 and item.nodeid.startswith("tests/lab/") and \
                 kind_of(item) != OWN:
-            raise pytest.UsageError(f"{item.nodeid} uses a lab but its unit is on the light lane (tests/lanes.py "
-                                    "NO_LAB names lab modules that start none)")
+            raise pytest.UsageError(f"{item.nodeid} uses a shared lab but its unit is on the light lane "
+                                    "(tests/lanes.py OWN_PROCESSES names lab modules that use none)")
 
     def order(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
         index, item = pair
