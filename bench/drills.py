@@ -8,21 +8,15 @@ Run: python bench/drills.py [--runs 5] [--timeout 40] [SCENARIO ...]
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from _lab import bench_lab
 
 from rolegen_lab.control.channel import LocalControl
-from rolegen_lab.control.client import leftover_pids
 from rolegen_lab.drills.runner import Drill, restore_baseline
 from rolegen_lab.drills.scenarios import SCENARIOS
-from rolegen_lab.lab import Lab
-from rolegen_lab.node.runtime import member_runtime
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
@@ -34,13 +28,8 @@ def main() -> int:
     unknown = sorted(set(args.scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    runtime = member_runtime()
-    root = runtime.workdir()
-    os.environ["KUBECACHEDIR"] = str(root / "kube-cache")
-    lab = Lab(root, REPO / "environments", runtime)
     broken = False
-    try:
-        lab.up(timeout=120)
+    with bench_lab() as (lab, left):
         control = LocalControl(lab)
         print("| scenario | lost per run | lost in window per run | verdicts | median longest write gap (s) |")
         print("|---|---|---|---|---|")
@@ -61,12 +50,6 @@ def main() -> int:
                       f"{'; '.join(report.reasons)}", file=sys.stderr, flush=True)
             median = f"{statistics.median(gaps):.2f}" if gaps else "-"
             print(f"| {name} | {lost} | {window} | {' '.join(verdicts)} | {median} |", flush=True)
-    finally:
-        lab.down()
-        left = leftover_pids(root)
-        shutil.rmtree(root, ignore_errors=True)
-    if left:
-        print(f"lab processes left behind: {left}", file=sys.stderr)
     return 1 if broken or left else 0
 
 

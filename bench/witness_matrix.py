@@ -10,22 +10,16 @@ Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [SHAPE ...]
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from _lab import bench_lab
 
 from rolegen_lab.control.channel import LocalControl
-from rolegen_lab.control.client import leftover_pids
 from rolegen_lab.drills.runner import Drill, restore_baseline
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
-from rolegen_lab.lab import Lab
-from rolegen_lab.node.runtime import member_runtime
 from rolegen_lab.witness_guards import TIMERS
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _spread(values: list[float]) -> str:
@@ -41,13 +35,8 @@ def main() -> int:
     unknown = sorted(set(args.shapes) - set(AUTOMATIC))
     if unknown:
         parser.error(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(AUTOMATIC)}")
-    runtime = member_runtime()
-    root = runtime.workdir()
-    os.environ["KUBECACHEDIR"] = str(root / "kube-cache")
-    lab = Lab(root, REPO / "environments", runtime, automatic=True)
     broken = False
-    try:
-        lab.up(timeout=180)
+    with bench_lab(timeout=180, automatic=True) as (lab, left):
         control = LocalControl(lab)
         print(f"timers: {TIMERS} (bound on the failover: fence_after + 15 = {TIMERS['fence_after'] + 15} s)")
         print("| shape | verdicts | fault → standby leads, s (median / max) | lost in window (median / max) | "
@@ -74,12 +63,6 @@ def main() -> int:
             lost_window = _spread([float(n) for n in window]) if failover else "-"
             print(f"| {name} | {' '.join(verdicts)} | {_spread(failover)} | {lost_window} | {sum(outside)} | "
                   f"{statistics.median(gaps):.2f} |" if gaps else f"| {name} | - | - | - | - | - |", flush=True)
-    finally:
-        lab.down()
-        left = leftover_pids(root)
-        shutil.rmtree(root, ignore_errors=True)
-    if left:
-        print(f"lab processes left behind: {left}", file=sys.stderr)
     return 1 if broken or left else 0
 
 
