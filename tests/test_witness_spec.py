@@ -60,8 +60,8 @@ def test_automatic_mode_needs_its_secret_and_lag_limit_and_says_what_is_partial(
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0, result.output
     assert ("warning: environments/gold.yaml::$.witness.mode: automatic failover is partial (docs/witness.md, "
-            "\"Not built yet\"): the lab drills of its partition matrix have not run yet; replication sync is not "
-            "rendered yet") in result.stderr
+            "\"Not built yet\"): the lab drills of its partition matrix have not run ten times each yet; the standby "
+            "guard is not in the chart yet") in result.stderr
     assert "move the witness Lease" not in result.stderr  # switchover, failover and failback move it
     assert ("warning: environments/golddr.yaml::$.witness.peer_guard: not set: this site's leader guard holds only "
             "the witness Lease") in result.stderr
@@ -76,14 +76,22 @@ def test_automatic_mode_needs_its_secret_and_lag_limit_and_says_what_is_partial(
                 "holding the credentials the site's guard reaches the witness with") in found
 
 
-def test_sync_replication_refuses_a_lag_limit_and_needs_none(workdir: Path) -> None:
-    sync = {**AUTOMATIC, "replication": "sync"}
+def test_sync_replication_refuses_a_lag_limit_and_is_refused_with_automatic_until_built(workdir: Path) -> None:
+    sync = {**WITNESS, "replication": "sync", "lag_limit": {"bytes": 1}}
     declare(workdir, sync, sync)
     assert ("environments/gold.yaml::$.witness.lag_limit: means nothing with replication sync (no commit the leader "
             "acknowledged is missing on the standby): remove it") in errors()
     del sync["lag_limit"]
     declare(workdir, sync, sync)
-    assert runner.invoke(app, ["validate"]).exit_code == 0
+    assert runner.invoke(app, ["validate"]).exit_code == 0  # manual mode: nothing automatic relies on it
+    automatic = {k: v for k, v in {**AUTOMATIC, "replication": "sync"}.items() if k != "lag_limit"}
+    declare(workdir, automatic, automatic)
+    found = errors()
+    for env in ("gold", "golddr"):  # the guards would skip the lag check: an unbounded loss, refused
+        assert (f"environments/{env}.yaml::$.witness.replication: sync is not built yet with mode automatic "
+                "(docs/witness.md, \"Not built yet\"): nothing renders cross-site synchronous commit, so an automatic "
+                "failover would lose what the standby lacks, unbounded; use replication async with lag_limit, or "
+                "mode manual") in found
 
 
 @pytest.mark.parametrize(("change", "expected"), [
