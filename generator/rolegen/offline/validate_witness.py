@@ -31,8 +31,8 @@ def spec_problems(spec: Spec) -> list[Problem]:
         # automatic failover could lose any amount. Refused until the mode is built.
         problems.append(Problem(src, "$.witness.replication", (
             "sync is not built yet with mode automatic (docs/witness.md, \"Not built yet\"): nothing renders "
-            "cross-site synchronous commit, so an automatic failover would lose what the standby lacks, unbounded; use replication async with lag_limit, or "
-            "mode manual")))
+            "cross-site synchronous commit, so an automatic failover would lose what the standby lacks, unbounded; "
+            "use replication async with lag_limit, or mode manual")))
     elif witness.lag_limit is None:
         problems.append(Problem(src, "$.witness.lag_limit", (
             "required with mode automatic and replication async: the most WAL (bytes) the standby may lack for an "
