@@ -162,6 +162,9 @@ Checks the schema cannot express. All messages are collected and reported in one
 {{- $messages = append $messages "witnessGuard.mode: automatic needs startupGuard.enabled (the witness guard fences through it)" -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.witnessGuard.standby.enabled (ne .Values.witnessGuard.mode "automatic") -}}
+{{- $messages = append $messages "witnessGuard.standby.enabled: needs witnessGuard.mode automatic (rolegen guard runs only for an automatic witness)" -}}
+{{- end -}}
 {{- if $messages -}}
 {{- fail (printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages)) -}}
 {{- end -}}

@@ -9,7 +9,7 @@ from typing import Any
 
 from rolegen.offline import slots, yamlio
 from rolegen.offline.load import GENERATED_DIR
-from rolegen.offline.spec import Spec
+from rolegen.offline.spec import GuardDeployment, Spec
 from rolegen.offline.templating import render_template
 
 # Annotations Patroni owns on <scope>-leader; cleared only by an explicit re-seed.
@@ -198,4 +198,13 @@ def witness_guard_values(spec: Spec) -> dict[str, Any]:
         "promiseUrl": f"http://{guard[0]}:{guard[1]}" if guard else "",
         "timers": {"fenceAfter": timers.fence_after, "margin": timers.margin, "renewEvery": timers.renew_every,
                    "requestTimeout": timers.request_timeout},
+        **({"standby": standby_guard_values(witness.guard)} if witness.guard is not None else {}),
     }
+
+
+def standby_guard_values(guard: GuardDeployment) -> dict[str, Any]:
+    """The chart's witnessGuard.standby: this site's `rolegen guard` as a Deployment (names only)."""
+    image = {"repository": guard.repository, "tag": guard.tag,
+             **({"pullPolicy": guard.pull_policy} if guard.pull_policy else {})}
+    return {"enabled": True, "image": image, "environmentsConfigMap": guard.environments_config_map,
+            "kubeconfigSecret": guard.kubeconfig_secret, "port": guard.port}

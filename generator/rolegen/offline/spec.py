@@ -88,6 +88,28 @@ class StartupGuard:
 
 
 TIMER_NAMES = ("fence_after", "margin", "renew_every", "request_timeout")
+DEFAULT_GUARD_PORT = 8099  # `rolegen guard --listen`'s
+
+
+@dataclass(frozen=True)
+class GuardDeployment:
+    """`witness.guard:`: this site's `rolegen guard` as the chart's Deployment (names only: the image, the
+    ConfigMap of the pair's specs, the kubeconfig Secret) and the port it listens on."""
+
+    repository: str
+    tag: str
+    environments_config_map: str
+    kubeconfig_secret: str
+    pull_policy: str | None = None
+    port: int = DEFAULT_GUARD_PORT
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> GuardDeployment | None:
+        if not data:
+            return None
+        image = data["image"]
+        return cls(image["repository"], image["tag"], data["environments_config_map"], data["kubeconfig_secret"],
+                   image.get("pull_policy"), int(data.get("port", DEFAULT_GUARD_PORT)))
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,7 @@ class Witness:
     timers: Timers = field(default_factory=Timers)
     lag_limit: int | None = None
     peer_guard: tuple[str, int] | None = None  # the peer's `rolegen guard`, through the tunnel (each site its own)
+    guard: GuardDeployment | None = None  # this site's `rolegen guard` from the chart (each site its own)
 
     @property
     def automatic(self) -> bool:
@@ -126,6 +149,7 @@ class Witness:
             lag_limit=(data.get("lag_limit") or {}).get("bytes"),
             peer_guard=(data["peer_guard"]["host"], int(data["peer_guard"]["port"])) if data.get("peer_guard")
             else None,
+            guard=GuardDeployment.from_dict(data.get("guard")),
         )
 
 

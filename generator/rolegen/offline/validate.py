@@ -15,6 +15,8 @@ from rolegen.offline.load import Document
 from rolegen.offline.slots import pair_problems as slot_pair_problems
 from rolegen.offline.slots import spec_problems as slot_problems
 from rolegen.offline.spec import Spec
+from rolegen.offline.validate_guard import pair_problems as guard_pair_problems
+from rolegen.offline.validate_guard import spec_problems as guard_spec_problems
 from rolegen.offline.validate_tls import pair_problems as tls_pair_problems
 from rolegen.offline.validate_tls import spec_problems as tls_spec_problems
 from rolegen.offline.validate_witness import pair_problems as witness_pair_problems
@@ -145,7 +147,7 @@ def validate_specs(docs: list[Document]) -> SpecSet:
         if not found:
             spec = Spec.from_dict(doc.data, doc.display)
             found += _timing_problems(spec) + slot_problems(spec) + tls_spec_problems(spec)
-            found += witness_spec_problems(spec)
+            found += witness_spec_problems(spec) + guard_spec_problems(spec)
             specs[stem] = spec
         problems += found
     problems += cross_env_problems(specs)
@@ -252,6 +254,7 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
     problems += slot_pair_problems(a, b)
     problems += tls_pair_problems(a, b)
     problems += witness_pair_problems(a, b)
+    problems += guard_pair_problems(a, b)
     creators = [s for s in (a, b) if s.tsc.get("create")]
     if len(creators) == 2:
         both("$.tsc.create", "both sites create the TransportServerClaim; exactly one cluster hosts it")
