@@ -64,6 +64,7 @@ class _Site:
     warn: Callable[[str], None]
     pending: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     failed: bool = False
+    sticky: bool = True  # a failed write ends the site's Events (a run); False: each Event tries (a long process)
     thread: threading.Thread | None = None
 
     def send(self, body: dict[str, Any]) -> None:
@@ -81,10 +82,14 @@ class _Site:
                 if not self.failed:
                     self.cluster.create_event(body, WRITE_SECONDS)
             except Exception as exc:  # best effort: nothing may reach the role change
-                self.failed = True
+                self.failed = self.sticky
                 text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                self.warn(f"warning: Kubernetes Events not written on {self.environment} ({text}); "
-                          "the role change goes on (its history is written apart)")
+                if self.sticky:
+                    self.warn(f"warning: Kubernetes Events not written on {self.environment} ({text}); "
+                              "the role change goes on (its history is written apart)")
+                else:
+                    self.warn(f"warning: a Kubernetes Event not written on {self.environment} ({text}); "
+                              "the next one is tried")
             finally:
                 self.pending.task_done()
 
@@ -95,10 +100,12 @@ class _Site:
 class EventLog:
     """Events on every site of a pair, in the order they were emitted, each site on its own."""
 
-    def __init__(self, sites: list[tuple[Spec, Cluster]], host: str, log: Callable[[str], None]) -> None:
+    def __init__(self, sites: list[tuple[Spec, Cluster]], host: str, log: Callable[[str], None], *,
+                 sticky: bool = True) -> None:
         self.specs = [spec for spec, _ in sites]
         self.host = host
-        self._sites = {spec.environment: _Site(spec.environment, cluster, log) for spec, cluster in sites}
+        self._sites = {spec.environment: _Site(spec.environment, cluster, log, sticky=sticky)
+                       for spec, cluster in sites}
         self._serial = 0
         self.emitted: list[tuple[str, str, str]] = []  # (type, reason, message), in order
 

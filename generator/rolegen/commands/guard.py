@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,13 +19,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from rolegen.cluster.events import EventLog
 from rolegen.cluster.health import not_streaming
+from rolegen.cluster.kubectl import Cluster
 from rolegen.cluster.pair import site_pair, witness_lease
 from rolegen.cluster.site_state import read_site
 from rolegen.errors import RolegenError, UsageError
+from rolegen.offline.spec import Spec
 from rolegen.offline.workspace import load_workspace
 from rolegen.witness.lease import WitnessView
-from rolegen.witness.standby import Ports, SiteView, StandbyLoop
+from rolegen.witness.standby import Notify, Ports, SiteView, StandbyLoop
 
 Log = Callable[[str], None]
 
@@ -80,7 +84,19 @@ def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log:
     ports = Ports(read_lease=lease.read, read_site=read_own, take_lease=take,
                   promote=lambda: promote(witness.timers.request_timeout))
     lag_limit = None if witness.replication == "sync" else witness.lag_limit
-    return StandbyLoop(env, witness.timers, lag_limit, ports, log)
+    return StandbyLoop(env, witness.timers, lag_limit, ports, log, notify=site_events(spec, cluster, log))
+
+
+def site_events(spec: Spec, cluster: Cluster, log: Log) -> Notify:
+    """The guard's decisions as Kubernetes Events on its own site's `<scope>-config` (its peer may be the site that
+    is gone), written in the background; a write that fails is one log line and the next Event is tried anyway:
+    the guard runs for months."""
+    events = EventLog([(spec, cluster)], socket.gethostname(), log, sticky=False)
+
+    def notify(reason: str, message: str, kind: str) -> None:
+        events.emit(reason, message, "Warning" if kind == "Warning" else "Normal")
+
+    return notify
 
 
 def _handler(loop: StandbyLoop) -> type[BaseHTTPRequestHandler]:

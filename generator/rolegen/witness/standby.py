@@ -20,6 +20,14 @@ from rolegen.errors import RolegenError
 from rolegen.witness.lease import WitnessView
 from rolegen.witness.rules import StandbyGuard, Timers
 
+# (reason, message, type: Normal | Warning): one Kubernetes Event per decision that matters to people reading
+# `kubectl get events` on this site (rolegen.commands.guard writes them; best effort, never in the way).
+Notify = Callable[[str, str, str], None]
+
+
+def _quiet(_reason: str, _message: str, _kind: str) -> None:
+    pass
+
 
 @dataclass(frozen=True)
 class SiteView:
@@ -43,8 +51,12 @@ class StandbyLoop:
     """One decision per `step()`; `grant()` answers the leader guard's promise requests (any thread)."""
 
     def __init__(self, site: str, timers: Timers, lag_limit: int | None, ports: Ports, log: Callable[[str], None],
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 now: Callable[[], float] = time.monotonic, notify: Notify = _quiet) -> None:
         self.site, self.lag_limit, self.ports, self.log, self.now = site, lag_limit, ports, log, now
+        self.notify = notify
+        self._failing: str | None = None  # the failover's last error while it keeps stopping (one Event for it)
+        self._decided: str | None = None  # the rules' last decision (an Event when they start refusing)
+        self._not_taken: str | None = None  # why the last takes failed, while they keep failing (one Event)
         self.guard = StandbyGuard(timers, started=now())
         self.seen: WitnessView | None = None
         self.lock = threading.Lock()
@@ -82,7 +94,10 @@ class StandbyLoop:
                 self.guard = StandbyGuard(self.guard.timers, started=at)
                 self.guard.saw_lease(self.seen.version or "", at)
             self.took = self.promoted = False
+            self._failing = None
             self._say(f"witness-guard: decision=watch (the witness lease is {self.seen.holder}'s again)")
+            self.notify("WitnessGuardWatching", f"the witness Lease is {self.seen.holder}'s again: {self.site}'s "
+                        "guard watches afresh and grants promises", "Normal")
         if self.seen is not None and self.seen.holder == self.site:
             if self.took and not self.promoted:  # a failover that stopped holding the lease: its re-run resumes it
                 return self._run_failover()
@@ -98,11 +113,16 @@ class StandbyLoop:
                                             published_lsn=None if self.seen is None else self.seen.lsn,
                                             lag_limit=self.lag_limit)
         self._say(f"witness-guard: decision={action} ({why})", key=f"{action}:{re.sub(r'[0-9.]+', 'N', why)}")
+        before, self._decided = self._decided, action
+        if action == "refuse-lag" and before != action:  # one Event each time the rules start refusing
+            self.notify("AutomaticFailoverRefused", f"{self.site} may not fail over by itself: {why}; the failover "
+                        "stays manual (rolegen failover)", "Warning")
         if action != "promote":
+            self._not_taken = None
             return action
-        return self._promote()
+        return self._promote(why)
 
-    def _promote(self) -> str:
+    def _promote(self, why: str) -> str:
         seen = self.seen
         try:
             if seen is None:
@@ -114,16 +134,30 @@ class StandbyLoop:
             with self.lock:
                 self.guard.promoting = False
             self.log(f"witness-guard: decision=wait (lease not taken: {exc.message})")
+            why_not = re.sub(r"[0-9.]+", "N", exc.message)
+            if why_not != self._not_taken:  # a witness out of reach fails every look: one Event, not one a second
+                self.notify("WitnessLeaseNotTaken", f"{self.site}'s guard did not take the witness Lease "
+                            f"({exc.message}): nothing promoted, it watches again", "Normal")
+            self._not_taken = why_not
             return "wait"
         self.took = True
         self.log(f"witness-guard: decision=promote (lease taken by {self.site}; running the failover steps)")
+        self.notify("WitnessLeaseTaken", f"{self.site}'s guard took the witness Lease: {why}", "Normal")
         return self._run_failover()
 
     def _run_failover(self) -> str:
+        if self._failing is None:  # a re-run after the same error is no new decision
+            self.notify("AutomaticFailoverStarted", f"running rolegen failover --to {self.site}'s steps", "Normal")
         try:
             self.ports.promote()
         except RolegenError as exc:
             self.log(f"witness-guard: failover stopped: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+            if exc.message != self._failing:
+                self.notify("AutomaticFailoverStopped", f"the failover to {self.site} stopped: {exc.message}; the "
+                            "guard holds the witness Lease and runs the steps again at its next look", "Warning")
+            self._failing = exc.message
             return "error"
         self.promoted = True
+        self._failing = None
+        self.notify("AutomaticFailoverSucceeded", f"{self.site} leads: the failover steps completed", "Normal")
         return "promote"
