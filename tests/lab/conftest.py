@@ -8,10 +8,12 @@ lane runs beside it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -135,3 +137,23 @@ def member_dsn(lab: Lab, env: str, ordinal: int) -> str:
     """libpq DSN of one member's own PostgreSQL (not through the site's master proxy), as the superuser."""
     member = lab.sites[env].members[ordinal]
     return make_conninfo(lab.dsn(env), host="127.0.0.1", port=member.pg_port)
+
+
+def history_alone(lab: Lab, cut: str, alone: str) -> list[dict[str, Any]]:
+    """`rolegen history -f json` while the operator cannot reach `cut`'s API (`rolegen lab api-cut`): the
+    records `alone` holds, merged as the CLI shows them."""
+    from typer.testing import CliRunner
+
+    from rolegen.cli import app
+
+    assert lab.api_cut(cut) == [cut]
+    try:
+        shown = CliRunner().invoke(app, ["history", "-f", "json", "--dir", str(lab.env_dir), "--kubeconfig",
+                                         str(lab.kubeconfig)])
+    finally:
+        lab.api_heal(cut)
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert {name: site["read"] for name, site in data["sites"].items()} == {cut: False, alone: True}, data["sites"]
+    records: list[dict[str, Any]] = data["history"]
+    return records

@@ -1,14 +1,22 @@
-"""Planned switchover on the lab, with a writer recording acknowledged commits the whole time."""
+"""Planned switchover on the lab, with a writer recording acknowledged commits the whole time; the CLI's
+switchover also watched as a user would: `kubectl get events` on both sites, `rolegen history`, and a real
+Prometheus scraping `rolegen exporter` (the role flip, the role-change lease while it runs)."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from tests.lab import prometheus_lab
+from tests.lab.prometheus_lab import query, wait_for
 
+from conftest import history_alone, lab_cluster, member_dsn
 from conftest import lab_pair as pair
-from conftest import member_dsn
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.offline.workspace import load_workspace
@@ -108,9 +116,47 @@ def test_killed_at_any_step_and_rerun_converges_without_loss(
     assert missing_ids(lab.dsn(to), writer.log.acknowledged) == []
 
 
-def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> None:
-    import json
+# A switchover's Events, in the order it wrote them (rolegen.procedures.journal; no witness in the shared lab).
+SWITCHOVER_STEPS = ["RoleChangeStarted", "DemoteWritten", "RoleChangeFenced", "LsnGatePassed", "PromotionWritten",
+                    "Promoted", "Verified", "RoleChangeSucceeded"]
 
+
+@pytest.fixture
+def prometheus(lab: Lab, tmp_path: Path) -> Iterator[str]:
+    """A real Prometheus scraping `rolegen exporter` on the lab (tests/lab/prometheus_lab.py); its base URL."""
+    with prometheus_lab.exporter(lab, tmp_path) as address, prometheus_lab.prometheus(address, tmp_path) as base:
+        yield base
+
+
+def config_events(lab: Lab, env: str) -> list[dict[str, Any]]:
+    """`kubectl get events --field-selector involvedObject.name=<scope>-config` on a site, as the server lists them."""
+    spec = pair(lab, env).to
+    out = lab_cluster(lab, env).kubectl("get", "events", "--field-selector",
+                                        f"involvedObject.name={spec.config_map}", "-o", "json")
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def hold_at_verified(prometheus: str, sites: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Hold the next run at its `verified` mark (roles moved, lease still held) until Prometheus shows the
+    lease held on `sites`: the lease holder seen during a role change, not left to a race with the scrape."""
+    seen: list[str] = []
+    original_mark = Pair.mark
+
+    def mark(self: Pair, event: str) -> None:
+        original_mark(self, event)
+        if event == "verified":
+            for site in sites:
+                wait_for(prometheus, f'rolegen_lease_held{{site="{site}"}}', lambda v: v == 1, 20, f"{site}'s lease")
+                seen.append(site)
+
+    monkeypatch.setattr(Pair, "mark", mark)
+    return seen
+
+
+def test_cli_status_then_switchover_needs_yes_without_a_terminal(
+    lab: Lab, prometheus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from rolegen.cli import app
@@ -135,9 +181,32 @@ def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> No
     assert "hint: re-run with --yes" in refused.stderr
     assert lab.patroni_role(leader) == "leader"
 
+    wait_for(prometheus, f'rolegen_site_role{{site="{leader}",source="live",role="leader"}}', lambda v: v == 1, 60,
+             f"Prometheus to see {leader} leading")
+    assert query(prometheus, f'rolegen_lease_held{{site="{other}"}}') == 0
+    before = {env: {e["metadata"]["name"] for e in config_events(lab, env)} for env in (leader, other)}
+    held = hold_at_verified(prometheus, (leader, other), monkeypatch)
     moved = runner.invoke(app, ["switchover", "--to", other, "--yes", *common])
+    monkeypatch.undo()
     assert moved.exit_code == 0, moved.output
     assert "[6/6] Record the new roles" in moved.stdout
+    assert held == [leader, other]
+    # The role flip, as Prometheus stores it; the lease released.
+    wait_for(prometheus, f'rolegen_site_role{{site="{other}",source="live",role="leader"}}', lambda v: v == 1, 30,
+             f"Prometheus to see {other} leading")
+    wait_for(prometheus, f'rolegen_site_role{{site="{leader}",source="live",role="standby-leader"}}',
+             lambda v: v == 1, 30, f"Prometheus to see {leader} as the standby leader")
+    wait_for(prometheus, f'sum(rolegen_lease_held{{site=~"{leader}|{other}"}})', lambda v: v == 0, 30,
+             "the lease released")
+    # Each step of it on both sites, in order, from kubectl alone.
+    for env in (leader, other):
+        deadline = time.monotonic() + 10  # the run waited for its Events; a slow API server may still be writing
+        while len(new := [e for e in config_events(lab, env) if e["metadata"]["name"] not in before[env]]) < len(
+                SWITCHOVER_STEPS) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert [e["reason"] for e in new] == SWITCHOVER_STEPS, [(e["reason"], e["message"]) for e in new]
+        assert all(e["message"].startswith(f"switchover {leader} -> {other}: ") for e in new), new
+        assert "LSN" in new[SWITCHOVER_STEPS.index("LsnGatePassed")]["message"]
     # Its story on both sites without rolegen (issue 24): the Promoted Event on each <scope>-config, and the
     # switchover in `rolegen history`, held by both sites.
     sites = pair(lab, other)
@@ -151,6 +220,9 @@ def test_cli_status_then_switchover_needs_yes_without_a_terminal(lab: Lab) -> No
     done = [r for r in json.loads(shown.stdout)["history"]
             if (r["verb"], r["to"], r["outcome"]) == ("switchover", other, "ok")]
     assert done and done[-1]["sites"] == ["gold", "golddr"] and done[-1]["lsn"] is not None
+    for cut, alone in ((leader, other), (other, leader)):  # either site alone holds it
+        held_alone = [r for r in history_alone(lab, cut, alone) if r["started"] == done[-1]["started"]]
+        assert [(r["verb"], r["lsn"], r["sites"]) for r in held_alone] == [("switchover", done[-1]["lsn"], [alone])]
     back = runner.invoke(app, ["switchover", "--to", leader, "--yes", *common])
     assert back.exit_code == 0, back.output
     lab.wait_role(leader, "leader")
