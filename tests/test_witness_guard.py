@@ -13,11 +13,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from rolegen_lab import clock
 
 REPO = Path(__file__).resolve().parent.parent
 GUARD = REPO / "chart/files/witness-guard.py"
@@ -391,3 +394,32 @@ def test_random_link_schedules_never_leave_a_primary_running_without_a_lease(
             guard.communicate(timeout=10)
         postmaster.kill()
         postmaster.wait()
+
+
+def _stamp_offset(lease: dict[str, Any]) -> float:
+    """How far the Lease's renewTime (the guard's wall clock when it renewed) is from this machine's clock."""
+    stamp = datetime.strptime(lease["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return stamp.timestamp() - time.time()
+
+
+def test_a_skewed_wall_clock_moves_nothing_the_guard_decides(world: tuple[World, dict[str, str]],
+                                                             tmp_path: Path) -> None:
+    """Its wall clock stepped 30 s ahead, then 30 s behind, while it runs (rolegen_lab.clock): the guard neither
+    stalls nor fences while its partners answer, and, cut from both, fences within fence_after of the cut on its
+    monotonic clock, as without a skew. The skew shows only in the Lease's renewTime, which nobody compares."""
+    state, env = world
+    offset = tmp_path / "guard.clock"
+    env = {**env, **clock.skewable(offset)}
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    for seconds in (30, -30):
+        clock.set_skew(offset, seconds)
+        time.sleep(2.5)  # two renewals on the stepped clock
+        assert state.lease is not None and abs(_stamp_offset(state.lease) - seconds) < 2
+        assert guard.poll() is None and not _stopped(postmaster)
+    state.up.update(witness=False, standby=False)
+    cut = time.monotonic()
+    code, log = _ends_within(guard, 12)
+    assert code == 1 and postmaster.wait(1) == -9, log
+    assert time.monotonic() - cut < 4 + SLACK, log
+    assert "decision=stall" in log and log.count("decision=fence") == 1

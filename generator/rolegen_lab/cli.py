@@ -268,6 +268,25 @@ def lab_witness_restore(*, root: LabRootOption = None) -> None:
     _fault("witness_restore", root, None)
 
 
+# -- automatic failover's guards (`lab up --automatic`) -------------------------------------------------------------
+@lab_app.command("kill-guard")
+def lab_kill_guard(target: TargetArg, *, root: LabRootOption = None) -> None:
+    """SIGKILL a member's witness guard (default: the leader's), its container's first process: the rest of the
+    container ends with it, and the lab restarts it, as a kubelet does."""
+    _fault("kill_guard", root, target)
+
+
+@lab_app.command("skew")
+def lab_skew(
+    site: SiteArg,
+    seconds: Annotated[float, typer.Argument(help="Offset of its wall clock (negative: behind; 0: true again).")],
+    *,
+    root: LabRootOption = None,
+) -> None:
+    """Step the wall clock of a site's standby guard (needs libfaketime); its monotonic clock stays true."""
+    _fault("skew", root, site, seconds=seconds)
+
+
 @lab_app.command("drill")
 def lab_drill(
     scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCENARIO_NAMES)}.")],

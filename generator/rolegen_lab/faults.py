@@ -11,12 +11,15 @@ would, through the API and the database.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rolegen.errors import RolegenError
 from rolegen_lab.controlplane.witness import DIRECTIONS, OPERATOR, WitnessSite
+from rolegen_lab.guard_faults import GuardFaults
 from rolegen_lab.network.proxy import Address
 from rolegen_lab.network.wan import WanSettings
 from rolegen_lab.node.members import LabMember
@@ -69,6 +72,19 @@ class SiteFaults:
             self._leader = self._find_leader()
         return [self.members[o].name for o in ordinals]
 
+    def kill_guard(self, member: str | None = "leader") -> list[str]:
+        """SIGKILL the witness guard of `member` (automatic failover: the container's first process) and nothing
+        else; the node agent ends the rest of its container and restarts it (rolegen_lab.guard_faults)."""
+        with self._lock:
+            ordinals = self.resolve(member)
+            for ordinal in ordinals:
+                pid = self.members[ordinal].guard_pid()
+                if pid is None:
+                    raise RolegenError(f"{self.env}: {self.members[ordinal].name} runs no witness guard",
+                                       hint="rolegen lab down, then rolegen lab up --automatic")
+                os.kill(pid, signal.SIGKILL)
+        return [self.members[o].name for o in ordinals]
+
     def start(self, member: str | None = None) -> list[str]:
         """Let held-down members run again (the node agent starts them with their data)."""
         with self._lock:
@@ -94,7 +110,7 @@ class SiteFaults:
         return [self.members[o].name for o in ordinals]
 
 
-class LabFaults(OperatorFaults):
+class LabFaults(OperatorFaults, GuardFaults):
     sites: dict[str, LabSite]
     witness: WitnessSite | None = None  # the third site (Lab(witness=True), start_witness)
     _tunnel_timer: threading.Timer | None = None  # restore(tunnel_after=S): heals the tunnels later
@@ -243,6 +259,7 @@ class LabFaults(OperatorFaults):
                 "paused": sorted(s.members[o].name for o in s.paused),
                 **self.operator_faults(s),
                 "wan": None if s.tunnel.wan.off else s.tunnel.wan.as_dict(),
+                **self.guard_faults(name),
             }
             for name, s in sorted(self.sites.items())
         }
@@ -263,6 +280,7 @@ class LabFaults(OperatorFaults):
             s.start()
             s.tunnel.heal()
         self.heal_operator()
+        self.heal_guards()
         if self.witness is not None:
             if self.witness.lost:
                 self.witness.restore()

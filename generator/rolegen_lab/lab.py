@@ -325,6 +325,7 @@ class Lab(LabFaults):
             for m in site.members.values():
                 data["sites"][name]["members"][m.name]["log"] = str(m.directory / "patroni.log")
         data["faults"] = self.faults()
+        data["guards"] = self.guards.running() if self.guards is not None else {}
         return data
 
     # -- teardown --------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from rolegen.errors import RolegenError
+from rolegen_lab import clock
 from rolegen_lab.controlplane.witness import CONTEXT, NAMESPACE
 from rolegen_lab.network.ports import reserve
 
@@ -61,7 +63,8 @@ def secret_data(witness: WitnessSite, site: str) -> dict[str, str]:
 
 
 class StandbyGuards:
-    """One `rolegen guard --env SITE` per site: started by `start`, stopped by `stop` (every process)."""
+    """One `rolegen guard --env SITE` per site: started by `start`, stopped by `stop` (every process). With
+    libfaketime installed each runs on a clock `skew` can move (rolegen_lab.clock)."""
 
     def __init__(self, root: Path, env_dir: Path) -> None:
         self.root, self.env_dir = root / "guards", env_dir
@@ -86,15 +89,36 @@ class StandbyGuards:
             command = [sys.executable, "-m", "rolegen", "guard", "--env", name, "--listen", f"127.0.0.1:{port}",
                        "--every", "0.5", "--timeout", "20", "-d", str(self.env_dir),
                        "--kubeconfig", str(self.kubeconfig(name, direct, witness))]
-            env = {**os.environ, "KUBECACHEDIR": str(self.root / f"kube-cache-{name}")}
+            env = {**os.environ, "KUBECACHEDIR": str(self.root / f"kube-cache-{name}"),
+                   **clock.skewable(self.clock_file(name))}
             with (self.root / f"{name}.log").open("ab") as log:
                 self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                         start_new_session=True)
             site.guard_address = ("127.0.0.1", port)
 
+    def clock_file(self, site: str) -> Path:
+        return self.root / f"{site}.clock"
+
+    def skew(self, site: str, seconds: float, strict: bool = True) -> None:
+        """`site`'s guard reads its wall clock `seconds` off (strict=False: nothing to do without the shim)."""
+        if not strict and clock.library() is None:
+            return
+        process = self.processes.get(site)
+        if strict and (process is None or not clock.preloaded(process.pid)):
+            raise RolegenError(f"{site}'s standby guard does not run on the lab's clock shim: it cannot be skewed",
+                               hint="rolegen lab down, then rolegen lab up --automatic (with cc installed)")
+        clock.set_skew(self.clock_file(site), seconds)
+
+    def skew_of(self, site: str) -> float:
+        return clock.skew_of(self.clock_file(site))
+
     def log(self, site: str) -> str:
         path = self.root / f"{site}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def running(self) -> dict[str, bool]:
+        """Per site: its guard still runs (one that exited left automatic failover disarmed)."""
+        return {site: process.poll() is None for site, process in sorted(self.processes.items())}
 
     def stop(self) -> None:
         for process in self.processes.values():

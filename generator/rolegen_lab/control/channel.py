@@ -50,6 +50,8 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "witness_heal": ((), {"site": None}),
     "witness_lose": ((), {}),
     "witness_restore": ((), {}),
+    "kill_guard": (("site",), {"member": "leader"}),
+    "skew": (("site", "seconds"), {}),
 }
 
 

@@ -204,6 +204,7 @@ def _fault_words(faults: dict[str, Any]) -> list[str]:
     words += [f"{m} Patroni paused" for m in faults.get("paused", [])]
     words += [f"operator's API route {faults['api_route']}"] * bool(faults.get("api_route"))
     words += ["Patroni maintenance mode"] * bool(faults.get("maintenance"))
+    words += [f"standby guard's clock {faults.get('clock_skew', 0):+g} s off"] * bool(faults.get("clock_skew"))
     wan = faults.get("wan") or {}
     words += [f"WAN on its tunnel ({', '.join(f'{k} {v:g}' for k, v in sorted(wan.items()) if v)})"] * bool(wan)
     return words
@@ -263,6 +264,15 @@ def _fault(root: Path, op: str, target: str | None, **args: Any) -> str:
         return f"tunnel towards {', '.join(sites)} healed" if sites else "Not changed: no tunnel was cut"
     if op.startswith("witness_"):
         return witness_fault(root, op, target, **args)
+    if op == "kill_guard":
+        site, member = parse_target(target or "")
+        names = connect(root).request(op, site=site, member=member or "leader")
+        return f"{site}: witness guard of {', '.join(names)} killed (its container ends with it; the lab restarts it)"
+    if op == "skew":
+        connect(root).request(op, site=target, **args)
+        off = float(args["seconds"])
+        return f"{target}: standby guard's wall clock {off:+g} s off" if off else \
+            f"{target}: standby guard's wall clock true again"
     if op == "lose":
         connect(root).request(op, site=target)
         return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"

@@ -182,7 +182,9 @@ class NodeAgent:
             crashed = member.process is not None  # exited on its own (None: killed by a lab fault)
             if crashed and member.process is not None:
                 run.container.last_exit = member.process.process.returncode
-                member.stop()
+                # The container's first process ended: the kernel SIGKILLs the rest of its PID namespace (a
+                # witness guard's Patroni and PostgreSQL), no graceful stop.
+                member.kill()
             if run.started_once:
                 quick = crashed and time.monotonic() - run.started_at < 10
                 run.crashes = run.crashes + 1 if quick else 0

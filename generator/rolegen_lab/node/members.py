@@ -230,6 +230,14 @@ class LabMember:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.process.pid, signal.SIGCONT)
 
+    def guard_pid(self) -> int | None:
+        """The pid of the witness guard when it is the container's first process (automatic failover)."""
+        if self.process is None or self.process.process.poll() is not None:
+            return None
+        args = self.process.process.args
+        words = [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
+        return self.process.process.pid if any(w.endswith("witness-guard.py") for w in words) else None
+
     def is_leader(self) -> bool:
         return self.running and self.rest("/leader")[0] == 200
 
