@@ -145,6 +145,7 @@ class Report:
     runs: list[RunRecord] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     duration: float = 0.0
+    marks: dict[str, float] = field(default_factory=dict)  # the scenario's named moments, seconds since start
     problems: list[str] = field(default_factory=list)  # found while running (steps that did not complete)
     reasons: list[str] = field(default_factory=list)
 
@@ -171,9 +172,27 @@ class Report:
             reasons.append(f"not converged: {expect.final_leader} leading with its peer streaming from it")
         elif self.final_leader != expect.final_leader:
             reasons.append(f"final leader {self.final_leader}, expected {expect.final_leader}")
+        reasons += self._bounds(scenario)
         reasons += [p for r in self.runs if r.expect is not None and (p := r.problem())]
         reasons += [p for g in groups if (p := concurrent_problem(g))]
         self.reasons = reasons
+
+    def _bounds(self, scenario: Scenario) -> list[str]:
+        """The automatic-failover shapes' bounds: a failover in time, no write outage, no promotion."""
+        expect, out = scenario.expect, []
+        if expect.within is not None:
+            first, second, seconds = expect.within
+            start, end = self.marks.get(first), self.marks.get(second)
+            if start is not None and end is not None and end - start > seconds:
+                out.append(f"{second} {end - start:.1f}s after {first}: over its bound of {seconds:g}s")
+            elif start is not None and end is None:
+                out.append(f"{second} never came after {first} (bound {seconds:g}s)")
+        if expect.max_write_gap is not None and self.longest_gap > expect.max_write_gap:
+            out.append(f"a write outage of {self.longest_gap:.2f}s (none may exceed {expect.max_write_gap:g}s)")
+        if expect.no_promotion_on is not None and self.timelines.get(expect.no_promotion_on):
+            picks = ", ".join(f"{t} ({m})" for m, t in self.timelines[expect.no_promotion_on])
+            out.append(f"{expect.no_promotion_on} promoted (selected timeline {picks}): a failover that must not be")
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -188,7 +207,7 @@ class Report:
             "duplicate_timelines": duplicate_timelines(self.timelines),
             "two_writable_primaries": [{"at_s": round(t, 2), "members": m} for t, m in self.dual_primaries],
             "writability_probes": self.probes, "final_roles": self.final_roles, "final_leader": self.final_leader,
-            "converged": self.converged,
+            "converged": self.converged, "marks_s": {k: round(v, 2) for k, v in sorted(self.marks.items())},
             "convergence_s": None if self.convergence is None else round(self.convergence, 2),
             "runs": [r.as_dict() for r in self.runs],
             "events": [{"at_s": round(t, 2), "event": e} for t, e in self.events],

@@ -102,6 +102,7 @@ class Drill(RolegenRuns):
                     self.event(f"step {number} failed: {exc}; skipping the rest")
                     break
             self.finish()
+            self.check_guards()
         finally:
             log = writer.stop()
             prober.stop()
@@ -111,8 +112,16 @@ class Drill(RolegenRuns):
         self.report.timelines = watch.timelines()
         self.report.dual_primaries, self.report.probes = prober.dual, prober.probes
         self.report.duration = time.monotonic() - self._t0
+        self.report.marks = {name: at - self._t0 for name, at in self.marks.items()}
         self.report.evaluate(self.scenario, self.groups)
         return self.report
+
+    def check_guards(self) -> None:
+        """On a lab with automatic failover, every standby guard still runs: one that exited disarmed it."""
+        exited = sorted(s for s, up in (self.control.request("info").get("guards") or {}).items() if not up)
+        if exited:
+            self.report.problems.append(f"the standby guard of {', '.join(exited)} exited (automatic failover "
+                                        f"disarmed): see {self.ep.info.get('root')}/guards/<site>.log")
 
     def cast(self) -> Cast:
         """Who plays the scenario's roles: `self.leader` (or the site the lab's specs declare leader) and its peer."""

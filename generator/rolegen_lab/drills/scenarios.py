@@ -162,6 +162,11 @@ class Expect:
     zero_loss: bool = True  # no acknowledged write lost (outside `loss_window`)
     loss_window: tuple[str, str] | None = None  # (mark, mark): losses in between are reported apart, allowed
     final_leader: str = LEADER
+    # (mark, mark, seconds): the second mark came within that many seconds of the first (an automatic failover's
+    # bound, fault -> promoted)
+    within: tuple[str, str, float] | None = None
+    max_write_gap: float | None = None  # seconds: no write outage longer (a fault that must cause none)
+    no_promotion_on: str | None = None  # a role: no member of that site selected a new timeline (no failover)
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,9 @@ def resolve(scenario: Scenario, sites: Cast) -> Scenario:
     returns."""
     return replace(scenario, summary=sites.text(scenario.summary),
                    steps=tuple(_resolve_step(step, sites) for step in scenario.steps),
-                   expect=replace(scenario.expect, final_leader=sites.site(scenario.expect.final_leader)))
+                   expect=replace(scenario.expect, final_leader=sites.site(scenario.expect.final_leader),
+                                  no_promotion_on=sites.site(scenario.expect.no_promotion_on)
+                                  if scenario.expect.no_promotion_on else None))
 
 
 def _resolve_step(step: DrillStep, sites: Cast) -> DrillStep:
