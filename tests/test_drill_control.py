@@ -70,6 +70,17 @@ class StandInLab:
         self.calls.append(("witness_restore", {}))
         return "witness"
 
+    # automatic failover's guards
+    def kill_guard(self, site: str, member: str) -> list[str]:
+        self._site(site)
+        self.calls.append(("kill_guard", {"site": site, "member": member}))
+        return ["patroni-0" if member == "leader" else member]
+
+    def skew(self, site: str, seconds: float) -> str:
+        self._site(site)
+        self.calls.append(("skew", {"site": site, "seconds": seconds}))
+        return site
+
     # the operator's side, the tunnel's WAN settings, a late tunnel: recorded as received
     def _record(self, op: str, site: str | None, **args: Any) -> list[str]:
         if site is not None:
@@ -273,6 +284,14 @@ def test_lab_status_words_name_the_operator_side_faults_and_wan_settings() -> No
     (["witness-lose"], ("witness_lose", {}), "witness: lost (its API server and etcd stopped; every route to it "
      "refuses)"),
     (["witness-restore"], ("witness_restore", {}), "witness: answers again, with its data"),
+    (["kill-guard", "gold"], ("kill_guard", {"site": "gold", "member": "leader"}),
+     "gold: witness guard of patroni-0 killed (its container ends with it; the lab restarts it)"),
+    (["kill-guard", "gold/patroni-2"], ("kill_guard", {"site": "gold", "member": "patroni-2"}),
+     "gold: witness guard of patroni-2 killed"),
+    (["skew", "golddr", "30"], ("skew", {"site": "golddr", "seconds": 30.0}),
+     "golddr: standby guard's wall clock +30 s off"),
+    (["skew", "golddr", "0"], ("skew", {"site": "golddr", "seconds": 0.0}),
+     "golddr: standby guard's wall clock true again"),
 ])
 def test_one_way_cuts_and_witness_verbs_reach_the_lab_and_say_what_changed(
         served: tuple[Path, StandInLab], argv: list[str], call: tuple[str, dict[str, Any]], says: str) -> None:
@@ -289,6 +308,31 @@ def test_witness_verbs_refuse_bad_input_before_the_lab(served: tuple[Path, Stand
     assert lab.calls == []
     with pytest.raises(RolegenError, match="unknown argument"):
         request_message("witness_lose", site="gold")
+
+
+def test_guard_faults_need_a_lab_with_automatic_failover_and_say_so_in_status() -> None:
+    from rolegen_lab.control.client import _fault_words
+    from rolegen_lab.guard_faults import GuardFaults
+
+    class NoGuards(GuardFaults):
+        guards = None
+
+        def site(self, name: str) -> Any:
+            return name
+
+    with pytest.raises(RolegenError) as err:
+        NoGuards().skew("golddr", 30)
+    assert err.value.message == "the lab runs no standby guards" and "--automatic" in (err.value.hint or "")
+    assert _fault_words({"api_route": None, "clock_skew": -30.0}) == ["standby guard's clock -30 s off"]
+    assert _fault_words({"api_route": None, "clock_skew": 0.0}) == []
+
+
+def test_a_clock_set_behind_is_given_after_a_double_dash(served: tuple[Path, StandInLab]) -> None:
+    root, lab = served
+    result = runner.invoke(app, ["lab", "skew", "--root", str(root), "golddr", "--", "-30"])
+    assert result.exit_code == 0, result.output
+    assert "golddr: standby guard's wall clock -30 s off" in result.output
+    assert lab.calls == [("skew", {"site": "golddr", "seconds": -30.0})]
 
 
 def test_a_lab_without_a_witness_says_how_to_get_one() -> None:
