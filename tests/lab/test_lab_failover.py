@@ -6,11 +6,14 @@ import json
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from conftest import lab_cluster, member_dsn
+from conftest import history_alone, lab_cluster, member_dsn
 from conftest import lab_pair as pair
+from rolegen.commands import roles
 from rolegen.errors import RolegenError
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures import failback, failover
@@ -85,6 +88,7 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(
     them at once while the operator fails over. Fence first: they return as standbys with their data, the
     target replays it, then it is promoted."""
     gold = lab.sites["gold"]
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")]) as writer:
         time.sleep(1)
         log: list[str] = []
@@ -92,7 +96,8 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(
             for member in list(gold.members.values()):
                 member.kill()  # the lab's kubelet restarts them within a second
             try:
-                result = failover.run(pair(lab, "golddr", log), confirm=no_confirm, timeout=90)
+                # As the CLI runs it (its lease, its Events and history record): its history is checked below.
+                result = _cli_run(lab, "failover", "golddr", log)
                 break
             except RolegenError as exc:
                 # gold came back leading before rolegen looked (a restart with its session lock): refusing is
@@ -133,7 +138,7 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(
         failback.run(pair(lab, "gold", killed_log), method="rewind", confirm=no_confirm)
     monkeypatch.setattr(Pair, "mark", original_mark)
     assert lab.patroni_role("golddr") != "leader" and lab.patroni_role("gold") != "leader"
-    back = failback.run(pair(lab, "gold", resumed_log), method="rewind", confirm=no_confirm)
+    back = _cli_run(lab, "failback", "gold", resumed_log)
     assert (back.method, back.reason) == ("", "resumed the switch back")
     lab.wait_role("gold", "leader")
     # One runbook, one numbering: each step a run logged is the dry-run's step of that number, the handover's
@@ -148,6 +153,27 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(
         assert total == len(steps) == 10 and steps[n].startswith(title), (n, title, steps)
     assert ran(resumed_log)[-1][2] == "Record the new roles"
     assert missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
+    # `rolegen history` from either site alone (the other's API cut) shows both, with the LSN at each gate (the
+    # killed failback left none: it ran without the CLI; a failover refused between strikes is `refused`).
+    for cut, alone in (("gold", "golddr"), ("golddr", "gold")):
+        mine = [r for r in history_alone(lab, cut, alone) if r["started"] >= started and r["outcome"] != "refused"]
+        assert [(r["verb"], r["from"], r["to"], r["outcome"], r["sites"]) for r in mine] == [
+            ("failover", "gold", "golddr", "ok", [alone]), ("failback", "golddr", "gold", "ok", [alone])], mine
+        assert 0 < mine[0]["lsn"] < mine[1]["lsn"], mine  # golddr took writes between the two gates
+
+
+def _cli_run(lab: Lab, verb: str, to: str, log: list[str]) -> Any:
+    """`rolegen failover|failback --to TO --yes` as the CLI runs it (rolegen.commands.roles): the procedure's
+    result."""
+    if verb == "failover":
+        return roles.run_failover(lab.env_dir, roles.RoleOptions(to, kubeconfig=lab.kubeconfig, timeout=90), _yes,
+                                  log.append).outcome
+    return roles.run_failback(lab.env_dir, roles.RoleOptions(to, kubeconfig=lab.kubeconfig), "rewind", _yes,
+                              log.append).outcome
+
+
+def _yes(_: str) -> bool:
+    return True
 
 
 class Killed(BaseException):
