@@ -19,7 +19,7 @@ from _lab import bench_lab
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.drills.runner import Drill, restore_baseline
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
-from rolegen_lab.witness_guards import TIMERS
+from rolegen_lab.witness_timers import TIMERS
 
 
 def _spread(values: list[float]) -> str:

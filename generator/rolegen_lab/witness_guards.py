@@ -22,6 +22,7 @@ from rolegen.errors import RolegenError
 from rolegen_lab import clock
 from rolegen_lab.controlplane.witness import CONTEXT, NAMESPACE
 from rolegen_lab.network.ports import reserve
+from rolegen_lab.witness_timers import LAG_LIMIT, TIMERS, WAL_RECEIVER_TIMEOUT
 
 if TYPE_CHECKING:
     from rolegen_lab.controlplane.witness import WitnessSite
@@ -29,15 +30,6 @@ if TYPE_CHECKING:
 
 LEASE = "patroni-pair"
 SECRET = "rolegen-witness"
-# Seconds. The lab's Patroni loops every second; these keep the rules' orders (Timers.problems) at a quarter
-# of the defaults, so a drill's automatic failover comes within about fence_after + 15 s of the fault.
-TIMERS = {"fence_after": 8, "margin": 4, "renew_every": 2, "request_timeout": 1.5}
-LAG_LIMIT = 16 << 20
-# A walreceiver notices a link that stopped answering only after wal_receiver_timeout (60 s by default): well
-# under fence_after, so a cut tunnel shows as "not streaming" in time.
-WAL_RECEIVER_TIMEOUT = "4s"
-
-
 def spec_block(peer_host: str, guard_port: int) -> dict[str, Any]:
     """The `witness:` block of a lab spec whose peer's guard is reached at peer_host:guard_port (the tunnel)."""
     return {

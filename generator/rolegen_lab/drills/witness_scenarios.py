@@ -22,7 +22,7 @@ from rolegen_lab.drills.scenarios import (
     Scenario,
     Write,
 )
-from rolegen_lab.witness_guards import TIMERS
+from rolegen_lab.witness_timers import TIMERS
 
 QUIET = 18.0  # seconds of writing past promote_after (12 s on the lab): time enough for a wrong failover
 BOUND = TIMERS["fence_after"] + 15  # an automatic failover completes within this of the fault (issue 23)
