@@ -43,6 +43,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_tls.py": 11,
     "tests/lab/test_wheel_install.py": 86,
     "tests/lab/test_wipe.py": 7,
+    "tests/lab/test_witness_matrix.py": 610,  # every shape once (measured alone beside a busy lab: 605 s)
     "tests/lab/test_witness_site.py": 69,
     "tests/test_hooks.py": 15,
     "tests/test_witness_guard.py": 111,  # real guard processes on scaled-down timers (measured here: 111 s)
@@ -79,26 +80,33 @@ def unit_key(nodeid: str) -> str:
 # Lab modules that use no shared lab: they bring their own processes (a control plane, a proxy, a node agent, or
 # a whole lab started as a user would, by `rolegen lab up`).
 OWN_PROCESSES = ("tests/lab/test_controlplane.py", "tests/lab/test_lab_cli.py", "tests/lab/test_nodeagent.py",
-                 "tests/lab/test_proxy.py", "tests/lab/test_wheel_install.py")
+                 "tests/lab/test_proxy.py", "tests/lab/test_wheel_install.py",
+                 "tests/lab/test_witness_matrix.py")  # a lab of its own, with automatic failover
+LAB_LANES = 2  # lanes for the shared labs when there are lanes to spare for the rest (three or more)
 
 
 def lanes_of(nodeids: list[str], lanes: int) -> dict[str, int]:
     """Each unit's lane: longest first, each to the lane with the least work so far (ties: the lowest lane).
-    With three lanes or more and shared labs to run, the last one takes every unit that uses none (outside
-    tests/lab, and OWN_PROCESSES): the shared labs' lanes keep only their time, and the light lane runs beside
-    them on the cores the labs leave idle while they wait."""
+    With three lanes or more and shared labs to run, the shared labs' units take the first LAB_LANES lanes and
+    every unit that uses none (outside tests/lab, and OWN_PROCESSES) the others, the light lanes: the shared
+    labs' lanes keep only their time, and the light lanes run beside them on the cores the labs leave idle while
+    they wait."""
     counts: dict[str, int] = {}
     for nodeid in nodeids:
         key = unit_key(nodeid)
         counts[key] = counts.get(key, 0) + 1
-    placed: dict[str, int] = {}
     light = {k for k in counts if not k.startswith("tests/lab/") or k in OWN_PROCESSES}
     if lanes >= 3 and light != set(counts):  # without labs (`-m "not lab"`) every lane is a light one
-        placed = dict.fromkeys(light, lanes - 1)
-        lanes -= 1
-    load = [0.0] * lanes
-    for key in sorted(set(counts) - set(placed), key=lambda k: (-WEIGHTS.get(k, DEFAULT_TEST * counts[k]), k)):
-        lane = min(range(lanes), key=lambda i: (load[i], i))
+        placed = _balance(sorted(set(counts) - light), counts, range(LAB_LANES))
+        return {**placed, **_balance(sorted(light), counts, range(LAB_LANES, lanes))}
+    return _balance(sorted(counts), counts, range(lanes))
+
+
+def _balance(keys: list[str], counts: dict[str, int], lanes: range) -> dict[str, int]:
+    load = dict.fromkeys(lanes, 0.0)
+    placed: dict[str, int] = {}
+    for key in sorted(keys, key=lambda k: (-WEIGHTS.get(k, DEFAULT_TEST * counts[k]), k)):
+        lane = min(lanes, key=lambda i: (load[i], i))
         load[lane] += WEIGHTS.get(key, DEFAULT_TEST * counts[key])
         placed[key] = lane
     return placed
@@ -123,9 +131,9 @@ def assign(config: pytest.Config, items: list[pytest.Item]) -> None:
     for index, item in enumerate(items):
         first.setdefault(unit_key(item.nodeid), index)
         item.stash[LANE] = placed[unit_key(item.nodeid)]
-        if count >= 3 and item.stash[LANE] == count - 1 and item.nodeid.startswith("tests/lab/") and \
+        if count >= 3 and item.stash[LANE] >= LAB_LANES and item.nodeid.startswith("tests/lab/") and \
                 kind_of(item) != OWN:
-            raise pytest.UsageError(f"{item.nodeid} uses a shared lab but its unit is on the light lane "
+            raise pytest.UsageError(f"{item.nodeid} uses a shared lab but its unit is on a light lane "
                                     "(tests/lanes.py OWN_PROCESSES names lab modules that use none)")
 
     def order(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:

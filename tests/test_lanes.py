@@ -71,3 +71,14 @@ def test_with_three_lanes_the_last_takes_every_unit_that_starts_no_lab() -> None
     assert {lane for key, lane in placed.items() if key not in light} == {0, 1}  # the labs on the other two
     only_units = ["tests/test_render.py::test_a", "tests/test_status.py::test_c", "tests/test_apply.py::test_d"]
     assert set(lanes.lanes_of(only_units, 3).values()) == {0, 1, 2}  # `-m "not lab"`: all lanes share them
+
+
+def test_with_four_lanes_the_labs_keep_two_and_the_rest_share_two() -> None:
+    ids = [*IDS, "tests/lab/test_proxy.py::test_p", "tests/lab/test_witness_matrix.py::test_m"]
+    placed = lanes.lanes_of(ids, 4)
+    light = {"tests/test_render.py", "tests/test_status.py", "tests/lab/test_proxy.py",
+             "tests/lab/test_witness_matrix.py"}
+    assert {key for key, lane in placed.items() if lane >= 2} == light
+    assert {placed[key] for key in light} == {2, 3}  # the matrix's own lab on one, the rest beside it
+    assert placed["tests/lab/test_witness_matrix.py"] != placed["tests/lab/test_proxy.py"]
+    assert {lane for key, lane in placed.items() if key not in light} == {0, 1}

@@ -25,6 +25,7 @@ from rolegen_lab.drills.observe import Endpoints, LogWatch, Prober, master_writa
 from rolegen_lab.drills.report import Report, RunRecord, next_command, split_losses
 from rolegen_lab.drills.runs import RolegenRuns, StepFailed
 from rolegen_lab.drills.scenarios import (
+    EITHER,
     LEADER,
     Cast,
     Concurrent,
@@ -167,11 +168,13 @@ class Drill(RolegenRuns):
             self.until(no_leader, 60, f"no live leader of {step.site} in the API objects", every=0.1)
             self.event(f"{step.site}: no live leader lock in the API objects")
         elif isinstance(step, Converge):
-            self.until(lambda: self.leads(step.leader, step.follower), self.timeout,
-                       f"{step.leader} to lead" + (" with its peer streaming from it" if step.follower else ""))
+            chosen = list(self.ep.sites) if step.leader == EITHER else [step.leader]
+            self.until(lambda: any(self.leads(s, step.follower) for s in chosen), self.timeout,
+                       f"{' or '.join(chosen)} to lead" + (" with its peer streaming from it" if step.follower else ""))
             if step.mark:
                 self.marks[step.mark] = time.monotonic()
-            self.event(f"{step.leader} leads" + (", peer streaming" if step.follower else ""))
+            leader = next((s for s in chosen if self.leads(s, step.follower)), " or ".join(chosen))
+            self.event(f"{leader} leads" + (", peer streaming" if step.follower else ""))
         elif isinstance(step, FollowHint):
             for _ in range(step.runs):
                 command = next_command(self.report.runs[-1]) if self.report.runs else None

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 LEADER = "leader"  # the site that leads when the scenario starts
 STANDBY = "standby"  # its peer, a standby cluster streaming from it then
 ROLES = (LEADER, STANDBY)
+EITHER = "either"  # Converge(EITHER): whichever site leads (a shape the fault model lets end either way)
 
 # How a rolegen run must end:
 #   ok          exit 0;
@@ -244,7 +245,7 @@ def _resolve_step(step: DrillStep, sites: Cast) -> DrillStep:
     if isinstance(step, WaitNoLeader):
         return replace(step, site=sites.site(step.site))
     if isinstance(step, Converge):
-        return replace(step, leader=sites.site(step.leader))
+        return step if step.leader == EITHER else replace(step, leader=sites.site(step.leader))
     if isinstance(step, Return):
         return replace(step, to=sites.site(step.to))
     if isinstance(step, Render):
