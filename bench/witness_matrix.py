@@ -1,8 +1,9 @@
-"""Benchmark on a lab with automatic failover (issue 23's partition matrix): every shape N times in a row (10 by
-default) on one lab, restoring the baseline between runs. Prints, per shape, the verdicts; for the shapes that
-must fail over, the seconds from the fault to the standby leading (median, max: the bound is fence_after + 15 s)
-and the acknowledged writes lost inside the loss window (the asynchronous bound: what the leader acknowledged
-before its stall); for the others, the writes lost (must be 0) and the longest write gap (no outage).
+"""Benchmark on a lab with automatic failover (issue 23's partition matrix): every shape N times (10 by default) on
+one lab, in rounds (each round runs every shape once), restoring the baseline between runs. Prints, per shape,
+the verdicts; for the shapes that must fail over, the seconds from the fault to the standby leading (median,
+max: the bound is fence_after + 15 s) and the acknowledged writes lost inside the loss window (the asynchronous
+bound: what the leader acknowledged before its stall); for the others, the writes lost (must be 0) and the
+longest write gap (no outage).
 
 Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [SHAPE ...]
 """
@@ -36,33 +37,41 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(AUTOMATIC)}")
     broken = False
+    results: dict[str, list[tuple[str, float | None, int, int, float]]] = {name: [] for name in args.shapes}
     with bench_lab(timeout=180, automatic=True) as (lab, left):
         control = LocalControl(lab)
         print(f"timers: {TIMERS} (bound on the failover: fence_after + 15 = {TIMERS['fence_after'] + 15} s)")
-        print("| shape | verdicts | fault → standby leads, s (median / max) | lost in window (median / max) | "
-              "lost outside | median longest write gap (s) |")
-        print("|---|---|---|---|---|---|")
-        for name in args.shapes:
-            verdicts, failover, window, outside, gaps = [], [], [], [], []
-            for _ in range(args.runs):
+        # Round after round (every shape once per round): an interrupted bench still has every shape measured.
+        for round_ in range(1, args.runs + 1):
+            for name in args.shapes:
                 if not restore_baseline(control, timeout=args.timeout).passed:
-                    print(f"   {name}: baseline not restored; stopping this shape", file=sys.stderr)
+                    print(f"   {name}: baseline not restored; stopping", file=sys.stderr)
                     broken = True
                     break
                 started = time.monotonic()
                 drill = Drill(control, AUTOMATIC[name], timeout=args.timeout)
                 report = drill.run()
-                verdicts.append("PASS" if report.passed else "FAIL")
-                if "promoted" in drill.marks and "fault" in drill.marks:
-                    failover.append(drill.marks["promoted"] - drill.marks["fault"])
-                window.append(len(report.lost_in_window))
-                outside.append(len(report.lost))
-                gaps.append(report.longest_gap)
-                print(f"   {name}: {verdicts[-1]} in {time.monotonic() - started:.0f}s; "
-                      f"{'; '.join(report.reasons)}", file=sys.stderr, flush=True)
-            lost_window = _spread([float(n) for n in window]) if failover else "-"
-            print(f"| {name} | {' '.join(verdicts)} | {_spread(failover)} | {lost_window} | {sum(outside)} | "
-                  f"{statistics.median(gaps):.2f} |" if gaps else f"| {name} | - | - | - | - | - |", flush=True)
+                took = (drill.marks["promoted"] - drill.marks["fault"]
+                        if "promoted" in drill.marks and "fault" in drill.marks else None)
+                results[name].append(("PASS" if report.passed else "FAIL", took, len(report.lost_in_window),
+                                      len(report.lost), report.longest_gap))
+                print(f"   round {round_} {name}: {results[name][-1][0]} in {time.monotonic() - started:.0f}s; "
+                      f"failover {'-' if took is None else f'{took:.1f}s'}; lost in window "
+                      f"{len(report.lost_in_window)}, outside {len(report.lost)}; longest write gap "
+                      f"{report.longest_gap:.2f}s; {'; '.join(report.reasons)}", file=sys.stderr, flush=True)
+            if broken:
+                break
+        print("| shape | verdicts | fault → standby leads, s (median / max) | lost in window (median / max) | "
+              "lost outside | median longest write gap (s) |")
+        print("|---|---|---|---|---|---|")
+        for name, runs in results.items():
+            if not runs:
+                print(f"| {name} | - | - | - | - | - |")
+                continue
+            failover = [r[1] for r in runs if r[1] is not None]
+            window = _spread([float(r[2]) for r in runs]) if failover else "-"
+            print(f"| {name} | {' '.join(r[0] for r in runs)} | {_spread(failover)} | {window} | "
+                  f"{sum(r[3] for r in runs)} | {statistics.median(r[4] for r in runs):.2f} |", flush=True)
     return 1 if broken or left else 0
 
 
