@@ -207,3 +207,40 @@ def test_after_a_failback_gives_the_lease_back_the_guard_watches_afresh_and_gran
     assert loop.grant() is True and any("decision=watch" in line for line in fake.log)
     run_until(fake, loop, fake.now + 11)  # a whole promote_after again before it may promote
     assert fake.promotions == 1
+
+
+def test_a_guard_finding_the_lease_its_sites_while_the_site_is_a_standby_finishes_the_promotion() -> None:
+    """Its predecessor took the Lease and died before the failover's end (a Pod rescheduled), or a role change
+    stopped after moving it: the old leader fences on the Lease, so maybe no site leads. The same rules as a
+    takeover decide (a whole promote_after without a sign of the old leader, nothing received, the lag), and the
+    failover steps run without taking the Lease again."""
+    fake = Fake(lease=WitnessView("golddr", "7", lsn=1000), site=SiteView(False, 990, standby=True))
+    loop = fake.loop()
+    assert set(run_until(fake, loop, 39)) == {"wait"}  # promote_after of quiet first
+    loop.grant()  # the old leader asks for a promise: alive, the quiet starts over
+    assert set(run_until(fake, loop, 78)) == {"wait"} and fake.promotions == 0
+    assert run_until(fake, loop, 80)[-1] == "promote"
+    assert fake.promotions == 1 and fake.taken == []  # not taken again: it is the site's already
+    assert any("the witness lease is already golddr's while it is a standby" in line for line in fake.log)
+    assert run_until(fake, loop, 85)[-1] == "lead" and fake.promotions == 1
+
+
+def test_a_guard_whose_site_leads_with_the_lease_only_watches_and_reads_its_site_once_a_renewal() -> None:
+    fake = Fake(lease=WitnessView("golddr", "7", lsn=1000), site=SiteView(False, None, standby=False))
+    reads: list[float] = []
+    read = fake.read_site
+
+    def counted() -> SiteView:
+        reads.append(fake.now)
+        return read()
+
+    loop = StandbyLoop("golddr", TIMERS, 100, Ports(fake.read_lease, counted, fake.take, fake.promote),
+                       fake.log.append, now=lambda: fake.now)
+    assert set(run_until(fake, loop, 100)) == {"lead"} and fake.promotions == 0
+    assert reads == [float(t) for t in range(0, 101, 5)]  # renew_every apart
+
+
+def test_a_stranded_standby_that_still_receives_is_not_promoted() -> None:
+    fake = Fake(lease=WitnessView("golddr", "7", lsn=1000), site=SiteView(True, 990, standby=True))
+    loop = fake.loop()
+    assert "promote" not in run_until(fake, loop, 100) and fake.promotions == 0

@@ -76,7 +76,7 @@ def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log:
         lead = state.leader_member
         if state.live_role != "standby-leader" or lead is None:
             return SiteView(False, None)  # no standby leader: nothing here receives (nor can be promoted)
-        return SiteView(not_streaming(state) is None, lead.lsn)
+        return SiteView(not_streaming(state) is None, lead.lsn, standby=True)
 
     def take(seen: WitnessView) -> WitnessView:
         return lease.take(env, seen)

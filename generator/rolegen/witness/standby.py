@@ -35,6 +35,7 @@ class SiteView:
 
     receiving: bool
     received_lsn: int | None
+    standby: bool = False  # the site's leader is a standby leader: the site does not lead
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class StandbyLoop:
         self.took = False  # this guard took the Lease: the failover is its to finish
         self.promoted = False
         self._said: str | None = None
+        self._standby = False  # this site is a standby while holding the Lease (`_stranded`)
+        self._next_look = 0.0
 
     def grant(self) -> bool:
         with self.lock:
@@ -101,8 +104,11 @@ class StandbyLoop:
         if self.seen is not None and self.seen.holder == self.site:
             if self.took and not self.promoted:  # a failover that stopped holding the lease: its re-run resumes it
                 return self._run_failover()
-            self._say(f"witness-guard: decision=lead (the witness lease is {self.site}'s)")
-            return "lead"
+            if self.took or not self._stranded(at):
+                self._say(f"witness-guard: decision=lead (the witness lease is {self.site}'s)")
+                return "lead"
+            # The Lease is this site's, yet the site is a standby: below, the same rules as a takeover decide
+            # whether to finish the promotion, only without taking the Lease.
         try:
             site = self.ports.read_site()
         except RolegenError as exc:
@@ -120,7 +126,32 @@ class StandbyLoop:
         if action != "promote":
             self._not_taken = None
             return action
+        if self.seen is not None and self.seen.holder == self.site:
+            return self._resume(why)
         return self._promote(why)
+
+    def _stranded(self, at: float) -> bool:
+        """This site is a standby while holding the Lease (read once per renew_every while it leads; a failed read
+        is no evidence). The Lease is given only to a site about to be promoted (a guard's takeover, a role
+        change's step right before the promotion) and the old leader's guard fences on seeing it: a site left a
+        standby with it was left by a guard that died (its Pod rescheduled) or a role change that stopped after
+        that step, and may be no site leads. The rules decide as for a takeover: a whole promote_after without a
+        sign of the old leader (a renewal, a promise asked), nothing received, the lag within its limit."""
+        if at >= self._next_look:
+            self._next_look = at + self.guard.timers.renew_every
+            try:
+                self._standby = self.ports.read_site().standby
+            except RolegenError:
+                self._standby = False
+        return self._standby
+
+    def _resume(self, why: str) -> str:
+        self.took = True
+        self.log(f"witness-guard: decision=promote (the witness lease is already {self.site}'s while it is a "
+                 f"standby: {why}; running the failover steps)")
+        self.notify("WitnessLeaseTaken", f"{self.site}'s guard resumes a promotion left undone: the witness Lease "
+                    f"is {self.site}'s while it is a standby; {why}", "Normal")
+        return self._run_failover()
 
     def _promote(self, why: str) -> str:
         seen = self.seen
