@@ -3,7 +3,9 @@ rolegen_lab.drills.witness_scenarios on a lab of its own with automatic failover
 witness guards, a standby guard per site: `rolegen lab up --automatic`), each PASS criterion of its report
 asserted apart. Nobody runs a failover: the guards decide. bench/witness_matrix.py runs each shape ten times.
 
-The lab is this module's alone (tests/lanes.py OWN_PROCESSES): it runs on a light lane, beside the shared labs.
+The lab is this module's alone, and so is the machine: the module is marked `matrix`, which the suite's default
+run leaves out, and CI runs it after the suite (`pytest -m matrix -n 0`), since its bounds are timings that three
+labs on two cores would measure instead (tests/lanes.py OWN_PROCESSES still keeps it off a shared lab's lane).
 The baseline (gold leads, golddr streams) is restored between shapes; a lab a shape left unrecoverable is rebuilt,
 so one failure does not cascade into the next shape's verdict."""
 
@@ -25,10 +27,10 @@ from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 from rolegen_lab.lab import Lab
 from rolegen_lab.node.runtime import member_runtime
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.matrix]
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # each convergence wait, and the failback's --timeout
-LOADED = 10.0  # seconds a failover may take past its bound in the suite (see fails_over_in_time_or_not_at_all)
+LOADED = 5.0  # seconds a failover may take past its bound here (see fails_over_in_time_or_not_at_all)
 
 
 class Matrix:
@@ -104,10 +106,10 @@ def converges_back_to_the_baseline(report: Report) -> None:
 
 
 def fails_over_in_time_or_not_at_all(report: Report) -> None:
-    """The shapes that must fail over do within fence_after + 15 s of the fault, plus LOADED: the suite runs this
-    lab beside the shared labs of two other lanes, on two cores, where the guard's failover steps (kubectl
-    calls) take about twice their time. bench/witness_matrix.py measures the bound itself, on a lab alone. The
-    shapes that must not fail over never promote the standby."""
+    """The shapes that must fail over do within fence_after + 15 s of the fault, plus LOADED for a CI machine
+    still busy with what the suite left (the guard's failover steps are kubectl calls; beside two other labs
+    they take about twice their time). bench/witness_matrix.py reports the bound itself. The shapes that must not
+    fail over never promote the standby."""
     shape = AUTOMATIC[report.scenario].expect
     if shape.within is not None:
         first, second, bound = shape.within
