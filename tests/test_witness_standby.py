@@ -212,15 +212,15 @@ def test_after_a_failback_gives_the_lease_back_the_guard_watches_afresh_and_gran
 def test_a_guard_finding_the_lease_its_sites_while_the_site_is_a_standby_finishes_the_promotion() -> None:
     """Its predecessor took the Lease and died before the failover's end (a Pod rescheduled), or a role change
     stopped after moving it: the old leader fences on the Lease, so maybe no site leads. The same rules as a
-    takeover decide (a whole promote_after without a sign of the old leader, nothing received, the lag), and the
-    failover steps run without taking the Lease again."""
+    takeover decide (a whole promote_after without a sign of the old leader, nothing received, the lag), the
+    Lease is written back at the version read (anyone's change since stops it), then the failover steps run."""
     fake = Fake(lease=WitnessView("golddr", "7", lsn=1000), site=SiteView(False, 990, standby=True))
     loop = fake.loop()
     assert set(run_until(fake, loop, 39)) == {"wait"}  # promote_after of quiet first
     loop.grant()  # the old leader asks for a promise: alive, the quiet starts over
     assert set(run_until(fake, loop, 78)) == {"wait"} and fake.promotions == 0
     assert run_until(fake, loop, 80)[-1] == "promote"
-    assert fake.promotions == 1 and fake.taken == []  # not taken again: it is the site's already
+    assert fake.promotions == 1 and fake.taken == ["7"]  # written back at the version read, as a takeover's
     assert any("the witness lease is already golddr's while it is a standby" in line for line in fake.log)
     assert run_until(fake, loop, 85)[-1] == "lead" and fake.promotions == 1
 
@@ -244,3 +244,40 @@ def test_a_stranded_standby_that_still_receives_is_not_promoted() -> None:
     fake = Fake(lease=WitnessView("golddr", "7", lsn=1000), site=SiteView(True, 990, standby=True))
     loop = fake.loop()
     assert "promote" not in run_until(fake, loop, 100) and fake.promotions == 0
+
+
+def _stranded(declared: str, **fake_args: object) -> tuple[Fake, StandbyLoop]:
+    fake = Fake(lease=WitnessView("gold", "7", lsn=1000), site=SiteView(False, 990, standby=True), **fake_args)
+    ports = Ports(fake.read_lease, fake.read_site, fake.take, fake.promote, declared=lambda: declared)
+    return fake, StandbyLoop("gold", TIMERS, 100, ports, fake.log.append, now=lambda: fake.now)
+
+
+def test_a_declared_leader_its_own_guard_fenced_is_never_reopened_by_its_standby_guard() -> None:
+    """gold, cut from both partners, was fenced by its leader guard: a standby holding its own old Lease. Its
+    standby guard leaves it so (a human reopens it), whatever the quiet."""
+    fake, loop = _stranded("leader")
+    assert set(run_until(fake, loop, 200)) == {"lead"} and fake.promotions == 0 and fake.taken == []
+
+
+def test_a_lease_seen_before_the_witness_went_out_of_reach_resumes_nothing() -> None:
+    """A stale view is no evidence: the other site may have taken the Lease since (the lab found a guard that
+    resumed on the Lease it last saw, while the peer's guard was failing over)."""
+    fake, loop = _stranded("standby-leader")
+    loop.step()
+    fake.witness_up = False
+    assert "promote" not in run_until(fake, loop, 200) and fake.promotions == 0 and fake.taken == []
+
+
+def test_a_lease_changed_between_the_look_and_the_write_back_resumes_nothing() -> None:
+    fake, loop = _stranded("standby-leader")
+    take = fake.take
+
+    def taken_meanwhile(seen: WitnessView) -> WitnessView:
+        fake.lease = WitnessView("golddr", "8", lsn=1000)  # the peer's guard took it a moment before
+        return take(seen)
+
+    loop.ports = Ports(fake.read_lease, fake.read_site, taken_meanwhile, fake.promote,
+                       declared=lambda: "standby-leader")
+    decisions = run_until(fake, loop, 45)
+    assert "promote" not in decisions and fake.promotions == 0
+    assert any("lease not confirmed: Conflict" in line for line in fake.log)

@@ -46,6 +46,9 @@ class Ports:
     read_site: Callable[[], SiteView]
     take_lease: Callable[[WitnessView], WitnessView]
     promote: Callable[[], None]
+    # The role this site's spec declares now: a promotion left undone is resumed only on a declared standby (a
+    # declared leader holding the Lease while a standby was fenced by its own guard: a human reopens it).
+    declared: Callable[[], str] = lambda: "standby-leader"
 
 
 class StandbyLoop:
@@ -104,7 +107,7 @@ class StandbyLoop:
         if self.seen is not None and self.seen.holder == self.site:
             if self.took and not self.promoted:  # a failover that stopped holding the lease: its re-run resumes it
                 return self._run_failover()
-            if self.took or not self._stranded(at):
+            if self.took or view is None or not self._stranded(at):
                 self._say(f"witness-guard: decision=lead (the witness lease is {self.site}'s)")
                 return "lead"
             # The Lease is this site's, yet the site is a standby: below, the same rules as a takeover decide
@@ -131,21 +134,33 @@ class StandbyLoop:
         return self._promote(why)
 
     def _stranded(self, at: float) -> bool:
-        """This site is a standby while holding the Lease (read once per renew_every while it leads; a failed read
-        is no evidence). The Lease is given only to a site about to be promoted (a guard's takeover, a role
-        change's step right before the promotion) and the old leader's guard fences on seeing it: a site left a
-        standby with it was left by a guard that died (its Pod rescheduled) or a role change that stopped after
-        that step, and may be no site leads. The rules decide as for a takeover: a whole promote_after without a
-        sign of the old leader (a renewal, a promise asked), nothing received, the lag within its limit."""
+        """This site, declared a standby, is a standby while holding the Lease (looked at once per renew_every; a
+        failed read is no evidence). The Lease is given only to a site about to be promoted (a guard's takeover,
+        a role change's step right before the promotion) and the old leader's guard fences on seeing it: a
+        declared standby left a standby with it was left by a guard that died (its Pod rescheduled) or a role
+        change that stopped after that step, and maybe no site leads. The rules decide as for a takeover (a whole
+        promote_after without a sign of the old leader, nothing received, the lag within its limit), and the
+        Lease is written back at the version read, as a takeover's, before anything is promoted. A declared
+        leader holding the Lease as a standby was fenced by its own guard: a human reopens it."""
         if at >= self._next_look:
             self._next_look = at + self.guard.timers.renew_every
             try:
-                self._standby = self.ports.read_site().standby
+                self._standby = self.ports.declared() == "standby-leader" and self.ports.read_site().standby
             except RolegenError:
                 self._standby = False
         return self._standby
 
     def _resume(self, why: str) -> str:
+        seen = self.seen
+        try:  # written back at the version read this look: if anyone changed it since, nothing is promoted
+            if seen is None:
+                raise RolegenError("the witness lease was never read")
+            self.seen = self.ports.take_lease(seen)
+        except RolegenError as exc:
+            with self.lock:
+                self.guard.promoting = False
+            self.log(f"witness-guard: decision=wait (lease not confirmed: {exc.message})")
+            return "wait"
         self.took = True
         self.log(f"witness-guard: decision=promote (the witness lease is already {self.site}'s while it is a "
                  f"standby: {why}; running the failover steps)")
