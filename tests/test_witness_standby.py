@@ -281,3 +281,17 @@ def test_a_lease_changed_between_the_look_and_the_write_back_resumes_nothing() -
     decisions = run_until(fake, loop, 45)
     assert "promote" not in decisions and fake.promotions == 0
     assert any("lease not confirmed: Conflict" in line for line in fake.log)
+
+
+def test_a_witness_out_of_reach_is_said_once_per_outage_and_the_decision_once() -> None:
+    fake = Fake(lease=WitnessView("golddr", "7", lsn=1000), site=SiteView(False, None, standby=False))
+    loop = fake.loop()
+    run_until(fake, loop, 2)
+    fake.witness_up = False
+    run_until(fake, loop, 10)
+    fake.witness_up = True
+    run_until(fake, loop, 12)
+    fake.witness_up = False
+    run_until(fake, loop, 20)
+    assert sum("witness unreadable" in line for line in fake.log) == 2  # two outages
+    assert sum("decision=lead" in line for line in fake.log) == 1

@@ -66,7 +66,7 @@ class StandbyLoop:
         self.lock = threading.Lock()
         self.took = False  # this guard took the Lease: the failover is its to finish
         self.promoted = False
-        self._said: str | None = None
+        self._said: dict[str, str] = {}  # per topic (a decision, a read that failed): the last line said
         self._standby = False  # this site is a standby while holding the Lease (`_stranded`)
         self._next_look = 0.0
 
@@ -74,11 +74,12 @@ class StandbyLoop:
         with self.lock:
             return self.guard.grant(self.now())
 
-    def _say(self, line: str, key: str | None = None) -> None:
-        """One line per decision that changed (`key`: what counts as the same decision), not one per step."""
-        if (key or line) != self._said:
+    def _say(self, line: str, key: str | None = None, topic: str = "decision") -> None:
+        """One line per decision that changed (`key`: what counts as the same decision), not one per step; a
+        failed read has its own topic, so a witness out of reach does not repeat the decision every look."""
+        if (key or line) != self._said.get(topic):
             self.log(line)
-            self._said = key or line
+            self._said[topic] = key or line
 
     def step(self) -> str:
         """Look once and act; returns the decision (wait, refuse-lag, promote, lead, error)."""
@@ -86,7 +87,9 @@ class StandbyLoop:
             view = self.ports.read_lease()
         except RolegenError as exc:
             view = None
-            self._say(f"witness-guard: witness unreadable ({exc.message}): no change seen")
+            self._say(f"witness-guard: witness unreadable ({exc.message}): no change seen", topic="witness")
+        if view is not None:
+            self._said.pop("witness", None)  # its next failure is news again
         with self.lock:
             at = self.now()
             if view is not None:
@@ -114,9 +117,10 @@ class StandbyLoop:
             # whether to finish the promotion, only without taking the Lease.
         try:
             site = self.ports.read_site()
+            self._said.pop("site", None)
         except RolegenError as exc:
             site = SiteView(True, None)
-            self._say(f"witness-guard: own site unreadable ({exc.message}): counted as still receiving")
+            self._say(f"witness-guard: own site unreadable ({exc.message}): counted as still receiving", topic="site")
         with self.lock:
             action, why = self.guard.decide(at, receiving=site.receiving, received_lsn=site.received_lsn,
                                             published_lsn=None if self.seen is None else self.seen.lsn,
