@@ -11,20 +11,34 @@ Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [SHAPE ...]
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from _lab import bench_lab
 
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.drills.runner import Drill, restore_baseline
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
+from rolegen_lab.lab import Lab
 from rolegen_lab.witness_timers import TIMERS
 
 
 def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {max(values):.1f}" if values else "-"
+
+
+def _keep_logs(lab: Lab, run: str, report: list[str]) -> Path:
+    """A failed run's evidence outlives the lab (which the bench removes): the report, both standby guards' logs
+    and every member's log, under a directory of /tmp named after the run."""
+    kept = Path(tempfile.mkdtemp(prefix=f"witness-matrix-{run}-"))
+    (kept / "report.txt").write_text("\n".join(report) + "\n")
+    for log in [*lab.root.glob("guards/*.log"), *lab.root.glob("*/*/patroni.log")]:
+        shutil.copy(log, kept / "-".join(log.relative_to(lab.root).parts))
+    return kept
 
 
 def main() -> int:
@@ -53,6 +67,9 @@ def main() -> int:
                 report = drill.run()
                 took = (drill.marks["promoted"] - drill.marks["fault"]
                         if "promoted" in drill.marks and "fault" in drill.marks else None)
+                if not report.passed:
+                    kept = _keep_logs(lab, f"round{round_}-{name}", report.lines())
+                    print(f"   {name}: the failed run's logs kept in {kept}", file=sys.stderr)
                 results[name].append(("PASS" if report.passed else "FAIL", took, len(report.lost_in_window),
                                       len(report.lost), report.longest_gap))
                 print(f"   round {round_} {name}: {results[name][-1][0]} in {time.monotonic() - started:.0f}s; "
