@@ -154,16 +154,25 @@ class StandbyLoop:
                 self._standby = False
         return self._standby
 
-    def _resume(self, why: str) -> str:
-        seen = self.seen
-        try:  # written back at the version read this look: if anyone changed it since, nothing is promoted
-            if seen is None:
+    def _write_back(self) -> str | None:
+        """The Lease written with this site as holder at the version last seen (a takeover, or a resume's
+        confirmation); None when written, else why not. Not written (the leader renewed, or the witness is out of
+        reach): nothing was promoted, so promises may be granted again; the next change seen starts the quiet
+        over."""
+        try:
+            if self.seen is None:
                 raise RolegenError("the witness lease was never read")
-            self.seen = self.ports.take_lease(seen)
+            self.seen = self.ports.take_lease(self.seen)
         except RolegenError as exc:
             with self.lock:
                 self.guard.promoting = False
-            self.log(f"witness-guard: decision=wait (lease not confirmed: {exc.message})")
+            return exc.message
+        return None
+
+    def _resume(self, why: str) -> str:
+        failed = self._write_back()  # if anyone changed the Lease since this look, nothing is promoted
+        if failed is not None:
+            self.log(f"witness-guard: decision=wait (lease not confirmed: {failed})")
             return "wait"
         self.took = True
         self.log(f"witness-guard: decision=promote (the witness lease is already {self.site}'s while it is a "
@@ -173,21 +182,13 @@ class StandbyLoop:
         return self._run_failover()
 
     def _promote(self, why: str) -> str:
-        seen = self.seen
-        try:
-            if seen is None:
-                raise RolegenError("the witness lease was never read")
-            self.seen = self.ports.take_lease(seen)
-        except RolegenError as exc:
-            # Not taken (the leader renewed, or the witness is out of reach): nothing was promoted, so promises
-            # may be granted again; the next change seen starts the quiet over.
-            with self.lock:
-                self.guard.promoting = False
-            self.log(f"witness-guard: decision=wait (lease not taken: {exc.message})")
-            why_not = re.sub(r"[0-9.]+", "N", exc.message)
+        failed = self._write_back()
+        if failed is not None:
+            self.log(f"witness-guard: decision=wait (lease not taken: {failed})")
+            why_not = re.sub(r"[0-9.]+", "N", failed)
             if why_not != self._not_taken:  # a witness out of reach fails every look: one Event, not one a second
                 self.notify("WitnessLeaseNotTaken", f"{self.site}'s guard did not take the witness Lease "
-                            f"({exc.message}): nothing promoted, it watches again", "Normal")
+                            f"({failed}): nothing promoted, it watches again", "Normal")
             self._not_taken = why_not
             return "wait"
         self.took = True
