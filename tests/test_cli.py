@@ -232,3 +232,24 @@ def test_interrupt_exits_130(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     result = runner.invoke(app, ["render", "--all"])
     assert result.exit_code == 130
     assert "error: interrupted" in result.stderr
+
+
+def test_render_writes_dependents_then_removes_the_file_of_one_no_longer_declared(workdir: Path) -> None:
+    from tests.dependents_example import add_example
+    from tests.helpers import write_spec
+
+    specs = add_example(workdir / "environments")
+    result = runner.invoke(app, ["render", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "created   environments/generated/golddr/dependents/web.yaml" in result.output
+    web = workdir / "environments/generated/golddr/dependents/web.yaml"
+    mtime = web.stat().st_mtime_ns
+    assert runner.invoke(app, ["render", "--all"]).output.splitlines()[-1] == "Not changed"
+    assert web.stat().st_mtime_ns == mtime
+    for data in specs.values():
+        data["dependents"] = data["dependents"][:1]
+        write_spec(workdir / "environments", data)
+    check = runner.invoke(app, ["render", "--all", "--check"])
+    assert check.exit_code == 1 and "-  replicas: 0" in check.output
+    result = runner.invoke(app, ["render", "--all"])
+    assert "removed   environments/generated/golddr/dependents/web.yaml" in result.output and not web.exists()

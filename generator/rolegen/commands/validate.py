@@ -8,7 +8,12 @@ from typing import Any
 
 from rolegen.errors import Problem, ValidationFailed
 from rolegen.offline.load import GENERATED_DIR, Document, generated_paths, load_document, spec_paths
-from rolegen.offline.validate import config_annotation_problems, schema_problems, validate_specs
+from rolegen.offline.validate import (
+    config_annotation_problems,
+    dependent_document_problems,
+    schema_problems,
+    validate_specs,
+)
 
 
 @dataclass(frozen=True)
@@ -65,4 +70,7 @@ def _generated_problems(doc: Document) -> list[Problem]:
         return found
     if doc.path.name == "values.yaml":
         return schema_problems(doc.data, "values", doc.display)
-    return [Problem(doc.display, "$", "unexpected file in generated/ (rolegen writes values.yaml and patches/*.yaml)")]
+    if doc.path.parent.name == "dependents":
+        return dependent_document_problems(doc.data, doc.display)
+    return [Problem(doc.display, "$", "unexpected file in generated/ (rolegen writes values.yaml, patches/*.yaml and "
+                    "dependents/*.yaml)")]

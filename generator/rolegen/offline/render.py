@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rolegen.offline import slots, yamlio
+from rolegen.offline.dependents import Dependent
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.offline.spec import GuardDeployment, Spec
 from rolegen.offline.templating import render_template
@@ -136,18 +137,37 @@ class Rendered:
     role: str
     values: dict[str, Any]
     patches: dict[str, dict[str, Any]]
+    dependents: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its shape for the role
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "environment": self.environment,
             "role": self.role,
             "values": self.values,
             "configmap_patches": self.patches,
         }
+        if self.dependents:  # a spec without dependents prints what it always printed
+            out["dependents"] = self.dependents
+        return out
 
 
 def render(spec: Spec) -> Rendered:
-    return Rendered(spec.environment, spec.role, helm_values(spec), configmap_patches(spec))
+    return Rendered(spec.environment, spec.role, helm_values(spec), configmap_patches(spec), dependent_shapes(spec))
+
+
+def dependent_shapes(spec: Spec) -> dict[str, dict[str, Any]]:
+    """Each dependent's shape for the spec's role (rolegen.offline.dependents.Dependent.shape), by name."""
+    return {dep.name: dep.shape(spec.role) for dep in spec.dependents}
+
+
+def dependent_apply(spec: Spec, dep: Dependent) -> str:
+    """The command that applies a dependent's generated file by hand (what `rolegen apply` does for it)."""
+    if dep.helm:
+        version = f" --version {dep.version}" if dep.version else ""
+        repo = f" --repo {dep.repository}" if dep.repository else ""
+        return (f"helm upgrade --install {dep.release} {dep.chart}{repo}{version} -n {spec.namespace} "
+                "--reset-values -f <this file>")
+    return f"kubectl -n {spec.namespace} patch {dep.resource} {dep.workload} --type merge --patch-file <this file>"
 
 
 def output_files(spec: Spec, rendered: Rendered, spec_ref: str) -> dict[str, str]:
@@ -163,6 +183,12 @@ def output_files(spec: Spec, rendered: Rendered, spec_ref: str) -> dict[str, str
         apply = f"kubectl -n {spec.namespace} patch configmap {name} --type merge --patch-file <this file>"
         files[f"{base}/patches/{name}.yaml"] = _with_header(
             spec, spec_ref, f"JSON merge patch of ConfigMap {name}", apply, patch
+        )
+    for dep in spec.dependents:
+        what = (f"values of dependent {dep.name} (helm release {dep.release}) for role {spec.role}" if dep.helm
+                else f"merge patch of dependent {dep.name} ({dep.target}) for role {spec.role}")
+        files[f"{base}/dependents/{dep.name}.yaml"] = _with_header(
+            spec, spec_ref, what, dependent_apply(spec, dep), rendered.dependents[dep.name]
         )
     return files
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rolegen.offline.dependents import Dependent, Hook, dependents_from, hooks_from
 from rolegen.witness.rules import Timers
 
 Role = Literal["leader", "standby-leader"]
@@ -174,6 +175,8 @@ class Spec:
     startup_guard: StartupGuard = field(default_factory=StartupGuard)
     monitoring: dict[str, Any] = field(default_factory=dict)  # `monitoring:` as validated (prometheus_rule)
     witness: Witness | None = None  # `witness:` (rolegen.offline.validate_witness; docs/witness.md)
+    dependents: tuple[Dependent, ...] = ()  # `dependents:` (rolegen.offline.dependents; README "Applications")
+    hooks: dict[str, Hook] = field(default_factory=dict)  # `hooks:` by phase (rolegen.offline.dependents)
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
     @classmethod
@@ -202,6 +205,8 @@ class Spec:
             ),
             monitoring=data.get("monitoring") or {},
             witness=Witness.from_dict(data.get("witness")),
+            dependents=dependents_from(data.get("dependents")),
+            hooks=hooks_from(data.get("hooks")),
             source=source,
         )
 

@@ -15,6 +15,8 @@ from rolegen.offline.load import Document
 from rolegen.offline.slots import pair_problems as slot_pair_problems
 from rolegen.offline.slots import spec_problems as slot_problems
 from rolegen.offline.spec import Spec
+from rolegen.offline.validate_dependents import pair_problems as dependents_pair_problems
+from rolegen.offline.validate_dependents import spec_problems as dependents_spec_problems
 from rolegen.offline.validate_guard import pair_problems as guard_pair_problems
 from rolegen.offline.validate_guard import spec_problems as guard_spec_problems
 from rolegen.offline.validate_tls import pair_problems as tls_pair_problems
@@ -32,6 +34,9 @@ def _message(error: jsonschema.ValidationError) -> str:
         error.validator == "not" and isinstance(error.instance, str) and "propertyNames" in error.schema_path
     ):
         return f"key {error.instance!r} looks like a secret; {_SECRET_HINT}"
+    if _misplaced_key(error):
+        allowed = ", ".join(str(name) for name in error.validator_value)  # type: ignore[union-attr]
+        return f"{error.instance!r} does not apply to this kind of dependent (its fields: {allowed})"
     if error.validator == "not" and error.validator_value == {"required": ["standby_cluster"]}:
         return "standby_cluster is decided by role and peer; remove it (extra keys go in patroni.standby)"
     credentials = isinstance(error.instance, dict) and {"username", "password"} & set(error.instance)
@@ -48,7 +53,14 @@ def _error_path(error: jsonschema.ValidationError) -> str:
     if error.validator == "not" and isinstance(error.instance, str) and "propertyNames" in error.schema_path:
         # propertyNames errors point at the object; name the offending key.
         path = f"{path}.{error.instance}"
+    elif _misplaced_key(error):
+        path = f"{path}.{error.instance}"
     return path
+
+
+def _misplaced_key(error: jsonschema.ValidationError) -> bool:
+    """A key outside the fields of a dependent's kind (the schema lists them as an enum of propertyNames)."""
+    return error.validator == "enum" and "propertyNames" in error.schema_path and isinstance(error.instance, str)
 
 
 @cache
@@ -147,7 +159,7 @@ def validate_specs(docs: list[Document]) -> SpecSet:
         if not found:
             spec = Spec.from_dict(doc.data, doc.display)
             found += _timing_problems(spec) + slot_problems(spec) + tls_spec_problems(spec)
-            found += witness_spec_problems(spec) + guard_spec_problems(spec)
+            found += witness_spec_problems(spec) + guard_spec_problems(spec) + dependents_spec_problems(spec)
             specs[stem] = spec
         problems += found
     problems += cross_env_problems(specs)
@@ -255,6 +267,7 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
     problems += tls_pair_problems(a, b)
     problems += witness_pair_problems(a, b)
     problems += guard_pair_problems(a, b)
+    problems += dependents_pair_problems(a, b)
     creators = [s for s in (a, b) if s.tsc.get("create")]
     if len(creators) == 2:
         both("$.tsc.create", "both sites create the TransportServerClaim; exactly one cluster hosts it")
@@ -275,6 +288,17 @@ def config_annotation_problems(text: str, display: str, path: str) -> list[Probl
         return [Problem(display, path, "config annotation must be a JSON object")]
     errors = _annotation_validator().iter_errors(config)
     return sorted({Problem(display, f"{path}<json>{_error_path(e)[1:]}", _message(e)) for e in errors})
+
+
+def dependent_document_problems(data: Any, display: str) -> list[Problem]:
+    """A dependent's generated file (its values, or its merge patch): a mapping holding Secret names only."""
+    return sorted({Problem(display, _error_path(e), _message(e)) for e in _dependent_validator().iter_errors(data)})
+
+
+@cache
+def _dependent_validator() -> jsonschema.protocols.Validator:
+    schema = {"$defs": load_schema("environment")["$defs"], "$ref": "#/$defs/noSecrets"}
+    return jsonschema.Draft202012Validator(inline_refs(schema))
 
 
 @cache
