@@ -5,7 +5,7 @@ max: the bound is fence_after + 15 s) and the acknowledged writes lost inside th
 bound: what the leader acknowledged before its stall); for the others, the writes lost (must be 0) and the
 longest write gap (no outage).
 
-Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [SHAPE ...]
+Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [--keep-logs] [SHAPE ...]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--keep-logs", action="store_true", help="keep every run's logs, not only a failed run's")
     parser.add_argument("shapes", nargs="*", default=list(AUTOMATIC))
     args = parser.parse_args()
     unknown = sorted(set(args.shapes) - set(AUTOMATIC))
@@ -67,9 +68,9 @@ def main() -> int:
                 report = drill.run()
                 took = (drill.marks["promoted"] - drill.marks["fault"]
                         if "promoted" in drill.marks and "fault" in drill.marks else None)
-                if not report.passed:
+                if not report.passed or args.keep_logs:
                     kept = _keep_logs(lab, f"round{round_}-{name}", report.lines())
-                    print(f"   {name}: the failed run's logs kept in {kept}", file=sys.stderr)
+                    print(f"   {name}: the run's logs kept in {kept}", file=sys.stderr)
                 results[name].append(("PASS" if report.passed else "FAIL", took, len(report.lost_in_window),
                                       len(report.lost), report.longest_gap))
                 print(f"   round {round_} {name}: {results[name][-1][0]} in {time.monotonic() - started:.0f}s; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,64 @@ def test_a_failover_that_stopped_is_resumed_by_the_guard_holding_the_lease() -> 
     assert loop.step() == "error"
     assert loop.step() == "promote" and fake.promotions == 1 and fake.taken == ["1"]  # taken once
     assert any("hint: rolegen status" in line for line in fake.log)
+
+
+def test_the_lease_taken_stays_renewed_while_the_failover_steps_run_and_not_after() -> None:
+    """Found by the bench (auto-guard-killed, rounds 1, 4 and 6): golddr's steps (fence gold first, catch up,
+    promote) took 13 s after the take; nothing renewed the Lease meanwhile, so gold's guard saw it quiet for
+    promote_after, took it back, and golddr's promotion was refused by its pre_promote: no site led for a
+    minute. The guard that took the Lease keeps it renewed until its promoted leader's own guard does."""
+    fake = Fake()
+    renewals: list[str] = []
+    quick = Timers(fence_after=0.3, margin=0.1, renew_every=0.05, request_timeout=0.04)
+
+    def renew(seen: WitnessView) -> WitnessView:
+        assert seen.holder == "golddr" and seen.version == fake.lease.version  # at the version read, never blind
+        fake.lease = WitnessView("golddr", str(int(seen.version or 0) + 1), seen.lsn)
+        renewals.append(fake.lease.version or "")
+        return fake.lease
+
+    def slow_steps() -> None:  # the failover steps, long enough for several renewals
+        deadline = time.monotonic() + 5
+        while len(renewals) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fake.promotions += 1
+
+    loop = StandbyLoop("golddr", quick, 100, Ports(fake.read_lease, fake.read_site, fake.take, slow_steps,
+                                                   renew_lease=renew), fake.log.append, now=lambda: fake.now)
+    assert loop.step() == "wait"  # the first look is the first change seen
+    fake.now = 1.0
+    assert loop.step() == "promote" and fake.promotions == 1
+    assert len(renewals) >= 3 and fake.lease.holder == "golddr" and fake.lease.lsn == 1000  # the leader's LSN kept
+    after = len(renewals)
+    time.sleep(0.3)  # six renewal periods: the promoted leader's guard renews from here
+    assert len(renewals) == after
+
+
+def test_a_guard_stops_renewing_a_lease_another_site_holds() -> None:
+    """A role change that gave the Lease to the other site while the failover steps kept failing: the keeper
+    never takes it back (a renewal is refused on another holder; only a takeover moves the Lease)."""
+    fake = Fake(failover_errors=1000)
+    quick = Timers(fence_after=0.3, margin=0.1, renew_every=0.05, request_timeout=0.04)
+    renewals: list[str] = []
+
+    def renew(seen: WitnessView) -> WitnessView:
+        renewals.append(seen.version or "")
+        return seen
+
+    loop = StandbyLoop("golddr", quick, 100, Ports(fake.read_lease, fake.read_site, fake.take, fake.promote,
+                                                   renew_lease=renew), fake.log.append, now=lambda: fake.now)
+    assert loop.step() == "wait"
+    fake.now = 1.0
+    assert loop.step() == "error" and fake.lease.holder == "golddr"
+    time.sleep(0.2)
+    assert renewals  # renewed while the failover is retried
+    fake.lease = WitnessView("gold", "99", 1000)  # a human's failback moved it
+    time.sleep(0.2)
+    count = len(renewals)
+    time.sleep(0.2)
+    assert len(renewals) == count and fake.lease.holder == "gold"
+    assert any("stops renewing the witness lease: the witness lease is gold's" in line for line in fake.log)
 
 
 def test_the_promise_server_answers_over_http_and_stops_on_request() -> None:

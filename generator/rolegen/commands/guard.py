@@ -84,8 +84,11 @@ def standby_loop(env_dir: Path, env: str, promote: Callable[[float], None], log:
     def declared() -> str:  # the roles in the guard's copy of the specs now (its failover records them there)
         return load_workspace(env_dir).specs[env].role
 
+    def renew(seen: WitnessView) -> WitnessView:
+        return lease.renew(env, seen, None)  # the leader's last published position stays: nothing newer here
+
     ports = Ports(read_lease=lease.read, read_site=read_own, take_lease=take,
-                  promote=lambda: promote(witness.timers.request_timeout), declared=declared)
+                  promote=lambda: promote(witness.timers.request_timeout), renew_lease=renew, declared=declared)
     lag_limit = None if witness.replication == "sync" else witness.lag_limit
     return StandbyLoop(env, witness.timers, lag_limit, ports, log, notify=site_events(spec, cluster, log))
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rolegen.errors import RolegenError
-from rolegen.witness.lease import WitnessView
+from rolegen.witness.lease import LeaseLost, WitnessView
 from rolegen.witness.rules import StandbyGuard, Timers
 
 # (reason, message, type: Normal | Warning): one Kubernetes Event per decision that matters to people reading
@@ -46,6 +46,9 @@ class Ports:
     read_site: Callable[[], SiteView]
     take_lease: Callable[[WitnessView], WitnessView]
     promote: Callable[[], None]
+    # The Lease kept by this site, at the version read (raises LeaseLost if another site holds it). None: no
+    # renewal while the failover steps run.
+    renew_lease: Callable[[WitnessView], WitnessView] | None = None
     # The role this site's spec declares now: a promotion left undone is resumed only on a declared standby (a
     # declared leader holding the Lease while a standby was fenced by its own guard: a human reopens it).
     declared: Callable[[], str] = lambda: "standby-leader"
@@ -69,6 +72,7 @@ class StandbyLoop:
         self._said: dict[str, str] = {}  # per topic (a decision, a read that failed): the last line said
         self._standby = False  # this site is a standby while holding the Lease (`_stranded`)
         self._next_look = 0.0
+        self._holding: threading.Event | None = None  # set to stop the renewals of a Lease taken to promote
 
     def grant(self) -> bool:
         with self.lock:
@@ -103,6 +107,7 @@ class StandbyLoop:
                 self.guard = StandbyGuard(self.guard.timers, started=at)
                 self.guard.saw_lease(self.seen.version or "", at)
             self.took = self.promoted = False
+            self._release()
             self._failing = None
             self._say(f"witness-guard: decision=watch (the witness lease is {self.seen.holder}'s again)")
             self.notify("WitnessGuardWatching", f"the witness Lease is {self.seen.holder}'s again: {self.site}'s "
@@ -196,7 +201,42 @@ class StandbyLoop:
         self.notify("WitnessLeaseTaken", f"{self.site}'s guard took the witness Lease: {why}", "Normal")
         return self._run_failover()
 
+    def _hold(self) -> None:
+        """Keep the Lease this guard took renewed until its site's promoted leader renews it (its own guard, from
+        the promotion on). The failover steps take seconds (fence first, catch up, promote): a Lease left
+        unrenewed that long looks, to the other site's guard, like a leader gone quiet, and it takes the Lease
+        back; the promotion under way is then refused by its pre_promote (drill auto-guard-killed: both sites
+        fenced, no site leading for a minute)."""
+        renew = self.ports.renew_lease
+        if renew is None or (self._holding is not None and not self._holding.is_set()):
+            return
+        stop = self._holding = threading.Event()
+
+        def keep() -> None:
+            failed: str | None = None
+            while not stop.wait(self.guard.timers.renew_every):
+                try:
+                    view = self.ports.read_lease()
+                    if view.holder != self.site:
+                        raise LeaseLost(f"the witness lease is {view.holder or 'nobody'}'s")
+                    renew(view)
+                    failed = None
+                except LeaseLost as exc:
+                    self.log(f"witness-guard: stops renewing the witness lease: {exc.message}")
+                    return
+                except RolegenError as exc:  # out of reach, or changed since read (a renewal): the next tick
+                    if exc.message != failed:
+                        self.log(f"witness-guard: lease renewal failed ({exc.message}); retrying")
+                    failed = exc.message
+
+        threading.Thread(target=keep, name="witness-lease-keeper", daemon=True).start()
+
+    def _release(self) -> None:
+        if self._holding is not None:
+            self._holding.set()
+
     def _run_failover(self) -> str:
+        self._hold()
         if self._failing is None:  # a re-run after the same error is no new decision
             self.notify("AutomaticFailoverStarted", f"running rolegen failover --to {self.site}'s steps", "Normal")
         try:
@@ -209,6 +249,7 @@ class StandbyLoop:
             self._failing = exc.message
             return "error"
         self.promoted = True
+        self._release()  # the promoted leader's own guard renews from here
         self._failing = None
         self.notify("AutomaticFailoverSucceeded", f"{self.site} leads: the failover steps completed", "Normal")
         return "promote"

@@ -93,7 +93,10 @@ AUTOMATIC: dict[str, Scenario] = {s.name: s for s in (
         Write(1.5), Fault("cut", mark="fault"), Write(2.0), Fault("kill_guard", {"site": LEADER}), Write(QUIET),
         Converge(EITHER, follower=False), Fault("heal", mark="healed"), Converge(EITHER), Write(1.0),
         Return(LEADER), Converge(LEADER), Write(1.0)),
-        Expect(loss_window=("fault", "healed")), automatic=True),
+        # Writes resume within two failover bounds of the cut (the kill comes 2 s after it): one failover, in the
+        # site or across, and its writer's reconnect. A Lease left unrenewed during the standby's failover steps
+        # was taken back by the fenced site's guard: no site led for 52-63 s (bench, before the fix).
+        Expect(loss_window=("fault", "healed"), max_write_gap=2 * BOUND), automatic=True),
     Scenario("auto-clock-skew",
              "{standby}'s guard's wall clock stepped 30 s ahead, then 30 s behind: it decides on observed change "
              "and its monotonic clock only; no failover, no write outage", (
