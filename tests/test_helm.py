@@ -50,6 +50,7 @@ class FakeSdk:
     def __init__(self, *outcomes: str | None) -> None:
         self.outcomes = list(outcomes)  # an error message, or None for a deployed revision
         self.upgrades: list[dict[str, Any]] = []
+        self.charts: list[str] = []
         self.revision = 3
 
     def Config(self, **_: Any) -> Any:  # the SDK's class, built by a call
@@ -74,6 +75,7 @@ class _FakeConfig:
 
     def upgrade(self, chart: str, name: str, values: dict[str, Any], **options: Any) -> None:
         self.sdk.upgrades.append(options)
+        self.sdk.charts.append(chart)
         outcome = self.sdk.outcomes.pop(0)
         if outcome is not None:
             raise FakeSdk.HelmError(outcome)
@@ -96,3 +98,16 @@ def test_a_race_on_the_config_annotation_retries_the_upgrade_once_never_forcing(
     with pytest.raises(RolegenError, match="helm upgrade patroni failed on context gold: conflict occurred"):
         helm.Releases(Cluster("ns", "gold")).upgrade_install("patroni", {}, config_map="patroni-config")
     assert len(sdk.upgrades) == 2  # given up, nothing forced
+
+
+def test_a_dependents_chart_is_upgraded_at_its_version_from_its_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dependent (README "Applications") names its own chart; the database's upgrade passes neither option."""
+    sdk = FakeSdk(None, None)
+    monkeypatch.setattr(helm, "_sdk", lambda: sdk)
+    releases = helm.Releases(Cluster("ns", "gold"))
+    releases.upgrade_install("identity", {"replicaCount": 0}, chart="identity", version="3.2.1",
+                             repository="https://charts.example.org")
+    releases.upgrade_install("patroni", {})
+    assert sdk.upgrades == [{"reset_values": True, "chart_version": "3.2.1",
+                             "chart_repo_url": "https://charts.example.org"}, {"reset_values": True}]
+    assert sdk.charts[0] == "identity" and sdk.charts[1].endswith("chart")

@@ -63,7 +63,8 @@ class Releases:
         return ReleaseInfo(name, int(revision), str(state), dict(values))
 
     def upgrade_install(
-        self, name: str, values: dict[str, Any], chart: Path | None = None, config_map: str | None = None
+        self, name: str, values: dict[str, Any], chart: Path | str | None = None, config_map: str | None = None,
+        *, version: str | None = None, repository: str | None = None,
     ) -> ReleaseInfo:
         """`helm upgrade --install` with exactly `values` (no reuse of old ones).
 
@@ -73,22 +74,27 @@ class Releases:
         chart's lookup and the apply, the API server refuses the stale value (a conflict on that field alone):
         the upgrade is tried again once, with a fresh lookup, and never with `--force-conflicts`, which would
         overwrite what was just written.
+
+        `chart`: the database's chart by default; a dependent's (a path, an oci:// reference, or a name in
+        `repository`) at `version`.
         """
         sdk = _sdk()
         path = str(chart or chart_dir())
+        # Only what is set: the SDK's defaults stay (the database's chart is a directory, with no version).
+        where = {key: value for key, value in (("chart_version", version), ("chart_repo_url", repository)) if value}
         try:
             with self._config() as cfg:
                 try:
                     cfg.status(name)
                 except sdk.HelmNotFoundError:
-                    cfg.install(path, name, values)
+                    cfg.install(path, name, values, **where)
                 else:
                     try:
-                        cfg.upgrade(path, name, values, reset_values=True)
+                        cfg.upgrade(path, name, values, reset_values=True, **where)
                     except sdk.HelmError as exc:
                         if config_map is None or not only_config_conflict(str(exc), config_map):
                             raise
-                        cfg.upgrade(path, name, values, reset_values=True)
+                        cfg.upgrade(path, name, values, reset_values=True, **where)
         except sdk.HelmError as exc:
             raise self._error("upgrade", name, exc) from None
         release = self.get(name)

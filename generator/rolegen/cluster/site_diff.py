@@ -21,6 +21,7 @@ from deepdiff import DeepDiff
 
 from rolegen.cluster.dcs_write import ROLE_OWNED as ROLE_OWNED  # re-exported: its home is the guarded write
 from rolegen.cluster.dcs_write import keep_extra as keep_extra
+from rolegen.cluster.dependents import DependentState
 from rolegen.cluster.helm import ReleaseInfo, Releases
 from rolegen.cluster.kubectl import Cluster
 from rolegen.cluster.site_state import PATRONI_OWNED, SiteState, read_site
@@ -102,6 +103,8 @@ class SitePlan:
     prune: bool = False
     leader_member: str | None = field(default=None, compare=False)
     site: SiteState | None = field(default=None, compare=False, repr=False)  # the snapshot compared
+    # The dependents as read (rolegen.cluster.dependents_diff adds them and their differences, section dependents)
+    dependents: tuple[DependentState, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def drift(self) -> bool:
@@ -119,8 +122,12 @@ class SitePlan:
         return self.live_config != self.target_config
 
     @property
+    def needs_dependents(self) -> bool:
+        return any(d.section == "dependents" and d.drift for d in self.differences)
+
+    @property
     def changes(self) -> bool:
-        return self.needs_helm or self.needs_config
+        return self.needs_helm or self.needs_config or self.needs_dependents
 
     @property
     def role_ok(self) -> bool:
@@ -137,6 +144,8 @@ class SitePlan:
             "drift": self.drift,
             "differences": [d.as_dict() for d in self.differences],
             "patroni_owned": dict(sorted(self.patroni_owned.items())),
+            # Only with dependents declared: a spec without prints what it always printed.
+            **({"dependents": [d.as_dict() for d in self.dependents]} if self.dependents else {}),
         }
 
     def lines(self) -> list[str]:
@@ -221,7 +230,7 @@ def _within(declared: Any, default: Any) -> bool:
     return bool(declared == default)
 
 
-_SECTIONS = ("release", "role", "values", "config")
+_SECTIONS = ("release", "role", "values", "config", "dependents")
 
 
 def _order(d: Difference) -> tuple[int, str, str]:
@@ -237,6 +246,10 @@ def difference_line(d: Difference) -> str:
     if d.section == "role":
         live = d.live or "no leader"
         return f"role     Patroni reports {live}, declared {d.declared}"
+    if d.section == "dependents" and d.kind == "missing" and d.path.count(".") == 1:
+        does = ("apply installs it" if str(d.declared).startswith("helm ")
+                else "rolegen scales it, never creates it: deploy it first")
+        return f"dependent {d.path[2:]}: {d.declared} not found ({does})"
     if d.kind == "missing" and not d.drift:
         text = f"not set, declared {dumps_json(d.declared)} = the chart's default (no change)"
     elif d.kind == "missing":
@@ -259,6 +272,7 @@ def plan_lines(plan: SitePlan) -> list[str]:
     )
     lines = [f"{plan.environment}: context {plan.context}, namespace {plan.namespace}, {release}"]
     lines += [f"  {difference_line(d)}" for d in plan.differences]
+    lines += [f"  dependent {state.line()}" for state in plan.dependents if state.found]
     for key, value in sorted(plan.patroni_owned.items()):
         shown = value if len(value) <= _SHOW_MAX else value[: _SHOW_MAX - 3] + "..."
         lines.append(f"  patroni  {key}: {shown} (Patroni-owned, never drift)")

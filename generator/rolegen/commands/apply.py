@@ -10,7 +10,9 @@
    (so an unchanged site keeps its revision); the chart carries the live `config` annotation through;
 6. make the `config` annotation hold the declared config plus hand-set keys: rolegen.cluster.dcs_write's guarded write
    (resourceVersion-checked, recomputed from a fresh read on a conflict, never a role change);
-7. wait, with progress, until Patroni reports the declared role on the site's Pods.
+7. wait, with progress, until Patroni reports the declared role on the site's Pods;
+8. give each dependent that differs its shape for the declared role (README "Applications": helm upgrade
+   --install with that role's values, or kubectl scale), under the lease again, and wait until the site shows it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 
 from rolegen.cluster.apply_rules import moved, moved_error, restores, role_change_refusal
 from rolegen.cluster.dcs_write import ATTEMPTS, Snapshot, write_config
+from rolegen.cluster.dependents_diff import converge, missing_workloads, with_dependents
 from rolegen.cluster.helm import Releases
 from rolegen.cluster.kubectl import Cluster, ClusterError, ClusterUnreachable, Conflict
 from rolegen.cluster.lease import Lease
@@ -78,10 +81,11 @@ class ApplyResult:
     config_written: bool = False
     waited: float | None = None  # seconds until Patroni reported the role, when apply had to wait
     steps: list[str] = field(default_factory=list)
+    dependents: list[str] = field(default_factory=list)  # the dependents given their shape
 
     @property
     def changed(self) -> bool:
-        return self.revision_after is not None or self.config_written
+        return self.revision_after is not None or self.config_written or bool(self.dependents)
 
     def lines(self) -> list[str]:
         """The closing lines (the plan was shown before): "Not changed", or what was done."""
@@ -95,6 +99,8 @@ class ApplyResult:
             lines.append(f"{env}: config annotation written")
         if self.waited is not None:
             lines.append(f"{env}: Patroni reports {self.plan.declared_role} ({self.waited:.1f}s)")
+        if self.dependents:
+            lines.append(f"{env}: dependents in their {self.plan.declared_role} shape: {', '.join(self.dependents)}")
         if not self.changed:
             lines.append("Not changed")
         return lines
@@ -107,6 +113,7 @@ class ApplyResult:
             "revision_after": self.revision_after,
             "config_written": self.config_written,
             "waited": self.waited,
+            "dependents": self.dependents,
         }
 
 
@@ -118,18 +125,18 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
     _refuse_stale(env_dir, env)
     pair = site_pair(ws, env, kubeconfig=opts.kubeconfig, context=opts.context)
     cluster = pair.cluster(spec)
-    plan = read_plan(spec, cluster, prune=opts.prune)
+    plan = with_dependents(read_plan(spec, cluster, prune=opts.prune), spec, cluster)
     _refuse(pair, plan)
     hooks.show(plan)
     result = ApplyResult(plan, dry_run=opts.dry_run)
     if opts.dry_run:
         return result
-    if plan.changes:
-        if not hooks.confirm(f"Apply these changes to {env} (context {plan.context})?"):
-            raise RolegenError("aborted: nothing changed")
+    if plan.changes and not hooks.confirm(f"Apply these changes to {env} (context {plan.context})?"):
+        raise RolegenError("aborted: nothing changed")
+    if plan.needs_helm or plan.needs_config:
         with _leased(pair, opts) as lease:
             # Asked first, leased after: the prompt has no time limit, so what it showed is read again here.
-            fresh = read_plan(spec, cluster, prune=opts.prune)
+            fresh = with_dependents(read_plan(spec, cluster, prune=opts.prune), spec, cluster)
             changes = moved(plan, fresh)
             if changes:
                 raise moved_error(env, changes)
@@ -141,6 +148,9 @@ def run(env_dir: Path, opts: ApplyOptions, hooks: Hooks | None = None) -> ApplyR
                                                    guard=lease.check)
     if not plan.role_ok or result.changed:
         result.waited = _wait_role(spec, cluster, opts, hooks)
+    if plan.needs_dependents:  # once the database runs its declared role: an application follows it
+        with _leased(pair, opts) as lease:
+            result.dependents = converge(plan, spec, cluster, guard=lease.check, progress=hooks.progress)
     return result
 
 
@@ -154,7 +164,7 @@ def _refuse_stale(env_dir: Path, env: str) -> None:
 
 
 def _refuse(pair: SitePair, plan: SitePlan) -> None:
-    refusal = role_change_refusal(pair.to, plan)
+    refusal = role_change_refusal(pair.to, plan) or missing_workloads(plan)
     if refusal is not None:
         raise refusal
     _refuse_second_leader(pair, plan)

@@ -1,4 +1,4 @@
-"""`rolegen diff`: each environment's rendered values, DCS config and role against its live site.
+"""`rolegen diff`: each environment's rendered values, DCS config, role and dependents against its live site.
 
 Read-only (site_diff.read_plan takes each snapshot).
 """
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolegen.cluster.dependents_diff import with_dependents
 from rolegen.cluster.pair import site_pair
 from rolegen.cluster.site_diff import SitePlan, read_plan
 from rolegen.cluster.site_state import SiteState
@@ -71,6 +72,7 @@ def run(env_dir: Path, opts: DiffOptions) -> DiffResult:
     ws = load_workspace(env_dir)
     envs = ws.select(opts.envs, opts.all_envs)
     pairs = [site_pair(ws, e, kubeconfig=opts.kubeconfig, context=opts.context) for e in envs]
-    plans = [read_plan(pair.to, pair.cluster(pair.to)) for pair in pairs]
+    plans = [with_dependents(read_plan(pair.to, pair.cluster(pair.to)), pair.to, pair.cluster(pair.to))
+             for pair in pairs]
     states: dict[str, SiteState | None] = {p.environment: p.site for p in plans}
     return DiffResult(plans, pair_slot_status(ws.specs, states))
