@@ -1,7 +1,7 @@
 """One site's applications in memory, for the dependents' code paths (rolegen.cluster.dependents): Deployments and
 StatefulSets with a controller that moves one Pod per read towards their replicas, the Pods their selectors match,
 and Helm releases whose chart runs one Deployment sized by `replicaCount`. `stuck` workloads never get a Pod
-ready (an image that does not pull); `writes` keeps every write in order."""
+ready (an image that does not pull), `lingering` ones keep their Pods; `writes` keeps every write in order."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class FakeApps:
         self.workloads: dict[tuple[str, str], dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], int] = {}  # Pods each workload runs (all ready once there)
         self.stuck: set[str] = set()
+        self.lingering: set[str] = set()  # workloads whose Pods never go (a finalizer, a node gone)
         self.writes: list[tuple[str, ...]] = []
         self.releases: dict[str, ReleaseInfo] = {}
 
@@ -46,8 +47,14 @@ class FakeApps:
         """The controllers: one Pod more or less per read, towards each workload's replicas."""
         for (kind, name), obj in self.workloads.items():
             want, have = obj["spec"]["replicas"], self.pods[(kind, name)]
-            if have != want:
+            if have != want and not (name in self.lingering and want < have):
                 self.pods[(kind, name)] = have + (1 if want > have else -1)
+            self._status(kind, name)
+
+    def settle(self) -> None:
+        """Every controller done: each workload runs its replicas."""
+        for (kind, name), obj in self.workloads.items():
+            self.pods[(kind, name)] = obj["spec"]["replicas"]
             self._status(kind, name)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:

@@ -199,3 +199,40 @@ def test_the_verdict_does_not_depend_on_this_machines_clock(live: dict[str, Any]
     # A leader whose container stopped does not lead, however fresh its lock looks.
     live.update(gold=state("gold", "leader", renewed=datetime.now(UTC) + skew, running=False))
     assert "gold reports no leader, declared leader" in problems(live)
+
+
+def test_dependents_are_shown_per_site_and_one_out_of_its_roles_shape_is_a_problem(
+    live: dict[str, Any], workdir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.dependents_example import add_example
+    from tests.fake_dependents import FakeApps, FakeReleases
+
+    from rolegen.cluster import dependents
+
+    specs = add_example(workdir / "environments")
+    assert runner.invoke(app, ["render", "--all"]).exit_code == 0
+    apps = FakeReleases.apps = {env: FakeApps(env) for env in specs}
+    for env, site in apps.items():
+        site.add("Deployment", "web", 3)  # golddr's too: someone scaled the standby site's web up
+        role = specs[env]["role"]
+        values = {**specs[env]["dependents"][0]["values"], **specs[env]["dependents"][0]["role_values"][role]}
+        FakeReleases(site).upgrade_install("identity", values)
+        site.settle()
+    monkeypatch.setattr(dependents, "Releases", FakeReleases)
+    monkeypatch.setattr(dependents, "read_all", lambda cluster, deps: tuple(
+        dependents.read_dependent(apps[cluster.context], d) for d in deps))
+    live.update(gold=state("gold", "leader"), golddr=state("golddr", "standby-leader"))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    gold_at, golddr_at = (next(i for i, line in enumerate(lines) if line.startswith(f"{env} (context"))
+                          for env in ("gold", "golddr"))
+    assert "  dependent web: Deployment web 3/3 ready" in lines[gold_at:golddr_at]
+    assert "  dependent identity: helm release identity rev 1 (deployed): Deployment identity 0/0 ready" in \
+        lines[golddr_at:]
+    assert "NOT HEALTHY: golddr dependent Deployment web is scaled to 3, not 0; clear: rolegen apply --env golddr" \
+        in lines
+    assert not any(line.startswith("NOT HEALTHY: gold dependent") for line in lines)
+    data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
+    assert [(d["name"], d["workloads"][0]["replicas"]) for d in data["sites"][1]["dependents"]] == [
+        ("identity", 0), ("web", 3)]

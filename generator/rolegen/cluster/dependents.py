@@ -16,7 +16,7 @@ from typing import Any
 from rolegen.cluster.helm import ReleaseInfo, Releases
 from rolegen.cluster.kubectl import Cluster
 from rolegen.cluster.wait import poll
-from rolegen.errors import WaitTimedOut
+from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.dependents import Dependent
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"  # what Helm charts put on the workloads of a release
@@ -190,3 +190,19 @@ def _needs_write(state: DependentState, role: str) -> bool:
         return state.release is None or state.release.status != "deployed" or state.release.values != dep.shape(role)
     return bool(state.workloads) and state.workloads[0].replicas != dep.replicas[role]
 
+
+
+def read_for_status(cluster: Cluster, deps: tuple[Dependent, ...]) -> tuple[tuple[DependentState, ...], str | None]:
+    """`rolegen status`'s read: the states, or the error that stopped it (status shows the sites regardless)."""
+    try:
+        return read_all(cluster, deps), None
+    except RolegenError as exc:
+        return (), exc.message
+
+
+def status_problems(env: str, role: str, states: tuple[DependentState, ...], error: str | None) -> list[str]:
+    """One line per dependent not in its shape for `role` (the site's declared role), naming what clears it."""
+    if error is not None:
+        return [f"{env} dependents unreadable ({error})"]
+    return [f"{env} dependent {blocker}; clear: rolegen apply --env {env}"
+            for state in states if (blocker := state.blocker(role)) is not None]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolegen.cluster.dependents import DependentState, read_for_status, status_problems
 from rolegen.cluster.health import MAX_LAG_BYTES, not_streaming, replay_lag, system_ids_differ
 from rolegen.cluster.kubectl import ClientInfo, Cluster, ClusterError, client_info
 from rolegen.cluster.pair import site_pair, witness_lease
@@ -40,6 +41,8 @@ class SiteStatus:
     slot: SlotStatus | None = None  # the DR slot this site keeps while it leads (rolegen.cluster.slot_status)
     peer_slot: SlotStatus | None = None  # the one its peer keeps for it while it is the standby
     findings: list[Finding] = field(default_factory=list)  # rolegen.cluster.site_checks
+    dependents: tuple[DependentState, ...] = ()  # its spec's dependents as read (README "Applications")
+    dependents_error: str | None = None
 
     @property
     def fence_pending(self) -> bool:
@@ -71,6 +74,8 @@ class SiteStatus:
         if self.peer_slot is not None and self.peer_slot.problem:
             out.append(f"{self.environment} lost its slot on {self.peer_slot.leader}")
         out += [f.line() for f in self.findings]
+        if self.state is not None:
+            out += status_problems(self.environment, self.declared, self.dependents, self.dependents_error)
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,6 +94,7 @@ class SiteStatus:
                                                             "repair": self.diverged.repair},
             "slot": None if self.slot is None else self.slot.as_dict(),
             **live,
+            **({"dependents": [d.as_dict() for d in self.dependents]} if self.dependents else {}),
         }
 
 
@@ -163,6 +169,7 @@ class StatusResult:
                     out.append(
                         f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  lsn {shown}"
                     )
+            out += [f"  dependent {d.line()}" for d in site.dependents]
             if site.slot is not None:
                 out.append(f"  {site.slot.line()}")
             lost = site.peer_slot
@@ -233,9 +240,12 @@ def pair_metrics(result: StatusResult) -> list[Family]:
 
 def _read(spec: Spec, cluster: Cluster) -> SiteStatus:
     try:
-        return SiteStatus(spec.environment, spec.role, spec.context, read_site(spec, cluster))
+        site = SiteStatus(spec.environment, spec.role, spec.context, read_site(spec, cluster))
     except ClusterError as exc:
         return SiteStatus(spec.environment, spec.role, spec.context, None, exc.message)
+    if spec.dependents:
+        site.dependents, site.dependents_error = read_for_status(cluster, spec.dependents)
+    return site
 
 
 def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:

@@ -11,7 +11,7 @@ from typing import Literal
 from rolegen.cluster.health import MAX_LAG_BYTES, system_ids_differ
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.procedures import handover
+from rolegen.procedures import dependent_steps, handover
 from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.handover import Handover
 from rolegen.procedures.rules import divergence
@@ -45,6 +45,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             _fence,
             _repairing,
         ),
+        *dependent_steps.quiesce(pair, back, _repairing, stopped=f"{back.environment} is fenced; nothing was repaired",
+                                 rerun=f"rolegen failback --to {back.environment}"),
         Step(
             "Rewind",
             f"Members of {back.environment} start with their data: Patroni does crash recovery, then pg_rewind "
@@ -70,7 +72,7 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             "switchover's:\nno acknowledged write lost.",
             _switch_back,
         ),
-        *(within(step, _handover) for step in handover.steps(pair)),
+        *(within(step, _handover) for step in handover.steps(pair, "failback")),
     ]
 
 

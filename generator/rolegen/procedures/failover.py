@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.load import GENERATED_DIR
-from rolegen.procedures import witness_step
+from rolegen.procedures import dependent_steps, witness_step
 from rolegen.procedures.base import Pair, record_roles
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.failover_rules import Decision
@@ -36,6 +36,9 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             "--old-site-down.\nAfter the prompt both sites are read again; a changed decision stops here.",
             _check,
         ),
+        *dependent_steps.hook(pair, "failover", "before_demote", _promotes),
+        *dependent_steps.quiesce(pair, old, _fences_first, stopped="nothing was fenced or promoted",
+                                 rerun=f"rolegen failover --to {to.environment}"),
         Step(
             f"Fence {old.environment} first",
             f"Its {old.config_map} `config` gets standby_cluster -> {old.peer.host}:{old.peer.port}. Wait until no\n"
@@ -47,6 +50,7 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             _fences_first,
             when="its API answers",
         ),
+        *dependent_steps.hook(pair, "failover", "after_demote", _fences_first),
         Step(
             "Catch up",
             f"While members of {old.environment} run with their data, wait until {to.environment} has replayed "
@@ -56,6 +60,7 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             _fences_first,
         ),
         *witness_step.steps(pair, _move_witness, _promotes, unmoved="nothing is promoted and the run fails"),
+        *dependent_steps.hook(pair, "failover", "before_promote", _promotes),
         Step(
             f"Promote {to.environment}",
             f"Record the promotion ({to.scope}-rolegen), then remove standby_cluster from {to.environment}'s "
@@ -65,6 +70,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             _promote,
             _promotes,
         ),
+        *dependent_steps.bring_up(pair, _leads_now, rerun=f"rolegen failover --to {to.environment}"),
+        *dependent_steps.hook(pair, "failover", "after_promote", _promotes),
         Step(
             "Record the new roles",
             f"rolegen render --env {old.environment} --role standby-leader, then --env {to.environment} --role leader.",
@@ -124,6 +131,11 @@ def _fences_first(run: _Run) -> bool:
 
 def _promotes(run: _Run) -> bool:
     return run.decision in ("fence-first", "promote-unreachable")
+
+
+def _leads_now(run: _Run) -> bool:
+    """The target leads once this run promoted it, or already did (a re-run after a stop brings its dependents up)."""
+    return run.decision in ("fence-first", "promote-unreachable", "fence-after", "done")
 
 
 def _check(run: _Run) -> None:
@@ -269,6 +281,9 @@ def _record(run: _Run) -> None:
         log(f"   FENCE PENDING: {old.environment}'s API does not answer. Before its members start again run:")
         log(f"     {result.fence_command}")
         log(f"   (or re-run: rolegen failover --to {to.environment} -- once promoted it only fences)")
+        if old.dependents:  # they could not be quiesced: its API did not answer
+            log(f"   {old.environment}'s dependents were not quiesced; once its API answers: rolegen apply --env "
+                f"{old.environment} (its spec now declares standby-leader)")
 
 
 def _leads(pair: Pair) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
-from rolegen.procedures import witness_step
+from rolegen.procedures import dependent_steps, witness_step
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
 from rolegen.procedures.rules import (
     Position,
@@ -31,11 +31,16 @@ from rolegen.procedures.wake import Nudger
 from rolegen.witness.move import WitnessNotMoved
 
 
-def steps(pair: Pair) -> list[Step[Handover]]:
+def steps(pair: Pair, verb: str = "switchover") -> list[Step[Handover]]:
     """From the demotion to the recorded roles: what a switchover runs after its preflight, and a failback after
-    its repair."""
+    its repair (`verb`: which of the two, for the hooks and the command that resumes). The applications' steps
+    (rolegen.procedures.dependent_steps) are there only when the specs declare dependents or hooks."""
     to, old = pair.to.environment, pair.other.environment
+    rerun = f"rolegen {verb} --to {to}"
     return [
+        *dependent_steps.hook(pair, verb, "before_demote", _starting),
+        *dependent_steps.quiesce(pair, pair.other, _not_promoted, stopped=f"nothing was demoted: {old} still leads",
+                                 rerun=rerun),
         Step(
             f"Demote {old}",
             f"Add standby_cluster -> {pair.other.peer.host}:{pair.other.peer.port} to {old}'s "
@@ -45,6 +50,7 @@ def steps(pair: Pair) -> list[Step[Handover]]:
             _demote,
             _not_promoted,
         ),
+        *dependent_steps.hook(pair, verb, "after_demote", _not_promoted),
         Step(
             "Wait for the LSN gate",
             f"Until {old} reports standby-leader and {to} has replayed at least {old}'s final LSN\n"
@@ -54,6 +60,7 @@ def steps(pair: Pair) -> list[Step[Handover]]:
             _not_promoted,
         ),
         *witness_step.steps(pair, _move_witness, _not_promoted, unmoved=f"{old} is promoted back and the run fails"),
+        *dependent_steps.hook(pair, verb, "before_promote", _not_promoted),
         Step(
             f"Promote {to}",
             f"Remove standby_cluster from {to}'s {pair.to.config_map} `config` annotation. Only after the gate.",
@@ -61,6 +68,8 @@ def steps(pair: Pair) -> list[Step[Handover]]:
             _not_promoted,
         ),
         Step("Verify", f"{to} reports leader on a new timeline; {old} reports standby-leader following it.", _verify),
+        *dependent_steps.bring_up(pair, _always, rerun=rerun),
+        *dependent_steps.hook(pair, verb, "after_promote", _always),
         Step(
             "Record the new roles",
             f"rolegen render --env {old} --role standby-leader, then --env {to} --role leader:\n"
@@ -128,6 +137,15 @@ def begin(pair: Pair, confirm: Callable[[str], None], timeout: float) -> Handove
         return None
     return Handover(pair, confirm, timeout, SwitchoverResult(to.environment, old.environment), where, old_state,
                     target_state)
+
+
+def _starting(run: Handover) -> bool:
+    """Nothing demoted yet (a run resumed after the demotion already ran what precedes it)."""
+    return run.where == "start"
+
+
+def _always(_: Handover) -> bool:
+    return True
 
 
 def _not_promoted(run: Handover) -> bool:
@@ -285,7 +303,9 @@ def _roll_back(pair: Pair, failed: str, said: str, hint: str) -> None:
     pair.write_role(old, "leader", old_state)
     pair.write_role(to, "standby-leader", target_state)  # its DR slot again (pair.unslot removed it)
     pair.mark("rolled_back")
-    raise RolegenError(f"{failed}; {old.environment} was promoted back", hint=hint)
+    left = dependent_steps.restore(pair, old)  # its applications back too, and its traffic
+    also = f"; but {left}" if left else ""
+    raise RolegenError(f"{failed}; {old.environment} was promoted back{also}", hint=hint)
 
 
 def _leads(pair: Pair, old_timeline: int) -> bool:
