@@ -43,6 +43,8 @@ class World:
     config: dict[str, Any] = field(default_factory=lambda: {"ttl": 20})
     promises: int = 0
     answered: list[float] = field(default_factory=list)  # when a renewal or a promise was applied (monotonic)
+    replication: list[dict[str, Any]] = field(default_factory=list)  # pg_stat_replication, as /patroni shows it
+    said: list[tuple[float, str | None]] = field(default_factory=list)  # (when, rolegen.io/synchronous) per renewal
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -66,7 +68,8 @@ def _server(world: World) -> ThreadingHTTPServer:
                 if self.path == "/patroni":
                     if not world.up["patroni"]:
                         return self._send(503, {})
-                    return self._send(200, {"role": "primary", "state": "running", "xlog": {"location": 4242}})
+                    return self._send(200, {"role": "primary", "state": "running", "xlog": {"location": 4242},
+                                            **({"replication": world.replication} if world.replication else {})})
                 if self.path == CONFIG:
                     return self._send(200, {"metadata": {"resourceVersion": "7", "annotations": {
                         "config": json.dumps(world.config)}}})
@@ -106,6 +109,7 @@ def _server(world: World) -> ThreadingHTTPServer:
                     return self._send(409, {})
                 world.lease, world.version, world.renewals = body, world.version + 1, world.renewals + 1
                 world.answered.append(time.monotonic())
+                world.said.append((time.monotonic(), body["metadata"]["annotations"].get("rolegen.io/synchronous")))
                 self._send(200, {})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

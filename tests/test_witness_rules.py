@@ -50,7 +50,13 @@ def test_a_standby_that_still_receives_or_lags_beyond_the_limit_does_not_promote
     assert guard.decide(100, receiving=True, received_lsn=1, published_lsn=1, lag_limit=0)[0] == "wait"
     action, why = guard.decide(100, receiving=False, received_lsn=1000, published_lsn=5000, lag_limit=1024)
     assert action == "refuse-lag" and "4000 bytes behind" in why
-    assert guard.decide(100, receiving=False, received_lsn=None, published_lsn=None, lag_limit=None)[0] == "promote"
+    # Synchronous: no lag to measure, but only a Lease that says the leader ran synchronized lets it promote.
+    for said, reason in ((None, "never said it ran synchronized"), (False, "said it ran unsynchronized")):
+        action, why = guard.decide(100, receiving=False, received_lsn=None, published_lsn=None, lag_limit=None,
+                                   synchronous=said)
+        assert action == "refuse-lag" and reason in why
+    assert guard.decide(100, receiving=False, received_lsn=None, published_lsn=None, lag_limit=None,
+                        synchronous=True)[0] == "promote"
 
 
 # The partition matrix of issue 23, in the model: (links down from t=20 on, failover expected).

@@ -76,22 +76,54 @@ def test_automatic_mode_needs_its_secret_and_lag_limit_and_says_what_is_partial(
                 "holding the credentials the site's guard reaches the witness with") in found
 
 
-def test_sync_replication_refuses_a_lag_limit_and_is_refused_with_automatic_until_built(workdir: Path) -> None:
+def test_sync_replication_refuses_a_lag_limit_and_says_manual_mode_renders_nothing(workdir: Path) -> None:
     sync = {**WITNESS, "replication": "sync", "lag_limit": {"bytes": 1}}
     declare(workdir, sync, sync)
     assert ("environments/gold.yaml::$.witness.lag_limit: means nothing with replication sync (no commit the leader "
             "acknowledged is missing on the standby): remove it") in errors()
     del sync["lag_limit"]
     declare(workdir, sync, sync)
-    assert runner.invoke(app, ["validate"]).exit_code == 0  # manual mode: nothing automatic relies on it
-    automatic = {k: v for k, v in {**AUTOMATIC, "replication": "sync"}.items() if k != "lag_limit"}
-    declare(workdir, automatic, automatic)
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0  # manual mode: nothing automatic relies on it, and nothing renders it: said
+    assert "$.witness.replication: sync takes effect with mode automatic only" in result.output
+
+
+SYNC = {k: v for k, v in {**AUTOMATIC, "replication": "sync"}.items() if k != "lag_limit"}
+
+
+def test_sync_with_automatic_needs_distinct_member_names_on_the_two_sites(workdir: Path) -> None:
+    """Both bundled sites run release `patroni`: a gold replica named patroni-0 would confirm for golddr's."""
+    declare(workdir, SYNC, SYNC)
     found = errors()
-    for env in ("gold", "golddr"):  # the guards would skip the lag check: an unbounded loss, refused
-        assert (f"environments/{env}.yaml::$.witness.replication: sync is not built yet with mode automatic "
-                "(docs/witness.md, \"Not built yet\"): nothing renders cross-site synchronous commit, so an automatic "
-                "failover would lose what the standby lacks, unbounded; use replication async with lag_limit, or "
-                "mode manual") in found
+    for env in ("gold", "golddr"):
+        assert (f"environments/{env}.yaml::$.helm.release: replication sync needs distinct member names on the two "
+                "sites, and gold and golddr both run patroni-0: PostgreSQL matches a synchronous standby by "
+                "that name, so the leader's own replica would confirm commits the other site lacks; give the "
+                "sites different helm.release names") in found
+
+
+def test_sync_with_automatic_renders_each_sites_peer_members_as_its_synchronous_standbys(workdir: Path) -> None:
+    for env in ("gold", "golddr"):
+        data = spec_data(env)
+        data["witness"] = copy.deepcopy(SYNC)
+        data["helm"]["release"] = f"db-{env}"
+        data["members"]["replicas"] = 3 if env == "golddr" else 2
+        write_spec(workdir / "environments", data)
+    result = runner.invoke(app, ["render", "--all"])
+    assert result.exit_code == 0, result.output
+    for env, peer in (("gold", '"db-golddr-0", "db-golddr-1", "db-golddr-2"'), ("golddr", '"db-gold-0", "db-gold-1"')):
+        values = yaml.safe_load((workdir / "environments/generated" / env / "values.yaml").read_text())
+        parameters = values["patroni"]["dynamic"]["postgresql"]["parameters"]
+        assert parameters["synchronous_standby_names"] == f"ANY 1 ({peer})"
+        assert parameters["synchronous_commit"] == "on"
+        guard = values["witnessGuard"]
+        assert guard["replication"] == "sync" and guard["syncStandbys"] == [n.strip('" ') for n in peer.split(",")]
+    data = spec_data("gold")
+    data["witness"], data["helm"]["release"] = copy.deepcopy(SYNC), "db-gold"
+    data["patroni"]["dynamic"]["postgresql"]["parameters"]["synchronous_standby_names"] = "*"
+    write_spec(workdir / "environments", data)
+    assert ("environments/gold.yaml::$.patroni.dynamic.postgresql.parameters.synchronous_standby_names: set by "
+            "rolegen with witness replication sync (the peer's members, confirming each commit): remove it") in errors()
 
 
 @pytest.mark.parametrize(("change", "expected"), [

@@ -113,9 +113,13 @@ def test_the_lag_limit_against_the_leaders_last_published_position() -> None:
     assert run_until(fake, loop, 45)[-1] == "refuse-lag" and fake.promotions == 0
     unknown = Fake(lease=WitnessView("gold", "1", lsn=None))  # never published: what was acknowledged is unknown
     assert run_until(unknown, unknown.loop(), 45)[-1] == "refuse-lag"
-    sync = Fake(site=SiteView(False, 800))  # synchronous: nothing acknowledged is missing here
+    # Synchronous: nothing acknowledged is missing here while the Lease says so; once it said unsynchronized
+    # (the leader's guard dropped the peer), the failover stays manual.
+    sync = Fake(site=SiteView(False, 800), lease=WitnessView("gold", "1", lsn=1000, synchronous=True))
     run_until(sync, sync.loop(lag_limit=None), 45)
     assert sync.promotions == 1
+    unsync = Fake(site=SiteView(False, 1000), lease=WitnessView("gold", "1", lsn=1000, synchronous=False))
+    assert run_until(unsync, unsync.loop(lag_limit=None), 45)[-1] == "refuse-lag" and unsync.promotions == 0
 
 
 def test_a_witness_out_of_reach_shows_no_change_but_its_lease_cannot_be_taken() -> None:

@@ -41,8 +41,10 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from witness_rules import LeaderGuard, Timers  # beside this file in the container: the one source of the rules
+from witness_sync import SyncKeeper, psql_runner  # replication sync: what the guard says and drops (its order)
 
 LSN = "rolegen.io/lsn"
+SYNCHRONOUS = "rolegen.io/synchronous"  # replication sync: "true" only while the peer confirms every commit
 STATE = os.environ.get("WITNESS_STATE_FILE", "/tmp/witness-guard.json")  # --pre-promote's lease, for the guard
 
 
@@ -71,6 +73,7 @@ class Config:
     patroni_url: str
     fence_write_for: float
     stall_after: float  # partners silent this long: commits stall until one answers (default: one failed round)
+    sync_standbys: frozenset[str]  # replication sync: the peer's member names (empty: async)
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Config:
@@ -97,6 +100,8 @@ class Config:
             patroni_url=env.get("WITNESS_PATRONI_URL", "http://127.0.0.1:8008"),
             fence_write_for=float(env.get("WITNESS_FENCE_WRITE_FOR", "60")),
             stall_after=float(env.get("WITNESS_STALL_AFTER", timers.renew_every + timers.request_timeout)),
+            sync_standbys=frozenset(n for n in env.get("WITNESS_SYNC_STANDBYS", "").split(",") if n)
+            if env.get("WITNESS_REPLICATION") == "sync" else frozenset(),
         )
 
 
@@ -129,8 +134,9 @@ class Links:
         return _http(method, c.witness + (path or c.lease_path), body, c.timers.request_timeout, token=c.token,
                      ca_file=c.ca_file, client_cert=c.client_cert)
 
-    def renew(self, lsn: int | None) -> float | None:
-        """Renew (or create, if absent) the Lease for this site. Raises LeaseLost if another site holds it."""
+    def renew(self, lsn: int | None, synchronous: bool | None = None) -> float | None:
+        """Renew (or create, if absent) the Lease for this site. Raises LeaseLost if another site holds it.
+        `synchronous` (replication sync): whether every commit acknowledged so far is on the peer."""
         c = self.config
         try:
             lease = self._witness("GET")
@@ -143,6 +149,8 @@ class Links:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # for people: never compared with a clock
         # Unknown (Patroni did not answer): published as such, never a stale position the lag limit would trust.
         annotations = {LSN: "" if lsn is None else str(lsn)}
+        if synchronous is not None:
+            annotations[SYNCHRONOUS] = "true" if synchronous else "false"
         if lease is None:
             name = c.lease_path.rsplit("/", 1)[1]
             body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -177,13 +185,13 @@ class Links:
         granted = isinstance(answer, dict) and answer.get("granted") is True
         return sent if granted and self.now() - sent < c.timers.request_timeout else None
 
-    def both(self, lsn: int | None) -> tuple[float | None, float | None, str | None]:
+    def both(self, lsn: int | None, synchronous: bool | None = None) -> tuple[float | None, float | None, str | None]:
         """Both requests at once; (witness sent, promise sent, the other holder if the Lease is lost)."""
         out: dict[str, Any] = {}
 
         def witness() -> None:
             try:
-                out["w"] = self.renew(lsn)
+                out["w"] = self.renew(lsn, synchronous)
             except LeaseLost as exc:
                 out["lost"] = str(exc)
 
@@ -195,22 +203,24 @@ class Links:
         return out.get("w"), out.get("p"), out.get("lost")
 
 
-def patroni_state(url: str) -> tuple[bool | None, int | None]:
-    """(this member is a writable primary, its WAL position) from Patroni's REST API; (None, None) if it does not
-    answer: a hung Patroni's PostgreSQL may still be a primary, so no answer changes nothing."""
+def patroni_state(url: str) -> tuple[bool | None, int | None, dict[str, Any] | None]:
+    """(this member is a writable primary, its WAL position, the whole answer) from Patroni's REST API; (None,
+    None, None) if it does not answer: a hung Patroni's PostgreSQL may still be a primary, so no answer changes
+    nothing."""
     try:
         state = _http("GET", f"{url}/patroni", None, 2.0)
     except (urllib.error.URLError, OSError, ValueError):
-        return None, None
+        return None, None, None
     primary = state.get("role") in ("primary", "master") and state.get("state") == "running"
     location = (state.get("xlog") or {}).get("location")
-    return primary, location if isinstance(location, int) else None
+    return primary, location if isinstance(location, int) else None, state
 
 
 def pre_promote(config: Config) -> int:
     """Patroni's pre_promote: exit 0 only with a fresh lease (recorded for this container's guard)."""
     guard = LeaderGuard(config.timers)
-    sent, promised, lost = Links(config).both(None)
+    # Replication sync: a new primary says "unsynchronized" until PostgreSQL shows its peer confirming.
+    sent, promised, lost = Links(config).both(None, False if config.sync_standbys else None)
     if lost:
         decision("refuse-promotion", reason=f"the witness Lease is held by {lost}")
         return 1
@@ -309,28 +319,49 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
         signal.signal(sig, lambda signum, _frame: os.kill(child.pid, signum))
     links, guard, was_primary, next_tick = Links(config, now), LeaderGuard(config.timers), False, 0.0
     stalled = False
-    answers: list[tuple[float | None, float | None, str | None]] = []
+    answers: list[tuple[int, float | None, float | None, str | None]] = []
+    keeper, rounds = None, 0
     decision("supervise", site=config.site, fence_after=config.timers.fence_after,
-             renew_every=config.timers.renew_every)
+             renew_every=config.timers.renew_every, sync=bool(config.sync_standbys))
+
+    def ask(at: int | None, number: int, says: bool | None) -> None:
+        answers.append((number, *links.both(at, says)))
+
     while child.poll() is None:
         # A stalled PostgreSQL cannot answer Patroni's queries: it is the primary it was when stalled.
-        answer, lsn = (None, None) if stalled else patroni_state(config.patroni_url)
+        answer, lsn, raw = (None, None, None) if stalled else patroni_state(config.patroni_url)
         primary = was_primary if answer is None else answer  # only Patroni saying so ends the guarding
         if primary and not was_primary:
             guard = LeaderGuard(config.timers)
             _seed(guard)  # the lease --pre-promote got for this promotion, if it ran here
             next_tick = 0.0
+            if config.sync_standbys:  # what an earlier guard left in postgresql.auto.conf is unknown: dropped
+                keeper = SyncKeeper(config.sync_standbys, psql_runner(env["WITNESS_PATRONI_YML"], env),
+                                    lambda line: log(f"{line} site={config.site}"), dropped=True)
             if guard.held_until() is None:
                 # A primary that no pre_promote ran for (a new cluster's bootstrap, Patroni restarting on its own
                 # lock): ask both partners now, before anything else, and decide on their answers.
-                answers.append(links.both(lsn))
+                rounds += 1
+                ask(lsn, rounds, keeper.publish(rounds) if keeper else None)
         was_primary = primary
-        if primary and now() >= next_tick:
-            # The requests run beside the decision loop: a slow answer never delays a fence.
+        if keeper is not None and primary and raw is not None:
+            fresh = guard.promise_sent is not None and now() - guard.promise_sent <= config.stall_after
+            announcing = not keeper.dropping
+            with contextlib.suppress(OSError, subprocess.SubprocessError):  # logged; the next look retries
+                keeper.look(raw, fresh)
+            if announcing and keeper.dropping:
+                next_tick = 0.0  # say "unsynchronized" now: commits wait until it has landed
+        # The requests run beside the decision loop: a slow answer never delays a fence. With replication sync
+        # one round at a time (the last renewal that landed is what the Lease says).
+        if primary and now() >= next_tick and not (keeper is not None and keeper.in_flight):
             next_tick = now() + config.timers.renew_every
-            threading.Thread(target=lambda at=lsn: answers.append(links.both(at)), daemon=True).start()
+            rounds += 1
+            says = keeper.publish(rounds) if keeper else None
+            threading.Thread(target=ask, args=(lsn, rounds, says), daemon=True).start()
         while answers:
-            sent, promised, lost = answers.pop(0)
+            number, sent, promised, lost = answers.pop(0)
+            if keeper is not None:
+                keeper.landed(number, sent)
             if sent is not None:
                 guard.renewed(sent)
             if promised is not None:

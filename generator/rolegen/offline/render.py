@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rolegen.offline import slots, yamlio
+from rolegen.offline import slots, sync, yamlio
 from rolegen.offline.dependents import Dependent
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.offline.spec import GuardDeployment, Spec
@@ -43,7 +43,7 @@ def standby_extras(spec: Spec) -> dict[str, Any]:
 
 def dynamic(spec: Spec) -> dict[str, Any]:
     """patroni.dynamic plus, with a DR slot, the permanent slot and its bound (the same for either role)."""
-    return slots.with_slot(spec, copy.deepcopy(spec.dynamic))
+    return sync.with_sync(spec, slots.with_slot(spec, copy.deepcopy(spec.dynamic)))
 
 
 def standby_cluster(spec: Spec) -> dict[str, Any]:
@@ -222,6 +222,8 @@ def witness_guard_values(spec: Spec) -> dict[str, Any]:
         "lease": witness.lease,
         "existingSecret": witness.secret or "",
         "promiseUrl": f"http://{guard[0]}:{guard[1]}" if guard else "",
+        "replication": witness.replication,
+        "syncStandbys": list(spec.sync_standbys),
         "timers": {"fenceAfter": timers.fence_after, "margin": timers.margin, "renewEvery": timers.renew_every,
                    "requestTimeout": timers.request_timeout},
         **({"standby": standby_guard_values(witness.guard)} if witness.guard is not None else {}),

@@ -177,6 +177,8 @@ class Spec:
     witness: Witness | None = None  # `witness:` (rolegen.offline.validate_witness; docs/witness.md)
     dependents: tuple[Dependent, ...] = ()  # `dependents:` (rolegen.offline.dependents; README "Applications")
     hooks: dict[str, Hook] = field(default_factory=dict)  # `hooks:` by phase (rolegen.offline.dependents)
+    # The peer's member names, with witness replication sync (filled from the pair: rolegen.offline.sync)
+    sync_standbys: tuple[str, ...] = ()
     source: str = field(default="", compare=False)  # spec file as displayed, for headers and messages
 
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 
 from rolegen.errors import Problem
+from rolegen.offline import sync
 from rolegen.offline.load import Document
 from rolegen.offline.slots import pair_problems as slot_pair_problems
 from rolegen.offline.slots import spec_problems as slot_problems
@@ -160,10 +161,11 @@ def validate_specs(docs: list[Document]) -> SpecSet:
             spec = Spec.from_dict(doc.data, doc.display)
             found += _timing_problems(spec) + slot_problems(spec) + tls_spec_problems(spec)
             found += witness_spec_problems(spec) + guard_spec_problems(spec) + dependents_spec_problems(spec)
+            found += sync.spec_problems(spec)
             specs[stem] = spec
         problems += found
     problems += cross_env_problems(specs)
-    return SpecSet(specs, sorted(set(problems)))
+    return SpecSet(sync.attach(specs), sorted(set(problems)))
 
 
 def _timing_problems(spec: Spec) -> list[Problem]:
@@ -221,11 +223,12 @@ def _pair_problems(a: Spec, b: Spec) -> list[Problem]:
     def both(path: str, message: str, severity: str = "error") -> None:
         problems.extend(Problem(s.source, path, message, severity) for s in (a, b))
 
-    if a.release != b.release:
+    if a.release != b.release and not (sync.synchronous(a) and sync.synchronous(b)):  # sync: must differ
         both(
             "$.helm.release",
             f"release differs between {a.environment} and {b.environment} "
-            f"({a.release!r} vs {b.release!r}); a pair shares one release name",
+            f"({a.release!r} vs {b.release!r}); a pair shares one release name (except with witness replication "
+            "sync, which needs distinct member names)",
         )
     if a.scope != b.scope:
         both(

@@ -8,6 +8,7 @@ What rolegen cannot tell offline: whether two context names reach two different 
 from __future__ import annotations
 
 from rolegen.errors import Problem
+from rolegen.offline import sync
 from rolegen.offline.spec import TIMER_NAMES, Spec, Witness
 
 _SAME = "the pair shares one witness: give both specs the same witness block (each may name its own secret)"
@@ -25,15 +26,13 @@ def spec_problems(spec: Spec) -> list[Problem]:
             "means nothing with replication sync (no commit the leader acknowledged is missing on the standby): "
             "remove it")))
     if not witness.automatic:
+        if witness.replication == "sync":
+            problems.append(Problem(src, "$.witness.replication", (
+                "sync takes effect with mode automatic only (its leader guard drops synchronous commit when the "
+                "standby is gone, after saying so in the witness Lease); with mode manual nothing renders it"),
+                "warning"))
         return problems
-    if witness.replication == "sync":
-        # The guards would skip the lag check for sync, yet nothing renders cross-site synchronous commit: an
-        # automatic failover could lose any amount. Refused until the mode is built.
-        problems.append(Problem(src, "$.witness.replication", (
-            "sync is not built yet with mode automatic (docs/witness.md, \"Not built yet\"): nothing renders "
-            "cross-site synchronous commit, so an automatic failover would lose what the standby lacks, unbounded; "
-            "use replication async with lag_limit, or mode manual")))
-    elif witness.lag_limit is None:
+    if witness.replication == "async" and witness.lag_limit is None:
         problems.append(Problem(src, "$.witness.lag_limit", (
             "required with mode automatic and replication async: the most WAL (bytes) the standby may lack for an "
             "automatic failover, the loss it accepts; beyond it the failover stays manual")))
@@ -72,7 +71,7 @@ def pair_problems(a: Spec, b: Spec) -> list[Problem]:
         problems += [Problem(s.source, f"$.witness.{path}", message) for s in (a, b)]
     for spec in (a, b):
         problems += _third_site(spec, (a, b))
-    return problems
+    return problems + sync.pair_problems(a, b)
 
 
 def _differences(wa: Witness, wb: Witness) -> list[tuple[str, str, str]]:

@@ -18,6 +18,7 @@ from rolegen.cluster.kubectl import Cluster
 from rolegen.errors import RolegenError
 
 LSN = "rolegen.io/lsn"
+SYNCHRONOUS = "rolegen.io/synchronous"  # replication sync: "true" while the peer confirmed every commit
 
 
 class LeaseLost(RolegenError):
@@ -34,16 +35,19 @@ class WitnessView:
     lsn: int | None = None
     transitions: int = 0
     renew_time: str | None = field(default=None, compare=False)
+    synchronous: bool | None = None  # replication sync: what the leader's guard said (None: nothing)
 
     @classmethod
     def of(cls, obj: dict[str, Any] | None) -> WitnessView:
         if obj is None:
             return cls(None, None)
         spec = obj.get("spec") or {}
-        lsn = (obj.get("metadata", {}).get("annotations") or {}).get(LSN)
+        annotations = obj.get("metadata", {}).get("annotations") or {}
+        lsn, said = annotations.get(LSN), annotations.get(SYNCHRONOUS)
         return cls(spec.get("holderIdentity"), obj["metadata"].get("resourceVersion"),
                    int(lsn) if isinstance(lsn, str) and lsn.isdigit() else None,
-                   int(spec.get("leaseTransitions") or 0), spec.get("renewTime"))
+                   int(spec.get("leaseTransitions") or 0), spec.get("renewTime"),
+                   {"true": True, "false": False}.get(said) if isinstance(said, str) else None)
 
 
 def _now() -> str:
@@ -80,7 +84,8 @@ class WitnessLease:
         if lsn is not None:
             patch["metadata"] = {"annotations": {LSN: str(lsn)}}
         version = self.cluster.merge_patch("lease", self.name, patch, resource_version=seen.version)
-        return WitnessView(holder, version, lsn if lsn is not None else seen.lsn, seen.transitions, now)
+        return WitnessView(holder, version, lsn if lsn is not None else seen.lsn, seen.transitions, now,
+                           seen.synchronous)
 
     def take(self, holder: str, seen: WitnessView) -> WitnessView:
         """`holder` takes the Lease unchanged since `seen` (Conflict if it changed: its holder renewed)."""
@@ -90,4 +95,4 @@ class WitnessLease:
         patch = {"spec": {"holderIdentity": holder, "acquireTime": now, "renewTime": now,
                           "leaseTransitions": seen.transitions + 1}}
         version = self.cluster.merge_patch("lease", self.name, patch, resource_version=seen.version)
-        return WitnessView(holder, version, seen.lsn, seen.transitions + 1, now)
+        return WitnessView(holder, version, seen.lsn, seen.transitions + 1, now, seen.synchronous)

@@ -129,7 +129,8 @@ class StandbyLoop:
         with self.lock:
             action, why = self.guard.decide(at, receiving=site.receiving, received_lsn=site.received_lsn,
                                             published_lsn=None if self.seen is None else self.seen.lsn,
-                                            lag_limit=self.lag_limit)
+                                            lag_limit=self.lag_limit,
+                                            synchronous=None if self.seen is None else self.seen.synchronous)
         self._say(f"witness-guard: decision={action} ({why})", key=f"{action}:{re.sub(r'[0-9.]+', 'N', why)}")
         before, self._decided = self._decided, action
         if action == "refuse-lag" and before != action:  # one Event each time the rules start refusing

@@ -1,0 +1,172 @@
+"""Replication sync on the leader's guard (chart/files/witness_sync.py): its keeper's order on fake looks, and the
+guard run as the container runs it (tests/test_witness_guard.py's fake witness, standby guard and Patroni), with a
+psql stand-in that records each statement. What users rely on: the Lease says "false" before commits go on
+without the peer, a leader that cannot say so keeps waiting for the peer, and "true" comes back only on
+PostgreSQL's own evidence."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.test_witness_guard import REPO, World, _ends_within, _guard, _postmaster, world  # noqa: F401
+
+SPEC = importlib.util.spec_from_file_location("witness_sync", REPO / "chart/files/witness_sync.py")
+assert SPEC is not None and SPEC.loader is not None
+witness_sync = importlib.util.module_from_spec(SPEC)
+sys.modules.setdefault("witness_sync", witness_sync)  # dataclasses look their module up there
+SPEC.loader.exec_module(witness_sync)
+
+PEER = frozenset({"patroni-dr-0"})
+IN_SYNC = [{"application_name": "patroni-dr-0", "state": "streaming", "sync_state": "quorum"},
+           {"application_name": "patroni-1", "state": "streaming", "sync_state": "async"}]
+OWN_REPLICA_ONLY = [{"application_name": "patroni-1", "state": "streaming", "sync_state": "quorum"}]
+
+
+def _keeper(statements: list[str]) -> Any:
+    return witness_sync.SyncKeeper(PEER, statements.append, lambda _line: None)
+
+
+def test_the_peer_counts_only_by_its_own_names_and_only_while_postgresql_says_synchronous() -> None:
+    assert witness_sync.in_sync({"replication": IN_SYNC}, PEER)
+    assert not witness_sync.in_sync({"replication": OWN_REPLICA_ONLY}, PEER)  # a local replica is no peer
+    catching_up = [{"application_name": "patroni-dr-0", "state": "catchup", "sync_state": "potential"}]
+    assert not witness_sync.in_sync({"replication": catching_up}, PEER) and not witness_sync.in_sync(None, PEER)
+
+
+def test_the_keeper_drops_the_peer_only_after_a_renewal_saying_so_landed_with_nothing_else_in_flight() -> None:
+    statements: list[str] = []
+    keeper = _keeper(statements)
+    keeper.look({"replication": IN_SYNC}, promise_fresh=True)
+    assert keeper.publish(1) is True
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)  # the standby's guard stopped answering
+    assert keeper.dropping and statements == []  # renewal 1 (saying "true") is still on its way
+    keeper.landed(1, sent=10.0)  # it landed: the Lease says "true"
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    assert statements == []
+    assert keeper.publish(2) is False
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    assert statements == []  # renewal 2 not back yet
+    keeper.landed(2, sent=None)  # it failed (the witness did not answer): nothing said
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    assert statements == []
+    assert keeper.publish(3) is False
+    keeper.landed(3, sent=12.0)
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    assert statements == ["ALTER SYSTEM SET synchronous_standby_names = ''", "SELECT pg_catalog.pg_reload_conf()"]
+    assert keeper.publish(4) is False  # dropped: never "true" until restored and seen in sync again
+    keeper.landed(4, sent=14.0)
+    keeper.look({"replication": IN_SYNC}, promise_fresh=True)  # the peer is back and streams
+    assert statements[-2:] == ["ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_catalog.pg_reload_conf()"]
+    keeper.look({"replication": OWN_REPLICA_ONLY}, promise_fresh=True)
+    assert keeper.publish(5) is False  # restored, not yet confirmed by PostgreSQL
+    keeper.landed(5, sent=16.0)
+    keeper.look({"replication": IN_SYNC}, promise_fresh=True)
+    assert keeper.publish(6) is True
+
+
+def test_a_failed_statement_is_retried_and_nothing_counts_as_dropped_meanwhile() -> None:
+    calls: list[str] = []
+
+    def flaky(statement: str) -> None:
+        calls.append(statement)
+        if len(calls) == 1:
+            raise subprocess.CalledProcessError(2, "psql")
+
+    keeper = witness_sync.SyncKeeper(PEER, flaky, lambda _line: None)
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper.publish(1)
+    keeper.landed(1, sent=1.0)
+    with contextlib.suppress(subprocess.CalledProcessError):
+        keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    assert not keeper.dropped
+    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    assert keeper.dropped and calls[-1] == "SELECT pg_catalog.pg_reload_conf()"
+
+
+def _sync_env(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The guard in replication sync, its psql a stand-in appending `<monotonic> <statement>` to a file."""
+    bindir, record = tmp_path / "bin", tmp_path / "psql.log"
+    bindir.mkdir()
+    psql = bindir / "psql"
+    psql.write_text(f"#!{sys.executable}\nimport sys, time\n"
+                    f"open({str(record)!r}, 'a').write(f'{{time.monotonic()}} {{sys.argv[-1]}}\\n')\n")
+    psql.chmod(0o755)
+    patroni_yml = Path(env["WITNESS_PATRONI_YML"])
+    static = json.loads(patroni_yml.read_text())
+    static["postgresql"] = {"bin_dir": str(bindir), "listen": "127.0.0.1:5432",
+                            "parameters": {"unix_socket_directories": str(tmp_path)}}
+    patroni_yml.write_text(json.dumps(static))
+    return {**env, "WITNESS_REPLICATION": "sync", "WITNESS_SYNC_STANDBYS": "patroni-dr-0"}, record
+
+
+def _statements(record: Path) -> list[tuple[float, str]]:
+    if not record.exists():
+        return []
+    return [(float(at), text) for at, text in (line.split(" ", 1) for line in record.read_text().splitlines())]
+
+
+def test_the_guard_says_unsynchronized_before_commits_go_on_without_the_peer_and_restores_it(
+        world: tuple[World, dict[str, str]], tmp_path: Path) -> None:  # noqa: F811
+    state, env = world
+    env, record = _sync_env(env, tmp_path)
+    state.replication = IN_SYNC
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    try:
+        deadline = time.monotonic() + 5
+        while not (state.said and state.said[-1][1] == "true") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.said and state.said[-1][1] == "true"  # PostgreSQL shows the peer confirming
+        assert any("RESET" in s for _, s in _statements(record))  # what an earlier guard left, restored
+        state.up["standby"] = False  # the tunnel: no promise, and commits would wait for the peer
+        cut = time.monotonic()
+        while not any("SET synchronous_standby_names = ''" in s for _, s in _statements(record)):
+            assert time.monotonic() - cut < 4, "the peer was not dropped"
+            time.sleep(0.05)
+        dropped = next(at for at, s in _statements(record) if "SET synchronous_standby_names = ''" in s)
+        said_false = [at for at, said in state.said if said == "false" and at > cut]
+        assert said_false and said_false[0] < dropped  # the Lease said it first
+        assert [said for at, said in state.said if at > dropped] == ["false"] * len(
+            [1 for at, _ in state.said if at > dropped])
+        state.up["standby"] = True
+        back = time.monotonic()
+        while not any("RESET" in s and at > back for at, s in _statements(record)):
+            assert time.monotonic() - back < 4, "the peer was not restored"
+            time.sleep(0.05)
+        while state.said[-1][1] != "true":
+            assert time.monotonic() - back < 6
+            time.sleep(0.05)
+        code, log = _ends_within(guard, 0.5)
+        assert code is None and "decision=sync-drop " in log and "decision=sync-restore" in log, log
+    finally:
+        guard.kill()
+        postmaster.kill()
+        postmaster.wait()
+
+
+def test_a_leader_that_cannot_say_so_never_drops_the_peer(world: tuple[World, dict[str, str]],  # noqa: F811
+                                                          tmp_path: Path) -> None:
+    """Isolated from both, the leader's commits keep waiting for the peer (nothing more is acknowledged) until
+    the guard fences the site: the standby's failover finds every acknowledged commit."""
+    state, env = world
+    env, record = _sync_env(env, tmp_path)
+    state.replication = IN_SYNC
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    try:
+        time.sleep(1.5)
+        state.up.update(witness=False, standby=False)
+        code, log = _ends_within(guard, 10)
+        assert code == 1 and "decision=fence" in log, log
+        assert not any("SET synchronous_standby_names = ''" in s for _, s in _statements(record)), log
+    finally:
+        guard.kill()
+        postmaster.kill()
+        postmaster.wait()
