@@ -5,7 +5,7 @@ max: the bound is fence_after + 15 s) and the acknowledged writes lost inside th
 bound: what the leader acknowledged before its stall); for the others, the writes lost (must be 0) and the
 longest write gap (no outage).
 
-Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [--keep-logs] [SHAPE ...]
+Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [--keep-logs] [--sync] [SHAPE ...]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from _lab import bench_lab
 
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.drills.runner import Drill, restore_baseline
+from rolegen_lab.drills.sync_scenarios import SYNC
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 from rolegen_lab.lab import Lab
 from rolegen_lab.witness_timers import TIMERS
@@ -46,14 +47,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--keep-logs", action="store_true", help="keep every run's logs, not only a failed run's")
-    parser.add_argument("shapes", nargs="*", default=list(AUTOMATIC))
+    parser.add_argument("--sync", action="store_true", help="the shapes with witness replication sync (lab up --sync)")
+    parser.add_argument("shapes", nargs="*")
     args = parser.parse_args()
-    unknown = sorted(set(args.shapes) - set(AUTOMATIC))
+    catalog = SYNC if args.sync else AUTOMATIC
+    args.shapes = args.shapes or list(catalog)
+    unknown = sorted(set(args.shapes) - set(catalog))
     if unknown:
-        parser.error(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(AUTOMATIC)}")
+        parser.error(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(catalog)}")
     broken = False
     results: dict[str, list[tuple[str, float | None, int, int, float]]] = {name: [] for name in args.shapes}
-    with bench_lab(timeout=180, automatic=True) as (lab, left):
+    with bench_lab(timeout=180, automatic=True, replication="sync" if args.sync else "async") as (lab, left):
         control = LocalControl(lab)
         print(f"timers: {TIMERS} (bound on the failover: fence_after + 15 = {TIMERS['fence_after'] + 15} s)")
         # Round after round (every shape once per round): an interrupted bench still has every shape measured.
@@ -64,7 +68,7 @@ def main() -> int:
                     broken = True
                     break
                 started = time.monotonic()
-                drill = Drill(control, AUTOMATIC[name], timeout=args.timeout)
+                drill = Drill(control, catalog[name], timeout=args.timeout)
                 report = drill.run()
                 took = (drill.marks["promoted"] - drill.marks["fault"]
                         if "promoted" in drill.marks and "fault" in drill.marks else None)

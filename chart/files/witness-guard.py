@@ -335,9 +335,9 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
             guard = LeaderGuard(config.timers)
             _seed(guard)  # the lease --pre-promote got for this promotion, if it ran here
             next_tick = 0.0
-            if config.sync_standbys:  # what an earlier guard left in postgresql.auto.conf is unknown: dropped
+            if config.sync_standbys:  # what an earlier guard left in postgresql.auto.conf: unknown
                 keeper = SyncKeeper(config.sync_standbys, psql_runner(env["WITNESS_PATRONI_YML"], env),
-                                    lambda line: log(f"{line} site={config.site}"), dropped=True)
+                                    lambda line: log(f"{line} site={config.site}"))
             if guard.held_until() is None:
                 # A primary that no pre_promote ran for (a new cluster's bootstrap, Patroni restarting on its own
                 # lock): ask both partners now, before anything else, and decide on their answers.

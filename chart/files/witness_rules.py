@@ -105,15 +105,21 @@ class StandbyGuard:
         return max(t for t in (self.started, self.lease_changed, self.promise_granted) if t is not None)
 
     def decide(self, now: float, *, receiving: bool, received_lsn: int | None, published_lsn: int | None,
-               lag_limit: int | None) -> tuple[StandbyAction, str]:
+               lag_limit: int | None, synchronous: bool | None = None) -> tuple[StandbyAction, str]:
         """`receiving`: the standby leader received from the peer within the last `request_timeout` (a standby
-        that still streams proves its primary alive). `lag_limit` None: synchronous mode (nothing acknowledged
-        is missing here). A "promote" also sets `promoting`: no promise is granted after it."""
+        that still streams proves its primary alive). `lag_limit` None: synchronous mode, where `synchronous` is
+        what the Lease last said: only "true" means nothing acknowledged is missing here (the leader's guard
+        says "false" before it lets commits go on without this site). A "promote" also sets `promoting`: no
+        promise is granted after it."""
         quiet = now - self.quiet_since()
         if quiet < self.timers.promote_after:
             return "wait", f"the leader may hold a lease for {self.timers.promote_after - quiet:.1f}s more"
         if receiving:
             return "wait", "the standby leader still receives from the peer: its primary is alive"
+        if lag_limit is None and synchronous is not True:
+            return "refuse-lag", ("the leader said it ran unsynchronized (the witness Lease): what it acknowledged "
+                                  "may be missing here" if synchronous is False else
+                                  "the leader never said it ran synchronized (the witness Lease)")
         if lag_limit is not None:
             if received_lsn is None or published_lsn is None:
                 return "refuse-lag", "no position to compare: what the leader acknowledged is unknown"

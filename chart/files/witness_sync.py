@@ -51,7 +51,9 @@ class SyncKeeper:
     run_sql: Callable[[str], None]
     log: Callable[[str], None]
     dropping: bool = False  # the peer is gone: renewals say "false"; the drop waits for one to land
-    dropped: bool = False  # synchronous_standby_names is overridden to '' (ALTER SYSTEM)
+    # synchronous_standby_names overridden to '' (ALTER SYSTEM); None: unknown (what an earlier guard of this
+    # member left: a new primary's guard knows only what PostgreSQL shows)
+    dropped: bool | None = None
     # What the last renewal that landed since the announcement said (None: none landed yet). Renewals run one
     # at a time and each carries the resourceVersion it read, so the last one that landed is what the Lease says.
     last_landed: bool | None = None
@@ -60,17 +62,19 @@ class SyncKeeper:
 
     def look(self, state: dict[str, Any] | None, promise_fresh: bool) -> None:
         """One look at Patroni's answer and the promise's age: decide whether the peer is gone or back."""
-        self.evidence = in_sync(state, self.names) and not self.dropped
+        if in_sync(state, self.names) and self.dropped is None:
+            self.dropped = False  # a peer member confirms: the rendered value is in force
+        self.evidence = in_sync(state, self.names) and self.dropped is False
         if not promise_fresh and not self.dropping:
             self.dropping, self.last_landed = True, None
             self.log("decision=sync-drop-announce reason=the standby's guard stopped answering: the Lease will "
                      "say unsynchronized before commits go on without the peer")
-        if self.dropping and not self.dropped and self.last_landed is False and not self.in_flight:
+        if self.dropping and self.dropped is not True and self.last_landed is False and not self.in_flight:
             self._sql("ALTER SYSTEM SET synchronous_standby_names = ''", "sync-drop",
                       "the Lease says unsynchronized: commits go on without the peer")
             self.dropped = True
-        if promise_fresh and streaming(state, self.names) and (self.dropping or self.dropped):
-            if self.dropped:
+        if promise_fresh and streaming(state, self.names) and (self.dropping or self.dropped is not False):
+            if self.dropped is not False:
                 self._sql("ALTER SYSTEM RESET synchronous_standby_names", "sync-restore",
                           "the peer streams again: its members confirm commits again")
             self.dropping = self.dropped = False

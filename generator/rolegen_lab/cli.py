@@ -32,12 +32,15 @@ def lab_up(
     automatic: Annotated[bool, typer.Option("--automatic", help="Automatic failover (implies --witness): the specs "
                                             "get an automatic witness block, the members the chart's witness guard, "
                                             "each site a `rolegen guard`.")] = False,
+    sync: Annotated[bool, typer.Option("--sync", help="Automatic failover with witness replication sync (implies "
+                                       "--automatic): the standby's release is renamed so member names differ.")]
+    = False,
 ) -> None:
     """Bring up both sites from the environments and print how to reach them."""
     from rolegen_lab.control import client as lab_cmd
 
     console.show(console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin,
-                                                witness=witness, automatic=automatic)))
+                                                witness=witness, automatic=automatic, sync=sync)))
 
 
 @lab_app.command("build")

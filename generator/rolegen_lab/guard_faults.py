@@ -9,9 +9,13 @@ whose init died, then restarted (restartPolicy Always).
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rolegen.cluster.pair import witness_lease
 from rolegen.errors import RolegenError
+from rolegen.offline.workspace import load_workspace
 
 if TYPE_CHECKING:
     from rolegen_lab.site import LabSite
@@ -22,6 +26,8 @@ _AUTOMATIC = "rolegen lab down, then rolegen lab up --automatic"
 
 class GuardFaults:
     guards: StandbyGuards | None
+    env_dir: Path
+    kubeconfig_direct: Path
 
     def site(self, name: str) -> LabSite:
         raise NotImplementedError
@@ -38,6 +44,29 @@ class GuardFaults:
             raise RolegenError("the lab runs no standby guards", hint=_AUTOMATIC)
         self.guards.skew(site, seconds)
         return site
+
+    def await_synchronous(self, timeout: float = 30) -> str:
+        """Wait until the witness Lease says the leader runs synchronized (witness replication sync): the drills'
+        baseline on a lab with sync. A leader says so only on PostgreSQL's word, a round after its peer caught
+        up; a lab just up, or just failed back, may not have said it yet."""
+        spec = next(iter(load_workspace(self.env_dir).specs.values()))
+        lease = witness_lease(spec, kubeconfig=self.kubeconfig_direct)
+        if lease is None or spec.witness is None or spec.witness.replication != "sync":
+            raise RolegenError("the lab does not run witness replication sync",
+                               hint="rolegen lab down, then rolegen lab up --sync")
+        deadline, seen = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            with_error = None
+            try:
+                seen = lease.read()
+            except RolegenError as exc:
+                with_error = exc.message
+            if seen is not None and seen.synchronous is True and with_error is None:
+                return f"the witness Lease says {seen.holder} runs synchronized"
+            time.sleep(0.2)
+        said = "nothing" if seen is None or seen.synchronous is None else str(seen.synchronous).lower()
+        raise RolegenError(f"the witness Lease did not say synchronized within {timeout:g}s (it says {said})",
+                           hint="the leader's guard log: decision=sync-...")
 
     def guard_faults(self, site: str) -> dict[str, Any]:
         """What `faults()` reports for `site`'s guards."""

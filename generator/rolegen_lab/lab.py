@@ -68,6 +68,7 @@ class Lab(LabFaults):
         self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
         timings: dict[str, int] | None = LAB_TIMINGS,
         overrides: dict[str, Any] | None = None, witness: bool = False, automatic: bool = False,
+        replication: str = "async",
     ) -> None:
         """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
         production runs: bench/switchover.py --timings spec)."""
@@ -80,8 +81,9 @@ class Lab(LabFaults):
         self._runtime = runtime
         self.sites: dict[str, LabSite] = {}
         self.passwords: dict[str, dict[str, str]] = {}
-        self.with_witness = witness or automatic
-        self.automatic = automatic  # automatic failover: witness guards in the members, a standby guard per site
+        self.with_witness = witness or automatic or replication == "sync"
+        self.automatic = automatic or replication == "sync"  # witness guards in the members, standby guards
+        self.replication = replication  # sync: cross-site synchronous commit (the standby's release renamed)
         self.guards: StandbyGuards | None = None
         self.witness: WitnessSite | None = None  # the third site, when asked for (start_witness)
         self.baseline: str | None = None  # the site the source specs declare leader: the drills' baseline
@@ -118,7 +120,7 @@ class Lab(LabFaults):
                                 cidrs=[f"{egress[data['peer']['environment']]}/32"])
             data["patroni"]["dynamic"].update(self.timings or {})
             if guard_port is not None:
-                witness_guards.adapt(data, hosts[data["peer"]["environment"]], guard_port)
+                witness_guards.adapt(data, hosts[data["peer"]["environment"]], guard_port, self.replication)
             _merge(data, self.overrides)
             if (data.get("tls") or {}).get("mode") != "disabled":
                 data["tls"] = {**(data.get("tls") or {}), "server_names": list(self.tls_names(data, hosts[name]))}
@@ -297,6 +299,7 @@ class Lab(LabFaults):
         return {
             **({"witness": self.witness.describe()} if self.witness is not None else {}),
             "automatic": self.automatic,
+            "replication": self.replication,
             "kubeconfig": str(self.kubeconfig),
             "kubeconfig_direct": str(self.kubeconfig_direct),
             "environments": str(self.env_dir),

@@ -40,9 +40,15 @@ def spec_block(peer_host: str, guard_port: int) -> dict[str, Any]:
     }
 
 
-def adapt(data: dict[str, Any], peer_host: str, guard_port: int) -> None:
-    """A lab spec (as loaded) made automatic."""
+def adapt(data: dict[str, Any], peer_host: str, guard_port: int, replication: str = "async") -> None:
+    """A lab spec (as loaded) made automatic. With replication sync the baseline standby's release is renamed
+    (`<release>-<environment>`): synchronous standbys are matched by member name, which must differ per site."""
     data["witness"] = spec_block(peer_host, guard_port)
+    if replication == "sync":
+        data["witness"]["replication"] = "sync"
+        del data["witness"]["lag_limit"]
+        if data["role"] == "standby-leader":
+            data["helm"]["release"] = f"{data['helm']['release']}-{data['environment']}"
     postgresql = data["patroni"]["dynamic"].setdefault("postgresql", {})
     postgresql.setdefault("parameters", {})["wal_receiver_timeout"] = WAL_RECEIVER_TIMEOUT
 

@@ -21,6 +21,7 @@ import pytest
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.control.client import leftover_pids
 from rolegen_lab.controlplane import k8sbin
+from rolegen_lab.drills.catalog import ALL
 from rolegen_lab.drills.report import Report, duplicate_timelines
 from rolegen_lab.drills.runner import Drill, restore_baseline
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
@@ -34,17 +35,18 @@ LOADED = 5.0  # seconds a failover may take past its bound here (see fails_over_
 
 
 class Matrix:
-    """The module's lab with automatic failover; `report(shape)` runs a shape once (from the baseline) and caches
-    its report."""
+    """The module's lab with automatic failover (`replication` sync: `lab up --sync`); `report(shape)` runs a
+    shape once (from the baseline) and caches its report."""
 
-    def __init__(self) -> None:
+    def __init__(self, replication: str = "async") -> None:
+        self.replication = replication
         self.runtime = member_runtime()
         self.root = self.runtime.workdir()  # members (uid 65534) cannot traverse pytest's 0700 tmp dirs
         self.lab: Lab | None = None
         self.reports: dict[str, Report] = {}
 
     def start(self) -> Lab:
-        self.lab = Lab(self.root, REPO / "environments", self.runtime, automatic=True)
+        self.lab = Lab(self.root, REPO / "environments", self.runtime, automatic=True, replication=self.replication)
         self.lab.up(timeout=180)
         return self.lab
 
@@ -54,7 +56,7 @@ class Matrix:
             if not restore_baseline(LocalControl(lab), timeout=TIMEOUT).passed:
                 self.stop()  # beyond repair: a fresh lab, not a cascade of failures
                 lab = self.start()
-            self.reports[shape] = Drill(LocalControl(lab), AUTOMATIC[shape], timeout=TIMEOUT).run()
+            self.reports[shape] = Drill(LocalControl(lab), ALL[shape], timeout=TIMEOUT).run()
         return self.reports[shape]
 
     def stop(self) -> list[int]:
@@ -67,10 +69,10 @@ class Matrix:
         return left
 
 
-@pytest.fixture(scope="module")
-def matrix() -> Iterator[Matrix]:
+def lab_matrix(replication: str = "async") -> Iterator[Matrix]:
+    """A module's Matrix: its lab, the PATH and kube cache it needs, every process stopped at the end."""
     env = pytest.MonkeyPatch()
-    matrix = Matrix()
+    matrix = Matrix(replication)
     env.setenv("KUBECACHEDIR", str(matrix.root / "kube-cache"))
     env.setenv("PATH", f"{k8sbin.find().directory}{os.pathsep}{os.environ['PATH']}")
     try:
@@ -79,6 +81,11 @@ def matrix() -> Iterator[Matrix]:
         left = matrix.stop()
         env.undo()
         assert left == [], f"lab processes left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def matrix() -> Iterator[Matrix]:
+    yield from lab_matrix()
 
 
 def _details(report: Report) -> str:
@@ -110,7 +117,7 @@ def fails_over_in_time_or_not_at_all(report: Report) -> None:
     still busy with what the suite left (the guard's failover steps are kubectl calls; beside two other labs
     they take about twice their time). bench/witness_matrix.py reports the bound itself. The shapes that must not
     fail over never promote the standby."""
-    shape = AUTOMATIC[report.scenario].expect
+    shape = ALL[report.scenario].expect
     if shape.within is not None:
         first, second, bound = shape.within
         assert first in report.marks and second in report.marks, _details(report)

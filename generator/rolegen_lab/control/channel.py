@@ -52,6 +52,7 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "witness_restore": ((), {}),
     "kill_guard": (("site",), {"member": "leader"}),
     "skew": (("site", "seconds"), {}),
+    "await_synchronous": ((), {"timeout": 30}),
 }
 
 

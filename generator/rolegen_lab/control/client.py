@@ -92,7 +92,7 @@ def build(force: bool, log: Callable[[str], None]) -> BuildResult:
 
 
 def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None, witness: bool = False,
-       automatic: bool = False) -> LabState:
+       automatic: bool = False, sync: bool = False) -> LabState:
     """Start the lab daemon (`witness`: with the witness site; `automatic`: and automatic failover, its guards
     included); returns its state, changed=False when it was already up."""
     # What the `lab` extra installs (kubectl and Helm are base dependencies): probed, not imported (slow).
@@ -105,7 +105,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
     load_workspace(env_dir)  # invalid specs fail here, before anything starts
     binaries = k8sbin.find(k8s_bin)  # so do missing Kubernetes binaries (with the hint to build them)
     if daemon_pid(root) is not None and (root / STATE_FILE).exists():
-        if (witness or automatic) and "witness" not in _state(root):
+        if (witness or automatic or sync) and "witness" not in _state(root):
             raise RolegenError(f"the lab in {root} is up without a witness site",
                                hint="rolegen lab down, then rolegen lab up --witness")
         return LabState(_state(root), changed=False)
@@ -117,7 +117,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
             [sys.executable, "-m", "rolegen_lab.control.daemon", "--root", str(root),
              "--env-dir", str(env_dir.resolve()),
              "--k8s-bin", str(binaries.directory.resolve()), *["--witness"] * witness,
-             *["--automatic"] * automatic],
+             *["--automatic"] * automatic, *["--sync"] * sync],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -27,13 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k8s-bin", type=Path, default=None)
     parser.add_argument("--witness", action="store_true", help="also the witness site (a third control plane)")
     parser.add_argument("--automatic", action="store_true", help="automatic failover: the witness and its guards")
+    parser.add_argument("--sync", action="store_true", help="automatic failover with cross-site synchronous commit")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
-    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin, witness=args.witness, automatic=args.automatic)
+    lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin, witness=args.witness, automatic=args.automatic,
+              replication="sync" if args.sync else "async")
     server: ControlServer | None = None
     try:
         server = ControlServer(args.root / SOCKET_FILE, lab)  # before state.json: `lab up` returns on that file

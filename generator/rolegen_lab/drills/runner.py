@@ -78,6 +78,11 @@ class Drill(RolegenRuns):
                 f"drill {self.scenario.name} runs on a lab " + ("with" if self.scenario.automatic else "without")
                 + " automatic failover", hint="rolegen lab down, then rolegen lab up"
                 + (" --automatic" if self.scenario.automatic else ""))
+        wanted, running = self.scenario.replication, self.ep.info.get("replication", "async")
+        if wanted is not None and wanted != running:
+            raise RolegenError(f"drill {self.scenario.name} runs on a lab with witness replication {wanted} (this one "
+                               f"runs {running})", hint="rolegen lab down, then rolegen lab up "
+                               + ("--sync" if wanted == "sync" else "--automatic"))
         watch = LogWatch(self.ep)
         if self.scenario.from_baseline and not self.leads(sites.leader, follower=True):
             raise RolegenError(

@@ -179,6 +179,7 @@ class Scenario:
     from_baseline: bool = True  # refuse to start unless LEADER leads with its peer streaming
     # True: runs on a lab with automatic failover (`lab up --automatic`) only; False: only without; None: either
     automatic: bool | None = False
+    replication: str | None = None  # with automatic: the witness replication the lab must run (`lab up --sync`)
 
 
 @dataclass(frozen=True)
