@@ -15,6 +15,7 @@ import pytest
 # Seconds per lab unit on the 2-core CI machine (pytest --durations=0, the clean-clone CI run of 92ef042 on three
 # lanes, 2026-12-02); an unknown unit weighs its test count times DEFAULT_TEST.
 WEIGHTS: dict[str, float] = {
+    "tests/lab/test_app_switchover.py": 165,  # its own lab, five switchovers under app load (measured here)
     "tests/lab/test_chaos.py": 113,
     "tests/lab/test_controlplane.py": 24,
     "tests/lab/test_diff_apply.py": 122,
@@ -79,7 +80,8 @@ def unit_key(nodeid: str) -> str:
 
 # Lab modules that use no shared lab: they bring their own processes (a control plane, a proxy, a node agent, or
 # a whole lab started as a user would, by `rolegen lab up`).
-OWN_PROCESSES = ("tests/lab/test_controlplane.py", "tests/lab/test_lab_cli.py", "tests/lab/test_nodeagent.py",
+OWN_PROCESSES = ("tests/lab/test_app_switchover.py",  # a lab of its own, its specs declaring the app
+                 "tests/lab/test_controlplane.py", "tests/lab/test_lab_cli.py", "tests/lab/test_nodeagent.py",
                  "tests/lab/test_proxy.py", "tests/lab/test_wheel_install.py",
                  "tests/lab/test_witness_matrix.py")  # a lab of its own, with automatic failover
 LAB_LANES = 2  # lanes for the shared labs when there are lanes to spare for the rest (three or more)

@@ -28,6 +28,7 @@ import yaml
 from rolegen.errors import RolegenError
 from rolegen_lab.controlplane.apiclient import ApiError, KubeApi
 from rolegen_lab.controlplane.serviceaccount import pod_credentials
+from rolegen_lab.node.apps import AppPods
 from rolegen_lab.node.members import LabMember, remap_paths, resolve_env, secret_volume
 from rolegen_lab.node.podstatus import ContainerState, comparable, node, node_status, now, pod_status
 from rolegen_lab.node.provisioner import Provisioner
@@ -70,6 +71,8 @@ class NodeAgent:
         self._stop, self._paused = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._workers: list[threading.Thread] = []
+        # Application Pods (labelled rolegen-lab/app: the lab's HTTP app, a dependent): run apart from the members.
+        self.apps = AppPods(site, site_index, api, root, self._secrets)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,6 +99,7 @@ class NodeAgent:
             self._thread.join(timeout=15)
         for worker in self._workers:
             worker.join(timeout=60)
+        self.apps.stop_all()
         with self.lock, ThreadPoolExecutor(max_workers=max(len(self.members), 1)) as pool:
             # All at once: each Patroni's shutdown (checkpoint, then exit) takes seconds, and nothing orders them.
             for stopping in [pool.submit(member.stop) for member in self.members.values()]:
@@ -135,11 +139,15 @@ class NodeAgent:
             if spec["nodeName"] != self.node_name:
                 continue
             seen.add(meta["uid"])
+            if AppPods.owns(pod):
+                self.apps.sync(pod)
+                continue
             if meta.get("deletionTimestamp"):
                 self._terminate(pod)
             else:
                 with self.lock:
                     self._sync(pod)
+        self.apps.forget_missing(seen)
         with self.lock:
             gone = [run for uid, run in self.pods.items() if uid not in seen and not run.terminating]
         for run in gone:  # removed without a graceful deletion (grace 0): the process goes too
