@@ -52,7 +52,7 @@ def test_automatic_mode_makes_the_guard_the_containers_first_process_and_gates_p
     assert env["WITNESS_FENCE_AFTER"] == "30" and env["WITNESS_PROMISE_URL"] == AUTOMATIC["promiseUrl"]
     assert env["GUARD_PEER_HOST"]  # the fence it writes names the peer, as the startup guard's does
     files = chart.static_files(manifests)
-    for name in ("witness-guard.py", "witness_rules.py", "witness_sync.py"):  # what the guard imports, beside it
+    for name in ("witness-guard.py", "witness_rules.py", "witness_sync.py", "witness_events.py"):  # beside it
         source = name
         assert files[name].rstrip("\n") == (REPO / "chart/files" / source).read_text().rstrip("\n")
     patroni = yaml.safe_load(files["patroni.yml"])

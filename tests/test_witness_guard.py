@@ -45,6 +45,7 @@ class World:
     answered: list[float] = field(default_factory=list)  # when a renewal or a promise was applied (monotonic)
     replication: list[dict[str, Any]] = field(default_factory=list)  # pg_stat_replication, as /patroni shows it
     said: list[tuple[float, str | None]] = field(default_factory=list)  # (when, rolegen.io/synchronous) per renewal
+    events: list[dict[str, Any]] = field(default_factory=list)  # Events the guard wrote on its site's API
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -89,6 +90,9 @@ def _server(world: World) -> ThreadingHTTPServer:
         def do_POST(self) -> None:
             body = self._body()
             with world.lock:
+                if self.path == "/api/v1/namespaces/site/events":
+                    world.events.append(body)
+                    return self._send(201, body)
                 if self.path == "/promise":
                     if not world.up["standby"]:
                         return self._send(503, {})
@@ -427,3 +431,36 @@ def test_a_skewed_wall_clock_moves_nothing_the_guard_decides(world: tuple[World,
     assert code == 1 and postmaster.wait(1) == -9, log
     assert time.monotonic() - cut < 4 + SLACK, log
     assert "decision=stall" in log and log.count("decision=fence") == 1
+
+
+def test_the_stall_the_resume_and_the_fence_are_events_on_the_sites_config(
+        world: tuple[World, dict[str, str]]) -> None:
+    """People read `kubectl get events`: each of the leader guard's decisions that matters is one Event on the
+    site's `<scope>-config`, the fence's written before its container ends."""
+    state, env = world
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    time.sleep(0.6)
+    state.up.update(witness=False, standby=False)
+    time.sleep(2.5)
+    state.up["standby"] = True
+    time.sleep(1.5)
+    state.up["standby"] = False
+    code, log = _ends_within(guard, 10)
+    assert code == 1 and postmaster.wait(1) == -9, log
+    reasons = [e["reason"] for e in state.events]
+    assert reasons[:3] == ["WitnessGuardStalled", "WitnessGuardResumed", "WitnessGuardStalled"], reasons
+    assert reasons[-1] == "WitnessGuardFenced", reasons
+    fenced = state.events[-1]
+    assert fenced["type"] == "Warning" and "neither the witness nor the standby's guard answered" in fenced["message"]
+    assert fenced["involvedObject"] == {"apiVersion": "v1", "kind": "ConfigMap", "name": "patroni-config",
+                                        "namespace": "site"}
+
+
+def test_a_refused_promotion_is_an_event(world: tuple[World, dict[str, str]]) -> None:
+    state, env = world
+    state.up.update(witness=False, standby=False)
+    refused = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert [e["reason"] for e in state.events] == ["WitnessPromotionRefused"]
+    assert "neither the witness nor the standby's guard answered" in state.events[0]["message"]

@@ -52,8 +52,34 @@ def log(message: str) -> None:
     print(f"witness-guard: {message}", file=sys.stderr, flush=True)
 
 
-def decision(what: str, **facts: Any) -> None:
-    log(" ".join([f"decision={what}", *(f"{k}={v}" for k, v in facts.items())]))
+_EVENTS: list[Any] = []  # the site's Events (witness_events.Events), once main() knows the site
+
+
+def decision(what: str, **facts: Any) -> list[threading.Thread]:
+    """One log line, and an Event for the decisions that matter (witness_events.REASONS): their writers."""
+    return said(" ".join([f"decision={what}", *(f"{k}={v}" for k, v in facts.items())]))
+
+
+def said(line: str) -> list[threading.Thread]:
+    log(line)
+    what = line.split(" ", 1)[0].removeprefix("decision=")
+    return [t for t in (events.emit(what, line) for events in _EVENTS) if t is not None]
+
+
+def _site_events(env: dict[str, str]) -> None:
+    """Events on this site's `<scope>-config` from now on (patroni.yml names both; none without it)."""
+    from witness_events import Events
+
+    try:
+        import yaml  # a Patroni image has PyYAML
+
+        with open(env["WITNESS_PATRONI_YML"]) as handle:
+            static = yaml.safe_load(handle)
+        namespace, scope = static["kubernetes"]["namespace"], static["scope"]
+        startup = _startup_guard()
+    except (OSError, KeyError, TypeError, ValueError, ImportError):
+        return
+    _EVENTS.append(Events(namespace, scope, startup.api, log))
 
 
 class LeaseLost(Exception):
@@ -222,13 +248,15 @@ def pre_promote(config: Config) -> int:
     # Replication sync: a new primary says "unsynchronized" until PostgreSQL shows its peer confirming.
     sent, promised, lost = Links(config).both(None, False if config.sync_standbys else None)
     if lost:
-        decision("refuse-promotion", reason=f"the witness Lease is held by {lost}")
+        for writer in decision("refuse-promotion", reason=f"the witness Lease is held by {lost}"):
+            writer.join(3)  # this process ends here: its Event first
         return 1
     for at, note in ((sent, guard.renewed), (promised, guard.promised)):
         if at is not None:
             note(at)
     if guard.decide(time.monotonic()) != "run":
-        decision("refuse-promotion", reason="neither the witness nor the standby's guard answered")
+        for writer in decision("refuse-promotion", reason="neither the witness nor the standby's guard answered"):
+            writer.join(3)
         return 1
     with open(STATE, "w") as handle:
         json.dump({"witness_sent": guard.witness_sent, "promise_sent": guard.promise_sent}, handle)
@@ -324,6 +352,9 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
     decision("supervise", site=config.site, fence_after=config.timers.fence_after,
              renew_every=config.timers.renew_every, sync=bool(config.sync_standbys))
 
+    def note(line: str) -> None:  # the sync keeper's decisions: a line each, and their Events
+        said(f"{line} site={config.site}")
+
     def ask(at: int | None, number: int, says: bool | None) -> None:
         answers.append((number, *links.both(at, says)))
 
@@ -337,7 +368,7 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
             next_tick = 0.0
             if config.sync_standbys:  # what an earlier guard left in postgresql.auto.conf: unknown
                 keeper = SyncKeeper(config.sync_standbys, psql_runner(env["WITNESS_PATRONI_YML"], env),
-                                    lambda line: log(f"{line} site={config.site}"))
+                                    note)
             if guard.held_until() is None:
                 # A primary that no pre_promote ran for (a new cluster's bootstrap, Patroni restarting on its own
                 # lock): ask both partners now, before anything else, and decide on their answers.
@@ -413,17 +444,21 @@ def _seed(guard: LeaderGuard) -> None:
 
 def fence(config: Config, child: subprocess.Popen[bytes], env: dict[str, str], *, reason: str) -> int:
     stop_postgres(child, env.get("WITNESS_DATA_DIR") or env.get("PGDATA"))
-    decision("fence", site=config.site, reason=reason)
+    writers = decision("fence", site=config.site, reason=reason)
     host, port = env.get("GUARD_PEER_HOST", ""), env.get("GUARD_PEER_PORT", "")
     written = bool(host and port) and write_fence(env["WITNESS_PATRONI_YML"], host, port,
                                                   time.monotonic() + config.fence_write_for)
     log(f"fence written to the DCS config: {written}" + ("" if written else " (the startup guard decides at restart)"))
     os.kill(child.pid, signal.SIGKILL)
+    for writer in writers:  # the container ends with this process: its Event first, briefly
+        writer.join(3)
     return 1
 
 
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
+    if env.get("WITNESS_MODE") == "automatic" and env.get("WITNESS_PATRONI_YML"):
+        _site_events(env)
     if argv[:1] == ["--pre-promote"]:
         return pre_promote(Config.from_env(env)) if env.get("WITNESS_MODE") == "automatic" else 0
     if not argv:
