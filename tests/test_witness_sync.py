@@ -29,8 +29,30 @@ IN_SYNC = [{"application_name": "patroni-dr-0", "state": "streaming", "sync_stat
 OWN_REPLICA_ONLY = [{"application_name": "patroni-1", "state": "streaming", "sync_state": "quorum"}]
 
 
-def _keeper(statements: list[str]) -> Any:
-    return witness_sync.SyncKeeper(PEER, statements.append, lambda _line: None)
+FLUSH = "SELECT coalesce(max(pg_catalog.pg_wal_lsn_diff(flush_lsn"  # how the keeper asks what the peer flushed
+
+
+class Psql:
+    """psql as the keeper sees it: each statement recorded (but the flush question), the peer's flush position
+    as `flushed` says."""
+
+    def __init__(self, flushed: int = 0) -> None:
+        self.statements: list[str] = []
+        self.flushed = flushed
+
+    def __call__(self, statement: str) -> str:
+        if statement.startswith(FLUSH):
+            return str(self.flushed)
+        self.statements.append(statement)
+        return ""
+
+
+def _state(rows: list[dict[str, Any]], location: int = 1000) -> dict[str, Any]:
+    return {"replication": rows, "xlog": {"location": location}}
+
+
+def _keeper(psql: Psql) -> Any:
+    return witness_sync.SyncKeeper(PEER, psql, lambda _line: None, settle=1.0)
 
 
 def test_the_peer_counts_only_by_its_own_names_and_only_while_postgresql_says_synchronous() -> None:
@@ -41,52 +63,59 @@ def test_the_peer_counts_only_by_its_own_names_and_only_while_postgresql_says_sy
 
 
 def test_the_keeper_drops_the_peer_only_after_a_renewal_saying_so_landed_with_nothing_else_in_flight() -> None:
-    statements: list[str] = []
-    keeper = _keeper(statements)
-    keeper.look({"replication": IN_SYNC}, promise_fresh=True)
-    assert keeper.publish(1) is True
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)  # the standby's guard stopped answering
+    psql = Psql(flushed=1000)
+    statements, keeper = psql.statements, _keeper(psql)
+    keeper.look(_state(IN_SYNC), promise_fresh=True, now=0.0)
+    assert keeper.publish(0) is False  # in force just now: not yet confirmed that the peer has it all
+    keeper.landed(0, sent=0.0)
+    keeper.look(_state(IN_SYNC), promise_fresh=True, now=1.0)
+    assert keeper.publish(1) is True  # settled, and the peer flushed the position read then
+    keeper.look(_state(IN_SYNC), promise_fresh=False, now=2.0)  # the standby's guard stopped answering
     assert keeper.dropping and statements == []  # renewal 1 (saying "true") is still on its way
     keeper.landed(1, sent=10.0)  # it landed: the Lease says "true"
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper.look(_state(IN_SYNC), promise_fresh=False, now=3.0)
     assert statements == []
     assert keeper.publish(2) is False
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper.look(_state(IN_SYNC), promise_fresh=False, now=4.0)
     assert statements == []  # renewal 2 not back yet
     keeper.landed(2, sent=None)  # it failed (the witness did not answer): nothing said
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper.look(_state(IN_SYNC), promise_fresh=False, now=5.0)
     assert statements == []
     assert keeper.publish(3) is False
     keeper.landed(3, sent=12.0)
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper.look(_state(IN_SYNC, 1500), promise_fresh=False, now=6.0)
     assert statements == ["ALTER SYSTEM SET synchronous_standby_names = ''", "SELECT pg_catalog.pg_reload_conf()"]
-    assert keeper.publish(4) is False  # dropped: never "true" until restored and seen in sync again
+    assert keeper.publish(4) is False  # dropped: never "true" until restored and confirmed again
     keeper.landed(4, sent=14.0)
-    keeper.look({"replication": IN_SYNC}, promise_fresh=True)  # the peer is back and streams
+    keeper.look(_state(IN_SYNC, 2000), promise_fresh=True, now=7.0)  # the peer is back and streams
     assert statements[-2:] == ["ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_catalog.pg_reload_conf()"]
-    keeper.look({"replication": OWN_REPLICA_ONLY}, promise_fresh=True)
-    assert keeper.publish(5) is False  # restored, not yet confirmed by PostgreSQL
+    keeper.look(_state(IN_SYNC, 2100), promise_fresh=True, now=8.0)
+    assert keeper.publish(5) is False  # what was acknowledged without it (up to 2100) is not on the peer yet
     keeper.landed(5, sent=16.0)
-    keeper.look({"replication": IN_SYNC}, promise_fresh=True)
+    psql.flushed = 2100
+    keeper.look(_state(IN_SYNC, 2200), promise_fresh=True, now=9.0)
     assert keeper.publish(6) is True
+    keeper.look(_state(OWN_REPLICA_ONLY, 2300), promise_fresh=True, now=10.0)
+    assert keeper.publish(7) is False  # the peer not confirming any more: "false" at once
 
 
 def test_a_failed_statement_is_retried_and_nothing_counts_as_dropped_meanwhile() -> None:
     calls: list[str] = []
 
-    def flaky(statement: str) -> None:
+    def flaky(statement: str) -> str:
         calls.append(statement)
         if len(calls) == 1:
             raise subprocess.CalledProcessError(2, "psql")
+        return ""
 
-    keeper = witness_sync.SyncKeeper(PEER, flaky, lambda _line: None)
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper = witness_sync.SyncKeeper(PEER, flaky, lambda _line: None, settle=5.0)
+    keeper.look(_state(IN_SYNC), promise_fresh=False, now=0.0)
     keeper.publish(1)
     keeper.landed(1, sent=1.0)
     with contextlib.suppress(subprocess.CalledProcessError):
-        keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+        keeper.look(_state(IN_SYNC), promise_fresh=False, now=1.0)
     assert not keeper.dropped
-    keeper.look({"replication": IN_SYNC}, promise_fresh=False)
+    keeper.look(_state(IN_SYNC), promise_fresh=False, now=2.0)
     assert keeper.dropped and calls[-1] == "SELECT pg_catalog.pg_reload_conf()"
 
 
@@ -96,6 +125,7 @@ def _sync_env(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path
     bindir.mkdir()
     psql = bindir / "psql"
     psql.write_text(f"#!{sys.executable}\nimport sys, time\n"
+                    "if 'flush_lsn' in sys.argv[-1]:\n    print(999999)\n    sys.exit(0)\n"  # the peer has it all
                     f"open({str(record)!r}, 'a').write(f'{{time.monotonic()}} {{sys.argv[-1]}}\\n')\n")
     psql.chmod(0o755)
     patroni_yml = Path(env["WITNESS_PATRONI_YML"])
@@ -216,32 +246,45 @@ def test_random_schedules_never_leave_a_lease_saying_synchronized_while_the_peer
 
 
 def _one_schedule(seed: int) -> dict[str, int]:
-    """200 random steps against a Lease written one renewal at a time; asserts the claim after each."""
+    """200 random steps against a Lease written one renewal at a time, with a WAL position that grows and a peer
+    that flushes up to it at its own pace; asserts the claim after each step: a Lease saying "true" means the
+    peer is in force and has flushed every commit acknowledged without it."""
     import random
 
     rng = random.Random(seed)
     in_force, lease, said_true = True, None, 0
+    position = flushed = alone = 0  # WAL written; what the peer flushed; the last commit acknowledged without it
     statements: list[str] = []
 
-    def run(statement: str) -> None:
+    def run(statement: str) -> str:
         nonlocal in_force
         if rng.random() < 0.1:
             raise subprocess.CalledProcessError(2, "psql")
+        if statement.startswith(FLUSH):
+            return str(flushed)
         statements.append(statement)
         if statement.startswith("ALTER SYSTEM SET"):
             in_force = False
         elif statement.startswith("ALTER SYSTEM RESET"):
             in_force = True
+        return ""
 
-    keeper = witness_sync.SyncKeeper(PEER, run, lambda _line: None)
+    keeper = witness_sync.SyncKeeper(PEER, run, lambda _line: None, settle=1.0)
     pending: tuple[int, bool] | None = None
     for number in range(200):
+        position += rng.randint(0, 5)  # commits: without the peer in force, acknowledged at once
+        if not in_force:
+            alone = position
+        peer_streams = rng.random() < 0.6
+        if peer_streams:
+            flushed = rng.randint(flushed, position)
         action = rng.choice(["look", "look", "send", "answer"])
         if action == "look":
-            rows = rng.choice([IN_SYNC, OWN_REPLICA_ONLY, []]) if in_force else \
-                rng.choice([[{**IN_SYNC[0], "sync_state": "async"}], []])  # dropped: never "quorum"
+            rows = ([{**IN_SYNC[0], "sync_state": "quorum" if in_force else "async"}] if peer_streams else []) + \
+                rng.choice([OWN_REPLICA_ONLY, []])
             with contextlib.suppress(subprocess.CalledProcessError):
-                keeper.look({"replication": rows}, promise_fresh=rng.random() < 0.5)
+                keeper.look({"replication": rows, "xlog": {"location": position}},
+                            promise_fresh=rng.random() < 0.5, now=number * 0.25)
         elif action == "send" and pending is None:
             pending = (number, keeper.publish(number))
         elif action == "answer" and pending is not None:
@@ -250,7 +293,8 @@ def _one_schedule(seed: int) -> dict[str, int]:
                 lease = pending[1]
             keeper.landed(pending[0], float(number) if applied and rng.random() < 0.8 else None)
             pending = None
-        assert lease is not True or in_force, f"seed {seed}, step {number}: the Lease says synchronized"
+        if lease is True:
+            assert in_force and flushed >= alone, f"seed {seed}, step {number}: the Lease says synchronized"
         said_true += lease is True
     return {"drops": sum(s.startswith("ALTER SYSTEM SET") for s in statements),
             "restores": sum(s.startswith("ALTER SYSTEM RESET") for s in statements), "said true": said_true}

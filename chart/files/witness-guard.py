@@ -368,7 +368,7 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
             next_tick = 0.0
             if config.sync_standbys:  # what an earlier guard left in postgresql.auto.conf: unknown
                 keeper = SyncKeeper(config.sync_standbys, psql_runner(env["WITNESS_PATRONI_YML"], env),
-                                    note)
+                                    note, settle=config.timers.renew_every)
             if guard.held_until() is None:
                 # A primary that no pre_promote ran for (a new cluster's bootstrap, Patroni restarting on its own
                 # lock): ask both partners now, before anything else, and decide on their answers.
@@ -379,7 +379,7 @@ def supervise(config: Config, command: list[str], env: dict[str, str], *,
             fresh = guard.promise_sent is not None and now() - guard.promise_sent <= config.stall_after
             announcing = not keeper.dropping
             with contextlib.suppress(OSError, subprocess.SubprocessError):  # logged; the next look retries
-                keeper.look(raw, fresh)
+                keeper.look(raw, fresh, now())
             if announcing and keeper.dropping:
                 next_tick = 0.0  # say "unsynchronized" now: commits wait until it has landed
         # The requests run beside the decision loop: a slow answer never delays a fence. With replication sync

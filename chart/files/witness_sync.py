@@ -45,11 +45,13 @@ def streaming(state: dict[str, Any] | None, names: frozenset[str]) -> bool:
 @dataclass
 class SyncKeeper:
     """What the guard publishes about synchronous commit, and when it drops or restores it. `run_sql` executes
-    one statement as the superuser (raises on failure); every method takes the guard's monotonic `now`."""
+    one statement as the superuser and returns its output (raises on failure); `settle`: seconds after the peer
+    is back in force before the position it must confirm is read (a reload reaches every backend within it)."""
 
     names: frozenset[str]
-    run_sql: Callable[[str], None]
+    run_sql: Callable[[str], str]
     log: Callable[[str], None]
+    settle: float = 2.0
     dropping: bool = False  # the peer is gone: renewals say "false"; the drop waits for one to land
     # synchronous_standby_names overridden to '' (ALTER SYSTEM); None: unknown (what an earlier guard of this
     # member left: a new primary's guard knows only what PostgreSQL shows)
@@ -57,14 +59,20 @@ class SyncKeeper:
     # What the last renewal that landed since the announcement said (None: none landed yet). Renewals run one
     # at a time and each carries the resourceVersion it read, so the last one that landed is what the Lease says.
     last_landed: bool | None = None
-    evidence: bool = False  # the last look saw a peer member as a synchronous standby
+    # Commits acknowledged while the peer was not in force may be missing there: "true" waits until the peer has
+    # flushed the position read `settle` after it came back in force (`in_force_at`, `must_flush`).
+    in_force_at: float | None = None
+    must_flush: int | None = None
+    confirmed: bool = False
+    evidence: bool = False  # the last look: a peer member confirms commits, and has everything acknowledged
     in_flight: dict[int, bool] = field(default_factory=dict)  # renewal id -> what it says
 
-    def look(self, state: dict[str, Any] | None, promise_fresh: bool) -> None:
+    def look(self, state: dict[str, Any] | None, promise_fresh: bool, now: float) -> None:
         """One look at Patroni's answer and the promise's age: decide whether the peer is gone or back."""
         if in_sync(state, self.names) and self.dropped is None:
-            self.dropped = False  # a peer member confirms: the rendered value is in force
-        self.evidence = in_sync(state, self.names) and self.dropped is False
+            self.dropped, self.in_force_at = False, now  # a peer member confirms: the rendered value is in force
+        self._confirm(state, now)
+        self.evidence = in_sync(state, self.names) and self.dropped is False and self.confirmed
         if not promise_fresh and not self.dropping:
             self.dropping, self.last_landed = True, None
             self.log("decision=sync-drop-announce reason=the standby's guard stopped answering: the Lease will "
@@ -72,12 +80,31 @@ class SyncKeeper:
         if self.dropping and self.dropped is not True and self.last_landed is False and not self.in_flight:
             self._sql("ALTER SYSTEM SET synchronous_standby_names = ''", "sync-drop",
                       "the Lease says unsynchronized: commits go on without the peer")
-            self.dropped = True
+            self.dropped, self.confirmed, self.must_flush, self.in_force_at = True, False, None, None
         if promise_fresh and streaming(state, self.names) and (self.dropping or self.dropped is not False):
             if self.dropped is not False:
                 self._sql("ALTER SYSTEM RESET synchronous_standby_names", "sync-restore",
                           "the peer streams again: its members confirm commits again")
-            self.dropping = self.dropped = False
+            self.dropping, self.dropped, self.in_force_at = False, False, now
+
+    def _confirm(self, state: dict[str, Any] | None, now: float) -> None:
+        """Once the peer is in force for `settle`: the primary's position then, and whether the peer flushed it."""
+        settled = self.in_force_at is not None and now - self.in_force_at >= self.settle
+        if self.dropped is not False or self.confirmed or not settled:
+            return
+        if self.must_flush is None:
+            location = ((state or {}).get("xlog") or {}).get("location")
+            if not isinstance(location, int):
+                return
+            self.must_flush = location
+        names = ",".join(f"'{n}'" for n in sorted(self.names))  # Pod names: [a-z0-9-], nothing to escape
+        try:
+            flushed = self.run_sql("SELECT coalesce(max(pg_catalog.pg_wal_lsn_diff(flush_lsn, '0/0')), -1)::bigint "
+                                   f"FROM pg_catalog.pg_stat_replication WHERE application_name IN ({names})")
+        except (OSError, subprocess.SubprocessError):
+            return  # no answer: not confirmed, asked again at the next look
+        if flushed.strip().lstrip("-").isdigit() and int(flushed) >= self.must_flush:
+            self.confirmed = True
 
     def publish(self, renewal: int) -> bool:
         """What renewal `renewal` (about to be sent) says: synchronous only on PostgreSQL's evidence, never while
@@ -102,8 +129,9 @@ class SyncKeeper:
         self.log(f"decision={what} reason={why}")
 
 
-def psql_runner(patroni_yml: str, env: dict[str, str]) -> Callable[[str], None]:
-    """One statement through psql over this member's own socket, as the superuser Patroni runs with."""
+def psql_runner(patroni_yml: str, env: dict[str, str]) -> Callable[[str], str]:
+    """One statement through psql over this member's own socket, as the superuser Patroni runs with; its
+    output, unaligned."""
     import yaml  # a Patroni image has PyYAML (Patroni needs it)
 
     with open(patroni_yml) as handle:
@@ -115,9 +143,9 @@ def psql_runner(patroni_yml: str, env: dict[str, str]) -> Callable[[str], None]:
     user = env.get("PATRONI_SUPERUSER_USERNAME", "postgres")
     child_env = {**env, "PGPASSWORD": env.get("PATRONI_SUPERUSER_PASSWORD", ""), "PGCONNECT_TIMEOUT": "3"}
 
-    def run(statement: str) -> None:
-        subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", user,
-                        "-d", "postgres", "-c", statement], env=child_env, check=True, timeout=10,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def run(statement: str) -> str:
+        return subprocess.run([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port,
+                               "-U", user, "-d", "postgres", "-c", statement], env=child_env, check=True,
+                              timeout=5, capture_output=True, text=True).stdout.strip()
 
     return run
