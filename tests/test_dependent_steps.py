@@ -86,7 +86,8 @@ def switching(run: Run, monkeypatch: pytest.MonkeyPatch) -> Run:
     monkeypatch.setattr(handover, "check", lambda _: None)
     monkeypatch.setattr(handover, "_demote", lambda _: run.db("demote gold"))
     monkeypatch.setattr(handover, "_wait_for_gate", lambda _: run.db("gate"))
-    monkeypatch.setattr(handover, "_verify", lambda _: run.db("verified"))
+    monkeypatch.setattr(handover, "_verify_leads", lambda _: run.db("leads"))
+    monkeypatch.setattr(handover, "_verify_follows", lambda _: run.db("follows"))
     monkeypatch.setattr(handover, "_record", lambda _: run.db("recorded"))
     return run
 
@@ -100,13 +101,15 @@ def test_a_switchover_quiesces_the_old_sites_applications_before_the_demotion_an
         ("db", "demote gold", 0, 0),  # gold's web has no Pod left when the demotion is written
         ("db", "gate", 0, 0),
         ("db", "golddr leader", 0, 0),
-        ("db", "verified", 0, 0),
+        ("db", "leads", 0, 0),
         ("hook", "traffic serve: switchover after_promote site=golddr role=leader gold->golddr ns=f088b1-prod"),
-        ("db", "recorded", 0, 3),  # golddr's web serves before the roles are recorded
+        ("db", "follows", 0, 3),  # golddr's web serves as soon as golddr leads, before gold is seen following
+        ("db", "recorded", 0, 3),
     ]
     ordered = [e[:2] for e in switching.events if e[0] in ("scale", "helm", "db")]
     assert ordered.index(("helm", "identity")) < ordered.index(("db", "demote gold"))
-    assert ordered[-3:] == [("helm", "identity"), ("scale", "web"), ("db", "recorded")]
+    assert ordered[-5:] == [("db", "leads"), ("helm", "identity"), ("scale", "web"), ("db", "follows"),
+                            ("db", "recorded")]
     assert switching.apps["golddr"].releases["identity"].values["replicaCount"] == 2
     assert switching.apps["gold"].releases["identity"].values["replicaCount"] == 0
 
@@ -131,7 +134,7 @@ def test_a_dependent_that_does_not_come_up_stops_before_the_roles_are_recorded(s
         "3 running) (identity did); golddr leads (its promotion verified); the roles are not recorded yet")
     assert caught.value.hint is not None and "re-run rolegen switchover --to golddr: it resumes after the promotion" \
         in caught.value.hint
-    assert ("db", "recorded", 0, 3) not in switching.events and not any(
+    assert not any(e[0] == "db" and e[1] in ("follows", "recorded") for e in switching.events) and not any(
         e[0] == "hook" and "after_promote" in e[1] for e in switching.events)
 
 
@@ -207,12 +210,15 @@ def test_every_verbs_runbook_orders_the_applications_around_the_database(run: Ru
     def titles(text: str) -> list[str]:
         return [line.split(". ", 1)[1] for line in text.splitlines() if line[:1].isdigit()]
 
-    assert titles(switchover.dry_run(run.pair))[1:4] == [
-        "Run gold's before_demote hook", "Quiesce gold's dependents", "Demote gold"]
+    over = titles(switchover.dry_run(run.pair))
+    assert over[1:4] == ["Run gold's before_demote hook", "Quiesce gold's dependents", "Demote gold"]
+    assert over[-5:] == ["Verify golddr leads", "Bring up golddr's dependents", "Run golddr's after_promote hook",
+                         "Verify gold follows", "Record the new roles"]
     fail = titles(failover.dry_run(run.pair))
     assert fail.index("Quiesce gold's dependents") < fail.index("Fence gold first (its API answers)")
     assert fail[-3:] == ["Bring up golddr's dependents", "Run golddr's after_promote hook", "Record the new roles"]
     back = titles(failback.dry_run(load_pair(workdir / "environments", "gold")))
     assert back[1:3] == ["Fence gold", "Quiesce gold's dependents"]  # the returning site, before its repair
     assert back[6:9] == ["Run golddr's before_demote hook", "Quiesce golddr's dependents", "Demote golddr"]
-    assert back[-3:] == ["Bring up gold's dependents", "Run gold's after_promote hook", "Record the new roles"]
+    assert back[-5:] == ["Verify gold leads", "Bring up gold's dependents", "Run gold's after_promote hook",
+                         "Verify golddr follows", "Record the new roles"]

@@ -11,18 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.cluster.site_state import SiteState
-from rolegen.errors import RolegenError, WaitTimedOut
+from rolegen.errors import RolegenError
 from rolegen.procedures import dependent_steps, witness_step
 from rolegen.procedures.base import Pair, follows, record_roles, status_line
+from rolegen.procedures.handover_gate import gate as _gate
+from rolegen.procedures.handover_gate import roll_back as _roll_back
 from rolegen.procedures.rules import (
-    Position,
-    Settling,
-    final_position,
-    gate_blocker,
     holder,
     lsn_text,
-    replay_gap,
-    settle_blocker,
     site_timeline,
 )
 from rolegen.procedures.steps import Later, Step
@@ -67,9 +63,7 @@ def steps(pair: Pair, verb: str = "switchover") -> list[Step[Handover]]:
             _promote,
             _not_promoted,
         ),
-        Step("Verify", f"{to} reports leader on a new timeline; {old} reports standby-leader following it.", _verify),
-        *dependent_steps.bring_up(pair, _always, rerun=rerun),
-        *dependent_steps.hook(pair, verb, "after_promote", _always),
+        *_verify_steps(pair, verb, rerun),
         Step(
             "Record the new roles",
             f"rolegen render --env {old} --role standby-leader, then --env {to} --role leader:\n"
@@ -212,12 +206,34 @@ def _promote(run: Handover) -> None:
     run.pair.mark("promote_written")
 
 
+def _verify_steps(pair: Pair, verb: str, rerun: str) -> list[Step[Handover]]:
+    """Verify; with applications to bring up, in two: the new leader's come up as soon as it leads, while the old
+    site may still be rewinding (their unavailable window does not wait for it)."""
+    to, old = pair.to.environment, pair.other.environment
+    up = [*dependent_steps.bring_up(pair, _always, rerun=rerun),
+          *dependent_steps.hook(pair, verb, "after_promote", _always)]
+    if not up:
+        return [Step("Verify", f"{to} reports leader on a new timeline; {old} reports standby-leader following it.",
+                     _verify)]
+    return [Step(f"Verify {to} leads", f"{to} reports leader on a new timeline.", _verify_leads), *up,
+            Step(f"Verify {old} follows", f"{old} reports standby-leader following {to}.", _verify_follows)]
+
+
 def _verify(run: Handover) -> None:
-    pair, to, old = run.pair, run.pair.to, run.pair.other
+    _verify_leads(run)
+    _verify_follows(run)
+
+
+def _verify_leads(run: Handover) -> None:
+    pair, to = run.pair, run.pair.to
     timeline = run.result.timeline or 0
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair, timeline), run.timeout)
     pair.mark("promoted")
     pair.settle_promotion()
+
+
+def _verify_follows(run: Handover) -> None:
+    pair, old = run.pair, run.pair.other
     pair.wait(f"{old.environment} to follow as standby-leader", lambda: _follows(pair), run.timeout,
               hint=f"{pair.to.environment} leads; {old.environment} is fenced (its DCS config follows "
               f"{pair.to.environment}) but has not reported streaming: its members may be down or still "
@@ -239,73 +255,6 @@ def _promotion(pair: Pair, old_state: SiteState, target_state: SiteState) -> str
     lsn = old_state.optime if old_state.optime is not None else (lead.lsn if lead else None)
     return pair.record_promotion(target_state, timeline_before=site_timeline(old_state), fenced_first=True, lsn=lsn,
                                  link=False)
-
-
-def _gate(pair: Pair, old_state: SiteState, timeout: float, before: SiteState,
-          nudger: Nudger) -> tuple[Position, SiteState]:
-    """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
-    fresh read of both sites shows the target still a standby and not leading.
-
-    A clean demotion leaves the shutdown checkpoint in the lock's optime: final at once. If a member of the old
-    site restarted since `before` (it crashed, or its Pod was deleted and recreated, during the switchover), its
-    reports lag what it holds until it replayed its own WAL: then the position must also settle
-    (rules.settle_blocker). While the gate is not reached the target's Patroni is woken (wake.Nudger) after
-    each read: the read that passes is always the latest, so the promotion's write carries the current
-    resourceVersion."""
-    final = final_position(old_state)
-    if final is None:
-        raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
-                           hint="re-run: the switchover resumes from the live state")
-    settling = Settling()
-    settling.observe(old_state)
-    seen: list[str | None] = [None]
-    gap: list[int | None] = [None]
-    last: list[tuple[Position, SiteState] | None] = [None]
-
-    def reached() -> bool:
-        target_state, now = pair.read_both()
-        target = settling.observe(now) or final
-        seen[0], gap[0] = gate_blocker(target_state, target), replay_gap(target_state, target)
-        if seen[0] is None:
-            seen[0] = settle_blocker(before, now, settling)
-        last[0] = (target, target_state)
-        nudger.seen(target_state)
-        if seen[0] is not None:
-            nudger.maybe()
-        return seen[0] is None
-
-    try:
-        pair.wait(f"{pair.to.environment} to replay {pair.other.environment}'s final LSN", reached, timeout,
-                  gap=lambda: gap[0], every=0.02)
-    except WaitTimedOut:
-        _roll_back(pair, f"{pair.to.environment} did not replay {pair.other.environment}'s final LSN within "
-                   f"{timeout:.0f}s ({seen[0]})", f"gate not reached ({seen[0]})",
-                   "check replication (rolegen status) and retry")
-        raise
-    assert last[0] is not None
-    return last[0]
-
-
-def _roll_back(pair: Pair, failed: str, said: str, hint: str) -> None:
-    """Promote the old site back after a wait that ran out before the promotion (`failed`: what did not happen,
-    for the error; `said`: the log line's reason) — only if a fresh read shows the target still a standby and not
-    leading. The witness Lease goes back to the old site first (witness_step.regain)."""
-    to, old = pair.to, pair.other
-    target_state, old_state = pair.read_both()
-    if target_state.dcs_role != "standby-leader" or target_state.live_role == "leader":
-        raise RolegenError(
-            f"{failed}, and {to.environment} no longer declares standby (DCS config {target_state.dcs_role}, "
-            f"Patroni {target_state.live_role}): someone else promoted it; {old.environment} was NOT promoted back",
-            hint="rolegen status; if both sites hold data the other lacks, rolegen failback repairs the stale one",
-        )
-    pair.log(f"   {said}: promoting {old.environment} back")
-    witness_step.regain(pair)
-    pair.write_role(old, "leader", old_state)
-    pair.write_role(to, "standby-leader", target_state)  # its DR slot again (pair.unslot removed it)
-    pair.mark("rolled_back")
-    left = dependent_steps.restore(pair, old)  # its applications back too, and its traffic
-    also = f"; but {left}" if left else ""
-    raise RolegenError(f"{failed}; {old.environment} was promoted back{also}", hint=hint)
 
 
 def _leads(pair: Pair, old_timeline: int) -> bool:
