@@ -39,7 +39,6 @@ def quiesce(pair: Pair, site: Spec, applies: Callable[[C], bool], *, stopped: st
     if not site.dependents:
         return []
     env = site.environment
-
     back = "" if site.role == STANDBY else (f"; or give {env}'s dependents back their leader shape: rolegen apply "
                                             f"--env {env}")
 
