@@ -46,6 +46,7 @@ class World:
     replication: list[dict[str, Any]] = field(default_factory=list)  # pg_stat_replication, as /patroni shows it
     said: list[tuple[float, str | None]] = field(default_factory=list)  # (when, rolegen.io/synchronous) per renewal
     events: list[dict[str, Any]] = field(default_factory=list)  # Events the guard wrote on its site's API
+    renewed_between: int = 0  # PUTs preceded by another renewal of the same holder (a 409 for the guard's)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -109,6 +110,9 @@ def _server(world: World) -> ThreadingHTTPServer:
             with world.lock:
                 if not world.up["witness"]:
                     return self._send(503, {})
+                if world.renewed_between:
+                    world.renewed_between -= 1
+                    world.version += 1
                 if body["metadata"].get("resourceVersion") != str(world.version):
                     return self._send(409, {})
                 world.lease, world.version, world.renewals = body, world.version + 1, world.renewals + 1
@@ -464,3 +468,21 @@ def test_a_refused_promotion_is_an_event(world: tuple[World, dict[str, str]]) ->
     assert refused.returncode == 1
     assert [e["reason"] for e in state.events] == ["WitnessPromotionRefused"]
     assert "neither the witness nor the standby's guard answered" in state.events[0]["message"]
+
+
+def test_a_renewal_by_the_same_site_between_the_read_and_the_write_is_read_again(
+        world: tuple[World, dict[str, str]]) -> None:
+    """Found by the bench (auto-guard-killed): golddr's standby guard kept the Lease it took renewed while its
+    failover ran; once, that renewal landed between the read and the write of golddr's pre_promote, whose 409
+    counted as no answer, and with the tunnel cut the promotion was refused. A Conflict is read again; only
+    another holder at the read is a lost Lease."""
+    state, env = world
+    state.up["standby"] = False
+    state.lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                   "metadata": {"name": "patroni-pair", "annotations": {}}, "spec": {"holderIdentity": "gold"}}
+    state.renewed_between = 2
+    promoted = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert promoted.returncode == 0 and "decision=allow-promotion witness=True" in promoted.stderr, promoted.stderr
+    state.lease["spec"]["holderIdentity"] = "golddr"  # another holder at the read: lost, never retried into
+    refused = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "held by golddr" in refused.stderr

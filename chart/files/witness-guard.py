@@ -162,16 +162,27 @@ class Links:
 
     def renew(self, lsn: int | None, synchronous: bool | None = None) -> float | None:
         """Renew (or create, if absent) the Lease for this site. Raises LeaseLost if another site holds it.
-        `synchronous` (replication sync): whether every commit acknowledged so far is on the peer."""
+        `synchronous` (replication sync): whether every commit acknowledged so far is on the peer. A Conflict is
+        read again (up to three times): a renewal by this same site in between (its standby guard keeping the
+        Lease it took, while this member's pre_promote asks) is no sign of anything; a takeover shows at the
+        read as another holder (bench, auto-guard-killed: that conflict refused golddr's promotion once)."""
+        for _ in range(3):
+            sent, conflict = self._renew_once(lsn, synchronous)
+            if not conflict:
+                return sent
+        return None
+
+    def _renew_once(self, lsn: int | None, synchronous: bool | None) -> tuple[float | None, bool]:
+        """(when the renewal that landed was sent, or None; whether it met a Conflict)."""
         c = self.config
         try:
             lease = self._witness("GET")
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
-                return None
+                return None, False
             lease = None
         except (urllib.error.URLError, OSError, ValueError):  # unreachable, reset, timed out: no renewal
-            return None
+            return None, False
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # for people: never compared with a clock
         # Unknown (Patroni did not answer): published as such, never a stale position the lag limit would trust.
         annotations = {LSN: "" if lsn is None else str(lsn)}
@@ -194,9 +205,11 @@ class Links:
         sent = self.now()
         try:
             self._witness(method, body, path)
-        except (urllib.error.URLError, OSError, ValueError):  # 409 included: it counts for nothing
-            return None
-        return sent if self.now() - sent < c.timers.request_timeout else None
+        except urllib.error.HTTPError as exc:  # a 409 counts for nothing, but may be read again
+            return None, exc.code == 409
+        except (urllib.error.URLError, OSError, ValueError):
+            return None, False
+        return (sent if self.now() - sent < c.timers.request_timeout else None), False
 
     def promise(self) -> float | None:
         c = self.config
