@@ -165,7 +165,7 @@ class Links:
         `synchronous` (replication sync): whether every commit acknowledged so far is on the peer. A Conflict is
         read again (up to three times): a renewal by this same site in between (its standby guard keeping the
         Lease it took, while this member's pre_promote asks) is no sign of anything; a takeover shows at the
-        read as another holder (bench, auto-guard-killed: that conflict refused golddr's promotion once)."""
+        read as another holder (bench, auto-guard-killed: that conflict once refused the standby site's promotion)."""
         for _ in range(3):
             sent, conflict = self._renew_once(lsn, synchronous)
             if not conflict:
