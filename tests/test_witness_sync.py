@@ -12,6 +12,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +138,22 @@ def _sync_env(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path
     return {**env, "WITNESS_REPLICATION": "sync", "WITNESS_SYNC_STANDBYS": "patroni-dr-0"}, record
 
 
-def _stop(guard: subprocess.Popen[str]) -> None:
-    guard.kill()
-    guard.wait(10)
-    if guard.stderr is not None:
-        guard.stderr.close()
+@contextmanager
+def _running(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """The guard in replication sync (its psql recording to the path yielded) supervising a stand-in
+    postmaster; both stopped at the end."""
+    env, record = _sync_env(env, tmp_path)
+    postmaster = _postmaster(env)
+    guard = _guard(env)
+    try:
+        yield record, guard
+    finally:
+        guard.kill()
+        guard.wait(10)
+        if guard.stderr is not None:
+            guard.stderr.close()
+        postmaster.kill()
+        postmaster.wait()
 
 
 def _statements(record: Path) -> list[tuple[float, str]]:
@@ -152,11 +165,8 @@ def _statements(record: Path) -> list[tuple[float, str]]:
 def test_the_guard_says_unsynchronized_before_commits_go_on_without_the_peer_and_restores_it(
         world: tuple[World, dict[str, str]], tmp_path: Path) -> None:  # noqa: F811
     state, env = world
-    env, record = _sync_env(env, tmp_path)
     state.replication = IN_SYNC
-    postmaster = _postmaster(env)
-    guard = _guard(env)
-    try:
+    with _running(env, tmp_path) as (record, guard):
         deadline = time.monotonic() + 5
         while not (state.said and state.said[-1][1] == "true") and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -182,10 +192,6 @@ def test_the_guard_says_unsynchronized_before_commits_go_on_without_the_peer_and
             time.sleep(0.05)
         code, log = _ends_within(guard, 0.5)
         assert code is None and "decision=sync-drop " in log and "decision=sync-restore" in log, log
-    finally:
-        _stop(guard)
-        postmaster.kill()
-        postmaster.wait()
 
 
 def test_a_new_primary_whose_peer_is_gone_drops_it_once_the_lease_says_so(
@@ -194,22 +200,15 @@ def test_a_new_primary_whose_peer_is_gone_drops_it_once_the_lease_says_so(
     until it came back): it names the old leader's members, none streams; its guard says unsynchronized and
     drops them, and commits go on."""
     state, env = world
-    env, record = _sync_env(env, tmp_path)
     state.up["standby"] = False  # the old leader's site is gone: no promise, no peer streaming
-    postmaster = _postmaster(env)
     started = time.monotonic()
-    guard = _guard(env)
-    try:
+    with _running(env, tmp_path) as (record, _guard_process):
         while not any("SET synchronous_standby_names = ''" in s for _, s in _statements(record)):
             assert time.monotonic() - started < 4, "the peer was never dropped"
             time.sleep(0.05)
         dropped = next(at for at, s in _statements(record) if "SET synchronous_standby_names = ''" in s)
         assert any(said == "false" and at < dropped for at, said in state.said)
         assert all(said == "false" for _, said in state.said)  # never "true": PostgreSQL never showed the peer
-    finally:
-        _stop(guard)
-        postmaster.kill()
-        postmaster.wait()
 
 
 def test_a_leader_that_cannot_say_so_never_drops_the_peer(world: tuple[World, dict[str, str]],  # noqa: F811
@@ -217,20 +216,13 @@ def test_a_leader_that_cannot_say_so_never_drops_the_peer(world: tuple[World, di
     """Isolated from both, the leader's commits keep waiting for the peer (nothing more is acknowledged) until
     the guard fences the site: the standby's failover finds every acknowledged commit."""
     state, env = world
-    env, record = _sync_env(env, tmp_path)
     state.replication = IN_SYNC
-    postmaster = _postmaster(env)
-    guard = _guard(env)
-    try:
+    with _running(env, tmp_path) as (record, guard):
         time.sleep(1.5)
         state.up.update(witness=False, standby=False)
         code, log = _ends_within(guard, 10)
         assert code == 1 and "decision=fence" in log, log
         assert not any("SET synchronous_standby_names = ''" in s for _, s in _statements(record)), log
-    finally:
-        _stop(guard)
-        postmaster.kill()
-        postmaster.wait()
 
 
 def test_random_schedules_never_leave_a_lease_saying_synchronized_while_the_peer_is_dropped() -> None:
