@@ -5,12 +5,19 @@ max: the bound is fence_after + 15 s) and the acknowledged writes lost inside th
 bound: what the leader acknowledged before its stall); for the others, the writes lost (must be 0) and the
 longest write gap (no outage).
 
-Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [--keep-logs] [--sync] [SHAPE ...]
+With `--timers production` the lab's specs get the chart's default timers (fence_after 30 s, margin 10 s,
+renew_every 5 s, request_timeout 4 s) instead of the lab's quarter-size ones, and the failover shapes are
+judged against fence_after + 15 = 45 s: what a site loss costs with the defaults. Only the shapes that fail over
+run by default then (the others write for the lab timers' promote_after, not the defaults').
+
+Run: python bench/witness_matrix.py [--runs 10] [--timeout 60] [--keep-logs] [--sync] [--timers lab|production]
+     [SHAPE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import statistics
 import sys
@@ -22,14 +29,23 @@ from _lab import bench_lab
 
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.drills.runner import Drill, restore_baseline
+from rolegen_lab.drills.scenarios import Scenario
 from rolegen_lab.drills.sync_scenarios import SYNC
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 from rolegen_lab.lab import Lab
-from rolegen_lab.witness_timers import TIMERS
+from rolegen_lab.witness_timers import PRODUCTION, TIMERS
 
 
 def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {max(values):.1f}" if values else "-"
+
+
+def _judged_by(scenario: Scenario, timers: dict[str, float]) -> Scenario:
+    """A failover shape whose bound is fence_after + 15 s of `timers` (the catalog's is the lab timers')."""
+    assert scenario.expect.within is not None
+    first, second, _ = scenario.expect.within
+    within = (first, second, timers["fence_after"] + 15)
+    return dataclasses.replace(scenario, expect=dataclasses.replace(scenario.expect, within=within))
 
 
 def _keep_logs(lab: Lab, run: str, report: list[str]) -> Path:
@@ -48,18 +64,26 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--keep-logs", action="store_true", help="keep every run's logs, not only a failed run's")
     parser.add_argument("--sync", action="store_true", help="the shapes with witness replication sync (lab up --sync)")
+    parser.add_argument("--timers", choices=("lab", "production"), default="lab",
+                        help="the lab's quarter-size witness timers, or the chart's defaults")
     parser.add_argument("shapes", nargs="*")
     args = parser.parse_args()
+    timers = PRODUCTION if args.timers == "production" else TIMERS
     catalog = SYNC if args.sync else AUTOMATIC
+    if args.timers == "production":
+        catalog = {name: _judged_by(scenario, timers) for name, scenario in catalog.items()
+                   if scenario.expect.within is not None}
     args.shapes = args.shapes or list(catalog)
     unknown = sorted(set(args.shapes) - set(catalog))
     if unknown:
         parser.error(f"unknown shape(s) {', '.join(unknown)}; known: {', '.join(catalog)}")
     broken = False
     results: dict[str, list[tuple[str, float | None, int, int, float]]] = {name: [] for name in args.shapes}
-    with bench_lab(timeout=180, automatic=True, replication="sync" if args.sync else "async") as (lab, left):
+    overrides = {"witness": {"timers": dict(timers)}} if args.timers == "production" else None
+    with bench_lab(timeout=180, automatic=True, replication="sync" if args.sync else "async",
+                   overrides=overrides) as (lab, left):
         control = LocalControl(lab)
-        print(f"timers: {TIMERS} (bound on the failover: fence_after + 15 = {TIMERS['fence_after'] + 15} s)")
+        print(f"timers: {timers} (bound on the failover: fence_after + 15 = {timers['fence_after'] + 15} s)")
         # Round after round (every shape once per round): an interrupted bench still has every shape measured.
         for round_ in range(1, args.runs + 1):
             for name in args.shapes:
