@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -320,6 +321,30 @@ def test_a_promotion_needs_a_fresh_lease(world: tuple[World, dict[str, str]]) ->
     state.lease["spec"]["holderIdentity"] = "golddr"  # type: ignore[index]
     taken = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True, text=True)
     assert taken.returncode == 1 and "held by golddr" in taken.stderr
+
+
+def test_a_promotion_with_the_lease_does_not_wait_for_a_peer_guard_that_never_answers(
+        world: tuple[World, dict[str, str]]) -> None:
+    """A site loss: the peer's guard behind the tunnel accepts and never answers. The Lease renewed is what a
+    promotion needs; waiting for the promise too cost pre_promote a whole request_timeout (4 s of a 5 s budget
+    with the default timers, bench --timers production)."""
+    _, env = world
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the backlog; nothing is ever read or answered
+    try:
+        env = {**env, "WITNESS_PROMISE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+               "WITNESS_FENCE_AFTER": "60", "WITNESS_MARGIN": "20", "WITNESS_RENEW_EVERY": "20",
+               "WITNESS_REQUEST_TIMEOUT": "15"}
+        started = time.monotonic()
+        allowed = subprocess.run([sys.executable, str(GUARD), "--pre-promote"], env=env, capture_output=True,
+                                 text=True, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert allowed.returncode == 0, allowed.stderr
+    assert "decision=allow-promotion witness=True promise=False" in allowed.stderr
+    assert took < 10, f"pre_promote waited {took:.1f}s for the silent peer (request_timeout 15 s)"
 
 
 def test_a_primary_no_pre_promote_ran_for_asks_at_once_and_runs_only_on_an_answer(

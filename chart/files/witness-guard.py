@@ -224,8 +224,11 @@ class Links:
         granted = isinstance(answer, dict) and answer.get("granted") is True
         return sent if granted and self.now() - sent < c.timers.request_timeout else None
 
-    def both(self, lsn: int | None, synchronous: bool | None = None) -> tuple[float | None, float | None, str | None]:
-        """Both requests at once; (witness sent, promise sent, the other holder if the Lease is lost)."""
+    def both(self, lsn: int | None, synchronous: bool | None = None, witness_enough: bool = False
+             ) -> tuple[float | None, float | None, str | None]:
+        """Both requests at once; (witness sent, promise sent, the other holder if the Lease is lost).
+        `witness_enough`: once the renewal landed (or met another holder), the promise is not waited for: a
+        promotion needs the Lease, and a peer guard that does not answer (its site lost) costs request_timeout."""
         out: dict[str, Any] = {}
 
         def witness() -> None:
@@ -234,11 +237,13 @@ class Links:
             except LeaseLost as exc:
                 out["lost"] = str(exc)
 
-        threads = [threading.Thread(target=witness), threading.Thread(target=lambda: out.update(p=self.promise()))]
-        for t in threads:
+        renewal = threading.Thread(target=witness)
+        promise = threading.Thread(target=lambda: out.update(p=self.promise()), daemon=witness_enough)
+        for t in (renewal, promise):
             t.start()
-        for t in threads:
-            t.join()
+        renewal.join()
+        if not (witness_enough and (out.get("w") is not None or "lost" in out)):
+            promise.join()
         return out.get("w"), out.get("p"), out.get("lost")
 
 
@@ -259,7 +264,7 @@ def pre_promote(config: Config) -> int:
     """Patroni's pre_promote: exit 0 only with a fresh lease (recorded for this container's guard)."""
     guard = LeaderGuard(config.timers)
     # Replication sync: a new primary says "unsynchronized" until PostgreSQL shows its peer confirming.
-    sent, promised, lost = Links(config).both(None, False if config.sync_standbys else None)
+    sent, promised, lost = Links(config).both(None, False if config.sync_standbys else None, witness_enough=True)
     if lost:
         for writer in decision("refuse-promotion", reason=f"the witness Lease is held by {lost}"):
             writer.join(3)  # this process ends here: its Event first
