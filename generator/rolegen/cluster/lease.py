@@ -75,6 +75,7 @@ class Lease:
     missing: set[str] = field(default_factory=set)
     _held: dict[str, _Held] = field(default_factory=dict)
     _seen: dict[str, int] = field(default_factory=dict)
+    _silent: set[str] = field(default_factory=set)  # optional sites whose API did not answer `observe`
     _acquired: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -95,6 +96,7 @@ class Lease:
                     raise
                 self.log(f"   {env}: API unreachable: its lease cannot be taken now; nothing is written to {env} "
                          "unless it can be taken later")
+                self._silent.add(env)
                 continue
             self._refuse(env, lease, verdict(lease, self.me, datetime.now(UTC)))
             self._seen[env] = token_of(lease)
@@ -117,6 +119,8 @@ class Lease:
             for store in self._ordered():
                 env = store.spec.environment
                 try:
+                    if env in self._silent:  # a moment ago: asking again costs a request timeout before any write
+                        raise ClusterUnreachable(f"{env}'s API did not answer when the run began")
                     self._take(store)
                 except ClusterUnreachable:
                     if env not in self.optional:

@@ -13,15 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.cluster.site_state import SiteState
-from rolegen.errors import RolegenError, WaitTimedOut
+from rolegen.errors import RolegenError
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.procedures import dependent_steps, witness_step
 from rolegen.procedures.base import Pair, record_roles
+from rolegen.procedures.failover_catchup import catch_up
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.failover_rules import Decision
-from rolegen.procedures.rules import Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
+from rolegen.procedures.rules import holder
 from rolegen.procedures.steps import Later, Step, execute, runbook
 from rolegen.witness.move import WitnessNotMoved
+
+UNATTENDED_API_WINDOW = 1.0  # seconds: the guard's failover tries the old site's API twice (observe: every 1 s)
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:
@@ -33,7 +36,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             f"is seen leading (renewing its lock as primary), this is not a failover: use rolegen switchover.\n"
             f"Its API counts as not answering only after about one ttl of retries; if {to.environment} meanwhile\n"
             f"streams (or receives WAL) from {old.environment}, that site is alive: refused, unless "
-            "--old-site-down.\nAfter the prompt both sites are read again; a changed decision stops here.",
+            "--old-site-down.\nAfter the prompt both sites are read again; a changed decision stops here.\n"
+            "Run by the standby site's guard: two tries a second apart, and no re-read (nobody was asked).",
             _check,
         ),
         *dependent_steps.hook(pair, "failover", "before_demote", _promotes),
@@ -55,7 +59,8 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             "Catch up",
             f"While members of {old.environment} run with their data, wait until {to.environment} has replayed "
             f"the most\n{old.environment} may hold (its lock's optime or a member's own LSN): the LSN gate of a "
-            "switchover.\nNot reached within --timeout: nothing is promoted (--accept-data-loss promotes anyway).",
+            "switchover.\nNot reached within --timeout: nothing is promoted (--accept-data-loss promotes anyway).\n"
+            f"The guard's run does not wait while {to.environment} receives nothing: nothing more can arrive.",
             _catch_up,
             _fences_first,
         ),
@@ -112,6 +117,21 @@ class _Run:
     evidence_timeout: float | None = None
     confirmed: bool = False  # the operator agreed to this run's changes (fencing included)
 
+    @property
+    def unattended(self) -> bool:
+        """The standby site's guard runs it (evidence_timeout set): its decision rests on the witness rules, it
+        is answered at once, and every second before the promotion counts against fence_after + 15 s."""
+        return self.evidence_timeout is not None
+
+    @property
+    def api_window(self) -> float:
+        """How long the old site's API is retried, and its lock watched. Unattended: two tries a second apart
+        (the rules decided already; this read only picks fence-first or promote-then-fence, and the old site's
+        own guard fenced it by fence_after either way)."""
+        if self.evidence_timeout is None:
+            return self.timeout
+        return min(self.evidence_timeout, UNATTENDED_API_WINDOW)
+
 
 def run(
     pair: Pair, *, confirm: Callable[[str], None], timeout: float = 60, accept_data_loss: bool = False,
@@ -140,7 +160,7 @@ def _leads_now(run: _Run) -> bool:
 
 def _check(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
-    evidence = observe(pair, run.evidence_timeout or run.timeout)
+    evidence = observe(pair, run.api_window)
     log_evidence(pair, evidence)
     decision, why = evidence.decide(run.old_site_down)
     run.decision, run.result.decision = decision, decision
@@ -165,7 +185,8 @@ def _check(run: _Run) -> None:
                     if decision == "fence-after" else f"Fail over to {to.environment} ({why})?")
         run.confirm(question)
         run.confirmed = True
-        evidence = recheck(pair, evidence, decision, why, run.evidence_timeout or run.timeout, run.old_site_down)
+        if not run.unattended:  # nobody was asked, no time passed: a re-read would only delay the promotion
+            evidence = recheck(pair, evidence, decision, why, run.timeout, run.old_site_down)
     run.target_state.set(evidence.target)
     if evidence.old is not None:
         run.old_state.set(evidence.old)
@@ -182,41 +203,8 @@ def _fence(run: _Run) -> None:
 def _catch_up(run: _Run) -> None:
     pair, to, old, log = run.pair, run.pair.to, run.pair.other, run.pair.log
     old_state = run.old_state.get()
-    final = final_position(old_state)
-    blocker: str | None = None
-    if final is None and not old_state.members:
-        log(f"   {old.environment} has no Pods and its lock records no position: nothing of it can be replayed")
-    else:
-        # Members that crashed report less than they hold while they replay their own WAL: the position counts
-        # only once it stopped moving over Patroni loops (rules.Settling). Pods that report nothing yet are
-        # "not caught up": they come back with data nobody has seen.
-        settling, first = Settling(), final
-        settling.observe(old_state)
-        seen: list[str | None] = [None]
-        gap: list[int | None] = [None]
-
-        def caught_up() -> bool:
-            target_state, now = pair.read_both()
-            best = settling.observe(now) or first
-            if best is None:
-                seen[0] = f"no member of {old.environment} has reported a position yet"
-                return False
-            seen[0], gap[0] = gate_blocker(target_state, best), replay_gap(target_state, best)
-            if seen[0] is None and not settling.settled(now):
-                waiting = Settling.unreported(now)
-                seen[0] = (f"{', '.join(waiting)} of {old.environment} not reported since restarting" if waiting
-                           else f"{old.environment}'s position {lsn_text(best.lsn)} has not settled yet")
-            return seen[0] is None
-
-        # A member whose Pod remains comes back (the kubelet restarts it): wait for it up to the timeout. Only a
-        # site without Pods has nothing more to say.
-        try:
-            pair.wait(f"{to.environment} to replay what {old.environment} holds", caught_up,
-                      (run.evidence_timeout or run.timeout) if old_state.members else 2.0, gap=lambda: gap[0])
-        except WaitTimedOut:
-            # Only a wait that ran out is "not caught up"; a failed read propagates and stops the failover.
-            blocker = seen[0] or f"{to.environment} did not reach {old.environment}'s position in time"
-        final = settling.best or final
+    wait_for = (run.evidence_timeout or run.timeout) if old_state.members else 2.0
+    final, blocker = catch_up(pair, old_state, run.target_state.get(), wait_for=wait_for, unattended=run.unattended)
     if blocker is not None:
         if not run.accept_data_loss:
             raise RolegenError(
@@ -256,8 +244,11 @@ def _promote(run: _Run) -> None:
     pair, to = run.pair, run.pair.to
     target_state = run.target_state.get()
     lead = holder(target_state)
+    # Unattended with the old site's API silent: its fence record is not read again now (a silent API costs a
+    # request timeout); the fence written once it answers names this promotion (fence_after).
     pair.record_promotion(target_state, timeline_before=lead.timeline if lead else None,
-                          fenced_first=run.decision == "fence-first", old_timeline=run.old_timeline)
+                          fenced_first=run.decision == "fence-first", old_timeline=run.old_timeline,
+                          link=not (run.unattended and run.decision == "promote-unreachable"))
     pair.write_role(to, "leader", target_state)
     pair.mark("promote_written")
     pair.wait(f"{to.environment} to report leader", lambda: _leads(pair), run.timeout)
