@@ -5,7 +5,7 @@ kubeconfigs), so `stop()` followed by `start()` brings the same cluster back wit
 takes a site down and restores it). The API server serves TLS on a free loopback port, authenticates
 client certificates (the lab's kubeconfig carries an admin certificate) and ServiceAccount tokens, and
 authorizes with Node,RBAC; the controller manager runs only the controllers a StatefulSet of Patroni
-members needs, each with its own ServiceAccount credentials (as kubeadm sets it up).
+members and the chart's Deployments need, each with its own ServiceAccount credentials (as kubeadm sets it up).
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ CONTROLLERS = (
     "persistentvolume-protection-controller", "serviceaccount-controller", "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller", "disruption-controller", "namespace-controller",
     "clusterrole-aggregation-controller",
+    # The chart's Deployments (the standby guard): the real Deployment and ReplicaSet controllers make its Pod.
+    "deployment-controller", "replicaset-controller",
 )
 
 
