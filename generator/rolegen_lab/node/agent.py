@@ -10,12 +10,12 @@ Reported: phase, Pod IP (podstatus.py), conditions with Ready from the container
 probed at most every second), containerStatuses with restartCount. restartPolicy Always: a process that
 exits (or is killed) starts again, with a back-off when it keeps crashing, unless its ordinal is held (a lab
 fault: `held`, kept down until released; reported terminated meanwhile). Graceful deletion: SIGTERM, up
-to the grace period, SIGKILL, then the Pod is deleted with grace 0. Not done: liveness probes, images.
+to the grace period, SIGKILL, then the Pod is deleted with grace 0. Not done: liveness probes, images. Other
+Pods, by label: the lab's app (apps.py) and the standby guard (guardpods.py), one process each (processpods.py).
 """
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +29,10 @@ from rolegen.errors import RolegenError
 from rolegen_lab.controlplane.apiclient import ApiError, KubeApi
 from rolegen_lab.controlplane.serviceaccount import pod_credentials
 from rolegen_lab.node.apps import AppPods
+from rolegen_lab.node.guardpods import GuardPods
 from rolegen_lab.node.members import LabMember, remap_paths, resolve_env, secret_volume
 from rolegen_lab.node.podstatus import ContainerState, comparable, node, node_status, now, pod_status
+from rolegen_lab.node.processpods import secrets_of
 from rolegen_lab.node.provisioner import Provisioner
 from rolegen_lab.node.runtime import MemberRuntime
 
@@ -71,8 +73,11 @@ class NodeAgent:
         self._stop, self._paused = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._workers: list[threading.Thread] = []
-        # Application Pods (labelled rolegen-lab/app: the lab's HTTP app, a dependent): run apart from the members.
+        # Application Pods (labelled rolegen-lab/app: the lab's HTTP app, a dependent) and the standby guard's Pod
+        # (the chart's, app.kubernetes.io/component standby-guard): run apart from the members.
         self.apps = AppPods(site, site_index, api, root, self._secrets)
+        self.guards = GuardPods(site, site_index, api, root, runtime, api_port, self._secrets)
+        self.others = (self.apps, self.guards)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,7 +104,8 @@ class NodeAgent:
             self._thread.join(timeout=15)
         for worker in self._workers:
             worker.join(timeout=60)
-        self.apps.stop_all()
+        for others in self.others:
+            others.stop_all()
         with self.lock, ThreadPoolExecutor(max_workers=max(len(self.members), 1)) as pool:
             # All at once: each Patroni's shutdown (checkpoint, then exit) takes seconds, and nothing orders them.
             for stopping in [pool.submit(member.stop) for member in self.members.values()]:
@@ -139,15 +145,18 @@ class NodeAgent:
             if spec["nodeName"] != self.node_name:
                 continue
             seen.add(meta["uid"])
-            if AppPods.owns(pod):
-                self.apps.sync(pod)
+            others = next((o for o in self.others if o.owns(pod)), None)
+            if others is not None:
+                others.sync(pod)
+            if others is not None or not meta["name"].rsplit("-", 1)[-1].isdigit():  # a Pod of no kind it runs
                 continue
             if meta.get("deletionTimestamp"):
                 self._terminate(pod)
             else:
                 with self.lock:
                     self._sync(pod)
-        self.apps.forget_missing(seen)
+        for others in self.others:
+            others.forget_missing(seen)
         with self.lock:
             gone = [run for uid, run in self.pods.items() if uid not in seen and not run.terminating]
         for run in gone:  # removed without a graceful deletion (grace 0): the process goes too
@@ -251,7 +260,7 @@ class NodeAgent:
         if "patroni.yml" not in files:
             raise RolegenError(f"lab site {self.site}: Pod {member.name} mounts no ConfigMap with patroni.yml")
         static = yaml.safe_load(files["patroni.yml"])
-        member.data_dir = self._on_volume(str(static.get("postgresql", {}).get("data_dir", "")), mounts)
+        member.data_dir = self.provisioner.on_volume(str(static.get("postgresql", {}).get("data_dir", "")), mounts)
         env = remap_paths(resolve_env(container.get("env", []), member.name, secrets), secret_mounts)
         wrap, kubeconfig, extra, context = pod_credentials(
             self.api, pod, self.root / self.site / "pods" / member.name, self.runtime, self.api_port
@@ -260,24 +269,8 @@ class NodeAgent:
         member.start(config, {**env, **extra}, kubeconfig, container.get("command"), wrap)
         return True
 
-    def _on_volume(self, data_dir: str, mounts: dict[str, Path]) -> Path | None:
-        for mount_path, directory in mounts.items():
-            prefix = mount_path.rstrip("/") + "/"
-            if data_dir.startswith(prefix):
-                path = directory
-                for part in Path(data_dir.removeprefix(prefix)).parts[:-1]:
-                    path = path / part
-                    path.mkdir(mode=0o700, exist_ok=True)
-                    self.runtime.own(path)
-                return path / Path(data_dir).name
-        return None
-
     def _secrets(self) -> dict[str, dict[str, str]]:
-        return {
-            s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
-            for s in self.api.list("secrets")
-            if s.get("type") != "helm.sh/release.v1"
-        }
+        return secrets_of(self.api)
 
     # -- stopping a Pod -------------------------------------------------------------------------------------
     def _terminate(self, pod: dict[str, Any]) -> None:

@@ -24,6 +24,20 @@ class Provisioner:
     def path_of(self, pv_name: str) -> Path:
         return self.root / "volumes" / pv_name
 
+    def on_volume(self, data_dir: str, mounts: dict[str, Path]) -> Path | None:
+        """Where `data_dir` (a path in the container) is on the volumes mounted at `mounts`, its parents made
+        (owned by the member user); None: on none of them."""
+        for mount_path, directory in mounts.items():
+            prefix = mount_path.rstrip("/") + "/"
+            if data_dir.startswith(prefix):
+                path = directory
+                for part in Path(data_dir.removeprefix(prefix)).parts[:-1]:
+                    path = path / part
+                    path.mkdir(mode=0o700, exist_ok=True)
+                    self.runtime.own(path)
+                return path / Path(data_dir).name
+        return None
+
     def reconcile(self) -> None:
         """Release before provisioning, so a claim deleted and re-created meanwhile starts empty."""
         pvs = self.api.request("GET", "/api/v1/persistentvolumes")["items"]
