@@ -35,12 +35,16 @@ def lab_up(
     sync: Annotated[bool, typer.Option("--sync", help="Automatic failover with witness replication sync (implies "
                                        "--automatic): the standby's release is renamed so member names differ.")]
     = False,
+    guard_pods: Annotated[bool, typer.Option("--guard-pods", help="With --automatic: each site's standby guard runs "
+                                             "as the chart's Deployment (its Pod, ServiceAccount and Role), not as "
+                                             "a process.")] = False,
 ) -> None:
     """Bring up both sites from the environments and print how to reach them."""
     from rolegen_lab.control import client as lab_cmd
 
     console.show(console.run(lambda: lab_cmd.up(directory, root or lab_cmd.default_root(), k8s_bin=k8s_bin,
-                                                witness=witness, automatic=automatic, sync=sync)))
+                                                witness=witness, automatic=automatic, sync=sync,
+                                                guard_pods=guard_pods)))
 
 
 @lab_app.command("build")

@@ -26,6 +26,7 @@ _AUTOMATIC = "rolegen lab down, then rolegen lab up --automatic"
 
 class GuardFaults:
     guards: StandbyGuards | None
+    guard_pods: bool = False  # the standby guards run as the chart's Pods (no clock shim there)
     env_dir: Path
     kubeconfig_direct: Path
 
@@ -40,6 +41,9 @@ class GuardFaults:
         """`site`'s standby guard reads its wall clock `seconds` off from now on (0: true again); its monotonic
         clock is untouched, as a real skew leaves it."""
         self.site(site)
+        if self.guard_pods:
+            raise RolegenError("the standby guards run as the chart's Pods, which the lab's clock shim does not reach",
+                               hint="rolegen lab down, then rolegen lab up --automatic (without --guard-pods)")
         if self.guards is None:
             raise RolegenError("the lab runs no standby guards", hint=_AUTOMATIC)
         self.guards.skew(site, seconds)

@@ -35,7 +35,7 @@ from rolegen.offline.generated import regenerate
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.offline.workspace import load_workspace
 from rolegen.package_data import chart_dir
-from rolegen_lab import witness_guards
+from rolegen_lab import witness_guard_pods, witness_guards
 from rolegen_lab.controlplane import k8sbin
 from rolegen_lab.controlplane.pki import tls_secrets
 from rolegen_lab.controlplane.witness import OPERATOR, WitnessSite
@@ -68,10 +68,13 @@ class Lab(LabFaults):
         self, root: Path, env_dir: Path, runtime: MemberRuntime | None = None, k8s_bin: Path | None = None,
         timings: dict[str, int] | None = LAB_TIMINGS,
         overrides: dict[str, Any] | None = None, witness: bool = False, automatic: bool = False,
-        replication: str = "async",
+        replication: str = "async", standby_guards: str = "process",
     ) -> None:
         """`timings`: the Patroni timings the lab overrides in the specs; None keeps the specs' own (what
-        production runs: bench/switchover.py --timings spec)."""
+        production runs: bench/switchover.py --timings spec). `standby_guards` (automatic failover): `process`, a
+        `rolegen guard` process per site (witness_guards), or `pod`, the chart's Deployment (witness_guard_pods)."""
+        if standby_guards not in ("process", "pod"):
+            raise RolegenError(f"standby guards as {standby_guards!r}: expected process or pod")
         self.root = root
         self.timings = timings
         self.overrides = overrides or {}
@@ -84,7 +87,8 @@ class Lab(LabFaults):
         self.with_witness = witness or automatic or replication == "sync"
         self.automatic = automatic or replication == "sync"  # witness guards in the members, standby guards
         self.replication = replication  # sync: cross-site synchronous commit (the standby's release renamed)
-        self.guards: StandbyGuards | None = None
+        self.guards: StandbyGuards | None = None  # the standby guards as processes (standby_guards="process")
+        self.guard_pods = self.automatic and standby_guards == "pod"  # ... or as the chart's Pods
         self.witness: WitnessSite | None = None  # the third site, when asked for (start_witness)
         self.baseline: str | None = None  # the site the source specs declare leader: the drills' baseline
         self.maintained: set[str] = set()  # sites put in Patroni maintenance mode by the lab (heal_all resumes)
@@ -121,6 +125,8 @@ class Lab(LabFaults):
             data["patroni"]["dynamic"].update(self.timings or {})
             if guard_port is not None:
                 witness_guards.adapt(data, hosts[data["peer"]["environment"]], guard_port, self.replication)
+                if self.guard_pods:
+                    data["witness"]["guard"] = witness_guard_pods.spec_guard(guard_port)
             _merge(data, self.overrides)
             if (data.get("tls") or {}).get("mode") != "disabled":
                 data["tls"] = {**(data.get("tls") or {}), "server_names": list(self.tls_names(data, hosts[name]))}
@@ -165,6 +171,8 @@ class Lab(LabFaults):
             if self.automatic and self.witness is not None:
                 site.create_secret(witness_guards.SECRET, witness_guards.secret_data(self.witness, name))
         self._write_kubeconfig()
+        if self.guard_pods and self.witness is not None:
+            witness_guard_pods.install(self.sites, self.env_dir, self.kubeconfig_direct, self.witness)
         # Leader first: a standby cluster needs something to clone from.
         order = sorted(specs, key=lambda n: specs[n].role != "leader")
         for name in order:
@@ -172,9 +180,11 @@ class Lab(LabFaults):
             self.sites[name].start_controller()
         for name in order:
             self.wait_role(name, specs[name].role, timeout)
-        if self.automatic and self.witness is not None:
+        if self.automatic and self.witness is not None and not self.guard_pods:
             self.guards = witness_guards.StandbyGuards(self.root, self.env_dir)
             self.guards.start(self.sites, self.kubeconfig_direct, self.witness)
+        for site in self.sites.values() if self.guard_pods else ():
+            site.wait(lambda s=site: s.agent.guards.endpoint() is not None, timeout, "the standby guard's Pod Ready")
         self._write_state()
 
     @staticmethod
@@ -299,6 +309,7 @@ class Lab(LabFaults):
         return {
             **({"witness": self.witness.describe()} if self.witness is not None else {}),
             "automatic": self.automatic,
+            **({"standby_guards": "pod" if self.guard_pods else "process"} if self.automatic else {}),
             "replication": self.replication,
             "kubeconfig": str(self.kubeconfig),
             "kubeconfig_direct": str(self.kubeconfig_direct),
@@ -328,7 +339,8 @@ class Lab(LabFaults):
             for m in site.members.values():
                 data["sites"][name]["members"][m.name]["log"] = str(m.directory / "patroni.log")
         data["faults"] = self.faults()
-        data["guards"] = self.guards.running() if self.guards is not None else {}
+        data["guards"] = (self.guards.running() if self.guards is not None else
+                          witness_guard_pods.running(self.sites) if self.guard_pods else {})
         return data
 
     # -- teardown --------------------------------------------------------------------------------------------
@@ -336,6 +348,8 @@ class Lab(LabFaults):
         """Every site at once (their members and control planes are independent); waits for every process."""
         if self.guards is not None:  # first: a guard must not fail over while the sites stop
             self.guards.stop()
+        for site in self.sites.values() if self.guard_pods else ():
+            site.agent.guards.hold()
         closes = [site.close for site in self.sites.values()] + ([self.witness.close] if self.witness else [])
         with ThreadPoolExecutor(max_workers=max(len(closes), 1)) as pool:
             for closing in [pool.submit(close) for close in closes]:

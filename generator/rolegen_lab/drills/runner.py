@@ -125,9 +125,24 @@ class Drill(RolegenRuns):
     def check_guards(self) -> None:
         """On a lab with automatic failover, every standby guard still runs: one that exited disarmed it."""
         exited = sorted(s for s, up in (self.control.request("info").get("guards") or {}).items() if not up)
+        logs = "<site>/pods/<pod>/guard.log" if self.ep.info.get("standby_guards") == "pod" else "guards/<site>.log"
         if exited:
             self.report.problems.append(f"the standby guard of {', '.join(exited)} exited (automatic failover "
-                                        f"disarmed): see {self.ep.info.get('root')}/guards/<site>.log")
+                                        f"disarmed): see {self.ep.info.get('root')}/{logs}")
+
+    def record_guard_roles(self, to: str) -> None:
+        """With the standby guards as the chart's Pods, a failover a guard ran recorded the new roles in its Pod's
+        copy of the specs only: before a failback to `to`, the operator records them in theirs (`rolegen render
+        --role`, as docs/witness.md says), when the specs still declare `to` leader while its peer leads."""
+        if self.ep.info.get("standby_guards") != "pod" or self.declared().get(to) != "leader":
+            return
+        peer = next(s for s in self.ep.sites if s != to)
+        if self.api_view(peer).live_role != "leader":
+            return
+        self.event(f"{peer} leads while the specs declare {to} leader: the guard Pod's failover recorded the roles "
+                   "in its own copy; the operator records them")
+        self.render_step(Render(to, "standby-leader"))
+        self.render_step(Render(peer, "leader"))
 
     def cast(self) -> Cast:
         """Who plays the scenario's roles: `self.leader` (or the site the lab's specs declare leader) and its peer."""
@@ -188,6 +203,7 @@ class Drill(RolegenRuns):
                 self.event(f"following the hint: rolegen {command[0]} --to {command[1]}")
                 self.rolegen_step(Rolegen(command[0], command[1], expect="safe"))  # type: ignore[arg-type]
         elif isinstance(step, Return):
+            self.record_guard_roles(step.to)
             if self.declared().get(step.to) == "leader":
                 self.event(f"the specs still declare {step.to} leader: no failback to run")
             else:
