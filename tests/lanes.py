@@ -40,6 +40,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_nodeagent.py": 62,
     "tests/lab/test_proxy.py": 13,
     "tests/lab/test_real_apiserver.py": 63,
+    "tests/lab/test_standby_guard_pod.py": 125,  # its own lab with guard Pods, two drills (measured here: 121 s)
     "tests/lab/test_switchover.py": 103,
     "tests/lab/test_tls.py": 11,
     "tests/lab/test_wheel_install.py": 86,
@@ -83,6 +84,7 @@ def unit_key(nodeid: str) -> str:
 OWN_PROCESSES = ("tests/lab/test_app_switchover.py",  # a lab of its own, its specs declaring the app
                  "tests/lab/test_controlplane.py", "tests/lab/test_lab_cli.py", "tests/lab/test_nodeagent.py",
                  "tests/lab/test_proxy.py", "tests/lab/test_wheel_install.py",
+                 "tests/lab/test_standby_guard_pod.py",  # a lab of its own, with automatic failover (guard Pods)
                  "tests/lab/test_witness_matrix.py")  # a lab of its own, with automatic failover
 LAB_LANES = 2  # lanes for the shared labs when there are lanes to spare for the rest (three or more)
 

@@ -38,15 +38,16 @@ class Matrix:
     """The module's lab with automatic failover (`replication` sync: `lab up --sync`); `report(shape)` runs a
     shape once (from the baseline) and caches its report."""
 
-    def __init__(self, replication: str = "async") -> None:
-        self.replication = replication
+    def __init__(self, replication: str = "async", standby_guards: str = "process") -> None:
+        self.replication, self.standby_guards = replication, standby_guards
         self.runtime = member_runtime()
         self.root = self.runtime.workdir()  # members (uid 65534) cannot traverse pytest's 0700 tmp dirs
         self.lab: Lab | None = None
         self.reports: dict[str, Report] = {}
 
     def start(self) -> Lab:
-        self.lab = Lab(self.root, REPO / "environments", self.runtime, automatic=True, replication=self.replication)
+        self.lab = Lab(self.root, REPO / "environments", self.runtime, automatic=True, replication=self.replication,
+                       standby_guards=self.standby_guards)
         self.lab.up(timeout=180)
         return self.lab
 
@@ -69,10 +70,10 @@ class Matrix:
         return left
 
 
-def lab_matrix(replication: str = "async") -> Iterator[Matrix]:
+def lab_matrix(replication: str = "async", standby_guards: str = "process") -> Iterator[Matrix]:
     """A module's Matrix: its lab, the PATH and kube cache it needs, every process stopped at the end."""
     env = pytest.MonkeyPatch()
-    matrix = Matrix(replication)
+    matrix = Matrix(replication, standby_guards)
     env.setenv("KUBECACHEDIR", str(matrix.root / "kube-cache"))
     env.setenv("PATH", f"{k8sbin.find().directory}{os.pathsep}{os.environ['PATH']}")
     try:
