@@ -61,7 +61,7 @@ def test_automatic_mode_needs_its_secret_and_lag_limit_and_says_what_is_partial(
     assert result.exit_code == 0, result.output
     assert ("warning: environments/gold.yaml::$.witness.mode: automatic failover is partial (docs/witness.md, "
             "\"Not built yet\"): the lab drills of its partition matrix have not run ten times each yet; the standby "
-            "guard's Pod has run no drill yet") in result.stderr
+            "guard's Pod has run drills on the lab only, in no real cluster") in result.stderr
     assert "move the witness Lease" not in result.stderr  # switchover, failover and failback move it
     assert ("warning: environments/golddr.yaml::$.witness.peer_guard: not set: this site's leader guard holds only "
             "the witness Lease") in result.stderr

@@ -3,8 +3,8 @@ HTTP app (rolegen_lab.app, run by the node agent: rolegen_lab.node.apps), two in
 none at the standby one, declared in the lab's copies of the specs (OVERRIDES) so that the role verbs quiesce it
 and bring it up, and created once the lab is up (deploy_all).
 
-A StatefulSet rather than a Deployment: the lab's controller manager runs the controllers the members need, and
-the StatefulSet controller is one of them. `podManagementPolicy: Parallel`, as a stateless app would have it.
+A StatefulSet rather than a Deployment (both controllers run in the lab now; the StatefulSet came first, when the
+lab ran only the members' controllers). `podManagementPolicy: Parallel`, as a stateless app would have it.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ def spec_problems(spec: Spec) -> list[Problem]:
             "(set the peer's `rolegen guard` address through the tunnel)"), "warning"))
     problems.append(Problem(src, "$.witness.mode", (
         "automatic failover is partial (docs/witness.md, \"Not built yet\"): the lab drills of its partition matrix "
-        "have not run ten times each yet; the standby guard's Pod has run no drill yet"), "warning"))
+        "have not run ten times each yet; the standby guard's Pod has run drills on the lab only, in no real "
+        "cluster"), "warning"))
     return problems
 
 
