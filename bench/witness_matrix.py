@@ -5,7 +5,7 @@ max: the bound is fence_after + 15 s) and the acknowledged writes lost inside th
 bound: what the leader acknowledged before its stall); for the others, the writes lost (must be 0) and the
 longest write gap (no outage).
 
-With `--timers production` the lab's specs get the chart's default timers (fence_after 30 s, margin 10 s,
+With `--timers production` the lab's specs get the chart's default timers (fence_after 30 s, margin 5 s,
 renew_every 5 s, request_timeout 4 s) instead of the lab's quarter-size ones, and the failover shapes are
 judged against fence_after + 15 = 45 s: what a site loss costs with the defaults. Only the shapes that fail over
 run by default then (the others write for the lab timers' promote_after, not the defaults').

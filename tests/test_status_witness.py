@@ -108,7 +108,7 @@ def test_manual_mode_shows_the_lease_as_read_and_never_arms(live: dict[str, Any]
                              "published_lsn_text": "0/5000060", "renew_time": RENEWED, "transitions": 2}
     assert (data["mode"], data["replication"], data["armed"], data["read"], data["declared_leader"]) == \
         ("manual", "async", False, True, "gold")
-    assert data["timers"] == {"fence_after": 30, "margin": 10, "renew_every": 5, "request_timeout": 4}
+    assert data["timers"] == {"fence_after": 30, "margin": 5, "renew_every": 5, "request_timeout": 4}
 
 
 def test_manual_mode_shows_a_failed_read_as_one_and_stays_healthy(live: dict[str, Any],  # noqa: F811
