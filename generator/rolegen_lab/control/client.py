@@ -169,10 +169,11 @@ def down(root: Path, timeout: float = 60) -> bool:
 
 
 def leftover_pids(root: Path) -> list[int]:
-    """Processes whose command line mentions the lab root (members, postgres children, the daemon)."""
-    found = []
+    """Processes whose command line mentions the lab root (members, postgres children, the daemon), but for this
+    process and its ancestors: `timeout 60 rolegen lab down --root X` names the root too, and was killed by it."""
+    found, mine = [], _ancestry()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in mine:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -181,6 +182,18 @@ def leftover_pids(root: Path) -> list[int]:
         if str(root) in cmdline:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def _ancestry() -> set[int]:
+    """This process and every parent up to init."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
 
 
 def status(root: Path) -> LabState:
