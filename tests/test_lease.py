@@ -276,3 +276,25 @@ def test_an_optional_site_silent_when_the_run_began_is_not_asked_again_before_th
         assert objects["golddr"].lease is not None  # the target's lease is held, naming the site it could not lease
     finally:
         lease.release()
+
+
+def test_a_deferred_site_is_not_asked_until_a_write_to_it_and_then_its_lease_is_taken(specs: list[Spec]) -> None:
+    """The standby's guard defers the old site: a lost site whose route drops packets costs nothing before the
+    promotion, and a fence written to a site that answers still needs its lease first."""
+    objects: dict[str, Records] = {}
+    gold, golddr = specs
+    lines: list[str] = []
+    lease = Lease([MemoryStore(golddr, objects), MemoryStore(gold, objects)], Holder("failover --to golddr"),
+                  log=lines.append, optional=frozenset({"gold"}))
+    lease.defer("gold")
+    lease.observe()
+    lease.acquire()
+    try:
+        assert "gold" not in objects and lease.missing == {"gold"}
+        lease.check("gold")  # before the fence write
+        assert objects["gold"].lease is not None and lease.missing == set()
+        assert "   gold: lease taken" in lines
+    finally:
+        lease.release()
+    with pytest.raises(ValueError, match="only an optional site"):
+        lease_for(specs, {}, Holder("switchover --to golddr")).defer("gold")

@@ -75,7 +75,7 @@ class Lease:
     missing: set[str] = field(default_factory=set)
     _held: dict[str, _Held] = field(default_factory=dict)
     _seen: dict[str, int] = field(default_factory=dict)
-    _silent: set[str] = field(default_factory=set)  # optional sites whose API did not answer `observe`
+    _silent: set[str] = field(default_factory=set)  # optional sites not answering `observe`, or deferred
     _acquired: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -89,6 +89,8 @@ class Lease:
         """Before the operator is asked: refuse now if another run holds the lease; remember each site's token."""
         for store in self._ordered():
             env = store.spec.environment
+            if env in self._silent:  # deferred: asked only before a write to it (_take_late)
+                continue
             try:
                 lease = store.read().lease
             except ClusterUnreachable:
@@ -100,6 +102,15 @@ class Lease:
                 continue
             self._refuse(env, lease, verdict(lease, self.me, datetime.now(UTC)))
             self._seen[env] = token_of(lease)
+
+    def defer(self, env: str) -> None:
+        """Do not ask optional site `env` now: its lease is taken only before a write to it. The standby site's
+        guard defers the old site (a lost one may drop packets: each question costs a request timeout of its
+        failover's budget); the target's lease, always asked, already keeps a second role change out."""
+        if env not in self.optional:
+            raise ValueError(f"only an optional site is deferred, not {env}")
+        self._silent.add(env)
+        self.log(f"   {env}: its lease is taken before the first write to it, not now")
 
     def _refuse(self, env: str, lease: dict[str, Any] | None, state: Verdict) -> None:
         if state == "held" or (state == "expired" and not self.force):
@@ -119,8 +130,8 @@ class Lease:
             for store in self._ordered():
                 env = store.spec.environment
                 try:
-                    if env in self._silent:  # a moment ago: asking again costs a request timeout before any write
-                        raise ClusterUnreachable(f"{env}'s API did not answer when the run began")
+                    if env in self._silent:  # silent a moment ago, or deferred: asked before a write to it only
+                        raise ClusterUnreachable(f"{env}'s lease is taken before a write to it")
                     self._take(store)
                 except ClusterUnreachable:
                     if env not in self.optional:
@@ -241,7 +252,7 @@ class Lease:
             raise LeaseHeld(f"refusing to write to {env}: its role-change lease could not be taken (its API does "
                             "not answer)", hint=f"re-run the same command once {env}'s API answers") from None
         self.missing.discard(env)
-        self.log(f"   {env}: lease taken (its API answers again)")
+        self.log(f"   {env}: lease taken")
 
     def release(self) -> None:
         self._stop.set()

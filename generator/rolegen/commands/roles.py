@@ -24,7 +24,6 @@ from rolegen.results import text_lines
 
 Outcome = SwitchoverResult | FailoverResult | FailbackResult | ReseedResult
 T = TypeVar("T", SwitchoverResult, FailoverResult, FailbackResult, ReseedResult)
-UNATTENDED_REQUEST_TIMEOUT = 4.0  # seconds: the chart's default request_timeout, the floor of the guard's bound
 
 
 @dataclass(frozen=True)
@@ -80,16 +79,20 @@ def _confirm(ask: Callable[[str], bool], pair: Pair) -> Callable[[str], None]:
 
 def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
-    if opts.evidence_timeout is not None:
+    unattended = opts.evidence_timeout is not None and verb == "failover"
+    if unattended:
         # The guard's failover: a silent old site (lost, its route dropping packets) answers nothing within
-        # kubectl's default 20 s, each time the steps ask it before the promotion. Its requests are bounded.
+        # kubectl's default 20 s, each time the steps ask it before the promotion. Its requests are bounded by
+        # the guards' request timeout, and its role-change lease is not asked before a write to it.
         other = pair.other.environment
-        pair.clusters[other] = pair.clusters[other].brief(max(UNATTENDED_REQUEST_TIMEOUT, opts.evidence_timeout))
+        pair.clusters[other] = pair.clusters[other].brief(opts.evidence_timeout or 0)
     # Its Events on both sites, and its history record on both once it ends, refused or not (rolegen history).
     journal = pair.journal = Journal.begin(pair, verb, pair.log)
     lease = pair.role_lease(f"{verb} --to {opts.to}", force=opts.force, log=pair.log,
                             other_may_be_gone=verb == "failover")
     try:
+        if unattended:
+            lease.defer(pair.other.environment)
         lease.observe()  # a run that could not take the lease fails now, before anyone is asked
         with lease.held(lazy=True):
             pair.lease = lease
