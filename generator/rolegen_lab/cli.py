@@ -146,9 +146,15 @@ def lab_heal(site: OptionalSiteArg = None, *, root: LabRootOption = None) -> Non
 
 
 @lab_app.command("lose")
-def lab_lose(site: SiteArg, *, root: LabRootOption = None) -> None:
+def lab_lose(
+    site: SiteArg,
+    *,
+    dark: Annotated[bool, typer.Option("--dark", help="The route to its API drops packets: requests time out "
+                                       "(a data centre gone dark behind a VPN) instead of being refused.")] = False,
+    root: LabRootOption = None,
+) -> None:
     """Site loss: members killed and kept down, its API server stopped, tunnel and master cut."""
-    _fault("lose", root, site)
+    _fault("lose", root, site, dark=dark)
 
 
 @lab_app.command("restore")

@@ -161,9 +161,10 @@ class LabFaults(OperatorFaults, GuardFaults):
             s.tunnel.heal()
         return [s.env for s in chosen]
 
-    def lose(self, site: str) -> str:
-        """Site loss: every member SIGKILLed and kept down, the API server stopped, tunnel and master cut."""
-        self.site(site).fail()
+    def lose(self, site: str, dark: bool = False) -> str:
+        """Site loss: every member SIGKILLed and kept down, the API server stopped, tunnel and master cut; with
+        `dark` the route to its API drops packets (requests time out) instead of refusing them."""
+        self.site(site).fail(dark)
         return site
 
     def restore(self, site: str, api_only: bool = False, tunnel_after: float = 0) -> str:

@@ -147,9 +147,10 @@ class LabSite(SiteFaults):
         self.api.close()
 
     # -- failure injection ---------------------------------------------------------------------------------
-    def fail(self) -> None:
+    def fail(self, dark: bool = False) -> None:
         """The whole site goes dark: members (and the standby guard's Pod) SIGKILLed and held down, control plane
-        (etcd, API server, controllers) down, `<release>-master` and tunnel cut."""
+        (etcd, API server, controllers) down, `<release>-master` and tunnel cut. `dark`: the route to its API
+        drops packets (connections hang) rather than refusing them."""
         self._dark.set()
         self.agent.pause()
         with self._lock:
@@ -165,7 +166,7 @@ class LabSite(SiteFaults):
         self.proxy.partition()
         self.tunnel.partition()
         if self.api_proxy is not None:
-            self.api_proxy.set_upstream(False)
+            self.api_proxy.set_upstream(False, dark=dark)
         self.plane.stop()
         self.api_down = True
 

@@ -68,13 +68,18 @@ class StandbyGuards:
         self.root, self.env_dir = root / "guards", env_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def kubeconfig(self, site: str, direct: Path, witness: WitnessSite) -> Path:
-        """The lab's direct view of both sites, and the witness through `site`'s own route."""
+    def kubeconfig(self, site: str, direct: Path, witness: WitnessSite, sites: dict[str, LabSite]) -> Path:
+        """`site`'s own API directly (in-cluster), the peer's through the operator's route to it (the WAN: a lost
+        peer whose route drops packets answers nothing there, `lab api-slow`), the witness through `site`'s
+        own route."""
         config = yaml.safe_load(direct.read_text())
-        route = witness.route(site).url
+        servers = {CONTEXT: witness.route(site).url}
+        for name, peer in sites.items():
+            if name != site and peer.api_proxy is not None:
+                servers.update({c["name"]: peer.api_proxy.url for c in peer.kubeconfig_data()["clusters"]})
         for cluster in config["clusters"]:
-            if cluster["name"] == CONTEXT:
-                cluster["cluster"]["server"] = route
+            if cluster["name"] in servers:
+                cluster["cluster"]["server"] = servers[cluster["name"]]
         path = self.root / f"{site}.kubeconfig"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         path.chmod(0o600)
@@ -86,7 +91,7 @@ class StandbyGuards:
             port = reserve()
             command = [sys.executable, "-m", "rolegen", "guard", "--env", name, "--listen", f"127.0.0.1:{port}",
                        "--every", "0.5", "--timeout", "20", "-d", str(self.env_dir),
-                       "--kubeconfig", str(self.kubeconfig(name, direct, witness))]
+                       "--kubeconfig", str(self.kubeconfig(name, direct, witness, sites))]
             env = {**os.environ, "KUBECACHEDIR": str(self.root / f"kube-cache-{name}"),
                    **clock.skewable(self.clock_file(name))}
             with (self.root / f"{name}.log").open("ab") as log:

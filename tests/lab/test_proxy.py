@@ -286,6 +286,26 @@ def test_api_proxy_refuses_while_its_api_server_is_down_as_the_direct_route_did(
         proxy.close()
 
 
+def test_a_dark_route_to_a_down_api_accepts_and_never_answers_until_the_api_is_back(echo: Address) -> None:
+    """`lab lose --dark`: a data centre gone dark behind a route that drops packets. Its API's requests time out
+    (the standby guard's failover must not spend kubectl's 20 s on each), where a plain loss refuses them."""
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        proxy.set_upstream(False, dark=True)
+        stalled = socket.create_connection(proxy.address, timeout=0.5)  # accepted: not refused
+        stalled.sendall(b"hello")
+        with pytest.raises(TimeoutError):
+            stalled.recv(10)
+        proxy.set_upstream(True)  # the site is back: what was held fails, new connections get through
+        with pytest.raises(OSError):
+            if stalled.recv(10) == b"":
+                raise ConnectionResetError
+        stalled.close()
+        assert _roundtrip(proxy.address, b"back") == b"back"
+    finally:
+        proxy.close()
+
+
 # -- a returning site whose tunnel comes up after its members (LabFaults.restore(tunnel_after=S)) -----------------
 class StandInSite:
     """What LabFaults.restore touches of a LabSite: its tunnel proxy and its lost/restored state."""

@@ -36,7 +36,7 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "resume": (("site",), {"member": None}),
     "cut": ((), {"site": None, "direction": "both"}),
     "heal": ((), {"site": None}),
-    "lose": (("site",), {}),
+    "lose": (("site",), {"dark": False}),
     "restore": (("site",), {"api_only": False, "tunnel_after": 0}),
     "api_cut": (("site",), {}),
     "api_slow": (("site",), {}),

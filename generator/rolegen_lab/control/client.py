@@ -290,8 +290,9 @@ def _fault(root: Path, op: str, target: str | None, **args: Any) -> str:
         return f"{target}: standby guard's wall clock {off:+g} s off" if off else \
             f"{target}: standby guard's wall clock true again"
     if op == "lose":
-        connect(root).request(op, site=target)
-        return f"{target}: lost (members killed and kept down, API server stopped, tunnel and master cut)"
+        connect(root).request(op, site=target, **args)
+        route = "its API's route drops packets" if args.get("dark") else "API server stopped"
+        return f"{target}: lost (members killed and kept down, {route}, tunnel and master cut)"
     if op == "restore":
         connect(root).request(op, site=target, **args)
         if args.get("api_only"):

@@ -54,6 +54,15 @@ AUTOMATIC: dict[str, Scenario] = {s.name: s for s in (
         Fault("restore", {"site": LEADER}), Converge(STANDBY), Write(1.0),
         Return(LEADER), Converge(LEADER), Write(0.5)),
         FAILS_OVER, automatic=True),
+    Scenario("auto-site-loss-silent",
+             "{leader} lost behind a route that drops packets (its API accepts and never answers, as a data centre "
+             "gone dark behind a VPN): {standby}'s guard fails over on its own within the bound all the same; "
+             "{leader} restored; failback", (
+        Write(2.0), Fault("lose", {"site": LEADER, "dark": True}, mark="fault"),
+        Converge(STANDBY, follower=False, mark="promoted"), Write(1.5),
+        Fault("restore", {"site": LEADER}), Converge(STANDBY), Write(1.0),
+        Return(LEADER), Converge(LEADER), Write(0.5)),
+        FAILS_OVER, automatic=True),
     Scenario("auto-witness-down",
              "the witness lost: {leader} runs on {standby}'s promises; no failover, no write outage", (
         Write(1.5), Fault("witness_lose", mark="fault"), Write(QUIET), Converge(LEADER),

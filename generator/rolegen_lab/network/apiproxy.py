@@ -51,6 +51,7 @@ class ApiProxy(TunnelProxy):
         super().__init__(listen, lambda: upstream)
         self.mode, self.rate = "ok", 0.0
         self.upstream_up = True
+        self.dark = False  # the API server is down and the route drops packets: accepted, never answered
         self._tls, self._rng, self._upstream_tls = tls, rng or random.Random(), upstream_tls
         self._stalled: set[socket.socket] = set()
         self.failed = {"reset": 0, "503": 0}  # what `flaky` did, for tests and `lab status`
@@ -65,20 +66,27 @@ class ApiProxy(TunnelProxy):
         if mode == "flaky" and not 0 < rate <= 1:
             raise RolegenError(f"failure rate {rate} outside (0, 1]", hint="e.g. --rate 0.5")
         self.mode, self.rate = mode, rate if mode == "flaky" else 0.0
-        with self._lock:
-            stalled, self._stalled = self._stalled, set()
-        for sock in stalled:  # whatever was held in `slow` times out now, as it would have
-            _reset(sock)
+        self._release_stalled()
         self._relisten()
 
-    def set_upstream(self, up: bool) -> None:
+    def _release_stalled(self) -> None:
+        with self._lock:
+            stalled, self._stalled = self._stalled, set()
+        for sock in stalled:  # whatever was held in `slow` (or dark) times out now, as it would have
+            _reset(sock)
+
+    def set_upstream(self, up: bool, dark: bool = False) -> None:
         """The API server behind the proxy stopped (site loss) or runs again: while it is down the proxy refuses
-        connections too, as the operator's route to a stopped API server does."""
-        self.upstream_up = up
+        connections too, as the operator's route to a stopped API server does; `dark`: it accepts them and
+        answers nothing instead (a data centre gone dark behind a route that drops packets: each request times
+        out, where a refusal fails at once)."""
+        was_dark, self.upstream_up, self.dark = self.dark, up, dark and not up
+        if was_dark and not self.dark and self.mode != "slow":
+            self._release_stalled()
         self._relisten()
 
     def _relisten(self) -> None:
-        if self.mode == "cut" or not self.upstream_up:
+        if self.mode == "cut" or not (self.upstream_up or self.dark):
             self._stop_listening()
             self._drop_all()  # a dead route breaks open connections too
         else:
@@ -107,7 +115,7 @@ class ApiProxy(TunnelProxy):
             self._conns = self._conns | socks if opened else self._conns - socks
 
     def _handle(self, client: socket.socket) -> None:
-        if self.mode == "slow":
+        if self.mode == "slow" or self.dark:
             with self._lock:
                 self._stalled.add(client)  # accepted; nothing is ever read or answered
             return
