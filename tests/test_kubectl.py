@@ -94,3 +94,20 @@ def test_an_api_error_that_is_not_classified_still_names_the_next_command() -> N
     error = Cluster("ns", "gold")._error("Error from server (ServiceUnavailable): the server is currently unable",
                                          ("get", "configmap", "x"))
     assert type(error).__name__ == "ClusterError" and error.hint is not None and "rolegen status" in error.hint
+
+
+def test_a_brief_cluster_gives_up_on_a_silent_api_after_its_request_timeout_and_a_second(tmp_path: Path) -> None:
+    """A route that drops packets: kubectl retries discovery five times over (here: a client that never ends).
+    A brief client (the standby guard's failover, for the old site; Events) calls that unreachable after its
+    request timeout and a second, not after the caller's 60 s."""
+    fake = tmp_path / "kubectl"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    kubectl.use_client(str(fake))
+    try:
+        brief = kubectl.Cluster("f088b1-prod", "gold").brief(1.2)
+        assert (brief.request_timeout, brief.call_timeout) == (2, 3.0)
+        with pytest.raises(ClusterUnreachable, match="timed out talking to context gold"):
+            brief.get("configmap", "patroni-config")
+    finally:
+        kubectl.use_client(None)

@@ -253,7 +253,7 @@ def test_the_guards_failover_asks_the_old_site_nothing_before_a_write_and_bounds
     roles.run_failover(Path("environments"), opts, lambda _: True, log.append)
     assert seen["asked before the steps"] == []
     assert seen["old"]["key"] == seen["target"]["key"]  # taken before the write, by this run
-    assert gold.bounded == 4.0 and not hasattr(sites["golddr"], "bounded")
+    assert gold.bounded == 2.0 and not hasattr(sites["golddr"], "bounded")
     assert any("gold: its lease is taken before the first write to it, not now" in line for line in log)
 
 

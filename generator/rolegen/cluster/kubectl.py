@@ -120,6 +120,9 @@ class Cluster:
     cache_dir: Path | None = None  # kubectl discovery cache; tests keep it in their own directory
     # kubectl's --request-timeout, seconds. A witness guard counts on a few (rolegen.witness.rules).
     request_timeout: int = 20
+    # Seconds one kubectl call may take in all (None: its caller's timeout). A silent API (a route dropping
+    # packets) costs kubectl its discovery retries too, five request timeouts with a cold cache: `brief` bounds it.
+    call_timeout: float | None = None
 
     @property
     def name(self) -> str:
@@ -149,6 +152,8 @@ class Cluster:
         return data if isinstance(data, dict) else {}
 
     def _run(self, client: str, args: tuple[str, ...], stdin: str | None, timeout: float) -> str:
+        if self.call_timeout is not None:
+            timeout = min(timeout, self.call_timeout)
         cmd = [client]
         if self.kubeconfig:
             cmd += ["--kubeconfig", str(self.kubeconfig)]
@@ -232,9 +237,11 @@ class Cluster:
         self.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(obj, sort_keys=True))
 
     def brief(self, seconds: float) -> Cluster:
-        """This site's client with a request timeout of `seconds` at most: for best-effort writes (Events, the
-        role-change history) that must not hold up a run when the site does not answer."""
-        return replace(self, request_timeout=max(1, min(self.request_timeout, math.ceil(seconds))))
+        """This site's client with a request timeout of `seconds` at most, and each call a second more in all:
+        for best-effort writes (Events, the role-change history) that must not hold up a run when the site does
+        not answer, and for the old site of the standby guard's failover."""
+        request = max(1, min(self.request_timeout, math.ceil(seconds)))
+        return replace(self, request_timeout=request, call_timeout=request + 1.0)
 
     def create_event(self, event: dict[str, Any], seconds: float) -> None:
         """Create a core v1 Event (rolegen.cluster.events), within `seconds` or not at all."""

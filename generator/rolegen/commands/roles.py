@@ -24,6 +24,7 @@ from rolegen.results import text_lines
 
 Outcome = SwitchoverResult | FailoverResult | FailbackResult | ReseedResult
 T = TypeVar("T", SwitchoverResult, FailoverResult, FailbackResult, ReseedResult)
+OLD_SITE_REQUEST_TIMEOUT = 2.0  # seconds: the old site's requests in the standby guard's failover
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,11 @@ def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[
     unattended = opts.evidence_timeout is not None and verb == "failover"
     if unattended:
         # The guard's failover: a silent old site (lost, its route dropping packets) answers nothing within
-        # kubectl's default 20 s, each time the steps ask it before the promotion. Its requests are bounded by
-        # the guards' request timeout, and its role-change lease is not asked before a write to it.
+        # kubectl's default 20 s, each time the steps ask it before the promotion. Its calls are bounded (a
+        # healthy API answers in milliseconds; one that does not is "unreachable", and the rules decided
+        # already), and its role-change lease is not asked before a write to it.
         other = pair.other.environment
-        pair.clusters[other] = pair.clusters[other].brief(opts.evidence_timeout or 0)
+        pair.clusters[other] = pair.clusters[other].brief(min(opts.evidence_timeout or 0, OLD_SITE_REQUEST_TIMEOUT))
     # Its Events on both sites, and its history record on both once it ends, refused or not (rolegen history).
     journal = pair.journal = Journal.begin(pair, verb, pair.log)
     lease = pair.role_lease(f"{verb} --to {opts.to}", force=opts.force, log=pair.log,
