@@ -75,7 +75,8 @@ class Lease:
     missing: set[str] = field(default_factory=set)
     _held: dict[str, _Held] = field(default_factory=dict)
     _seen: dict[str, int] = field(default_factory=dict)
-    _silent: set[str] = field(default_factory=set)  # optional sites not answering `observe`, or deferred
+    _silent: set[str] = field(default_factory=set)  # optional sites that did not answer `observe`
+    _deferred: set[str] = field(default_factory=set)  # optional sites asked only before a write to them
     _acquired: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -89,7 +90,7 @@ class Lease:
         """Before the operator is asked: refuse now if another run holds the lease; remember each site's token."""
         for store in self._ordered():
             env = store.spec.environment
-            if env in self._silent:  # deferred: asked only before a write to it (_take_late)
+            if env in self._deferred:  # asked only before a write to it (_take_late)
                 continue
             try:
                 lease = store.read().lease
@@ -109,7 +110,7 @@ class Lease:
         failover's budget); the target's lease, always asked, already keeps a second role change out."""
         if env not in self.optional:
             raise ValueError(f"only an optional site is deferred, not {env}")
-        self._silent.add(env)
+        self._deferred.add(env)
         self.log(f"   {env}: its lease is taken before the first write to it, not now")
 
     def _refuse(self, env: str, lease: dict[str, Any] | None, state: Verdict) -> None:
@@ -129,9 +130,12 @@ class Lease:
         try:
             for store in self._ordered():
                 env = store.spec.environment
+                if env in self._deferred:
+                    self.missing.add(env)
+                    continue
                 try:
-                    if env in self._silent:  # silent a moment ago, or deferred: asked before a write to it only
-                        raise ClusterUnreachable(f"{env}'s lease is taken before a write to it")
+                    if env in self._silent:  # a moment ago: asking again costs a request timeout before any write
+                        raise ClusterUnreachable(f"{env}'s API did not answer when the run began")
                     self._take(store)
                 except ClusterUnreachable:
                     if env not in self.optional:
