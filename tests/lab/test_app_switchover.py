@@ -13,6 +13,7 @@ import http.client
 import itertools
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -127,6 +128,7 @@ def applab() -> Iterator[Lab]:
     finally:
         lab.down()
         env.undo()
+        shutil.rmtree(root, ignore_errors=True)  # its data (about 700 MB) outlived every run before
 
 
 def test_switchovers_under_application_load_lose_no_write_and_move_the_app_with_the_role(applab: Lab) -> None:
