@@ -4,8 +4,11 @@
    write-unavailable time (longest gap between two acknowledged commits) per move, lost acknowledged ids.
    Target: unavailable window <= 3 s median; 0 lost.
 2. Failback after a hard failure of gold at a database of --scale pgbench scale (100 ~ 1.5 GB): time until gold
-   streams again and bytes pulled over the tunnel (golddr's tunnel endpoint), with --method rewind and with reseed.
-   Target: rewind bytes <= 0.5 x database size.
+   streams again and bytes over the tunnel (golddr's tunnel endpoint) until the switch back is done, with --method
+   rewind and with reseed, --rounds times each, a writer counting acknowledged commits on both sites from the start
+   of the failback (0 may be lost). A rewind's bytes by category: the source's pg_wal (pg_rewind copies all of it),
+   the other non-relation files (copied in full), and the rest: changed relation blocks, the WAL streamed after the
+   rewind, the switch back and the protocol. Target: rewind bytes <= 0.1 x database size.
 
 With --timings spec the lab keeps the bundled specs' own Patroni timings (ttl 30, loop_wait 10: what production
 runs) instead of the lab's quick ones (ttl 20, loop_wait 1). --verbose prints each move's timeline: when rolegen
@@ -13,12 +16,14 @@ wrote the demotion, saw it done, passed the LSN gate, wrote the promotion, saw t
 write-unavailable window began and ended (seconds from the start of the move).
 
 Run: python bench/switchover.py [--switchovers 10] [--timings lab|spec] [--scale 100] [--skip-failback]
+     [--skip-switchovers] [--rounds 10] [--methods rewind,reseed] [--param wal_keep_size=0 ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import shutil
 import statistics
 import subprocess
@@ -117,7 +122,38 @@ def wait_caught_up(lab: Lab, timeout: float = 600) -> None:
     raise TimeoutError("replicas did not catch up")
 
 
-def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
+# What pg_rewind never copies (src/bin/pg_rewind/filemap.c: excludeDirContents, excludeFiles), as data-dir
+# relative prefixes and names.
+_NOT_COPIED_DIRS = ("pg_stat_tmp", "pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots",
+                    "pg_subtrans", "pg_wal/archive_status", "pg_wal/summaries")
+_NOT_COPIED_FILES = {"postgresql.auto.conf.tmp", "current_logfiles", "current_logfiles.tmp", "pg_internal.init",
+                     "backup_label", "tablespace_map", "backup_manifest", "postmaster.pid", "postmaster.opts"}
+_RELATION = re.compile(r"^(base/\d+|global|pg_tblspc/.+)/\d+(_(fsm|vm|init))?(\.\d+)?$")
+
+
+def source_files(data: Path) -> dict[str, int]:
+    """Bytes of what pg_rewind reads in full from the source's data directory, by category: its pg_wal (every
+    segment there, needed or not), and every other non-relation file. Relation files are compared block by
+    block: their share of what moves is the rest."""
+    sizes = {"wal": 0, "other": 0}
+    for path in data.rglob("*"):
+        rel = path.relative_to(data).as_posix()
+        if not path.is_file() or path.name in _NOT_COPIED_FILES or rel.startswith(_NOT_COPIED_DIRS):
+            continue
+        if _RELATION.match(rel):
+            continue
+        sizes["wal" if rel.startswith("pg_wal/") else "other"] += path.stat().st_size
+    return sizes
+
+
+def leader_data(lab: Lab, env: str) -> Path:
+    site = lab.sites[env]
+    leader = site.last_leader
+    member = site.members[leader] if leader is not None else next(m for m in site.members.values() if m.is_leader())
+    return member.data
+
+
+def bench_failback(lab: Lab, method: str) -> tuple[float, int, dict[str, int]]:
     gold = lab.sites["gold"]
     churn(lab, "gold", 3)
     wait_caught_up(lab)
@@ -132,13 +168,21 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int]:
     gold.restore_api()
     failover.run(pair(lab, "golddr"), confirm=lambda _: None)  # fences gold now that its API answers
     link = lab.sites["golddr"].tunnel
+    source = source_files(leader_data(lab, "golddr")) if method == "rewind" else {}
     link.reset_counter()
     gold.resume_members()
     t0 = time.monotonic()
-    result = failback.run(pair(lab, "gold"), method=method, confirm=lambda _: None, timeout=300)  # type: ignore[arg-type]
-    standby_at = result.timings.get("standby", time.monotonic() - t0)
-    lab.wait_role("gold", "leader")
-    return standby_at, link.reset_counter()
+    # The failback is planned from here on: a writer on both sites counts what it acknowledged (0 may be lost).
+    with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.005) as writer:
+        result = failback.run(pair(lab, "gold"), method=method, confirm=lambda _: None,  # type: ignore[arg-type]
+                              timeout=300)
+        standby_at = result.timings.get("standby", time.monotonic() - t0)
+        moved = link.reset_counter()
+        lab.wait_role("gold", "leader")
+    lost = missing_ids(lab.dsn("gold"), writer.log.acknowledged)
+    if lost:
+        raise SystemExit(f"failback by {method}: {len(lost)} acknowledged writes lost")
+    return standby_at, moved, source
 
 
 def main() -> int:
@@ -146,6 +190,10 @@ def main() -> int:
     parser.add_argument("--switchovers", type=int, default=10)
     parser.add_argument("--scale", type=int, default=100)
     parser.add_argument("--skip-failback", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="failbacks by each method")
+    parser.add_argument("--methods", default="rewind,reseed", help="the failback methods to measure, in order")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a PostgreSQL parameter for both sites instead of the specs' (to compare settings)")
     parser.add_argument("--skip-switchovers", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="print each move's step timings")
     parser.add_argument("--timings", choices=("lab", "spec"), default="lab",
@@ -153,7 +201,10 @@ def main() -> int:
     args = parser.parse_args()
     runtime = member_runtime()
     root = runtime.workdir()
-    lab = Lab(root, REPO / "environments", runtime, timings=LAB_TIMINGS if args.timings == "lab" else None)
+    params = dict(item.split("=", 1) for item in args.param)
+    overrides = {"patroni": {"dynamic": {"postgresql": {"parameters": params}}}} if params else None
+    lab = Lab(root, REPO / "environments", runtime, timings=LAB_TIMINGS if args.timings == "lab" else None,
+              overrides=overrides)
     try:
         lab.up()
         if not args.skip_switchovers:
@@ -163,10 +214,21 @@ def main() -> int:
             size = db_size(lab)
             lab.wait_role("golddr", "standby-leader", 600)
             print(f"\ndatabase size {size / 2**20:.0f} MiB (pgbench scale {args.scale})")
-            print("| failback | time to standby (s) | bytes over the link | bytes / DB size |\n|---|---|---|---|")
-            for method in ("rewind", "reseed"):
-                took, moved = bench_failback(lab, method)
-                print(f"| {method} | {took:.1f} | {moved / 2**20:.0f} MiB | {moved / size:.2f} |")
+            print("| failback | time to standby (s) | bytes over the link | bytes / DB size | source pg_wal | "
+                  "other files | relation blocks (the rest) |\n|---|---|---|---|---|---|---|")
+            for method in args.methods.split(","):
+                runs = []
+                for _ in range(args.rounds):
+                    took, moved, source = bench_failback(lab, method)
+                    runs.append((took, moved))
+                    parts = (f"{source['wal'] / 2**20:.0f} MiB | {source['other'] / 2**20:.1f} MiB | "
+                             f"{(moved - source['wal'] - source['other']) / 2**20:.0f} MiB") if source else "| |"
+                    print(f"| {method} | {took:.1f} | {moved / 2**20:.0f} MiB | {moved / size:.3f} | {parts} |",
+                          flush=True)
+                took = statistics.median(r[0] for r in runs)
+                moved = int(statistics.median(r[1] for r in runs))
+                print(f"{method}: median of {len(runs)}: {took:.1f} s, {moved / 2**20:.0f} MiB = {moved / size:.3f} x "
+                      "DB, 0 acknowledged writes lost", flush=True)
     finally:
         lab.down()
         shutil.rmtree(root, ignore_errors=True)
