@@ -4,12 +4,14 @@ again, reporting nothing at first) to report everything it holds."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.test_wake import FakeCluster, body
 
 from rolegen.cluster.records import Records
 from rolegen.cluster.site_state import Member, SiteState
@@ -17,6 +19,7 @@ from rolegen.errors import RolegenError
 from rolegen.procedures import failback, handover, switchover
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.rules import Position
+from rolegen.procedures.wake import toggled
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 STANDBY = {"ttl": 30, "standby_cluster": {"host": "patroni-master-gold", "port": 5432, "primary_slot_name": "golddr"}}
@@ -151,6 +154,30 @@ def test_a_lock_renewed_while_watched_lets_the_switchover_demote(monkeypatch: py
     monkeypatch.setattr(pair, "unslot", demoting)  # the demotion step's first write
     with pytest.raises(RolegenError, match="reached the demotion"):
         switchover.run(pair, confirm=lambda _: None, timeout=1)
+
+
+def test_the_old_leader_is_woken_to_renew_now_not_after_its_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patroni renews its lock once per loop_wait (10 s in the bundled specs): the proof would wait up to a loop.
+    The preflight wakes gold's Patroni instead: its config rewritten with the same JSON (one trailing space), from
+    the resourceVersion it read, so a configuration changed meanwhile is never overwritten."""
+    pair = _pair("golddr")
+    cluster = FakeCluster()
+    text = json.dumps(LEADER)
+    old = replace(_short_ttl(gold(), "1"), config_annotations={"initialize": "7", "config": text})
+    reads = iter([old, replace(old, leader_version="2")])
+    monkeypatch.setattr(pair, "read_both", lambda: (golddr(), old))
+    monkeypatch.setattr(pair, "read", lambda _: next(reads))
+    monkeypatch.setattr(pair, "cluster", lambda _: cluster)
+
+    def demoting(*_: Any, **__: Any) -> None:
+        raise RolegenError("reached the demotion")
+
+    monkeypatch.setattr(pair, "unslot", demoting)
+    with pytest.raises(RolegenError, match="reached the demotion"):
+        switchover.run(pair, confirm=lambda _: None, timeout=1)
+    assert cluster.calls[0][:3] == ("patch", "configmap", "patroni-config")
+    assert body(cluster.calls[0])["metadata"] == {"annotations": {"config": toggled(text)}, "resourceVersion": "5"}
+    assert json.loads(toggled(text)) == LEADER
 
 
 # -- the LSN gate ----------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
+from rolegen.procedures.wake import Nudger
 
 
 def preflight(pair: Pair, old_state: SiteState, target_state: SiteState) -> None:
@@ -50,12 +51,21 @@ def prove_leading(pair: Pair, old_state: SiteState) -> SiteState:
     """Right before the demotion, the old site's leader lock renewed while watched (Patroni rewrites it every
     loop_wait) by a holder that still reports leader. Its Pods' reports alone may be the last words of a site that
     died: a switchover from a dead leader would gate on a position it reported before its last acknowledged
-    commits, a failover's loss under a planned move's promise. A failed read stops here, as it is."""
+    commits, a failover's loss under a planned move's promise. A failed read stops here, as it is.
+
+    The old site's Patroni is woken (rolegen.procedures.wake: its config rewritten with the same JSON) so that a
+    live leader renews now rather than after up to loop_wait (10 s in the bundled specs): waking proves nothing by
+    itself, a dead or hung Patroni renews no lock however it is called."""
     old, to = pair.other, pair.to
     first, last = old_state.leader_version, [old_state]
+    nudger = Nudger(pair.cluster(old), old)
+    nudger.seen(old_state)
 
     def renewed() -> bool:
+        nudger.maybe()
         last[0] = pair.read(old)
+        if nudger.version is None:
+            nudger.seen(last[0])  # a config changed meanwhile is never rewritten: wake from what was read
         return last[0].leader_version != first and last[0].live_role == "leader"
 
     try:
