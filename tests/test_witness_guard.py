@@ -428,7 +428,7 @@ def test_random_link_schedules_never_leave_a_primary_running_without_a_lease(
     finally:
         if guard.poll() is None:
             guard.terminate()
-            guard.communicate(timeout=10)
+        guard.communicate(timeout=10)  # also once it ended on its own (it fenced): its stderr pipe is closed
         postmaster.kill()
         postmaster.wait()
 
