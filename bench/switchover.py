@@ -16,7 +16,7 @@ wrote the demotion, saw it done, passed the LSN gate, wrote the promotion, saw t
 write-unavailable window began and ended (seconds from the start of the move).
 
 Run: python bench/switchover.py [--switchovers 10] [--timings lab|spec] [--scale 100] [--skip-failback]
-     [--skip-switchovers] [--rounds 10] [--methods rewind,reseed] [--advance-slot] [--param wal_keep_size=0 ...]
+     [--skip-switchovers] [--rounds 10] [--methods rewind,reseed] [--advance-slot] [--param wal_keep_size=16MB ...]
 """
 
 from __future__ import annotations
