@@ -36,7 +36,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_lab.py": 47,
     "tests/lab/test_lab_cli.py": 33,
     "tests/lab/test_kubectl_version.py": 4,
-    "tests/lab/test_lab_failover.py": 211,
+    "tests/lab/test_lab_failover.py": 256,  # 211 + the DR slot release and the in-site switchover (measured: 45 s)
     "tests/lab/test_nodeagent.py": 62,
     "tests/lab/test_proxy.py": 13,
     "tests/lab/test_real_apiserver.py": 63,

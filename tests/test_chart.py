@@ -215,8 +215,9 @@ def test_rolegen_validates_values_with_the_schema_helm_enforces() -> None:
         ({"peer": {"port": "abc"}}, "at '/peer/port': got string, want integer"),
         ({"replicas": 3}, "additional properties 'replicas' not allowed"),
         ({"persistence": {"size": "1i"}}, "at '/persistence/size'"),
+        ({"patroni": {"drSlot": "gold; DROP"}}, "at '/patroni/drSlot'"),  # it reaches a command line and SQL
     ],
-    ids=["role-master", "port-abc", "unknown-key", "size-1i"],
+    ids=["role-master", "port-abc", "unknown-key", "size-1i", "dr-slot-name"],
 )
 def test_bad_values_are_refused_by_helm_schema_validation(change: dict[str, Any], named: str) -> None:
     values = generated_values(ENVS[0])
@@ -332,7 +333,30 @@ def test_patroni_configuration_is_extractable(env: str) -> None:
     assert {"PATRONI_REWIND_USERNAME", "PATRONI_REWIND_PASSWORD", "PATRONI_NAME", "PATRONI_KUBERNETES_POD_IP"} <= (
         env_names
     )
-    assert set(chart.static_files(manifests)) == {"patroni.yml", "post-bootstrap.sh", "startup-guard.py"}
+    # Patroni's hooks (the DR slot's) get the superuser under a name Patroni does not remove, from the Secret.
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in chart.member_env(manifests) if "valueFrom" in e
+            and "secretKeyRef" in e["valueFrom"]}
+    assert refs["ROLEGEN_SUPERUSER_PASSWORD"] == {"name": values["auth"]["superuser"]["existingSecret"],
+                                                  "key": "password"}
+    assert set(chart.static_files(manifests)) == {"patroni.yml", "post-bootstrap.sh", "startup-guard.py",
+                                                  "dr_slot.py", "member_sql.py"}
+    # The DR slot each site keeps while it leads: its WAL from before a divergence goes after a promotion.
+    slot = "golddr" if env == "gold" else "gold"
+    assert static["postgresql"]["callbacks"] == {
+        "on_role_change": f"python3 /etc/patroni/dr_slot.py /etc/patroni/patroni.yml {slot}"}
+    # pre_promote tells a promotion from standby cluster (replaying from the peer) from one inside a site.
+    peer = f"{values['peer']['host']}:{values['peer']['port']}"
+    assert static["postgresql"]["pre_promote"] == (f"python3 /etc/patroni/dr_slot.py --pre-promote "
+                                                   f"/etc/patroni/patroni.yml {slot} {peer}")
+
+
+def test_without_a_dr_slot_to_release_patroni_runs_no_callback() -> None:
+    values = generated_values(ENVS[0])
+    del values["patroni"]["drSlot"]
+    manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
+    static, _dynamic = chart.patroni_config(manifests)
+    assert "callbacks" not in static["postgresql"] and "pre_promote" not in static["postgresql"]
+    assert not {"dr_slot.py", "member_sql.py"} & set(chart.static_files(manifests))
 
 
 @pytest.mark.parametrize("env", ENVS)

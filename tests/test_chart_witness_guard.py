@@ -38,7 +38,8 @@ def test_without_automatic_mode_nothing_of_the_guard_is_rendered() -> None:
     assert container["command"][:2] == ["python3", "/etc/patroni/startup-guard.py"]
     assert not any(e["name"].startswith("WITNESS_") for e in container["env"])
     files = chart.static_files(manifests)
-    assert "witness-guard.py" not in files and "pre_promote" not in yaml.safe_load(files["patroni.yml"])["postgresql"]
+    pre_promote = yaml.safe_load(files["patroni.yml"])["postgresql"]["pre_promote"]  # the DR slot's look alone
+    assert "witness-guard.py" not in files and "witness-guard" not in pre_promote
 
 
 def test_automatic_mode_makes_the_guard_the_containers_first_process_and_gates_promotions() -> None:
@@ -52,11 +53,15 @@ def test_automatic_mode_makes_the_guard_the_containers_first_process_and_gates_p
     assert env["WITNESS_FENCE_AFTER"] == "30" and env["WITNESS_PROMISE_URL"] == AUTOMATIC["promiseUrl"]
     assert env["GUARD_PEER_HOST"]  # the fence it writes names the peer, as the startup guard's does
     files = chart.static_files(manifests)
-    for name in ("witness-guard.py", "witness_rules.py", "witness_sync.py", "witness_events.py"):  # beside it
+    for name in ("witness-guard.py", "witness_rules.py", "witness_sync.py", "witness_events.py",
+                 "member_sql.py"):  # beside it
         source = name
         assert files[name].rstrip("\n") == (REPO / "chart/files" / source).read_text().rstrip("\n")
     patroni = yaml.safe_load(files["patroni.yml"])
-    assert patroni["postgresql"]["pre_promote"] == "python3 /etc/patroni/witness-guard.py --pre-promote"
+    # The DR slot's look comes first in the chain and hands over: the guard's exit code is Patroni's answer.
+    assert patroni["postgresql"]["pre_promote"] == ("python3 /etc/patroni/dr_slot.py --pre-promote "
+                                                    "/etc/patroni/patroni.yml golddr patroni-master-golddr:5432 "
+                                                    "python3 /etc/patroni/witness-guard.py --pre-promote")
     # The credentials stay in the Secret: the chart names it and mounts it where the guard reads them.
     [volume] = [v for v in pod["volumes"] if v["name"] == "witness"]
     assert volume["secret"]["secretName"] == "patroni-witness"

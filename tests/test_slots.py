@@ -72,6 +72,19 @@ def test_without_dr_slot_nothing_is_added(pair: Pair) -> None:
     assert _errors(*pair) == []
 
 
+def test_the_chart_releases_the_hosted_slots_wal_from_before_a_divergence_unless_the_spec_says_not_to(
+    pair: Pair,
+) -> None:
+    assert [helm_values(_spec(d))["patroni"]["drSlot"] for d in pair] == ["golddr", "gold"]  # the slot each keeps
+    for data in pair:
+        data["patroni"]["dr_slot"]["release_before_divergence"] = False
+    assert all("drSlot" not in helm_values(_spec(d))["patroni"] for d in pair)
+    assert _errors(*pair) == []
+    for data in pair:
+        del data["patroni"]["dr_slot"]
+    assert all("drSlot" not in helm_values(_spec(d))["patroni"] for d in pair)
+
+
 def test_the_bound_defaults_to_the_documented_value(pair: Pair) -> None:
     for data in pair:
         data["patroni"]["dr_slot"] = {"enabled": True}
@@ -89,6 +102,7 @@ def test_user_slots_are_kept_beside_the_dr_slot(pair: Pair) -> None:
 # -- validation ----------------------------------------------------------------------------------------------
 def test_the_bound_must_exceed_wal_keep_size(pair: Pair) -> None:
     for data in pair:
+        data["patroni"]["dynamic"]["postgresql"]["parameters"]["wal_keep_size"] = "256MB"
         data["patroni"]["dr_slot"]["max_slot_wal_keep_size"] = "256MB"
     assert ("environments/gold.yaml::$.patroni.dr_slot.max_slot_wal_keep_size: 256MB is not more than wal_keep_size "
             "(256MB): the slot would keep nothing wal_keep_size does not already keep; raise it") in _errors(*pair)
@@ -157,6 +171,8 @@ def test_every_slot_error_is_collected_with_the_others(pair: Pair) -> None:
     pair[0]["peer"]["port"] = 0
     pair[0]["patroni"]["dr_slot"]["max_slot_wal_keep_size"] = "100MB"
     pair[1]["patroni"]["dr_slot"]["max_slot_wal_keep_size"] = "100MB"
+    for data in pair:
+        data["patroni"]["dynamic"]["postgresql"]["parameters"]["wal_keep_size"] = "128MB"
     pair[1]["patroni"]["dynamic"]["postgresql"]["use_slots"] = False
     errors = _errors(*pair)
     assert errors == sorted(errors)

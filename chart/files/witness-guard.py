@@ -40,8 +40,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from member_sql import psql_runner  # SQL on this member (also the DR slot callback's)
 from witness_rules import LeaderGuard, Timers  # beside this file in the container: the one source of the rules
-from witness_sync import SyncKeeper, psql_runner  # replication sync: what the guard says and drops (its order)
+from witness_sync import SyncKeeper  # replication sync: what the guard says and drops (its order)
 
 LSN = "rolegen.io/lsn"
 SYNCHRONOUS = "rolegen.io/synchronous"  # replication sync: "true" only while the peer confirms every commit

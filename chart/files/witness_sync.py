@@ -18,7 +18,6 @@ Needs only python3 and psql.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,25 +126,3 @@ class SyncKeeper:
             self.log(f"decision={what} failed ({exc}); retried at the next look")
             raise
         self.log(f"decision={what} reason={why}")
-
-
-def psql_runner(patroni_yml: str, env: dict[str, str]) -> Callable[[str], str]:
-    """One statement through psql over this member's own socket, as the superuser Patroni runs with; its
-    output, unaligned."""
-    import yaml  # a Patroni image has PyYAML (Patroni needs it)
-
-    with open(patroni_yml) as handle:
-        pg = yaml.safe_load(handle)["postgresql"]
-    port = str(pg.get("listen", "")).rsplit(":", 1)[-1] or "5432"
-    sockets = str((pg.get("parameters") or {}).get("unix_socket_directories") or "/var/run/postgresql")
-    host = sockets.split(",")[0].strip()
-    psql = os.path.join(pg["bin_dir"], "psql") if pg.get("bin_dir") else "psql"
-    user = env.get("PATRONI_SUPERUSER_USERNAME", "postgres")
-    child_env = {**env, "PGPASSWORD": env.get("PATRONI_SUPERUSER_PASSWORD", ""), "PGCONNECT_TIMEOUT": "3"}
-
-    def run(statement: str) -> str:
-        return subprocess.run([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port,
-                               "-U", user, "-d", "postgres", "-c", statement], env=child_env, check=True,
-                              timeout=5, capture_output=True, text=True).stdout.strip()
-
-    return run

@@ -75,6 +75,65 @@ def test_old_site_restarted_without_rolegen_never_accepts_a_write(lab: Lab) -> N
     assert problems == []
 
 
+def test_a_promoted_standby_site_keeps_no_dr_slot_wal_from_before_the_divergence(lab: Lab) -> None:
+    """The chart's on_role_change (files/dr_slot.py) on the member that led the standby cluster: once promoted, the
+    slot it keeps for the old site reserves nothing before the divergence's WAL segment, so a failback by
+    pg_rewind does not copy that WAL; a failover inside a site leaves the slot alone (tested in test_dr_slot)."""
+    gold, golddr = lab.sites["gold"], lab.sites["golddr"]
+    with psycopg_connect(lab.dsn("gold")) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS dr_slot_rows (v int)")
+        conn.execute("INSERT INTO dr_slot_rows SELECT generate_series(1, 20000)")  # WAL golddr replays first
+    gold.fail()
+    failover.run(pair(lab, "golddr"), confirm=no_confirm)
+    released = ("dr_slot: gold advanced", "dr_slot: gold left as it is (released")
+
+    def judged() -> bool:
+        return any(line in m.log_tail(200000) for m in golddr.members.values() for line in released)
+
+    golddr.wait(judged, 60, "the DR slot callback's verdict on golddr's new leader")
+    with psycopg_connect(lab.dsn("golddr")) as conn:
+        timeline = conn.execute("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)").fetchone()[0]
+        history = conn.execute("SELECT pg_read_file(%s)", (f"pg_wal/{timeline}.history",)).fetchone()[0]
+        switch = history.strip().splitlines()[-1].split()[1]
+        restart, divergence = conn.execute(
+            "SELECT substr(pg_walfile_name(restart_lsn), 9), substr(pg_walfile_name(%s::pg_lsn - 1), 9)"
+            " FROM pg_replication_slots WHERE slot_name = 'gold' AND NOT active", (switch,)).fetchone()
+    assert restart == divergence, (restart, divergence)  # the slot starts at the divergence's segment
+    # gold comes back, fenced, and fails back by rewind from golddr's WAL without what was released: a writer on
+    # both sites counts what they acknowledged, and none of it may be lost.
+    gold.restore_api()
+    failover.run(pair(lab, "golddr"), confirm=no_confirm)  # fences gold now that its API answers
+    gold.resume_members()
+    with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.01) as writer:
+        back = failback.run(pair(lab, "gold"), method="rewind", confirm=no_confirm, timeout=180)
+        lab.wait_role("gold", "leader")
+    assert back.method == "rewind"
+    assert writer.log.acknowledged and missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
+
+
+def test_a_switchover_inside_the_leading_site_leaves_the_dr_slot_alone(lab: Lab) -> None:
+    """A replica promoted inside gold (a new timeline there): golddr, the standby site, may lag behind that switch
+    and still need the WAL before it, so the callback leaves gold's DR slot as it is."""
+    gold = lab.sites["gold"]
+
+    def verdicts() -> dict[str, list[str]]:
+        return {m.name: [line for line in m.log_tail(400000).splitlines() if line.startswith("dr_slot: ")]
+                for m in gold.members.values()}
+
+    gold.wait(lambda: any(s.get("role") == "replica" and "streaming" in (s.get("replication_state"), s.get("state"))
+                          for s in gold.member_states().values()), 90, "a gold replica streaming: a candidate")
+    before = verdicts()
+    _switch_inside(lab, "gold")
+    lab.wait_role("gold", "leader", 60)
+
+    def new() -> list[str]:
+        return [line for name, lines in verdicts().items() for line in lines[len(before[name]):]]
+
+    gold.wait(lambda: bool(new()), 30, "the DR slot callback's verdict on gold's new leader")
+    assert new() == ["dr_slot: golddr left as it is (a promotion inside a primary cluster: the other site may still "
+                     "need that WAL)"]
+
+
 def _status(lab: Lab):  # type: ignore[no-untyped-def]
     from rolegen.commands import status
 

@@ -83,6 +83,9 @@ def helm_values(spec: Spec) -> dict[str, Any]:
             "unreachableGrace": spec.startup_guard.unreachable_grace,
         },
     }
+    released = slots.released_slot(spec)
+    if released is not None:  # the chart's on_role_change callback moves it after a promotion (dr_slot.py)
+        values["patroni"]["drSlot"] = released
     if spec.witness is not None and spec.witness.automatic:
         values["witnessGuard"] = witness_guard_values(spec)
     rule = spec.monitoring.get("prometheus_rule")

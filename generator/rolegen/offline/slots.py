@@ -59,6 +59,12 @@ def consumed_slot(spec: Spec) -> str | None:
     return str(spec.dr_slot.get("name") or slot_name(spec.environment))
 
 
+def released_slot(spec: Spec) -> str | None:
+    """The hosted slot, when its WAL from before the divergence goes after a promotion (the chart's dr_slot.py)."""
+    name = hosted_slot(spec)
+    return name if name is not None and spec.dr_slot.get("release_before_divergence", True) else None
+
+
 def bound(spec: Spec) -> str:
     return str(spec.dr_slot.get("max_slot_wal_keep_size", DEFAULT_BOUND))
 

@@ -135,6 +135,8 @@ class LabMember:
             path.chmod(0o755)
         if isinstance(pg.get("pre_promote"), str):  # a command line (the witness guard's gate): its paths too
             pg["pre_promote"] = " ".join(self._image_paths(pg["pre_promote"].split()))
+        for name, command in (pg.get("callbacks") or {}).items():  # the DR slot's on_role_change: the same
+            pg["callbacks"][name] = " ".join(self._image_paths(str(command).split()))
         bootstrap = config.get("bootstrap", {})
         if isinstance(bootstrap.get("post_bootstrap"), str):
             bootstrap["post_bootstrap"] = str(self.directory / Path(bootstrap["post_bootstrap"]).name)
