@@ -198,7 +198,18 @@ def test_import_turns_the_rendered_slot_back_into_dr_slot(pair: Pair) -> None:
         imported = {**copy.deepcopy(data), "patroni": {**data["patroni"], "dynamic": dcs_config(replace(
             spec, role="leader")), "standby": helm_values(spec)["patroni"]["standby"]}}
         del imported["patroni"]["dr_slot"]
-        fold_dr_slot(imported)
+        unreleased = copy.deepcopy(imported)
+        fold_dr_slot(imported, helm_values(spec)["patroni"]["drSlot"])
         assert imported["patroni"]["dr_slot"] == data["patroni"]["dr_slot"]
         assert imported["patroni"]["standby"] == {}
         assert imported["patroni"]["dynamic"] == data["patroni"]["dynamic"]
+        # A site installed without the chart's release hooks (no drSlot in its values) is imported as it runs.
+        fold_dr_slot(unreleased, None)
+        assert unreleased["patroni"]["dr_slot"] == {**data["patroni"]["dr_slot"], "release_before_divergence": False}
+
+
+def test_each_site_may_choose_its_own_release_after_a_promotion(pair: Pair) -> None:
+    pair[1]["patroni"]["dr_slot"]["release_before_divergence"] = False
+    assert _errors(*pair) == []
+    pair[1]["patroni"]["dr_slot"]["max_slot_wal_keep_size"] = "2GB"  # the slot itself is still one per pair
+    assert any("dr_slot differs between gold and golddr" in e for e in _errors(*pair))

@@ -188,7 +188,7 @@ def infer_spec(live: LiveSite, opts: ImportOptions) -> tuple[dict[str, Any], lis
         "patroni": patroni,
         "tsc": {"create": bool(_get(values, "tsc", "create")) if "tsc" in values else live.tsc is not None},
     }
-    fold_dr_slot(data)
+    fold_dr_slot(data, _get(values, "patroni", "drSlot"))
     if _get(values, "tsc", "monitor") is not None:
         data["tsc"]["monitor"] = copy.deepcopy(values["tsc"]["monitor"])
     members = _members(values)

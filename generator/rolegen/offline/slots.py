@@ -146,9 +146,13 @@ def _manual_slots(spec: Spec) -> list[str]:
     return found
 
 
+PER_SITE = ("release_before_divergence",)  # what each site's own promotions do: it may differ within the pair
+
+
 def pair_problems(a: Spec, b: Spec) -> list[Problem]:
     """The slot is declared once per pair: both specs carry the same dr_slot (either may lead)."""
-    if (a.dr_slot or None) == (b.dr_slot or None):
+    shared = [{k: v for k, v in s.dr_slot.items() if k not in PER_SITE} or None for s in (a, b)]
+    if shared[0] == shared[1]:
         return []
     return [
         Problem(s.source, "$.patroni.dr_slot", f"dr_slot differs between {a.environment} and {b.environment}; the "
@@ -157,10 +161,11 @@ def pair_problems(a: Spec, b: Spec) -> list[Problem]:
     ]
 
 
-def fold_dr_slot(data: dict[str, Any]) -> None:
+def fold_dr_slot(data: dict[str, Any], released: str | None = None) -> None:
     """Turn the rendered form of a DR slot back into `patroni.dr_slot` (rolegen import of a site rolegen rendered):
     the permanent slot for the peer, its bound, and the standby's `primary_slot_name` naming the slot for this site
-    (both derived names, or one name both ways)."""
+    (both derived names, or one name both ways). `released`: the live values' `patroni.drSlot` (the chart's hooks
+    release the slot's WAL after a promotion); a site installed without it says release_before_divergence: false."""
     patroni, env, peer = data["patroni"], data["environment"], data["peer"]["environment"]
     dynamic, standby = patroni.get("dynamic") or {}, patroni.get("standby") or {}
     params = (dynamic.get("postgresql") or {}).get("parameters") or {}
@@ -180,4 +185,5 @@ def fold_dr_slot(data: dict[str, Any]) -> None:
         del dynamic["slots"]
     del standby["primary_slot_name"]
     patroni["dr_slot"] = {"enabled": True, **({"name": name} if name else {}),
-                          "max_slot_wal_keep_size": params.pop("max_slot_wal_keep_size")}
+                          "max_slot_wal_keep_size": params.pop("max_slot_wal_keep_size"),
+                          **({} if released == hosted else {"release_before_divergence": False})}
