@@ -357,6 +357,11 @@ def test_without_a_dr_slot_to_release_patroni_runs_no_callback() -> None:
     static, _dynamic = chart.patroni_config(manifests)
     assert "callbacks" not in static["postgresql"] and "pre_promote" not in static["postgresql"]
     assert not {"dr_slot.py", "member_sql.py"} & set(chart.static_files(manifests))
+    # A leader installed without a peer has no standby cluster to tell apart: no hooks either.
+    values = {**generated_values("gold"), "peer": {"cidrs": []}}
+    manifests = chart.render_manifests(values, release("gold"), NAMESPACE, CHART)
+    assert "callbacks" not in chart.patroni_config(manifests)[0]["postgresql"]
+    assert not any(e["name"].startswith("ROLEGEN_") for e in chart.member_env(manifests))
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -91,6 +91,14 @@ The DCS `config` annotation: `patroni.dynamic`, plus for a standby-leader
 toRawJson is compact with sorted keys and, unlike toJson, does not escape <, > and & (rolegen's
 dumps_json does not either), so the annotation is byte-identical to rolegen's patch.
 */}}
+{{/*
+The DR slot whose WAL files/dr_slot.py releases after a promotion from standby cluster, or "": only with a peer
+(without one there is no standby cluster to tell apart).
+*/}}
+{{- define "rolegen-patroni.drSlot" -}}
+{{- if .Values.peer.host }}{{ .Values.patroni.drSlot }}{{ end -}}
+{{- end }}
+
 {{- define "rolegen-patroni.dcsConfig" -}}
 {{- $config := deepCopy (.Values.patroni.dynamic | default dict) -}}
 {{- if eq .Values.role "standby-leader" -}}
