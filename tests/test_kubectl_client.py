@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rolegen.cli import app
-from rolegen.cluster import kubectl, kubectl_client
+from rolegen.cluster import api_session, kubectl, kubectl_client
 from rolegen.errors import RolegenError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ ALLOWED = {
     "scale": {"--replicas"},
     "delete": {"--ignore-not-found", "--wait"},
     "version": {"--client", "-o"},
+    "proxy": {"--unix-socket"},  # a role verb's API proxy (rolegen.cluster.api_session)
 }
 
 FAKE = """#!/bin/sh
@@ -127,8 +128,10 @@ def test_every_argv_rolegen_passes_is_in_the_shared_subset(fakes: Path, tmp_path
     cluster.delete("pvc", "pgdata-patroni-0")
     kubectl.client_info()
     kubectl_client.client_version(str(tmp_path / "bin" / "oc"))  # how a candidate on PATH is asked its version
+    with api_session.opened([cluster.proxy_site()]):  # a role verb's proxy (this fake exits: calls stay runs)
+        pass
     argvs = _argvs(fakes)
-    assert len(argvs) == 9  # the site's one version probe, the six calls, two `version --client`
+    assert len(argvs) == 10  # the site's one version probe, the six calls, two `version --client`, the proxy
     for argv in argvs:
         flags = {a.split("=")[0] for a in argv if a.startswith("-") and a != "-"} - GLOBAL_FLAGS
         verbs = [a for a in argv if a in ALLOWED]

@@ -10,6 +10,7 @@ start-up and garbage collection; the second is switched off below 256 MiB (`clie
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,36 +19,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rolegen.cluster import kubectl_client
-from rolegen.errors import RolegenError
+from rolegen.cluster import api_calls, kubectl_client
+from rolegen.cluster.api_session import ApiSession, Gone, session_of
+from rolegen.cluster.api_session import Site as ProxySite
+from rolegen.cluster.client_errors import RERUN_HINT as RERUN_HINT
+from rolegen.cluster.client_errors import AlreadyExists as AlreadyExists
+from rolegen.cluster.client_errors import ClusterError as ClusterError
+from rolegen.cluster.client_errors import ClusterUnreachable as ClusterUnreachable
+from rolegen.cluster.client_errors import Conflict as Conflict
+from rolegen.cluster.client_errors import Forbidden as Forbidden
 
 if TYPE_CHECKING:
     from rolegen.offline.spec import Spec, Witness
-
-
-class ClusterError(RolegenError):
-    """A cluster call failed."""
-
-
-# What an operator does after any interrupted command: every verb reads the live state when it starts.
-RERUN_HINT = ("nothing after the failed step was done: rolegen status shows where the pair stands (and names what "
-              "clears each problem); re-running the same command starts from the live state")
-
-
-class ClusterUnreachable(ClusterError):
-    pass
-
-
-class Conflict(ClusterError):
-    """Optimistic concurrency: the object changed between our read and our write."""
-
-
-class AlreadyExists(ClusterError):
-    """A create found the object there already."""
-
-
-class Forbidden(ClusterError):
-    """Authenticated, but RBAC does not allow the verb."""
 
 
 def use_client(value: str | None) -> None:
@@ -134,9 +117,8 @@ class Cluster:
     def client(self) -> kubectl_client.Choice:
         """This site's client, chosen on its first call (kubectl_client: explicit, else a matched one on PATH,
         else the bundled kubectl)."""
-        site = (str(self.kubeconfig or os.environ.get("KUBECONFIG", "")), self.context or "")
         try:
-            return kubectl_client.for_site(site, self.name, self._versions, self.cache_dir)
+            return kubectl_client.for_site(self._key, self.name, self._versions, self.cache_dir)
         except kubectl_client.NoClient as exc:
             raise ClusterError(exc.message, exc.hint) from None
 
@@ -204,7 +186,41 @@ class Cluster:
         return ClusterError(f"{client} {' '.join(args[:3])} failed on context {self.name}: {stderr}",
                             hint=RERUN_HINT)
 
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (str(self.kubeconfig or os.environ.get("KUBECONFIG", "")), self.context or "")
+
+    def session(self) -> ApiSession | None:
+        """This site's API proxy while a run has one open (rolegen.cluster.api_session), else None."""
+        return session_of(self._key)
+
+    def proxy_site(self) -> ProxySite:
+        """What opening this site's API proxy needs: its client, run as each call runs it."""
+        cmd = [self.client().path]
+        if self.kubeconfig:
+            cmd += ["--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            cmd += ["--context", self.context]
+        if self.cache_dir:
+            cmd += ["--cache-dir", str(self.cache_dir)]
+        return ProxySite(self._key, cmd, self.name)
+
+    def _through(self, kinds: str) -> ApiSession | None:
+        session = self.session()
+        return session if session is not None and api_calls.supported(kinds) else None
+
+    @property
+    def _seconds(self) -> float:
+        """How long one request through the proxy may take: the request timeout, bounded by the call's."""
+        return min(float(self.request_timeout), self.call_timeout or math.inf)
+
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        session = self._through(kind)
+        if session is not None:
+            with contextlib.suppress(Gone):
+                found: dict[str, Any] | None = api_calls.get(session, self.name, self.namespace, kind, name,
+                                                             self._seconds)
+                return found
         try:
             out = self.kubectl("get", kind, name, "-o", "json")
         except ClusterError as exc:
@@ -215,6 +231,10 @@ class Cluster:
         return data
 
     def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
+        session = self._through(kind)
+        if session is not None:
+            with contextlib.suppress(Gone):
+                return api_calls.list_objects(session, self.name, self.namespace, kind, selector, self._seconds)
         args = ["get", kind, "-o", "json"]
         if selector:
             args += ["-l", selector]
@@ -229,11 +249,20 @@ class Cluster:
         body = json.loads(json.dumps(patch))
         if resource_version is not None:
             body.setdefault("metadata", {})["resourceVersion"] = resource_version
+        session = self._through(kind)
+        if session is not None:
+            with contextlib.suppress(Gone):
+                return api_calls.merge_patch(session, self.name, self.namespace, kind, name, body, self._seconds)
         out = self.kubectl("patch", kind, name, "--type", "merge", "-p", json.dumps(body, sort_keys=True),
                            "-o", "jsonpath={.metadata.resourceVersion}")
         return out.strip() or None
 
     def create(self, obj: dict[str, Any]) -> None:
+        session = self._through(str(obj.get("kind", "?")))
+        if session is not None:
+            with contextlib.suppress(Gone):
+                api_calls.create(session, self.name, self.namespace, obj, self._seconds)
+                return
         self.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(obj, sort_keys=True))
 
     def brief(self, seconds: float) -> Cluster:
@@ -245,13 +274,17 @@ class Cluster:
 
     def create_event(self, event: dict[str, Any], seconds: float) -> None:
         """Create a core v1 Event (rolegen.cluster.events), within `seconds` or not at all."""
-        self.brief(seconds).kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(event, sort_keys=True),
-                                    timeout=seconds + 2)
+        self.brief(seconds).create(event)
 
     def scale(self, kind: str, name: str, replicas: int) -> None:
         self.kubectl("scale", kind, name, f"--replicas={replicas}")
 
     def delete(self, kind: str, name: str) -> None:
+        session = self._through(kind)
+        if session is not None:
+            with contextlib.suppress(Gone):
+                api_calls.delete(session, self.name, self.namespace, kind, name, self._seconds)
+                return
         self.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
 
 
