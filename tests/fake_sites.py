@@ -10,7 +10,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rolegen.cluster.kubectl import AlreadyExists, Conflict
+from rolegen.cluster.kubectl import AlreadyExists, ClusterUnreachable, Conflict
 from rolegen.offline.spec import Spec
 from rolegen.procedures.base import Pair, load_pair
 
@@ -75,6 +75,14 @@ class FakeCluster:
     def __init__(self, site: FakeSite) -> None:
         self.site = site
         self.terminating: dict[str, int] = {}
+
+    def proxy_site(self) -> None:
+        """A role verb opens an API proxy per site (SitePair.live): a site in memory has none, as a site whose
+        client cannot be chosen; its calls stay these."""
+        raise ClusterUnreachable("in memory: no API proxy")
+
+    def session(self) -> None:
+        return None
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         found = self.site.objects.get((self.KINDS[kind], name))

@@ -96,6 +96,14 @@ class Site:
     def name(self) -> str:
         return self.env
 
+    def proxy_site(self) -> None:
+        """A role verb opens an API proxy per site (SitePair.live): a site in memory has none, as a site whose
+        client cannot be chosen; its calls stay these."""
+        raise ClusterUnreachable("in memory: no API proxy")
+
+    def session(self) -> None:
+        return None
+
     def _answer(self) -> None:
         if not self.up:
             raise ClusterUnreachable(f"cannot reach the cluster of context {self.env}")

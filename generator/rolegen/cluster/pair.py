@@ -5,17 +5,20 @@ site, is reached through a client built here too (`witness_lease`)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from rolegen.cluster.api_session import opened
+from rolegen.cluster.changes import Changes, Watched, watching
 from rolegen.cluster.kubectl import Cluster, cluster_for, witness_cluster_for
 from rolegen.cluster.lease import Holder, Lease
 from rolegen.cluster.records import RecordStore
-from rolegen.cluster.site_state import SiteState, read_site
-from rolegen.errors import UsageError
+from rolegen.cluster.site_state import SiteState, read_site, selector
+from rolegen.errors import RolegenError, UsageError
 from rolegen.offline.spec import Spec
 from rolegen.offline.workspace import Workspace, load_workspace
 from rolegen.witness.lease import WitnessLease
@@ -29,6 +32,30 @@ class SitePair:
     to: Spec
     other: Spec
     clusters: dict[str, Cluster]
+    changes: Changes | None = None  # while `live()`: wakes the waits when either site changes
+
+    @contextlib.contextmanager
+    def live(self, log: Callable[[str], None] = print, *, target_only: bool = False,
+             also: tuple[Cluster, ...] = ()) -> Iterator[None]:
+        """For one role change: each site's API through a proxy opened once (rolegen.cluster.api_session: calls in
+        milliseconds instead of a kubectl run each) and watched (rolegen.cluster.changes: a wait reads again as
+        soon as Patroni writes). Everything keeps working without either: calls run kubectl, waits poll.
+        `target_only`: a failover's old site keeps its kubectl runs (it may be gone: its calls are bounded as
+        they always were). `also`: other clusters the run calls (the witness's), not watched. A site whose client
+        cannot be chosen (its API does not answer) gets no proxy: its first call fails as it would have."""
+        specs = (self.to,) if target_only else (self.to, self.other)
+        sites = []
+        for cluster in (*[self.cluster(spec) for spec in specs], *also):
+            try:
+                sites.append(cluster.proxy_site())
+            except RolegenError:
+                continue
+        with opened(sites, log), watching([Watched(self.cluster(s), selector(s)) for s in specs]) as changes:
+            self.changes = changes
+            try:
+                yield
+            finally:
+                self.changes = None
 
     def cluster(self, spec: Spec) -> Cluster:
         return self.clusters[spec.environment]

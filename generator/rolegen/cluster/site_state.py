@@ -212,10 +212,15 @@ class LockWatch:
         return now - self.since > state.ttl
 
 
+def selector(spec: Spec) -> str:
+    """The label selector of everything a site's state is read from: the DCS ConfigMaps, rolegen's records and
+    the member Pods all carry Patroni's labels."""
+    return ",".join([f"{k}={v}" for k, v in sorted(spec.labels.items())] + [f"cluster-name={spec.scope}"])
+
+
 def read_site(spec: Spec, cluster: Cluster) -> SiteState:
-    """One kubectl call: the DCS ConfigMaps and the member Pods all carry Patroni's selector labels."""
-    selector = ",".join([f"{k}={v}" for k, v in sorted(spec.labels.items())] + [f"cluster-name={spec.scope}"])
-    objects = cluster.list("configmaps,pods", selector)
+    """One list of ConfigMaps and Pods by `selector`."""
+    objects = cluster.list("configmaps,pods", selector(spec))
     maps = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "ConfigMap"}
     pods = [o for o in objects if o.get("kind") == "Pod"]
     cm = maps.get(spec.config_map)

@@ -27,13 +27,16 @@ def poll(
     hint: str | None = None,
     seen: Callable[[T, float], None] | None = None,
     sleep_first: bool = False,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
     """Call `observe` until `done(observation)`; return that observation. `seen(observation, elapsed)` runs after
     each observation (progress lines). `sleep_first`: the caller has just looked, so the first observation waits
-    `every`. The last sleep is cut to the deadline, so one observation is made at it before WaitTimedOut."""
+    `every`. The last sleep is cut to the deadline, so one observation is made at it before WaitTimedOut. `sleep`:
+how to wait between observations (rolegen.cluster.changes: less, when a watched object changed)."""
+    pause = sleep or time.sleep
     start = time.monotonic()
     if sleep_first:
-        time.sleep(min(every, timeout))
+        pause(min(every, timeout))
     while True:
         last = observe()
         elapsed = time.monotonic() - start
@@ -44,4 +47,4 @@ def poll(
         if elapsed >= timeout:
             raise WaitTimedOut(f"timed out after {timeout:.0f}s waiting for {what}", hint or RERUN_HINT,
                                what=what, last=last)
-        time.sleep(max(0.0, min(every, timeout - elapsed)))
+        pause(max(0.0, min(every, timeout - elapsed)))

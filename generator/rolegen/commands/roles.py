@@ -80,6 +80,15 @@ def _confirm(ask: Callable[[str], bool], pair: Pair) -> Callable[[str], None]:
 
 def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
+    # The APIs through a proxy each, watched, for the whole run (SitePair.live); a failover's old site and the
+    # witness it may not reach excepted.
+    failover = verb == "failover"
+    witness = (pair.witness.cluster,) if pair.witness is not None and not failover else ()
+    with pair.live(pair.log, target_only=failover, also=witness):
+        return _leased(pair, opts, verb, body)
+
+
+def _leased(pair: Pair, opts: RoleOptions, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
     unattended = opts.evidence_timeout is not None and verb == "failover"
     if unattended:
         # The guard's failover: a silent old site (lost, its route dropping packets) answers nothing within
