@@ -536,3 +536,44 @@ def test_request_heads_tell_the_first_write_wherever_the_stream_is_split() -> No
         heads = RequestHeads()
         heads.feed(odd)
         assert heads.wrote  # not requests as kubectl sends them: the worst is assumed
+
+
+def test_a_connection_kept_open_meets_the_routes_new_fault_too(echo: Address) -> None:
+    """rolegen's API proxy keeps one connection open for a whole run: a route that turns slow breaks it, and the
+    client reconnects into the fault, as it would through a real route change."""
+    proxy = ApiProxy(("127.0.0.1", 0), echo)
+    try:
+        kept = socket.create_connection(proxy.address, timeout=2)
+        kept.sendall(b"one")
+        assert kept.recv(10) == b"one"
+        proxy.set_mode("slow")
+        with pytest.raises(OSError):
+            if kept.recv(10) == b"":
+                raise ConnectionResetError
+        kept.close()
+        again = socket.create_connection(proxy.address, timeout=0.5)
+        again.sendall(b"two")
+        with pytest.raises(TimeoutError):  # the new connection meets the fault
+            again.recv(10)
+        again.close()
+    finally:
+        proxy.close()
+
+
+def test_flaky_resets_a_connection_kept_open_too(echo: Address) -> None:
+    proxy = ApiProxy(("127.0.0.1", 0), echo, rng=random.Random(1))
+    try:
+        proxy.set_mode("flaky", rate=0.01)  # new connections almost always pass: what fails is the kept one
+        kept = socket.create_connection(proxy.address, timeout=2)
+        kept.sendall(b"x")
+        assert kept.recv(10) == b"x"
+        deadline = time.monotonic() + 20
+        with pytest.raises(OSError):
+            while time.monotonic() < deadline:
+                kept.sendall(b"y")
+                if kept.recv(10) == b"":
+                    raise ConnectionResetError
+                time.sleep(0.1)
+        kept.close()
+    finally:
+        proxy.close()

@@ -30,6 +30,7 @@ from rolegen_lab.network.httprelay import relay
 from rolegen_lab.network.proxy import Address, TunnelProxy
 
 MODES = ("ok", "cut", "slow", "flaky")
+FLAKY_RESET_EVERY = 0.5  # seconds, on average
 STATUS_503 = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "ServiceUnavailable",
                          "message": "the lab's API proxy failed this request (rolegen lab api-flaky)",
                          "code": 503}).encode()
@@ -67,7 +68,31 @@ class ApiProxy(TunnelProxy):
             raise RolegenError(f"failure rate {rate} outside (0, 1]", hint="e.g. --rate 0.5")
         self.mode, self.rate = mode, rate if mode == "flaky" else 0.0
         self._release_stalled()
+        if mode != "ok":
+            # A client that keeps its connection open (rolegen's API proxy, Patroni's watch) meets the new route
+            # too, as it would: the route change breaks what was open, and it reconnects into the fault.
+            self._drop_all()
+        if mode == "flaky":
+            threading.Thread(target=self._flaky_resets, name=f"flaky-{self.address[1]}", daemon=True).start()
         self._relisten()
+
+    def _flaky_resets(self) -> None:
+        """While `flaky`: connections kept open are reset now and then too (each tick, about every
+        FLAKY_RESET_EVERY s, those already open at the previous one), so a client that keeps one open fails at
+        random as one that connects per call does; a connection made for one call is left to the per-connection
+        draw."""
+        rng, seen = random.Random(), set[socket.socket]()
+        while not self._stop.wait(rng.expovariate(1 / FLAKY_RESET_EVERY)):
+            if self.mode != "flaky":
+                return
+            with self._lock:
+                now = set(self._conns)
+                old, self._conns = now & seen, now - seen
+            seen = now - old
+            for conn in old:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
 
     def _release_stalled(self) -> None:
         with self._lock:

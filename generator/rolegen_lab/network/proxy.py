@@ -162,6 +162,9 @@ class TunnelProxy:
             client.close()
             return
         upstream.settimeout(None)
+        for sock in (client, upstream):  # bytes go on as they come: no Nagle delay (40 ms with a delayed ACK)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             self._conns |= {client, upstream}
             wan = self.wan
