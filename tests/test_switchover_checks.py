@@ -16,7 +16,7 @@ from tests.test_wake import FakeCluster, body
 from rolegen.cluster.records import Records
 from rolegen.cluster.site_state import Member, SiteState
 from rolegen.errors import RolegenError
-from rolegen.procedures import failback, handover, switchover
+from rolegen.procedures import failback, handover, switchover, switchover_checks
 from rolegen.procedures.base import Pair, load_pair
 from rolegen.procedures.rules import Position
 from rolegen.procedures.wake import toggled
@@ -178,6 +178,57 @@ def test_the_old_leader_is_woken_to_renew_now_not_after_its_loop(monkeypatch: py
     assert cluster.calls[0][:3] == ("patch", "configmap", "patroni-config")
     assert body(cluster.calls[0])["metadata"] == {"annotations": {"config": toggled(text)}, "resourceVersion": "5"}
     assert json.loads(toggled(text)) == LEADER
+
+
+def _with_config(state: SiteState, config: dict[str, Any]) -> SiteState:
+    return replace(state, config_annotations={"initialize": "7", "config": json.dumps(config)})
+
+
+def _lagging(replay: int, version: str = "1") -> SiteState:
+    return _with_config(site("golddr", STANDBY, [member("golddr-0", "standby-leader", replay, replay=replay,
+                                                        state="streaming")], version=version), STANDBY)
+
+
+def test_a_lag_over_the_bound_between_two_reports_a_loop_apart_is_read_again_fresh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load with loop_wait 10, golddr's last report may trail gold's by a loop's WAL (114 MiB under pgbench on
+    the lab). Both Patronis are woken (their configs rewritten with the same JSON) and the lag judged on their
+    fresh reports: within the bound, the switchover goes on."""
+    pair = _pair("golddr")
+    clusters = {"gold": FakeCluster(), "golddr": FakeCluster()}
+    far = 1000 + 120 * 2**20
+    leading = _with_config(site("gold", LEADER, [member("gold-0", "leader", far)]), LEADER)
+    reads = iter([(_lagging(1000), leading), (_lagging(far - 2**20, "2"), leading)])
+    monkeypatch.setattr(pair, "read_both", lambda: next(reads))
+    monkeypatch.setattr(pair, "cluster", lambda spec: clusters[spec.environment])
+    old, target = switchover_checks.within_lag(pair, leading, _lagging(1000), timeout=5)
+    assert target.leader_member is not None and target.leader_member.replay_lsn == far - 2**20
+    assert old is leading
+    for env, config in (("gold", LEADER), ("golddr", STANDBY)):  # each woken, from what was read
+        first = clusters[env].calls[0]
+        assert body(first)["metadata"] == {"annotations": {"config": toggled(json.dumps(config))},
+                                           "resourceVersion": "5"}
+
+
+def test_a_lag_still_over_the_bound_in_fresh_reports_refuses_before_any_write(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = _pair("golddr")
+    clusters = {"gold": FakeCluster(), "golddr": FakeCluster()}
+    far = 1000 + 120 * 2**20
+    leading = _with_config(site("gold", LEADER, [member("gold-0", "leader", far)]), LEADER)
+    monkeypatch.setattr(pair, "read_both", lambda: (_lagging(1000), leading))
+    monkeypatch.setattr(pair, "cluster", lambda spec: clusters[spec.environment])
+    with pytest.raises(RolegenError, match=f"golddr lags {far - 1000} bytes behind .* in both sites' fresh "
+                       "reports") as caught:
+        switchover_checks.within_lag(pair, leading, _lagging(1000), timeout=0.5)
+    assert (caught.value.hint or "").startswith("nothing was changed")
+
+
+def test_a_lag_within_the_bound_costs_no_read_and_no_nudge(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = _pair("golddr")
+    monkeypatch.setattr(pair, "read_both", lambda: pytest.fail("read again"))
+    monkeypatch.setattr(pair, "cluster", lambda _: pytest.fail("nudged"))
+    assert switchover_checks.within_lag(pair, gold(), golddr()) == (gold(), golddr())
 
 
 # -- the LSN gate ----------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from rolegen.procedures.rules import (
     site_timeline,
 )
 from rolegen.procedures.steps import Later, Step
-from rolegen.procedures.switchover_checks import preflight, prove_leading, resume_checks
+from rolegen.procedures.switchover_checks import preflight, prove_leading, resume_checks, within_lag
 from rolegen.procedures.wake import Nudger
 from rolegen.witness.move import WitnessNotMoved
 
@@ -156,6 +156,7 @@ def check(run: Handover) -> None:
         preflight(pair, run.old_state, run.target_state)
         run.confirm(f"Switch over from {old.environment} to {to.environment}?")
         run.old_state = prove_leading(pair, run.old_state)
+        run.old_state, run.target_state = within_lag(pair, run.old_state, run.target_state)
     else:
         run.result.resumed = "after demotion" if run.where == "demoted" else "after promotion"
         log(f"   resuming {run.result.resumed}: {old.environment} is already demoted")

@@ -21,10 +21,11 @@ def steps(pair: Pair) -> list[Step[Handover]]:
     return [
         Step(
             "Preflight",
-            f"{old} reports leader; {to} reports standby-leader, streaming, replay lag <= {MAX_LAG_BYTES >> 20} MiB;\n"
-            f"both sites show the same system id (`initialize`); generated files are up to date and the live\n"
-            f"DCS roles match the specs (no pending apply). After the prompt: {old}'s leader lock renewed while\n"
-            f"watched (proof it is alive to hand over its last writes). A run that finds {old} demoted resumes.",
+            f"{old} reports leader; {to} reports standby-leader, streaming; both sites show the same system id\n"
+            f"(`initialize`); generated files are up to date and the live DCS roles match the specs (no pending\n"
+            f"apply). After the prompt: {old}'s leader lock renewed while watched (proof it is alive to hand over\n"
+            f"its last writes), and {to}'s replay lag <= {MAX_LAG_BYTES >> 20} MiB in fresh reports of both sites.\n"
+            f"A run that finds {old} demoted resumes.",
             handover.check,
         ),
         *handover.steps(pair),

@@ -18,6 +18,8 @@ from rolegen.procedures.base import Pair
 from rolegen.procedures.rules import divergence, holder
 from rolegen.procedures.wake import Nudger
 
+LAG_TIMEOUT = 10.0  # seconds for fresh reports to show the target within the lag bound
+
 
 def preflight(pair: Pair, old_state: SiteState, target_state: SiteState) -> None:
     to, old = pair.to, pair.other
@@ -29,9 +31,6 @@ def preflight(pair: Pair, old_state: SiteState, target_state: SiteState) -> None
         problems.append(f"{to.environment} does not report standby-leader (reports {target_state.live_role})")
     elif not_streaming(target_state):
         problems.append(f"{to.environment}'s standby leader is {member.state}, not streaming from {old.environment}")
-    lag = lag_over_bound(target_state, old_state)
-    if lag is not None:
-        problems.append(f"{to.environment} lags {lag} bytes behind (bound {MAX_LAG_BYTES})")
     if (old.role, to.role) != ("leader", "standby-leader"):
         problems.append(f"the specs declare {old.environment}={old.role}, {to.environment}={to.role}")
     problems += pause_problems(pair, old_state, target_state)
@@ -79,6 +78,41 @@ def prove_leading(pair: Pair, old_state: SiteState) -> SiteState:
             f"rolegen failover --to {to.environment}",
         ) from None
     return last[0]
+
+
+def within_lag(pair: Pair, old_state: SiteState, target_state: SiteState,
+               timeout: float = LAG_TIMEOUT) -> tuple[SiteState, SiteState]:
+    """Right after the old leader's proof, the target replays within MAX_LAG_BYTES of it; returns (old, target)
+    as last read. Each Patroni publishes its position once per loop_wait (10 s in the bundled specs), so under
+    load the standby's report may trail the leader's by a loop's WAL: a lag over the bound in two reports read
+    apart is no verdict. Both are woken (rolegen.procedures.wake) and read again until the lag is within the
+    bound; still over it after `timeout` with fresh reports, the switchover refuses (nothing written yet)."""
+    if lag_over_bound(target_state, old_state) is None:
+        return old_state, target_state
+    to, old = pair.to, pair.other
+    nudgers = (Nudger(pair.cluster(old), old), Nudger(pair.cluster(to), to))
+    last = [old_state, target_state]
+
+    def caught_up() -> bool:
+        for nudger, state in zip(nudgers, last, strict=True):
+            if nudger.version is None:
+                nudger.seen(state)  # a config changed meanwhile is never rewritten: wake from what was read
+            nudger.maybe()
+        last[1], last[0] = pair.read_both()
+        return lag_over_bound(last[1], last[0]) is None
+
+    for nudger, state in zip(nudgers, last, strict=True):
+        nudger.seen(state)
+    try:
+        pair.wait(f"fresh reports of both sites: {to.environment} within {MAX_LAG_BYTES >> 20} MiB of "
+                  f"{old.environment}", caught_up, timeout, every=0.2)
+    except WaitTimedOut:
+        raise RolegenError(
+            f"preflight failed: {to.environment} lags {lag_over_bound(last[1], last[0])} bytes behind (bound "
+            f"{MAX_LAG_BYTES}) in both sites' fresh reports",
+            hint=f"nothing was changed; the gate would keep writes unavailable while {to.environment} catches up: "
+            "retry when the write load is lower (rolegen status shows the lag)") from None
+    return last[0], last[1]
 
 
 def _shared_problems(pair: Pair, old_state: SiteState, target_state: SiteState) -> list[str]:
