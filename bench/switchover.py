@@ -14,24 +14,35 @@ With --timings spec the lab keeps the bundled specs' own Patroni timings (ttl 30
 runs) instead of the lab's quick ones (ttl 20, loop_wait 1). --verbose prints each move's timeline: when rolegen
 wrote the demotion, saw it done, passed the LSN gate, wrote the promotion, saw the target lead; and where the
 write-unavailable window began and ended (seconds from the start of the move).
+--load pgbench adds pgbench's load on the old leader until it demotes; --cli runs each move as the command a user
+types (`rolegen switchover --yes`, a new process) and times its launch to the demotion write, seen by a watch.
 
-Run: python bench/switchover.py [--switchovers 10] [--timings lab|spec] [--scale 100] [--skip-failback]
+Run: python bench/switchover.py [--switchovers 10] [--timings lab|spec] [--load idle|pgbench] [--cli]
+     [--scale 100] [--skip-failback]
      [--skip-switchovers] [--rounds 10] [--methods rewind,reseed] [--param wal_keep_size=16MB ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
+import json
+import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import psycopg
 
+from rolegen.cluster.api_session import opened
+from rolegen.cluster.kubectl import Cluster
 from rolegen.procedures import failback, failover, switchover
 from rolegen.procedures.base import load_pair
 from rolegen_lab.drills.workload import AckWriter, missing_ids
@@ -52,34 +63,112 @@ def gap_within(writer: AckWriter, start: float, end: float) -> tuple[float, floa
     return max(inside, default=(end - start, start, end))
 
 
-def bench_switchovers(lab: Lab, count: int, verbose: bool = False) -> None:
+def demotion_seen(lab: Lab, env: str, stop: threading.Event, seen: list[float]) -> None:
+    """Append the moment `env`'s DCS config first declares standby_cluster, from a watch through an API proxy
+    (milliseconds after the write)."""
+    site = lab.sites[env]
+    cluster = Cluster(site.namespace, site.context, lab.kubeconfig, lab.root / "kc")
+    with opened([cluster.proxy_site()]):
+        session = cluster.session()
+        assert session is not None
+        socks: list[socket.socket] = []
+
+        def each(line: bytes) -> None:
+            meta = json.loads(line)["object"]["metadata"]
+            config = json.loads((meta.get("annotations") or {}).get("config") or "{}")
+            if config.get("standby_cluster") and not seen:
+                seen.append(time.monotonic())
+                for sock in socks:
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        path = (f"/api/v1/namespaces/{site.namespace}/configmaps?watch=1&fieldSelector=metadata.name%3D"
+                "patroni-config")
+        while not stop.is_set() and not seen:
+            session.stream(path, each, socks.append)
+
+
+def one_move(lab: Lab, to: str, cli: bool) -> tuple[dict[str, float], float | None]:
+    """One switchover, in-process (as the CLI runs it: APIs through a proxy, watched) or as the CLI itself: its
+    marks (seconds from the procedure's start), and with `cli` the seconds from the command's launch to the
+    demotion write as a watch saw it."""
+    if not cli:
+        moving = pair(lab, to)
+        with moving.live(lambda _: None):
+            return switchover.run(moving, confirm=lambda _: None).timings, None
+    old = "gold" if to == "golddr" else "golddr"
+    stop, seen = threading.Event(), []  # type: ignore[var-annotated]
+    watcher = threading.Thread(target=demotion_seen, args=(lab, old, stop, seen), daemon=True)
+    watcher.start()
+    time.sleep(0.5)  # the watch is open
+    launched = time.monotonic()
+    run = subprocess.run([str(Path(sys.executable).parent / "rolegen"), "switchover", "--to", to, "--dir",
+                          str(lab.env_dir), "--yes"], capture_output=True, text=True,
+                         env={**os.environ, "KUBECONFIG": str(lab.kubeconfig)}, check=True)
+    stop.set()
+    watcher.join(timeout=5)
+    found = re.search(r"timings \(s\): (\{.*\})", run.stdout)
+    marks = ast.literal_eval(found.group(1)) if found else {}
+    return marks, (seen[0] - launched) if seen else None
+
+
+def pgbench_on(lab: Lab, env: str) -> subprocess.Popen[bytes]:
+    """pgbench's TPC-B-like load on `env`'s leader until it demotes (its clients then fail and it exits)."""
+    site = lab.sites[env]
+    host, port = site.proxy.address
+    env_vars = {"PGPASSWORD": lab._superuser()["password"], "PATH": "/usr/bin:/bin"}
+    return subprocess.Popen([str(site.runtime.bin_dir / "pgbench"), "-n", "-T", "600", "-c", "2", "-h", host,
+                             "-p", str(port), "-U", "postgres", "postgres"], env=env_vars,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench_switchovers(lab: Lab, count: int, verbose: bool = False, load: str = "idle", cli: bool = False) -> None:
     rows = []
+    if load == "pgbench":
+        pgbench = lab.sites["gold"].runtime.bin_dir / "pgbench"
+        host, port = lab.sites["gold"].proxy.address
+        subprocess.run([str(pgbench), "-i", "-q", "-s", "10", "-h", host, "-p", str(port), "-U", "postgres",
+                        "postgres"], env={"PGPASSWORD": lab._superuser()["password"], "PATH": "/usr/bin:/bin"},
+                       check=True, capture_output=True)
+        lab.wait_role("golddr", "standby-leader", 90)
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.002) as writer:
         time.sleep(2)
         for i in range(count):
             to = "golddr" if i % 2 == 0 else "gold"
+            old = "gold" if to == "golddr" else "golddr"
+            loader = pgbench_on(lab, old) if load == "pgbench" else None
+            if loader is not None:
+                time.sleep(3)  # steady load before the move
             t0 = time.monotonic()
-            moving = pair(lab, to)
-            result = switchover.run(moving, confirm=lambda _: None)
+            marks, to_demotion = one_move(lab, to, cli)
             lab.wait_role(to, "leader")
             t1 = time.monotonic()
+            if loader is not None:
+                loader.terminate()
+                loader.wait()
             gap, gap_from, gap_to = gap_within(writer, t0, t1)
             if verbose:
-                offset = t0 - moving._t0  # the pair's marks count from its creation, just before t0
-                marks = {k: round(v - offset, 2) for k, v in result.timings.items()}
-                print(f"   {to}: {marks}; writes stopped {gap_from - t0:.2f}, resumed {gap_to - t0:.2f}")
+                print(f"   {to}: {marks}; writes stopped {gap_from - t0:.2f}, resumed {gap_to - t0:.2f}"
+                      + (f"; launch to demotion write {to_demotion:.2f}" if to_demotion is not None else ""))
             # The next move's preflight needs the demoted site streaming again: with loop_wait 10 that takes up
             # to a loop of each Patroni (the new leader creates the DR slot, the old site follows its timeline).
-            lab.wait_role("gold" if to == "golddr" else "golddr", "standby-leader", 90)
-            rows.append((to, t1 - t0, gap))
+            lab.wait_role(old, "standby-leader", 90)
+            start = to_demotion if cli else marks.get("demote_written")
+            rows.append((to, t1 - t0, gap, start))
     final = "gold" if count % 2 == 0 else "golddr"
     lost = missing_ids(lab.dsn(final), writer.log.acknowledged)
-    print("| # | to | total (s) | writes unavailable (s) |\n|---|---|---|---|")
-    for i, (to, total, gap) in enumerate(rows, 1):
-        print(f"| {i} | {to} | {total:.2f} | {gap:.2f} |")
+    where = "the command's launch (CLI)" if cli else "the procedure's start (in-process)"
+    print(f"| # | to | total (s) | writes unavailable (s) | from {where} to the demotion write (s) |\n"
+          "|---|---|---|---|---|")
+    for i, (to, total, gap, start) in enumerate(rows, 1):
+        print(f"| {i} | {to} | {total:.2f} | {gap:.2f} | {start if start is None else round(start, 2)} |")
+    starts = [r[3] for r in rows if r[3] is not None]
+    by_to = {t: statistics.median(r[2] for r in rows if r[0] == t) for t in ("golddr", "gold") if
+             any(r[0] == t for r in rows)}
     print(
-        f"{len(rows)} switchovers; median total {statistics.median(r[1] for r in rows):.2f} s; median unavailable "
-        f"{statistics.median(r[2] for r in rows):.2f} s (target <= 3 s); acknowledged {len(writer.log.acknowledged)}, "
+        f"{len(rows)} switchovers ({load}); median total {statistics.median(r[1] for r in rows):.2f} s; median "
+        f"unavailable {statistics.median(r[2] for r in rows):.2f} s (to golddr {by_to.get('golddr', 0):.2f}, to "
+        f"gold {by_to.get('gold', 0):.2f}); median to the demotion write "
+        f"{statistics.median(starts) if starts else float('nan'):.2f} s; acknowledged {len(writer.log.acknowledged)}, "
         f"lost {len(lost)}"
     )
 
@@ -188,8 +277,10 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int, dict[str, int]]:
     t0 = time.monotonic()
     # The failback is planned from here on: a writer on both sites counts what it acknowledged (0 may be lost).
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.005) as writer:
-        result = failback.run(pair(lab, "gold"), method=method, confirm=lambda _: None,  # type: ignore[arg-type]
-                              timeout=300)
+        back = pair(lab, "gold")
+        with back.live(lambda _: None):  # as the CLI runs it
+            result = failback.run(back, method=method, confirm=lambda _: None,  # type: ignore[arg-type]
+                                  timeout=300)
         standby_at = result.timings.get("standby", time.monotonic() - t0)
         moved = link.reset_counter()
         lab.wait_role("gold", "leader")
@@ -210,6 +301,12 @@ def main() -> int:
                         help="a PostgreSQL parameter for both sites instead of the specs' (to compare settings)")
     parser.add_argument("--skip-switchovers", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="print each move's step timings")
+    parser.add_argument("--load", choices=("idle", "pgbench"), default="idle",
+                        help="pgbench: pgbench's TPC-B-like load (2 clients, scale 10) on the old leader until it "
+                        "demotes, besides the writer")
+    parser.add_argument("--cli", action="store_true",
+                        help="run each move as `rolegen switchover --yes` (a process) and time its launch to the "
+                        "demotion write")
     parser.add_argument("--timings", choices=("lab", "spec"), default="lab",
                         help="Patroni timings: the lab's quick ones, or the bundled specs' own (production)")
     args = parser.parse_args()
@@ -222,7 +319,7 @@ def main() -> int:
     try:
         lab.up()
         if not args.skip_switchovers:
-            bench_switchovers(lab, args.switchovers, args.verbose)
+            bench_switchovers(lab, args.switchovers, args.verbose, args.load, args.cli)
         if not args.skip_failback:
             load(lab, args.scale)
             size = db_size(lab)
