@@ -15,6 +15,7 @@ import pytest
 # Seconds per lab unit on the 2-core CI machine (pytest --durations=0, the clean-clone CI run of 92ef042 on three
 # lanes, 2026-12-02); an unknown unit weighs its test count times DEFAULT_TEST.
 WEIGHTS: dict[str, float] = {
+    "tests/lab/test_api_session_real.py": 5,  # on the shared lab: reads, writes, a cut and a slow route (measured: 4 s)
     "tests/lab/test_app_switchover.py": 165,  # its own lab, five switchovers under app load (measured here)
     "tests/lab/test_chaos.py": 113,
     "tests/lab/test_controlplane.py": 24,

@@ -1,6 +1,6 @@
 """A run's API proxy (the real kubectl installed with rolegen, `kubectl proxy --unix-socket`): what a user relies
 on without seeing it. It answers as kubectl does, falls back to kubectl runs when it is gone, and never outlives
-the run, even one killed with SIGKILL. Against a real API server: tests/lab/test_api_session.py."""
+the run, even one killed with SIGKILL. Against a real API server: tests/lab/test_api_session_real.py."""
 
 from __future__ import annotations
 
