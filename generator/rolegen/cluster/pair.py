@@ -41,8 +41,9 @@ class SitePair:
         milliseconds instead of a kubectl run each) and watched (rolegen.cluster.changes: a wait reads again as
         soon as Patroni writes). Everything keeps working without either: calls run kubectl, waits poll.
         `target_only`: a failover's old site keeps its kubectl runs (it may be gone: its calls are bounded as
-        they always were). `also`: other clusters the run calls (the witness's), not watched. A site whose client
-        cannot be chosen (its API does not answer) gets no proxy: its first call fails as it would have."""
+        they always were), and nothing is watched. `also`: other clusters the run calls (the witness's), not
+        watched. A site whose client cannot be chosen (its API does not answer) gets no proxy: its first call
+        fails as it would have."""
         specs = (self.to,) if target_only else (self.to, self.other)
         sites = []
         for cluster in (*[self.cluster(spec) for spec in specs], *also):
@@ -50,7 +51,9 @@ class SitePair:
                 sites.append(cluster.proxy_site())
             except RolegenError:
                 continue
-        with opened(sites, log), watching([Watched(self.cluster(s), selector(s)) for s in specs]) as changes:
+        # Watched only when both sites are: a failover's waits read its old site by kubectl runs, at their own pace.
+        watched = [] if target_only else [Watched(self.cluster(s), selector(s)) for s in specs]
+        with opened(sites, log), watching(watched) as changes:
             self.changes = changes
             try:
                 yield
