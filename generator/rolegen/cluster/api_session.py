@@ -104,7 +104,7 @@ class ApiSession:
         self._proc = subprocess.Popen(
             [*command, "proxy", "--unix-socket", self.socket], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent(),
-            env={"GOGC": "100", **os.environ},
+            env=dict(os.environ),  # not client_env's GOGC=off: a proxy lives for the whole run
         )
 
     def ready(self, deadline: float) -> str | None:

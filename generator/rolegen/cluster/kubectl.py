@@ -133,9 +133,8 @@ class Cluster:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _run(self, client: str, args: tuple[str, ...], stdin: str | None, timeout: float) -> str:
-        if self.call_timeout is not None:
-            timeout = min(timeout, self.call_timeout)
+    def _command(self, client: str) -> list[str]:
+        """`client` with this site's kubeconfig, context and cache: how every call and the proxy run it."""
         cmd = [client]
         if self.kubeconfig:
             cmd += ["--kubeconfig", str(self.kubeconfig)]
@@ -143,6 +142,12 @@ class Cluster:
             cmd += ["--context", self.context]
         if self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
+        return cmd
+
+    def _run(self, client: str, args: tuple[str, ...], stdin: str | None, timeout: float) -> str:
+        if self.call_timeout is not None:
+            timeout = min(timeout, self.call_timeout)
+        cmd = self._command(client)
         cmd += ["--namespace", self.namespace, "--request-timeout", f"{self.request_timeout}s", *args]
         try:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
@@ -196,14 +201,7 @@ class Cluster:
 
     def proxy_site(self) -> ProxySite:
         """What opening this site's API proxy needs: its client, run as each call runs it."""
-        cmd = [self.client().path]
-        if self.kubeconfig:
-            cmd += ["--kubeconfig", str(self.kubeconfig)]
-        if self.context:
-            cmd += ["--context", self.context]
-        if self.cache_dir:
-            cmd += ["--cache-dir", str(self.cache_dir)]
-        return ProxySite(self._key, cmd, self.name)
+        return ProxySite(self._key, self._command(self.client().path), self.name)
 
     def _through(self, kinds: str) -> ApiSession | None:
         session = self.session()
