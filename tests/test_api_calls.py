@@ -101,3 +101,29 @@ def test_a_created_object_goes_to_its_kinds_collection_in_its_namespace() -> Non
     api_calls.create(proxy, "gold", "ns", lease, 3)  # type: ignore[arg-type]
     assert [r[:2] for r in proxy.requests] == [("POST", "/api/v1/namespaces/other/events"),
                                                ("POST", "/apis/coordination.k8s.io/v1/namespaces/ns/leases")]
+
+
+class Sequence(Recorded):
+    """Answers in turn: the first request meets a broken kept connection, the next a new one."""
+
+    def __init__(self, *answers: Answer) -> None:
+        super().__init__(answers[0])
+        self.answers = list(answers)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float,
+                content_type: str = "application/json") -> Answer:
+        self.answer = self.answers.pop(0)
+        return super().request(method, path, body, timeout=timeout, content_type=content_type)
+
+
+def test_a_read_on_a_broken_kept_connection_is_asked_once_more_and_meets_the_route() -> None:
+    broken = Answer(500, b"write tcp 127.0.0.1:43482->127.0.0.1:41005: write: broken pipe\n")
+    refused = Answer(500, b"dial tcp 127.0.0.1:41005: connect: connection refused\n")
+    proxy = Sequence(broken, refused)
+    with pytest.raises(ClusterUnreachable):  # as a kubectl run would say of a cut route
+        api_calls.get(proxy, "gold", "ns", "configmap", "x", 5)  # type: ignore[arg-type]
+    assert len(proxy.requests) == 2
+    write = Sequence(broken, refused)
+    with pytest.raises(ClusterError) as raised:  # a write is never sent twice
+        api_calls.merge_patch(write, "gold", "ns", "configmap", "x", {}, 5)  # type: ignore[arg-type]
+    assert type(raised.value) is ClusterError and len(write.requests) == 1

@@ -39,6 +39,15 @@ _UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is
                 "dial tcp")
 
 
+_BROKEN = ("broken pipe", "connection reset", "eof", "use of closed network connection")
+
+
+def _broken(answer: Answer) -> bool:
+    """The proxy's own 5xx for a connection that broke under a request (no Status from the API server)."""
+    return (answer.status >= 500 and not answer.status_object().get("reason")
+            and any(s in answer.text().lower() for s in _BROKEN))
+
+
 def supported(kinds: str) -> bool:
     """Every kind of `kinds` (kubectl's comma-separated form) has a request here."""
     return all(k.strip().lower() in RESOURCES for k in kinds.split(","))
@@ -78,6 +87,10 @@ def call(session: ApiSession, site: str, method: str, path: str, body: dict[str,
     kubectl run's is."""
     try:
         answer = session.request(method, path, body, timeout=timeout, content_type=content_type)
+        if method == "GET" and _broken(answer):
+            # The proxy's kept connection broke (a route that changed): a read is asked once more on a new one,
+            # which meets the route as a kubectl run would (refused: unreachable). Never a write.
+            answer = session.request(method, path, body, timeout=timeout, content_type=content_type)
     except TimeoutError:
         raise ClusterUnreachable(f"the API proxy timed out talking to context {site}",
                                  hint="check the VPN/tunnel and the context") from None
