@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +76,6 @@ def secret_volume(directory: Path, source: dict[str, Any], secrets: dict[str, di
         path.chmod(0o600)
         runtime.own(path)
     return directory
-
-
-_STOPPING = threading.Lock()
 
 
 @dataclass
@@ -194,11 +190,10 @@ class LabMember:
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM (Patroni stops PostgreSQL), SIGKILL after `timeout`; a postmaster that outlived its Patroni
         (it runs in a session of its own) is killed too, so no process of the member is left."""
-        with _STOPPING:  # two stops at once (a Pod's deletion and the lab's own) take the process once
-            process, self.process = self.process, None
-        if process is not None:
+        if self.process is not None:
             postmaster = self._postmaster_pid()
-            process.stop(timeout)
+            self.process.stop(timeout)
+            self.process = None
             if postmaster is not None and self._is_our_postmaster(postmaster):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(os.getpgid(postmaster), signal.SIGKILL)
