@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,9 @@ class LabMember:
     rest_port: int = field(default_factory=reserve)
     process: MemberProcess | None = None
     data_dir: Path | None = None  # PGDATA; default <directory>/data (the node agent puts it on the Pod's volume)
+    # A Pod's deletion and the lab's own stop may stop a member at once: the second waits for the first, then
+    # finds nothing to stop; the member reads as running until its stop has ended.
+    _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def data(self) -> Path:
@@ -190,7 +194,9 @@ class LabMember:
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM (Patroni stops PostgreSQL), SIGKILL after `timeout`; a postmaster that outlived its Patroni
         (it runs in a session of its own) is killed too, so no process of the member is left."""
-        if self.process is not None:
+        with self._stopping:
+            if self.process is None:
+                return
             postmaster = self._postmaster_pid()
             self.process.stop(timeout)
             self.process = None
@@ -208,17 +214,18 @@ class LabMember:
         """Hard failure: SIGKILL Patroni and PostgreSQL at once (no SIGTERM first: no shutdown checkpoint).
         Patroni starts the postmaster in a session of its own, so that a Patroni crash leaves it running:
         it is killed separately, through postmaster.pid."""
-        postmaster = self._postmaster_pid()
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.process.pid, signal.SIGKILL)
-        if postmaster is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                # Patroni's launcher calls setsid() and exits: the postmaster's group is that launcher's pid.
-                os.killpg(os.getpgid(postmaster), signal.SIGKILL)
-        if self.process is not None:
-            self.process.stop(timeout=5)
-            self.process = None
+        with self._stopping:
+            postmaster = self._postmaster_pid()
+            if self.process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.process.pid, signal.SIGKILL)
+            if postmaster is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    # Patroni's launcher calls setsid() and exits: the postmaster's group is that launcher's pid.
+                    os.killpg(os.getpgid(postmaster), signal.SIGKILL)
+            if self.process is not None:
+                self.process.stop(timeout=5)
+                self.process = None
 
     def pause(self) -> None:
         """SIGSTOP Patroni (the member's process group: startup guard exec'd into Patroni). The postmaster runs
