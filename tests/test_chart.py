@@ -339,7 +339,7 @@ def test_patroni_configuration_is_extractable(env: str) -> None:
     assert refs["ROLEGEN_SUPERUSER_PASSWORD"] == {"name": values["auth"]["superuser"]["existingSecret"],
                                                   "key": "password"}
     assert set(chart.static_files(manifests)) == {"patroni.yml", "post-bootstrap.sh", "startup-guard.py",
-                                                  "dr_slot.py", "member_sql.py"}
+                                                  "dr_slot.py", "member_sql.py", "member_figures.py"}
     # The DR slot each site keeps while it leads: its WAL from before a divergence goes after a promotion.
     slot = "golddr" if env == "gold" else "gold"
     assert static["postgresql"]["callbacks"] == {
@@ -356,12 +356,26 @@ def test_without_a_dr_slot_to_release_patroni_runs_no_callback() -> None:
     manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
     static, _dynamic = chart.patroni_config(manifests)
     assert "callbacks" not in static["postgresql"] and "pre_promote" not in static["postgresql"]
-    assert not {"dr_slot.py", "member_sql.py"} & set(chart.static_files(manifests))
+    assert "dr_slot.py" not in chart.static_files(manifests)
     # A leader installed without a peer has no standby cluster to tell apart: no hooks either.
     values = {**generated_values("gold"), "peer": {"cidrs": []}}
     manifests = chart.render_manifests(values, release("gold"), NAMESPACE, CHART)
     assert "callbacks" not in chart.patroni_config(manifests)[0]["postgresql"]
-    assert not any(e["name"].startswith("ROLEGEN_") for e in chart.member_env(manifests))
+    assert not any(e["name"].startswith("ROLEGEN_SUPERUSER") for e in chart.member_env(manifests))
+
+
+def test_members_publish_their_storage_figures_unless_turned_off() -> None:
+    """The startup guard forks the publisher (files/member_figures.py) every figuresEvery seconds; 0 leaves
+    neither the script nor its setting in the Pods."""
+    values = generated_values(ENVS[0])
+    manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
+    env = {e["name"]: e.get("value") for e in chart.member_env(manifests)}
+    assert env["ROLEGEN_FIGURES_EVERY"] == "15"
+    assert {"member_figures.py", "member_sql.py"} <= set(chart.static_files(manifests))
+    values["startupGuard"] = {**values.get("startupGuard", {}), "figuresEvery": 0}
+    manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
+    assert "ROLEGEN_FIGURES_EVERY" not in {e["name"] for e in chart.member_env(manifests)}
+    assert "member_figures.py" not in chart.static_files(manifests)
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -268,6 +268,13 @@ def main() -> None:
     except Exception as exc:  # never start unguarded on an unexpected error: let the Pod restart and retry
         decision("fail", error=str(exc) or type(exc).__name__)
         sys.exit(1)
+    if os.environ.get("ROLEGEN_FIGURES_EVERY"):
+        try:  # the member's storage figures on its Pod (files/member_figures.py): never a reason not to start
+            import member_figures
+
+            member_figures.start(command[-1], request)
+        except Exception as exc:
+            log(f"member figures not started: {exc}")
     os.execvp(command[0], command)
 
 
