@@ -3,6 +3,8 @@ that the new one (golddr) is a live, healthy leader, and its members start only 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tests.fake_sites import FakeSite, pod, sites
 
@@ -50,6 +52,30 @@ def test_a_leader_that_dies_while_the_prompt_is_open_keeps_the_old_sites_volumes
     assert "golddr's leader lock was not seen renewed while watched" in refused.value.message
     assert _deleted(gold) == [] and gold.named("PersistentVolumeClaim") == ["data-patroni-0", "data-patroni-1"]
     assert "rolegen failback --to gold --method reseed" in (refused.value.hint or "")
+
+
+def _figures(site: FakeSite, name: str, **figures: object) -> None:
+    base = {"block_size": 8192, "data_bytes": 100 << 20, "fpi_counted_from": "0/3000000", "fpi_per_mib": None,
+            "fpi_since_redo": 0, "in_recovery": False, "lsn": "0/3000000", "redo_lsn": "0/3000000",
+            "wal_bytes": 16 << 20}
+    annotations = site.objects[("Pod", name)]["metadata"].setdefault("annotations", {})
+    annotations["rolegen.io/storage"] = json.dumps({**base, **figures})
+
+
+def test_auto_re_seeds_when_the_figures_say_a_rewind_would_move_more() -> None:
+    """A small database whose leader keeps a large pg_wal: pg_rewind would copy all of it, more than the data."""
+    pair, gold, golddr = sites("gold")
+    gold.objects[("Pod", "gold-0")] = pod("gold-0", gold.labels, "replica", 3)
+    _figures(gold, "gold-0", fpi_since_redo=10)
+    _figures(golddr, "golddr-0", wal_bytes=400 << 20)
+    lines: list[str] = []
+    pair.log = lines.append
+    result = failback.run(pair, method="auto", confirm=lambda _: None, timeout=5)
+    assert result.reason == "a rewind would move at least as much as a re-seed"
+    assert _deleted(gold) == ["data-patroni-0", "data-patroni-1"]  # re-seeded
+    assert (result.predicted["rewind_bytes"] or 0) > (result.predicted["reseed_bytes"] or 0) == 100 << 20
+    [said] = [line for line in lines if line.startswith("   would move over the link: rewind: about ")]
+    assert "golddr-0's pg_wal 400 MiB, copied whole" in said and "re-seed: about 100 MiB" in said
 
 
 def test_auto_falls_back_to_reseed_only_on_a_rewind_that_ran_out_not_on_a_failed_read() -> None:

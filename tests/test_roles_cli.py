@@ -285,6 +285,9 @@ def test_dry_run_as_json_is_the_runbook_in_one_document(workdir: Path) -> None:
     data = json.loads(result.stdout)
     assert (data["verb"], data["to"], data["dry_run"], data["outcome"]) == ("failback", "gold", True, None)
     assert data["runbook"].splitlines()[0] == "Failback to gold:"
+    # The prediction needs both sites read: unreachable, it is unknown and says why; the runbook still prints.
+    assert (data["prediction"]["rewind_bytes"], data["prediction"]["reseed_bytes"]) == (None, None)
+    assert data["prediction"]["unknown"][0].startswith("the sites could not be read: ")
 
 
 def test_a_failover_as_json_carries_the_fence_command_and_logs_to_stderr(

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import history_alone, lab_cluster, member_dsn
 from conftest import lab_pair as pair
+from rolegen.cluster.storage import Storage
 from rolegen.commands import roles
 from rolegen.errors import RolegenError
 from rolegen.offline.workspace import load_workspace
@@ -75,14 +76,30 @@ def test_old_site_restarted_without_rolegen_never_accepts_a_write(lab: Lab) -> N
     assert problems == []
 
 
+def published(lab: Lab, env: str, timeout: float = 60) -> Storage:
+    """The storage figures `env`'s leading member published on its Pod (files/member_figures.py, forked by the
+    startup guard every figuresEvery seconds), once there are."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        moving = pair(lab, env)
+        member = moving.read(moving.to).leader_member
+        if member is not None and member.storage is not None:
+            return member.storage
+        time.sleep(0.5)
+    raise AssertionError(f"{env}'s leading member published no storage figures within {timeout:.0f}s")
+
+
 def test_a_promoted_standby_site_keeps_no_dr_slot_wal_from_before_the_divergence(lab: Lab) -> None:
     """The chart's on_role_change (files/dr_slot.py) on the member that led the standby cluster: once promoted, the
     slot it keeps for the old site reserves nothing before the divergence's WAL segment, so a failback by
-    pg_rewind does not copy that WAL; a failover inside a site leaves the slot alone (tested in test_dr_slot)."""
+    pg_rewind does not copy that WAL; a failover inside a site leaves the slot alone (tested in test_dr_slot).
+    Before it, `failback --dry-run` predicts what each repair would move from the figures the real members
+    published (the old leader's before it failed)."""
     gold, golddr = lab.sites["gold"], lab.sites["golddr"]
     with psycopg_connect(lab.dsn("gold")) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS dr_slot_rows (v int)")
         conn.execute("INSERT INTO dr_slot_rows SELECT generate_series(1, 20000)")  # WAL golddr replays first
+    assert not published(lab, "gold").in_recovery
     gold.fail()
     failover.run(pair(lab, "golddr"), confirm=no_confirm)
     released = ("dr_slot: gold advanced", "dr_slot: gold left as it is (released")
@@ -103,6 +120,17 @@ def test_a_promoted_standby_site_keeps_no_dr_slot_wal_from_before_the_divergence
     # both sites counts what they acknowledged, and none of it may be lost.
     gold.restore_api()
     failover.run(pair(lab, "golddr"), confirm=no_confirm)  # fences gold now that its API answers
+    published(lab, "golddr")
+    predicted = roles.run_failback(lab.env_dir, roles.RoleOptions(to="gold", dry_run=True, kubeconfig=lab.kubeconfig),
+                                   "auto", lambda _: False, lambda _: None).prediction
+    with psycopg_connect(lab.dsn("golddr")) as conn:
+        databases = int(conn.execute("SELECT sum(pg_database_size(oid)) FROM pg_database").fetchone()[0])
+    assert predicted is not None and predicted.why == (), predicted
+    assert predicted.source in {m.name for m in golddr.members.values()}, predicted
+    assert predicted.target in {m.name for m in gold.members.values()}, predicted
+    assert predicted.reseed is not None and abs(predicted.reseed - databases) < databases * 0.05
+    assert predicted.rewind is not None and predicted.source_wal is not None
+    assert predicted.rewind >= predicted.source_wal >= 16 << 20  # at least the segment golddr writes into
     gold.resume_members()
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.01) as writer:
         back = failback.run(pair(lab, "gold"), method="rewind", confirm=no_confirm, timeout=180)

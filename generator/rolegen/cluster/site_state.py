@@ -10,6 +10,7 @@ from typing import Any
 
 from rolegen.cluster.kubectl import Cluster
 from rolegen.cluster.records import Records, records_map
+from rolegen.cluster.storage import Storage
 from rolegen.offline.spec import Spec
 
 # Patroni's own annotations on <scope>-config: shown by diff, never counted as drift.
@@ -33,6 +34,7 @@ class Member:
     # The Pod's metadata.uid: a Pod deleted and recreated under the same name starts again at restartCount 0,
     # so only its uid tells it apart.
     uid: str | None = None
+    storage: Storage | None = None  # the member's own storage figures (cluster.storage), when it publishes them
 
     @property
     def may_write(self) -> bool:
@@ -102,6 +104,7 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         status_text=text,
         restarts=_restarts(pod),
         uid=meta.get("uid"),
+        storage=Storage.from_annotations(meta.get("annotations") or {}),
     )
 
 

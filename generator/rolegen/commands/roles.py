@@ -16,6 +16,7 @@ from rolegen.errors import RolegenError
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
 from rolegen.procedures.failback import FailbackResult
+from rolegen.procedures.failback_bytes import Prediction
 from rolegen.procedures.failover import FailoverResult
 from rolegen.procedures.journal import Journal
 from rolegen.procedures.reseed import ReseedResult
@@ -47,10 +48,13 @@ class RoleChangeResult:
     to: str
     runbook: str | None = None  # --dry-run
     outcome: Outcome | None = None
+    prediction: Prediction | None = None  # failback --dry-run: what its repair would move
 
     def lines(self) -> list[str]:
         if self.runbook is not None:
-            return text_lines(self.runbook)
+            moved = ["", "What the repair would move over the link now (the members' published figures):",
+                     *(f"  {line}" for line in self.prediction.lines())] if self.prediction is not None else []
+            return text_lines(self.runbook) + moved
         if self.outcome is not None and self.outcome.timings:
             where = "of" if self.verb == "reseed" else "to"
             return [f"{self.verb} {where} {self.to} done; timings (s): {self.outcome.timings}"]
@@ -63,6 +67,7 @@ class RoleChangeResult:
             "dry_run": self.runbook is not None,
             "runbook": self.runbook,
             "outcome": None if self.outcome is None else dataclasses.asdict(self.outcome),
+            **({"prediction": self.prediction.as_dict()} if self.prediction is not None else {}),
         }
 
 
@@ -138,9 +143,18 @@ def run_failback(
     env_dir: Path, opts: RoleOptions, method: failback.Method, ask: Callable[[str], bool], log: Log
 ) -> RoleChangeResult:
     if opts.dry_run:
-        return _dry_run(env_dir, opts, log, "failback", failback.dry_run)
+        pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)
+        return RoleChangeResult("failback", opts.to, runbook=failback.dry_run(pair), prediction=_predicted(pair))
     return _run(env_dir, opts, log, "failback",
                 lambda pair: failback.run(pair, method=method, confirm=_confirm(ask, pair), timeout=opts.timeout))
+
+
+def _predicted(pair: Pair) -> Prediction:
+    """The dry-run's prediction; a site that cannot be read leaves it unknown (the runbook is still printed)."""
+    try:
+        return failback.prediction(pair)
+    except RolegenError as exc:
+        return Prediction(None, None, why=(f"the sites could not be read: {exc.message}",))
 
 
 def run_reseed(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], log: Log) -> RoleChangeResult:

@@ -13,6 +13,7 @@ from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import dependent_steps, handover
 from rolegen.procedures.base import Pair, status_line
+from rolegen.procedures.failback_bytes import Prediction, predict
 from rolegen.procedures.handover import Handover
 from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Later, Step, execute, runbook, within
@@ -32,7 +33,10 @@ def steps(pair: Pair) -> list[Step[_Run]]:
             f"its data went past\nthe point where {cur.environment}'s timeline began (both `history` annotations, "
             "the members' timelines and LSNs,\nrolegen's promotion and fence records). pg_rewind repairs a "
             "divergence on an older timeline; re-seed is\nchosen when the system id differs, a timeline number "
-            f"was used on both sites, or {back.environment} went further.\nA run that finds {cur.environment} "
+            f"was used on both sites, or {back.environment} went further.\nWhat each repair would move over the link "
+            "is predicted from the members' published figures (a rewind: the\nsource's pg_wal and the blocks "
+            f"{back.environment} changed since its last checkpoint; a re-seed: the databases); --method auto\n"
+            f"re-seeds when a rewind would move at least as much.\nA run that finds {cur.environment} "
             "already demoted (an earlier run's switch back under way) skips the repair\nand resumes the switch back.",
             _check,
         ),
@@ -82,6 +86,7 @@ class FailbackResult:
     method: str = ""
     reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    predicted: dict[str, object] = field(default_factory=dict)  # failback_bytes.Prediction.as_dict(), preflight's
 
 
 def rewind_blocker(back: SiteState, cur: SiteState) -> str | None:
@@ -92,12 +97,14 @@ def rewind_blocker(back: SiteState, cur: SiteState) -> str | None:
     return found.reason if found is not None and found.repair == "reseed" else None
 
 
-def choose_method(method: Method, blocker: str | None) -> Chosen:
+def choose_method(method: Method, blocker: str | None, prediction: Prediction | None = None) -> Chosen:
     """The repair a failback starts with: re-seed when asked, or when `auto` and pg_rewind cannot work
-    (`blocker`, from rewind_blocker); rewind otherwise. Asked for a rewind that cannot work: refused."""
+    (`blocker`, from rewind_blocker) or would move at least as much as a re-seed (both predicted from the members'
+    figures); rewind otherwise. Asked for a rewind that cannot work: refused."""
     if method == "rewind" and blocker:
         raise RolegenError(f"pg_rewind cannot work: {blocker}", hint="use --method reseed (or auto)")
-    return "reseed" if method == "reseed" or (method == "auto" and blocker) else "rewind"
+    larger = method == "auto" and prediction is not None and prediction.favours_reseed
+    return "reseed" if method == "reseed" or (method == "auto" and blocker) or larger else "rewind"
 
 
 @dataclass
@@ -150,9 +157,14 @@ def _check(run: _Run) -> None:
     if found is not None:
         log(f"   {back.environment} is DIVERGED: {found.reason} (repair: {found.repair})")
     blocker = rewind_blocker(back_state, leader_state)
-    run.chosen = choose_method(run.method, blocker)
-    run.result.reason = blocker or (found.reason if found else "")
-    log(f"   method: {run.chosen}" + (f" ({blocker})" if blocker else ""))
+    prediction = predict(back_state, leader_state)
+    run.result.predicted = prediction.as_dict()
+    log("   would move over the link: " + "; ".join(prediction.lines()))
+    run.chosen = choose_method(run.method, blocker, prediction)
+    by_size = run.method == "auto" and run.chosen == "reseed" and not blocker
+    bigger = "a rewind would move at least as much as a re-seed" if by_size else ""
+    run.result.reason = blocker or bigger or (found.reason if found else "")
+    log(f"   method: {run.chosen}" + (f" ({blocker or bigger})" if blocker or bigger else ""))
     run.confirm(f"Bring {back.environment} back as a standby of {cur.environment} ({run.chosen}), then switch over "
                 "to it?")
 
@@ -211,3 +223,8 @@ def _reseed(run: _Run) -> None:
 
 def dry_run(pair: Pair) -> str:
     return runbook(f"Failback to {pair.to.environment}", steps(pair))
+
+
+def prediction(pair: Pair) -> Prediction:
+    """What a rewind and a re-seed would move now (`--dry-run`): one read of each site."""
+    return predict(pair.read(pair.to), pair.read(pair.other))
