@@ -8,7 +8,11 @@
    rewind and with reseed, --rounds times each, a writer counting acknowledged commits on both sites from the start
    of the failback (0 may be lost). A rewind's bytes by category: the source's pg_wal (pg_rewind copies all of it),
    the other non-relation files (copied in full), and the rest: changed relation blocks, the WAL streamed after the
-   rewind, the switch back and the protocol. Target: rewind bytes <= 0.1 x database size.
+   rewind, the switch back and the protocol. Target: rewind bytes <= 0.1 x database size. Before each failback,
+   what `rolegen failback --dry-run` predicts from the members' published figures (a rewind's parts: the source's
+   pg_wal + the blocks changed + the WAL streamed again), and its error against what moved. Target: within 25 %.
+   The bench waits until the members' figures have seen the checkpoint and the changes after it (a real failback
+   comes minutes after the failure; the figures are read every startupGuard.figuresEvery seconds).
 
 With --timings spec the lab keeps the bundled specs' own Patroni timings (ttl 30, loop_wait 10: what production
 runs) instead of the lab's quick ones (ttl 20, loop_wait 1). --verbose prints each move's timeline: when rolegen
@@ -37,12 +41,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from rolegen.cluster.api_session import opened
 from rolegen.cluster.kubectl import Cluster
+from rolegen.cluster.storage import Storage, lsn_int
 from rolegen.procedures import failback, failover, switchover
 from rolegen.procedures.base import load_pair
 from rolegen_lab.drills.workload import AckWriter, missing_ids
@@ -255,7 +262,26 @@ def dr_slot_verdict(lab: Lab, env: str, timeout: float = 120) -> str:
     return "dr_slot: no verdict"
 
 
-def bench_failback(lab: Lab, method: str) -> tuple[float, int, dict[str, int]]:
+def sql_lsn(lab: Lab, env: str, query: str) -> int:
+    with psycopg.connect(lab.dsn(env), autocommit=True) as conn:
+        row = conn.execute(query).fetchone()
+    return lsn_int(str(row[0])) or 0 if row else 0
+
+
+def wait_figures(lab: Lab, env: str, seen: Callable[[Storage], bool], timeout: float = 60) -> None:
+    """Until `env`'s leading member published figures that satisfy `seen` (its publisher reads every
+    startupGuard.figuresEvery seconds): a real failure and failback come minutes apart, the bench waits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        moving = pair(lab, env)
+        member = moving.read(moving.to).leader_member
+        if member is not None and member.storage is not None and seen(member.storage):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"{env}'s leading member published no fresh storage figures within {timeout:.0f}s")
+
+
+def bench_failback(lab: Lab, method: str) -> tuple[float, int, dict[str, int], dict[str, Any]]:
     gold = lab.sites["gold"]
     churn(lab, "gold", 3)
     wait_caught_up(lab)
@@ -263,13 +289,23 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int, dict[str, int]]:
     # from the old leader's last checkpoint before the divergence.
     with psycopg.connect(lab.dsn("gold"), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
+    redo = sql_lsn(lab, "gold", "SELECT (pg_control_checkpoint()).redo_lsn")
+    wait_figures(lab, "gold", lambda figures: figures.redo_lsn >= redo)  # its figures have seen that checkpoint
     churn(lab, "gold", 2)
+    # And the changes after it: what the prediction counts, not extrapolates (a failure seconds after the member's
+    # last reading leaves the changes since extrapolated at its measured rate; see README "What a failback would
+    # move").
+    written = sql_lsn(lab, "gold", "SELECT pg_current_wal_lsn()")
+    wait_figures(lab, "gold", lambda figures: figures.lsn >= written)
     gold.fail()
     failover.run(pair(lab, "golddr"), confirm=lambda _: None)
     churn(lab, "golddr", 5)
     print(f"  {dr_slot_verdict(lab, 'golddr')}", flush=True)
     gold.restore_api()
     failover.run(pair(lab, "golddr"), confirm=lambda _: None)  # fences gold now that its API answers
+    now = sql_lsn(lab, "golddr", "SELECT pg_current_wal_lsn()")
+    wait_figures(lab, "golddr", lambda figures: figures.lsn >= now)  # read after the DR slot's release
+    predicted = failback.prediction(pair(lab, "gold")).as_dict()  # what `rolegen failback --dry-run` prints
     link = lab.sites["golddr"].tunnel
     source = source_files(leader_data(lab, "golddr")) if method == "rewind" else {}
     link.reset_counter()
@@ -287,7 +323,7 @@ def bench_failback(lab: Lab, method: str) -> tuple[float, int, dict[str, int]]:
     lost = missing_ids(lab.dsn("gold"), writer.log.acknowledged)
     if lost:
         raise SystemExit(f"failback by {method}: {len(lost)} acknowledged writes lost")
-    return standby_at, moved, source
+    return standby_at, moved, source, predicted
 
 
 def main() -> int:
@@ -326,20 +362,33 @@ def main() -> int:
             lab.wait_role("golddr", "standby-leader", 600)
             print(f"\ndatabase size {size / 2**20:.0f} MiB (pgbench scale {args.scale})")
             print("| failback | time to standby (s) | bytes over the link | bytes / DB size | source pg_wal | "
-                  "other files | relation blocks (the rest) |\n|---|---|---|---|---|---|---|")
+                  "other files | relation blocks (the rest) | dry-run predicted (rewind / re-seed) | error |\n"
+                  "|---|---|---|---|---|---|---|---|---|")
             for method in args.methods.split(","):
                 runs = []
                 for _ in range(args.rounds):
-                    took, moved, source = bench_failback(lab, method)
-                    runs.append((took, moved))
+                    took, moved, source, predicted = bench_failback(lab, method)
+                    guess = predicted[f"{method}_bytes"]
+                    error = (guess - moved) / moved if guess is not None else None
+                    runs.append((took, moved, error))
                     parts = (f"{source['wal'] / 2**20:.0f} MiB | {source['other'] / 2**20:.1f} MiB | "
                              f"{(moved - source['wal'] - source['other']) / 2**20:.0f} MiB") if source else "| |"
-                    print(f"| {method} | {took:.1f} | {moved / 2**20:.0f} MiB | {moved / size:.3f} | {parts} |",
-                          flush=True)
+                    both = " / ".join("?" if predicted[k] is None else f"{predicted[k] / 2**20:.0f} MiB"
+                                      for k in ("rewind_bytes", "reseed_bytes"))
+                    if predicted["changed_blocks"] is not None:  # the rewind's parts: pg_wal, blocks, again
+                        both += (f" ({predicted['source_wal_bytes'] / 2**20:.0f} + "
+                                 f"{predicted['changed_blocks'] * 8192 / 2**20:.0f} + "
+                                 f"{(predicted['streamed_again_bytes'] or 0) / 2**20:.0f})")
+                    shown = "?" if error is None else f"{error:+.0%}"
+                    print(f"| {method} | {took:.1f} | {moved / 2**20:.0f} MiB | {moved / size:.3f} | {parts} | "
+                          f"{both} | {shown} |", flush=True)
                 took = statistics.median(r[0] for r in runs)
                 moved = int(statistics.median(r[1] for r in runs))
+                errors = [r[2] for r in runs if r[2] is not None]
+                within = sum(abs(e) <= 0.25 for e in errors)
                 print(f"{method}: median of {len(runs)}: {took:.1f} s, {moved / 2**20:.0f} MiB = {moved / size:.3f} x "
-                      "DB, 0 acknowledged writes lost", flush=True)
+                      f"DB, 0 acknowledged writes lost; the dry-run's prediction within 25 % in {within} of "
+                      f"{len(runs)} (errors {', '.join(f'{e:+.0%}' for e in errors) or 'none'})", flush=True)
     finally:
         lab.down()
         shutil.rmtree(root, ignore_errors=True)
