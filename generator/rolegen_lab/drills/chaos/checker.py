@@ -5,8 +5,9 @@ hide itself here. Pure: no lab, no clock.
 
 Invariants (`Violation.invariant`):
   lost-write      an acknowledged write missing on the final leader, unless the fault model excuses it: a site
-                  loss excuses what the lost site acknowledged in the last SHIP_SLACK seconds before it went dark
-                  (asynchronous replication had not shipped it); a successful `failover --accept-data-loss`
+                  loss excuses what the lost site acknowledged from SHIP_SLACK seconds before the loss began until
+                  the lab reported it done (it went dark somewhere in between: asynchronous replication had not
+                  shipped it; the drills' window is the same); a successful `failover --accept-data-loss`
                   excuses what its old site acknowledged before it ended (counted apart: `accepted`)
   two-primaries   two members answered "not in recovery" at the same moment (the prober re-checks the first)
   timeline-twice  a timeline number selected on both sites
@@ -80,7 +81,7 @@ class Observations:
     acknowledged_at: list[float] = field(default_factory=list)
     acknowledged_by: list[str] = field(default_factory=list)  # the site whose master acknowledged it
     missing: set[int] | None = None  # acknowledged ids absent on the final leader (None: could not be counted)
-    site_losses: list[tuple[float, str]] = field(default_factory=list)  # (when the loss began, site)
+    site_losses: list[tuple[float, float, str]] = field(default_factory=list)  # (began, reported done, site)
     accepted: list[tuple[float, str]] = field(default_factory=list)  # (end of a --accept-data-loss failover, --to)
     dual_primaries: list[tuple[float, list[str]]] = field(default_factory=list)  # (when, ["site/member", ...])
     writable: list[tuple[float, list[str]]] = field(default_factory=list)  # every prober round
@@ -119,7 +120,7 @@ def split_missing(obs: Observations) -> tuple[list[int], list[int], list[int]]:
     for ident, at, by in zip(obs.acknowledged, obs.acknowledged_at, obs.acknowledged_by, strict=True):
         if obs.missing is None or ident not in obs.missing:
             continue
-        if any(site == by and lost_at - SHIP_SLACK <= at <= lost_at for lost_at, site in obs.site_losses):
+        if any(site == by and began - SHIP_SLACK <= at <= done for began, done, site in obs.site_losses):
             excused.append(ident)
         elif any(to != by and at <= ended for ended, to in obs.accepted):
             accepted.append(ident)

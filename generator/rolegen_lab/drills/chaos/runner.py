@@ -143,13 +143,16 @@ class ChaosRun:
         if kind.runs == "lab":
             assert kind.lab_op is not None
             started = self.now()
-            if op.op == "lose":
-                self.obs.site_losses.append((started, str(op.args["site"])))
             try:
                 result = self.control.request(kind.lab_op, **op.args)
                 self.event(f"{op.text()}: {result}")
             except RolegenError as exc:  # e.g. no member leads right now: the fault does not apply
                 self.event(f"{op.text()}: the lab refused: {exc.message}")
+            finally:
+                # The members die and the links drop somewhere inside the request (the API server's stop takes
+                # most of its second): its whole span, as the drills' loss window.
+                if op.op == "lose":
+                    self.obs.site_losses.append((started, self.now(), str(op.args["site"])))
         elif kind.runs in ("rolegen", "status"):
             self.launch(list(op.args["argv"]))
         elif kind.runs == "twice":
