@@ -275,3 +275,26 @@ def test_the_gate_waits_for_a_recreated_pod_to_report_what_it_holds(seen_gone: b
     monkeypatch.setattr(pair, "read_both", lambda: next(feed))
     final, _ = handover._gate(pair, old("1"), 5, before, Quiet())  # type: ignore[arg-type]
     assert final == Position(1500, 3)
+
+
+def test_the_gate_waits_for_a_one_member_sites_own_report_not_its_stale_optime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """golddr's only member keeps the lock through its demotion, and Patroni writes no optime then: the lock still
+    says 1000 (its last loop) while commits up to 1400 were acknowledged before the shutdown checkpoint. Its first
+    report as standby leader comes while PostgreSQL restarts (no position); the target has replayed 1000 only
+    (its walreceiver was restarting when golddr shut down). Passing then lost those commits (drills killed-rolegen
+    and hung-patroni); the gate must wait for golddr's own position, 1400, and for the target to replay it."""
+    pair = _pair("gold")
+    before = site("golddr", LEADER, [member("golddr-0", "leader", 1000)], optime=1000)
+
+    def old(version: str, lsn: int | None) -> SiteState:
+        return site("golddr", STANDBY, [member("golddr-0", "standby-leader", lsn)], version=version, optime=1000)
+
+    def target(replay: int) -> SiteState:
+        return site("gold", STANDBY, [member("gold-0", "standby-leader", replay, replay=replay)])
+
+    reads = [(target(1000), old("2", None)), (target(1000), old("3", None)), (target(1000), old("4", 1400)),
+             (target(1400), old("5", 1400))]
+    feed = _reads(reads)
+    monkeypatch.setattr(pair, "read_both", lambda: next(feed))
+    final, _ = handover._gate(pair, old("1", None), 5, before, Quiet())  # type: ignore[arg-type]
+    assert final.lsn == 1400

@@ -13,6 +13,7 @@ from rolegen.procedures.rules import (
     Settling,
     final_position,
     gate_blocker,
+    holder_unreported,
     replay_gap,
     settle_blocker,
 )
@@ -24,7 +25,9 @@ def gate(pair: Pair, old_state: SiteState, timeout: float, before: SiteState,
     """Wait until the target replayed everything the demoted site may hold; on timeout roll back — only if a
     fresh read of both sites shows the target still a standby and not leading.
 
-    A clean demotion leaves the shutdown checkpoint in the lock's optime: final at once. If a member of the old
+    A demotion that hands the lock to a replica leaves the shutdown checkpoint in the lock's optime: final at once.
+    A member that keeps the lock (a one-member site) writes no optime: its own report as standby leader says where
+    its data ends, and the gate waits for it (rules.holder_unreported). If a member of the old
     site restarted since `before` (it crashed, or its Pod was deleted and recreated, during the switchover), its
     reports lag what it holds until it replayed its own WAL: then the position must also settle
     (rules.settle_blocker). While the gate is not reached the target's Patroni is woken (wake.Nudger) after
@@ -45,7 +48,7 @@ def gate(pair: Pair, old_state: SiteState, timeout: float, before: SiteState,
         target = settling.observe(now) or final
         seen[0], gap[0] = gate_blocker(target_state, target), replay_gap(target_state, target)
         if seen[0] is None:
-            seen[0] = settle_blocker(before, now, settling)
+            seen[0] = holder_unreported(now) or settle_blocker(before, now, settling)
         last[0] = (target, target_state)
         nudger.seen(target_state)
         if seen[0] is not None:

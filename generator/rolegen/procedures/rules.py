@@ -176,6 +176,20 @@ def gate_blocker(target: SiteState, final: Position) -> str | None:
     return None
 
 
+def holder_unreported(old: SiteState) -> str | None:
+    """Why the demoted site's furthest position is not known yet: its lock holder reports standby-leader but no
+    position (PostgreSQL restarting as a standby). A one-member site's Patroni 4.1.5 keeps the lock through its
+    demotion and writes no new `optime` then (`update_leader(..., None)`): the lock's optime is the last loop's,
+    older than the last commits before the shutdown checkpoint, and only the holder's own report as standby
+    leader (its replay of its own WAL, up to that checkpoint) says where its data ends. A gate that passed on the
+    stale optime promoted a target that had not received those commits (drills killed-rolegen and hung-patroni,
+    the target's walreceiver restarting for the unslot as the old leader shut down)."""
+    lead = holder(old)
+    if lead is None or lead.role != "standby-leader" or lead.container_running is False or lead.lsn is not None:
+        return None
+    return f"{old.environment}'s {lead.name} reports standby-leader but not yet where its data ends"
+
+
 def replay_gap(target: SiteState, final: Position) -> int | None:
     """Bytes the target's standby leader still has to replay to reach `final` (None: unknown)."""
     lead = holder(target)
