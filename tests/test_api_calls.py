@@ -3,6 +3,7 @@ classes a kubectl run's stderr gives (a user's run stops, retries or reports the
 
 from __future__ import annotations
 
+import http.client
 import json
 from typing import Any
 
@@ -72,6 +73,16 @@ def test_no_answer_in_time_is_unreachable_and_a_broken_socket_is_an_error() -> N
     with pytest.raises(ClusterError) as raised:
         api_calls.get(Recorded(ConnectionResetError("reset by peer")), "gold", "ns", "configmap", "x", 2)  # type: ignore[arg-type]
     assert type(raised.value) is ClusterError and "reset by peer" in raised.value.message
+
+
+def test_an_answer_cut_off_mid_body_is_an_error_with_its_hint_not_a_traceback() -> None:
+    """The lab's flaky API reset a kept connection while its answer was read (drill flaky-api: `rolegen reseed`
+    ended on `http.client.IncompleteRead`)."""
+    cut = http.client.IncompleteRead(b"x" * 25941)
+    with pytest.raises(ClusterError) as raised:
+        api_calls.list_objects(Recorded(cut), "gold", "ns", "configmaps,pods", None, 2)  # type: ignore[arg-type]
+    assert type(raised.value) is ClusterError and raised.value.hint
+    assert "IncompleteRead" in raised.value.message or "bytes read" in raised.value.message
 
 
 def test_a_guarded_patch_is_a_merge_patch_carrying_the_resource_version_and_returns_the_new_one() -> None:

@@ -4,6 +4,7 @@ classes as a kubectl run's (rolegen.cluster.kubectl). Kinds not listed here run 
 
 from __future__ import annotations
 
+import http.client
 import urllib.parse
 from typing import Any
 
@@ -94,8 +95,10 @@ def call(session: ApiSession, site: str, method: str, path: str, body: dict[str,
     except TimeoutError:
         raise ClusterUnreachable(f"the API proxy timed out talking to context {site}",
                                  hint="check the VPN/tunnel and the context") from None
-    except OSError as exc:
-        raise ClusterError(f"{what} failed on context {site}: {exc}", hint=RERUN_HINT) from None
+    except (OSError, http.client.HTTPException) as exc:
+        # A connection reset mid-answer (IncompleteRead) too: an error, never "go ahead", never a traceback.
+        detail = str(exc) or type(exc).__name__
+        raise ClusterError(f"{what} failed on context {site}: {detail}", hint=RERUN_HINT) from None
     if answer.status == 404 and missing_ok:
         return None
     if answer.status >= 300:
