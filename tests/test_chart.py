@@ -339,7 +339,8 @@ def test_patroni_configuration_is_extractable(env: str) -> None:
     assert refs["ROLEGEN_SUPERUSER_PASSWORD"] == {"name": values["auth"]["superuser"]["existingSecret"],
                                                   "key": "password"}
     assert set(chart.static_files(manifests)) == {"patroni.yml", "post-bootstrap.sh", "startup-guard.py",
-                                                  "dr_slot.py", "member_sql.py", "member_figures.py"}
+                                                  "dr_slot.py", "member_sql.py", "member_figures.py",
+                                                  "member_control.py"}
     # The DR slot each site keeps while it leads: its WAL from before a divergence goes after a promotion.
     slot = "golddr" if env == "gold" else "gold"
     assert static["postgresql"]["callbacks"] == {
@@ -376,6 +377,20 @@ def test_members_publish_their_storage_figures_unless_turned_off() -> None:
     manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
     assert "ROLEGEN_FIGURES_EVERY" not in {e["name"] for e in chart.member_env(manifests)}
     assert "member_figures.py" not in chart.static_files(manifests)
+
+
+def test_members_report_their_pg_control_unless_turned_off() -> None:
+    """By default the guard forks the pg_control watcher (files/member_control.py) that lets a switchover promote
+    as soon as the old primary shut down; shutdownReport false leaves neither the script nor its setting."""
+    values = generated_values(ENVS[0])
+    manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
+    env = {e["name"]: e.get("value") for e in chart.member_env(manifests)}
+    assert env["ROLEGEN_CONTROL_REPORT"] == "1"
+    assert "member_control.py" in chart.static_files(manifests)
+    values["startupGuard"] = {**values.get("startupGuard", {}), "shutdownReport": False}
+    manifests = chart.render_manifests(values, release(ENVS[0]), NAMESPACE, CHART)
+    assert "ROLEGEN_CONTROL_REPORT" not in {e["name"] for e in chart.member_env(manifests)}
+    assert "member_control.py" not in chart.static_files(manifests)
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -275,6 +275,13 @@ def main() -> None:
             member_figures.start(command[-1], request)
         except Exception as exc:
             log(f"member figures not started: {exc}")
+    if os.environ.get("ROLEGEN_CONTROL_REPORT") == "1":
+        try:  # pg_control on the Pod (files/member_control.py): never a reason not to start
+            import member_control
+
+            member_control.start(command[-1], request)
+        except Exception as exc:
+            log(f"member control report not started: {exc}")
     os.execvp(command[0], command)
 
 
