@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from tests.test_wake import FakeCluster, body
 
+from rolegen.cluster.control import Control
 from rolegen.cluster.records import Records
 from rolegen.cluster.site_state import Member, SiteState
 from rolegen.errors import RolegenError
@@ -298,3 +299,50 @@ def test_the_gate_waits_for_a_one_member_sites_own_report_not_its_stale_optime(m
     monkeypatch.setattr(pair, "read_both", lambda: next(feed))
     final, _ = handover._gate(pair, old("1", None), 5, before, Quiet())  # type: ignore[arg-type]
     assert final.lsn == 1400
+
+
+def _stopped(lsn: int, patroni: str = "stopping") -> Control:
+    text = json.dumps({"state": "shut down", "checkpoint": f"0/{lsn:X}", "timeline": 3, "patroni": patroni})
+    control = Control.from_annotations({"rolegen.io/control": text})
+    assert control is not None
+    return control
+
+
+def test_the_gate_takes_the_old_primarys_shutdown_checkpoint_before_patroni_reports_anything(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """golddr's only member shut down for its demotion and says so itself (its pg_control: shut down at 1400,
+    while its Patroni was stopping it); Patroni still reports it leader at 1000 with the lock's optime 1000 (its
+    two one-second waits). The gate passes once the target replayed 1400: not at 1000, and without waiting for
+    Patroni's own report of the restarted standby leader."""
+    pair = _pair("gold")
+    before = site("golddr", LEADER, [member("golddr-0", "leader", 1000)], optime=1000)
+    demoted = site("golddr", STANDBY, [replace(member("golddr-0", "leader", 1000), control=_stopped(1400))],
+                   optime=1000)
+
+    def target(replay: int) -> SiteState:
+        return site("gold", STANDBY, [member("gold-0", "standby-leader", replay, replay=replay)])
+
+    feed = _reads([(target(1000), demoted), (target(1200), demoted), (target(1400), demoted)])
+    monkeypatch.setattr(pair, "read_both", lambda: next(feed))
+    final, target_state = handover._gate(pair, demoted, 5, before, Quiet())  # type: ignore[arg-type]
+    assert final.lsn == 1400
+    assert target_state.members[0].replay_lsn == 1400
+
+
+def test_a_shutdown_for_a_restart_is_no_final_position(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same report with Patroni `restarting`: PostgreSQL comes back as it was, a primary. The gate must not
+    take 1400 as final; it waits for Patroni's own report (here: the restarted standby leader at 1500)."""
+    pair = _pair("gold")
+    before = site("golddr", LEADER, [member("golddr-0", "leader", 1000)], optime=1000)
+    restarting = replace(member("golddr-0", "standby-leader", None), control=_stopped(1400, "restarting"))
+    reported = replace(member("golddr-0", "standby-leader", 1500), control=_stopped(1400, "restarting"))
+
+    def target(replay: int) -> SiteState:
+        return site("gold", STANDBY, [member("gold-0", "standby-leader", replay, replay=replay)])
+
+    old = site("golddr", STANDBY, [restarting], optime=1000)
+    feed = _reads([(target(1400), old), (target(1400), site("golddr", STANDBY, [reported], optime=1000)),
+                   (target(1500), site("golddr", STANDBY, [reported], optime=1000))])
+    monkeypatch.setattr(pair, "read_both", lambda: next(feed))
+    final, _ = handover._gate(pair, old, 5, before, Quiet())  # type: ignore[arg-type]
+    assert final.lsn == 1500

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rolegen.cluster.control import Control
 from rolegen.cluster.kubectl import Cluster
 from rolegen.cluster.records import Records, records_map
 from rolegen.cluster.storage import Storage
@@ -35,6 +36,7 @@ class Member:
     # so only its uid tells it apart.
     uid: str | None = None
     storage: Storage | None = None  # the member's own storage figures (cluster.storage), when it publishes them
+    control: Control | None = None  # its pg_control as it published it (cluster.control)
 
     @property
     def may_write(self) -> bool:
@@ -105,6 +107,7 @@ def member_from_pod(pod: dict[str, Any]) -> Member:
         restarts=_restarts(pod),
         uid=meta.get("uid"),
         storage=Storage.from_annotations(meta.get("annotations") or {}),
+        control=Control.from_annotations(meta.get("annotations") or {}),
     )
 
 

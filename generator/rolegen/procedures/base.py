@@ -23,6 +23,7 @@ from rolegen.offline.render import dcs_config
 from rolegen.offline.spec import Role, Spec
 from rolegen.procedures.journal import Journal
 from rolegen.procedures.rules import FenceMarker, demotion_blockers, holder
+from rolegen.procedures.shutdown_proof import shutdown_proof
 from rolegen.progress import WaitLine
 from rolegen.witness.lease import WitnessLease
 
@@ -154,13 +155,18 @@ class Pair(SitePair):
         final = last[0]
         if promotion is not None and (final.records.fence or {}).get("promotion") == promotion:
             return final  # evidence for this promotion exists: what members did since cannot improve it
-        members = {m.name: {"timeline": m.timeline, "lsn": m.lsn, "role": m.role} for m in final.members}
+        # A member that proved its clean shutdown since the fence (its own pg_control report) is no writer, however
+        # stale Patroni's last report of it; its shutdown checkpoint is where its data ends.
+        proofs = {m.name: shutdown_proof(m, marker.controls) for m in final.members}
+        members = {m.name: {"timeline": m.timeline, "lsn": m.lsn, "role": m.role}
+                   | ({"shutdown_checkpoint": proofs[m.name]} if proofs[m.name] is not None else {})
+                   for m in final.members}
         value = {
             "leader": leader.environment,
             "promotion": promotion,
             "members": members,
             "max_timeline": max(final.timelines) if final.timelines else None,
-            "writers": [m.name for m in final.writable_members],
+            "writers": [m.name for m in final.writable_members if proofs[m.name] is None],
         }
         if defer_record:
             self._fence_write = self._background.submit(self.record, spec, FENCE, value, final.records)

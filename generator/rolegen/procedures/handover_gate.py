@@ -16,7 +16,9 @@ from rolegen.procedures.rules import (
     holder_unreported,
     replay_gap,
     settle_blocker,
+    shutdown_end,
 )
+from rolegen.procedures.shutdown_proof import control_texts
 from rolegen.procedures.wake import Nudger
 
 
@@ -27,28 +29,38 @@ def gate(pair: Pair, old_state: SiteState, timeout: float, before: SiteState,
 
     A demotion that hands the lock to a replica leaves the shutdown checkpoint in the lock's optime: final at once.
     A member that keeps the lock (a one-member site) writes no optime: its own report as standby leader says where
-    its data ends, and the gate waits for it (rules.holder_unreported). If a member of the old
+    its data ends, and the gate waits for it (rules.holder_unreported). Sooner than either: a member's own report,
+    since `before`, that its PostgreSQL shut down cleanly while its Patroni stopped it (rules.shutdown_end): its
+    shutdown checkpoint is where its data ends, about two seconds before Patroni publishes it. If a member of the old
     site restarted since `before` (it crashed, or its Pod was deleted and recreated, during the switchover), its
     reports lag what it holds until it replayed its own WAL: then the position must also settle
     (rules.settle_blocker). While the gate is not reached the target's Patroni is woken (wake.Nudger) after
     each read: the read that passes is always the latest, so the promotion's write carries the current
     resourceVersion."""
+    texts = control_texts(before)
     final = final_position(old_state)
+    shut, proven = shutdown_end(old_state, texts)
+    if shut is not None and (final is None or shut.lsn > final.lsn):
+        final = shut
     if final is None:
         raise RolegenError(f"{pair.other.environment} reported no LSN after its demotion",
                            hint="re-run: the switchover resumes from the live state")
     settling = Settling()
     settling.observe(old_state)
+    settling.include(final)
     seen: list[str | None] = [None]
     gap: list[int | None] = [None]
     last: list[tuple[Position, SiteState] | None] = [None]
 
     def reached() -> bool:
         target_state, now = pair.read_both()
+        shut_now, proven_now = shutdown_end(now, texts)
+        settling.include(shut_now)
+        proven.update(proven_now)
         target = settling.observe(now) or final
         seen[0], gap[0] = gate_blocker(target_state, target), replay_gap(target_state, target)
         if seen[0] is None:
-            seen[0] = holder_unreported(now) or settle_blocker(before, now, settling)
+            seen[0] = holder_unreported(now, proven) or settle_blocker(before, now, settling)
         last[0] = (target, target_state)
         nudger.seen(target_state)
         if seen[0] is not None:

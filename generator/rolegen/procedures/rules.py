@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rolegen.cluster.site_state import Member, SiteState
+from rolegen.procedures.shutdown_proof import control_texts, shutdown_proof
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,21 @@ class FenceMarker:
     leader_version: str | None
     statuses: dict[str, str]
     written_at: float  # monotonic seconds of this process
+    controls: dict[str, str] = field(default_factory=dict)  # control_texts: the members' pg_control reports
 
     @classmethod
     def of(cls, state: SiteState, now: float) -> FenceMarker:
-        return cls(state.leader_version, {m.name: m.status_text for m in state.members}, now)
+        return cls(state.leader_version, {m.name: m.status_text for m in state.members}, now, control_texts(state))
+
+
+def shutdown_end(state: SiteState, before: dict[str, str]) -> tuple[Position | None, set[str]]:
+    """The furthest shutdown checkpoint proven by the members of `state` (shutdown_proof), and who proved one."""
+    proofs = {m.name: (lsn, m.control.timeline) for m in state.members
+              if m.control is not None and (lsn := shutdown_proof(m, before)) is not None}
+    if not proofs:
+        return None, set()
+    lsn, timeline = max(proofs.values())
+    return Position(lsn, max(site_timeline(state) or 0, timeline)), set(proofs)
 
 
 def holder(state: SiteState) -> Member | None:
@@ -49,11 +62,15 @@ def demotion_blockers(state: SiteState, marker: FenceMarker, now: float) -> list
     """
     blockers: list[str] = []
     for member in state.writable_members:
+        if shutdown_proof(member, marker.controls) is not None:
+            continue  # its own report: shut down by its Patroni since the fence
         fresh = member.status_text != marker.statuses.get(member.name)
         why = "" if fresh else " and has not reported since the fence (Patroni hung, or the member is down?)"
         blockers.append(f"{member.name} last reported {member.role}{why}")
     lock = holder(state)
     if lock is None or lock.may_write or lock.container_running is False or lock.role == "standby-leader":
+        return blockers
+    if shutdown_proof(lock, marker.controls) is not None:
         return blockers
     stale = state.leader_version == marker.leader_version and now - marker.written_at > state.ttl
     if not stale:
@@ -120,6 +137,11 @@ class Settling:
             self.version, self.renewals = state.leader_version, self.renewals + 1
         return self.best
 
+    def include(self, position: Position | None) -> None:
+        """A position the site's data is known to reach, learnt otherwise than from its reports (shutdown_end)."""
+        if position is not None and (self.best is None or position.lsn > self.best.lsn):
+            self.best, self.renewals = position, 0
+
     def settled(self, state: SiteState) -> bool:
         return not self.unreported(state) and self.renewals >= self.loops
 
@@ -176,16 +198,19 @@ def gate_blocker(target: SiteState, final: Position) -> str | None:
     return None
 
 
-def holder_unreported(old: SiteState) -> str | None:
+def holder_unreported(old: SiteState, proven: Collection[str] = ()) -> str | None:
     """Why the demoted site's furthest position is not known yet: its lock holder reports standby-leader but no
     position (PostgreSQL restarting as a standby). A one-member site's Patroni 4.1.5 keeps the lock through its
     demotion and writes no new `optime` then (`update_leader(..., None)`): the lock's optime is the last loop's,
     older than the last commits before the shutdown checkpoint, and only the holder's own report as standby
     leader (its replay of its own WAL, up to that checkpoint) says where its data ends. A gate that passed on the
     stale optime promoted a target that had not received those commits (drills killed-rolegen and hung-patroni,
-    the target's walreceiver restarting for the unslot as the old leader shut down)."""
+    the target's walreceiver restarting for the unslot as the old leader shut down). A holder in `proven` proved
+    where its data ends by its own report of its clean shutdown (shutdown_end): nothing to wait for."""
     lead = holder(old)
-    if lead is None or lead.role != "standby-leader" or lead.container_running is False or lead.lsn is not None:
+    if lead is None or lead.name in proven or lead.role != "standby-leader":
+        return None
+    if lead.container_running is False or lead.lsn is not None:
         return None
     return f"{old.environment}'s {lead.name} reports standby-leader but not yet where its data ends"
 
