@@ -74,3 +74,35 @@ def _zombie_or_gone(pid: int) -> bool:
         return "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
     except OSError:
         return True
+
+
+def test_a_restart_asks_patroni_as_patronictl_does_with_the_charts_basic_auth(tmp_path: Path) -> None:
+    """The lab's `restart_postgres` (drill restart-at-demotion) is a POST /restart to the member's own Patroni,
+    with the REST API's credentials from the container's environment when the chart sets them."""
+    import base64
+    import http.server
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Patroni(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.command, self.path, self.headers.get("Authorization")))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Patroni)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        runtime = MemberRuntime(Path(sys.executable), tmp_path, drop_privileges=False)
+        member = LabMember("m-0", tmp_path, runtime, pg_port=1, rest_port=server.server_address[1])
+        member._rest_auth = ("admin", "s3cret")
+        assert member.restart_postgres() == 202
+    finally:
+        server.shutdown()
+        server.server_close()
+    token = base64.b64encode(b"admin:s3cret").decode()
+    assert seen == [("POST", "/restart", f"Basic {token}")]

@@ -11,6 +11,7 @@ would, through the API and the database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -101,6 +102,15 @@ class SiteFaults:
                 self.paused.add(ordinal)
         return [self.members[o].name for o in ordinals]
 
+    def restart_postgres(self, member: str | None = "leader") -> list[str]:
+        """Ask the members' Patroni to restart PostgreSQL (POST /restart, as `patronictl restart`), without waiting
+        for the answer: Patroni stops it cleanly and starts it again in the role it has at that moment."""
+        with self._lock:
+            chosen = [self.members[o] for o in self.resolve(member) if self.members[o].running]
+        for one in chosen:
+            threading.Thread(target=_restart_quietly, args=(one,), daemon=True, name=f"restart-{one.name}").start()
+        return [m.name for m in chosen]
+
     def resume(self, member: str | None = None) -> list[str]:
         with self._lock:
             ordinals = [o for o in self.resolve(member) if o in self.paused]
@@ -108,6 +118,11 @@ class SiteFaults:
                 self.members[ordinal].resume()
                 self.paused.discard(ordinal)
         return [self.members[o].name for o in ordinals]
+
+
+def _restart_quietly(member: LabMember) -> None:
+    with contextlib.suppress(RolegenError):  # a member that does not answer is not restarted: what a user sees
+        member.restart_postgres()
 
 
 class LabFaults(OperatorFaults, GuardFaults):
@@ -137,6 +152,10 @@ class LabFaults(OperatorFaults, GuardFaults):
 
     def resume(self, site: str, member: str | None = None) -> list[str]:
         return self.site(site).resume(member)
+
+    def restart_postgres(self, site: str, member: str | None = "leader") -> list[str]:
+        """`patronictl restart` on one member (default: the site's leader), not waited for."""
+        return self.site(site).restart_postgres(member)
 
     def cut(self, site: str | None = None, direction: str = "both") -> list[str]:
         """Cut the TSC tunnel towards `site` (its peer can no longer reach it), or both ways. The APIs and each

@@ -34,6 +34,7 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "start": (("site",), {"member": None}),
     "pause": (("site",), {"member": None}),
     "resume": (("site",), {"member": None}),
+    "restart_postgres": (("site",), {"member": "leader"}),
     "cut": ((), {"site": None, "direction": "both"}),
     "heal": ((), {"site": None}),
     "lose": (("site",), {"dark": False}),

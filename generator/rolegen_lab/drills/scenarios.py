@@ -325,6 +325,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         Rolegen("failover", STANDBY, expect="error", timeout=10), Write(0.5),
         Fault("resume", {"site": LEADER}, mark="resumed"), FollowHint(),
         Return(LEADER), Converge(LEADER), Write(0.5))),
+    # A clean shutdown is the switchover's early proof only while Patroni says `stopping` (a demotion): a restart
+    # also shuts PostgreSQL down cleanly, then starts it again as the primary it was.
+    Scenario("restart-at-demotion",
+             "switchover --to {standby} while {leader}'s leader is restarted by its Patroni (patronictl restart) as "
+             "the demotion is written: a clean shutdown that comes back a primary must not let the gate pass early; "
+             "and back", (
+        Write(1.5), Rolegen("switchover", STANDBY, expect="safe", during=(
+            Cue(Fault("restart_postgres", {"site": LEADER}), on_output="Demote {leader}"),)),
+        FollowHint(), Converge(STANDBY), Write(1.0), Rolegen("switchover", LEADER), Converge(LEADER), Write(0.5))),
     Scenario("killed-rolegen", "switchover SIGKILLed at 0.7, 1.5 and 2.5 s, re-run until it converges; and back", (
         Write(1.0), Rolegen("switchover", STANDBY, kill_after=(0.7, 1.5, 2.5)), Converge(STANDBY),
         Write(0.5), Rolegen("switchover", LEADER, kill_after=(1.0,)), Converge(LEADER), Write(0.5))),

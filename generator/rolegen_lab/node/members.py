@@ -3,6 +3,7 @@ only for addresses and paths, run as a real Patroni + PostgreSQL process."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
@@ -10,6 +11,7 @@ import os
 import re
 import signal
 import threading
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from rolegen.errors import RolegenError
 from rolegen_lab.network.ports import reserve
 from rolegen_lab.node.runtime import MemberProcess, MemberRuntime, spawn
 
@@ -93,6 +96,7 @@ class LabMember:
     # A Pod's deletion and the lab's own stop may stop a member at once: the second waits for the first, then
     # finds nothing to stop; the member reads as running until its stop has ended.
     _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _rest_auth: tuple[str | None, str | None] = field(default=(None, None), init=False, repr=False, compare=False)
 
     @property
     def data(self) -> Path:
@@ -188,6 +192,7 @@ class LabMember:
         if kubeconfig is not None:
             member_env["KUBECONFIG"] = str(kubeconfig)
         environment = self.runtime.env(self.directory / "run", **member_env)
+        self._rest_auth = (member_env.get("PATRONI_RESTAPI_USERNAME"), member_env.get("PATRONI_RESTAPI_PASSWORD"))
         args = [*wrap, *(self.container_command(command) if command else self.runtime.patroni_command(path))]
         self.process = spawn(self.runtime, args, environment, self.directory / "patroni.log", self.directory)
 
@@ -256,6 +261,24 @@ class LabMember:
         except (OSError, IndexError):
             return None
         return int(first) if first.strip().isdigit() else None
+
+    def restart_postgres(self) -> int:
+        """POST /restart to this member's Patroni, as `patronictl restart` does (its basic auth when the chart
+        sets one): Patroni stops PostgreSQL cleanly and starts it again in the role it has. The HTTP status."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.rest_port}/restart", data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json"})
+        user, password = self._rest_auth
+        if user and password:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return int(exc.code)
+        except OSError as exc:
+            raise RolegenError(f"{self.name}: Patroni did not answer POST /restart: {exc}") from None
 
     def rest(self, path: str) -> tuple[int, dict[str, Any]]:
         """GET Patroni's REST API; (0, {}) when it does not answer."""
