@@ -17,6 +17,7 @@ from tests.lab.prometheus_lab import query, wait_for
 
 from conftest import history_alone, lab_cluster, member_dsn
 from conftest import lab_pair as pair
+from rolegen.cluster.records import Records, records_map
 from rolegen.commands.render import RenderOptions
 from rolegen.commands.render import run as render
 from rolegen.offline.workspace import load_workspace
@@ -53,7 +54,16 @@ def wait_dr_slot(lab: Lab, leader: str, standby: str, timeout: float = 30) -> No
     members = len(lab.sites[leader].members)
     want = {standby: tuple(sorted([False] * (members - 1) + [True]))}
     deadline = time.monotonic() + timeout
-    while (seen := (dr_slots(lab, leader), dr_slots(lab, standby))) != (want, {}):
+
+    def slots() -> object:
+        # The old leader may still be restarting as a standby: a switchover returns once its site follows (its
+        # standby leader streams), before each of its members is back.
+        try:
+            return dr_slots(lab, leader), dr_slots(lab, standby)
+        except psycopg.OperationalError as exc:
+            return f"a member not accepting connections yet ({exc})"
+
+    while (seen := slots()) != (want, {}):
         assert time.monotonic() < deadline, f"DR slots on {leader}, {standby}: {seen}, want {want} and none"
         time.sleep(0.2)
 
@@ -78,6 +88,15 @@ def test_switchover_there_and_back_loses_no_acknowledged_write(lab: Lab) -> None
     assert "[3/6] Wait for the LSN gate" in log
     # Timings of the first move: demote written, gate passed, promote written, promoted, verified (seconds).
     assert first.timings["demoted"] <= first.timings["gate"] <= first.timings["promote_written"]
+    # Each old leader proved its own clean shutdown (its pg_control, published by the chart's watcher, while its
+    # Patroni was stopping it): the fence record names it no writer and keeps its shutdown checkpoint, which is
+    # the gate's final position at least (Patroni's own report of it comes only after its demotion's waits).
+    for site, move in (("gold", first), ("golddr", back)):
+        spec = load_workspace(lab.env_dir).specs[site]
+        record = Records.from_object(lab_cluster(lab, site).get("configmap", records_map(spec))).fence or {}
+        proofs = [m["shutdown_checkpoint"] for m in record.get("members", {}).values() if "shutdown_checkpoint" in m]
+        assert record.get("writers") == [] and len(proofs) == 1, record
+        assert move.final_lsn is not None and proofs[0] <= move.final_lsn
 
 
 def test_switchover_to_the_current_leader_changes_nothing(lab: Lab) -> None:
