@@ -30,6 +30,7 @@ WEIGHTS: dict[str, float] = {
     "tests/lab/test_drills.py::operator-partition": 68,
     "tests/lab/test_drills.py::paused-patroni": 8,
     "tests/lab/test_drills.py::recreated-pod": 118,
+    "tests/lab/test_drills.py::restart-at-demotion": 55,
     "tests/lab/test_drills.py::returning-site": 90,
     "tests/lab/test_drills.py::tunnel-cut": 74,
     "tests/lab/test_exporter_prometheus.py": 17,
