@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rolegen.cluster.client_errors import RERUN_HINT, ClusterError
 from rolegen.errors import RolegenError
 from rolegen.procedures import failback, failover, reseed, switchover
 from rolegen.procedures.base import Log, Pair, load_pair
@@ -89,8 +90,15 @@ def _run(env_dir: Path, opts: RoleOptions, log: Log, verb: str, body: Callable[[
     # witness it may not reach excepted.
     failover = verb == "failover"
     witness = (pair.witness.cluster,) if pair.witness is not None and not failover else ()
-    with pair.live(pair.log, target_only=failover, also=witness):
-        return _leased(pair, opts, verb, body)
+    try:
+        with pair.live(pair.log, target_only=failover, also=witness):
+            return _leased(pair, opts, verb, body)
+    except ClusterError as exc:
+        # A site's API unreachable at any point of a role verb (a reset or refused route, before or during its
+        # steps): nothing after it was done, and the same command is the next one, whatever the call's own hint.
+        if "re-run" not in (exc.hint or ""):
+            exc.hint = f"{exc.hint}; {RERUN_HINT}" if exc.hint else RERUN_HINT
+        raise
 
 
 def _leased(pair: Pair, opts: RoleOptions, verb: str, body: Callable[[Pair], T]) -> RoleChangeResult:
