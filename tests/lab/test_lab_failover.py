@@ -227,7 +227,10 @@ def test_crash_and_restart_during_failover_loses_no_acknowledged_write(
     with pytest.raises(Killed):
         failback.run(pair(lab, "gold", killed_log), method="rewind", confirm=no_confirm)
     monkeypatch.setattr(Pair, "mark", original_mark)
-    assert lab.patroni_role("golddr") != "leader" and lab.patroni_role("gold") != "leader"
+    # Nobody leads: golddr proved its own clean shutdown (its Patroni may still call it primary for the two
+    # seconds its demotion goes on), gold is a standby. Neither site's members take a write.
+    assert lab.patroni_role("gold") != "leader"
+    assert never_writable(lab, "golddr", 1) > 0 and never_writable(lab, "gold", 0.3) > 0
     back = _cli_run(lab, "failback", "gold", resumed_log)
     assert (back.method, back.reason) == ("", "resumed the switch back")
     lab.wait_role("gold", "leader")
@@ -308,23 +311,31 @@ def test_same_timeline_split_brain_is_detected_and_reseeded(lab: Lab) -> None:
         # gold hosts the tunnel, so its guard waits by default (the test below); here gold's operator chose
         # availability first: `startup_guard: {peer_unreachable: start, unreachable_grace: 0}`.
         restore_guard = _guard_policy(lab, "gold", GUARD_PEER_UNREACHABLE="start", GUARD_UNREACHABLE_GRACE="0")
-        gold.resume_members()
-        lab.wait_role("gold", "leader", 90)
-        gold.wait(lambda: sum(m.rest("/health")[0] == 200 for m in gold.members.values()) == 2, 60, "both up")
-        gold.wait(lambda: any(s.get("role") == "replica" and "streaming" in (s.get("replication_state"), s.get("state"))
-                              for s in gold.member_states().values()), 60, "a gold replica streaming: a candidate")
-        _switch_inside(lab, "gold")
-        lab.wait_role("gold", "leader", 60)
-        with psycopg_connect(lab.dsn("gold")) as conn:
-            conn.execute("CREATE TABLE split_brain_rows (v text)")
-            conn.execute("INSERT INTO split_brain_rows VALUES ('written on the wrong side')")
-        golddr.tunnel.heal()
+        restored = False
+        try:
+            gold.resume_members()
+            lab.wait_role("gold", "leader", 90)
+            gold.wait(lambda: sum(m.rest("/health")[0] == 200 for m in gold.members.values()) == 2, 60, "both up")
+            gold.wait(lambda: any(s.get("role") == "replica"
+                                  and "streaming" in (s.get("replication_state"), s.get("state"))
+                                  for s in gold.member_states().values()), 60, "a gold replica streaming: a candidate")
+            _switch_inside(lab, "gold")
+            lab.wait_role("gold", "leader", 60)
+            with psycopg_connect(lab.dsn("gold")) as conn:
+                conn.execute("CREATE TABLE split_brain_rows (v text)")
+                conn.execute("INSERT INTO split_brain_rows VALUES ('written on the wrong side')")
+            golddr.tunnel.heal()
 
-        log: list[str] = []
-        restore_guard()  # the re-seed recreates gold's Pods: with the bundled policy again
-        result = failback.run(pair(lab, "gold", log), method="auto", confirm=no_confirm, timeout=180)
-        lab.wait_role("gold", "leader")
-        _guard_policy(lab, "gold", rolling=True)
+            log: list[str] = []
+            restore_guard()  # the re-seed recreates gold's Pods: with the bundled policy again
+            restored = True
+            result = failback.run(pair(lab, "gold", log), method="auto", confirm=no_confirm, timeout=180)
+            lab.wait_role("gold", "leader")
+        finally:
+            # The lab is shared with the next modules (the drills): never leave gold starting unguarded.
+            if not restored:
+                restore_guard()
+            _guard_policy(lab, "gold", rolling=True)
     assert result.method == "reseed"
     assert "the same timeline number was used twice" in result.reason or "past golddr's" in result.reason
     assert missing_ids(lab.dsn("gold"), writer.log.acknowledged) == []
