@@ -29,7 +29,7 @@ from _lab import bench_lab
 
 from rolegen_lab.control.channel import LocalControl
 from rolegen_lab.drills.runner import Drill, restore_baseline
-from rolegen_lab.drills.scenarios import Scenario
+from rolegen_lab.drills.steps import Scenario
 from rolegen_lab.drills.sync_scenarios import SYNC
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 from rolegen_lab.lab import Lab

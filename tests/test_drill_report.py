@@ -15,7 +15,8 @@ from rolegen_lab.drills.report import (
     split_losses,
     timelines_selected,
 )
-from rolegen_lab.drills.scenarios import SCENARIOS, Cast, Expect, ExpectedEnd, Scenario, Write, resolve
+from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.drills.steps import Cast, Expect, ExpectedEnd, Scenario, Write, resolve
 
 LOG = """\
 2026-11-26 14:22:36,970 INFO: promoted self to leader because I had the session lock

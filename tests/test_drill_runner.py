@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from rolegen_lab.drills.runner import Drill
-from rolegen_lab.drills.scenarios import SCENARIOS, Answer, Cue, Fault, Rolegen, Scenario, Write
+from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.drills.steps import Answer, Cue, Fault, Rolegen, Scenario, Write
 
 
 class SlowLab:

@@ -13,18 +13,8 @@ from rolegen.errors import RolegenError
 from rolegen_lab.drills.catalog import scenario
 from rolegen_lab.drills.report import Report
 from rolegen_lab.drills.runner import Drill
-from rolegen_lab.drills.scenarios import (
-    EITHER,
-    SCENARIOS,
-    Cast,
-    Converge,
-    Fault,
-    Return,
-    Rolegen,
-    Scenario,
-    Write,
-    resolve,
-)
+from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.drills.steps import EITHER, Cast, Converge, Fault, Return, Rolegen, Scenario, Write, resolve
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 
 

@@ -5,7 +5,8 @@ matrix of automatic failover (rolegen_lab.drills.witness_scenarios), and its sha
 from __future__ import annotations
 
 from rolegen.errors import UsageError
-from rolegen_lab.drills.scenarios import SCENARIOS, Scenario
+from rolegen_lab.drills.scenarios import SCENARIOS
+from rolegen_lab.drills.steps import Scenario
 from rolegen_lab.drills.sync_scenarios import SYNC
 from rolegen_lab.drills.witness_scenarios import AUTOMATIC
 

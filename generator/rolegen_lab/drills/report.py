@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rolegen_lab.drills.scenarios import ExpectedEnd, Scenario
+from rolegen_lab.drills.steps import ExpectedEnd, Scenario
 
 TIMELINE_RE = re.compile(r"selected new timeline ID: (\d+)")
 LEASE_RE = re.compile(r"held by", re.IGNORECASE)

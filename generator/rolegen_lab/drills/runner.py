@@ -24,7 +24,7 @@ from rolegen_lab.control.channel import Control
 from rolegen_lab.drills.observe import Endpoints, LogWatch, Prober, master_writable, patroni_lead, patroni_states
 from rolegen_lab.drills.report import Report, RunRecord, next_command, split_losses
 from rolegen_lab.drills.runs import RolegenRuns, StepFailed
-from rolegen_lab.drills.scenarios import (
+from rolegen_lab.drills.steps import (
     EITHER,
     LEADER,
     Cast,

@@ -22,7 +22,7 @@ from rolegen.errors import RolegenError
 from rolegen_lab.control.channel import Control
 from rolegen_lab.drills.observe import Endpoints
 from rolegen_lab.drills.report import Report, RunRecord
-from rolegen_lab.drills.scenarios import Answer, Cue, Fault, Render, Rolegen
+from rolegen_lab.drills.steps import Answer, Cue, Fault, Render, Rolegen
 
 POLL = 0.1  # seconds between looks at a running run's output
 

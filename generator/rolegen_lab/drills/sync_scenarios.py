@@ -7,7 +7,7 @@ refuses on that Lease).
 
 from __future__ import annotations
 
-from rolegen_lab.drills.scenarios import LEADER, STANDBY, Converge, Expect, Fault, Return, Scenario, Write
+from rolegen_lab.drills.steps import LEADER, STANDBY, Converge, Expect, Fault, Return, Scenario, Write
 from rolegen_lab.drills.witness_scenarios import BOUND, NO_OUTAGE, QUIET
 from rolegen_lab.witness_timers import TIMERS
 

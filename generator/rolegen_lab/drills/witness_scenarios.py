@@ -14,17 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rolegen_lab.drills.scenarios import (
-    EITHER,
-    LEADER,
-    STANDBY,
-    Converge,
-    Expect,
-    Fault,
-    Return,
-    Scenario,
-    Write,
-)
+from rolegen_lab.drills.steps import EITHER, LEADER, STANDBY, Converge, Expect, Fault, Return, Scenario, Write
 from rolegen_lab.witness_timers import TIMERS
 
 QUIET = 18.0  # seconds of writing past promote_after (12 s on the lab): time enough for a wrong failover

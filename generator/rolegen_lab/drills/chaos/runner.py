@@ -33,7 +33,7 @@ from rolegen_lab.drills.chaos.schedule import OPS, Op, Schedule
 from rolegen_lab.drills.chaos.watch import PvcWatch, RoundProber
 from rolegen_lab.drills.observe import LogWatch
 from rolegen_lab.drills.runner import Drill
-from rolegen_lab.drills.scenarios import Scenario
+from rolegen_lab.drills.steps import Scenario
 from rolegen_lab.drills.workload import AckWriter, missing_ids
 
 # The rolegen command a refusal's hint names (never its data-loss options: a hint offering those is a choice
