@@ -53,7 +53,7 @@ def test_automatic_mode_makes_the_guard_the_containers_first_process_and_gates_p
     assert env["WITNESS_FENCE_AFTER"] == "30" and env["WITNESS_PROMISE_URL"] == AUTOMATIC["promiseUrl"]
     assert env["GUARD_PEER_HOST"]  # the fence it writes names the peer, as the startup guard's does
     files = chart.static_files(manifests)
-    for name in ("witness-guard.py", "witness_rules.py", "witness_sync.py", "witness_events.py",
+    for name in ("witness-guard.py", "witness_links.py", "witness_rules.py", "witness_sync.py", "witness_events.py",
                  "member_sql.py"):  # beside it
         source = name
         assert files[name].rstrip("\n") == (REPO / "chart/files" / source).read_text().rstrip("\n")
