@@ -7,7 +7,7 @@ returns it with Patroni's own objects; Patroni ignores names it does not know), 
 - `rolegen.io/lease`: who is changing roles right now (see rolegen.cluster.lease);
 - `rolegen.io/fence`: written when this site was demoted/fenced and rolegen had *observed* that no member
   could still write: each member's timeline and LSN at that moment. A member that later shows a timeline it
-  could only have reached by promoting on its own is diverged (see procedures/rules.divergence);
+  could only have reached by promoting on its own is diverged (see procedures/divergence.py);
 - `rolegen.io/promotion`: written on a site rolegen promoted, *before* the promotion: the timeline it left and
   whether its peer was fenced first (then nothing the peer holds can collide with the new timeline).
 

@@ -1,7 +1,7 @@
 """`rolegen status`: both sites side by side, from API objects only (no exec into Pods), and a verdict a script
 or a monitor can use: `healthy` is False (exit 1) when a site is unreachable, reports a role other than the one
 declared, still has to be fenced, is DIVERGED (its data went past the point where the leader's timeline
-began: rules.divergence), or is the standby site and does not stream from its peer (the DR link is down: every
+began: procedures/divergence.py), or is the standby site and does not stream from its peer (the DR link is down: every
 commit since is at risk if the leader's site is lost); and for the time bombs of rolegen.cluster.site_checks (Patroni
 paused, a DCS role other than the spec's or Patroni's, a declared DR slot missing) and a replay lag beyond the
 switchover's bound. One problem a line, each naming the command that clears it. A pair that declares a witness
@@ -23,7 +23,8 @@ from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
 from rolegen.offline.spec import Spec, Witness
 from rolegen.offline.workspace import load_workspace
-from rolegen.procedures.rules import Divergence, divergence, lsn_text
+from rolegen.procedures.divergence import Divergence, divergence
+from rolegen.procedures.rules import lsn_text
 from rolegen.prometheus import Family, exposition
 from rolegen.witness.lease import WitnessLease, WitnessView
 from rolegen.witness.status import WitnessStatus, read_lease

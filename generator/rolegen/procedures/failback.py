@@ -13,9 +13,9 @@ from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import dependent_steps, handover
 from rolegen.procedures.base import Pair, status_line
+from rolegen.procedures.divergence import divergence
 from rolegen.procedures.failback_bytes import Prediction, predict
 from rolegen.procedures.handover import Handover
-from rolegen.procedures.rules import divergence
 from rolegen.procedures.steps import Later, Step, execute, runbook, within
 from rolegen.procedures.switchover_checks import caught_up, pause_problems
 from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming

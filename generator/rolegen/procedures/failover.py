@@ -240,7 +240,7 @@ def _move_witness(run: _Run) -> None:
 def _promote(run: _Run) -> None:
     """Record the promotion, promote, wait until the target leads. The record keeps the timeline the target's
     own standby leader reports (what it leaves) and, apart, the old site's highest: never their max, which would
-    hide a timeline number the old site reached on its own (rules.divergence compares them)."""
+    hide a timeline number the old site reached on its own (divergence.divergence compares them)."""
     pair, to = run.pair, run.pair.to
     target_state = run.target_state.get()
     lead = holder(target_state)

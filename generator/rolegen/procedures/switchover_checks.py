@@ -15,7 +15,8 @@ from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.generated import StaleOutput, check_current
 from rolegen.procedures.base import Pair
-from rolegen.procedures.rules import divergence, holder
+from rolegen.procedures.divergence import divergence
+from rolegen.procedures.rules import holder
 from rolegen.procedures.wake import Nudger
 
 LAG_TIMEOUT = 10.0  # seconds for fresh reports to show the target within the lag bound

@@ -16,7 +16,7 @@ from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.offline.render import LEADER_ANNOTATIONS, dcs_config
 from rolegen.procedures.base import Pair, follows
-from rolegen.procedures.rules import divergence
+from rolegen.procedures.divergence import divergence
 from rolegen.procedures.wipe_rules import leader_blockers, source_blockers, standby_config_blockers
 
 
