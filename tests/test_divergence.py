@@ -120,6 +120,3 @@ def test_wal_past_the_switchpoint_on_an_older_timeline_is_repaired_by_rewind() -
     # already on the next one: not evidence of anything (seen on the lab after a switchover).
     stale = site("gold", [member("g-0", "standby-leader", 3, 900, state="in archive recovery")], holder="g-0")
     assert divergence(stale, leader_site(history=[[3, 800, "no recovery"]])) is None
-
-
-# -- failover decisions ---------------------------------------------------------------------------------------

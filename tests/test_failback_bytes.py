@@ -7,8 +7,7 @@ import json
 
 from rolegen.cluster.site_state import Member, SiteState
 from rolegen.cluster.storage import Storage
-from rolegen.procedures.failback import choose_method
-from rolegen.procedures.failback_bytes import SEGMENT, Prediction, changed_blocks, predict
+from rolegen.procedures.failback_bytes import SEGMENT, changed_blocks, predict
 
 MIB = 1 << 20
 DIVERGED_AT = 0x4983D1E8  # where gold's timeline 3 ended on golddr (its history)
@@ -89,12 +88,3 @@ def test_a_returning_site_without_figures_leaves_the_rewind_unknown_but_bounded(
     assert found.rewind is None and found.reseed == 1600 * MIB
     assert found.lines()[0] == "rewind: unknown, at least 80 MiB (golddr-0's pg_wal)"
     assert found.why == ("no member of gold published storage figures before it stopped",)
-
-
-def test_auto_re_seeds_when_a_rewind_would_move_at_least_as_much() -> None:
-    assert choose_method("auto", None, Prediction(rewind=900, reseed=800)) == "reseed"
-    assert choose_method("auto", None, Prediction(rewind=100, reseed=800)) == "rewind"
-    # Unknown figures: safety alone decides, as before.
-    assert choose_method("auto", None, Prediction(rewind=None, reseed=800)) == "rewind"
-    # Asked for a rewind: done, whatever it moves.
-    assert choose_method("rewind", None, Prediction(rewind=900, reseed=800)) == "rewind"

@@ -99,6 +99,7 @@ def test_lsn_text_is_postgres_notation() -> None:
     assert lsn_text((1 << 32) + 0xA0) == "1/A0"
 
 
+# -- failover decisions ---------------------------------------------------------------------------------------
 TARGET = site("golddr", [member("d-0", "standby-leader", 3, 800)], holder="d-0")
 OLD_DOWN = site("gold", [member("g-0", "leader", 3, 900, running=False)], config=LEADER, holder="g-0")
 

@@ -13,6 +13,7 @@ from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import failback, failover, handover, reseed, switchover
 from rolegen.procedures.base import Pair, load_pair
+from rolegen.procedures.repair import Method
 from rolegen.procedures.steps import Step, execute, runbook
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
@@ -148,29 +149,9 @@ def test_a_failover_runs_the_steps_its_decision_allows(decision: Any, titles: li
     assert _titles(failover.steps(pair), context) == titles
 
 
-@pytest.mark.parametrize(
-    ("method", "blocker", "chosen"),
-    [
-        ("rewind", None, "rewind"),
-        ("auto", None, "rewind"),
-        ("auto", "system ids differ (1 vs 2)", "reseed"),
-        ("reseed", None, "reseed"),
-        ("reseed", "system ids differ (1 vs 2)", "reseed"),
-    ],
-)
-def test_failback_method_choice(method: failback.Method, blocker: str | None, chosen: str) -> None:
-    assert failback.choose_method(method, blocker) == chosen
-
-
-def test_failback_refuses_a_rewind_that_cannot_work() -> None:
-    with pytest.raises(RolegenError, match="pg_rewind cannot work: system ids differ") as info:
-        failback.choose_method("rewind", "system ids differ (1 vs 2)")
-    assert info.value.hint == "use --method reseed (or auto)"
-
-
 @pytest.mark.parametrize(("method", "falls_back"), [("auto", True), ("rewind", False)])
 def test_a_rewind_that_does_not_converge_falls_back_to_reseed_only_under_auto(
-    method: failback.Method, falls_back: bool, monkeypatch: pytest.MonkeyPatch
+    method: Method, falls_back: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pair = _pair("gold")
     context = failback._Run(pair, method, lambda _: None, 1, failback.FailbackResult("gold"))

@@ -20,6 +20,7 @@ from rolegen.procedures.failback import FailbackResult
 from rolegen.procedures.failback_bytes import Prediction
 from rolegen.procedures.failover import FailoverResult
 from rolegen.procedures.journal import Journal
+from rolegen.procedures.repair import Method
 from rolegen.procedures.reseed import ReseedResult
 from rolegen.procedures.switchover import SwitchoverResult
 from rolegen.results import text_lines
@@ -148,7 +149,7 @@ def run_failover(env_dir: Path, opts: RoleOptions, ask: Callable[[str], bool], l
 
 
 def run_failback(
-    env_dir: Path, opts: RoleOptions, method: failback.Method, ask: Callable[[str], bool], log: Log
+    env_dir: Path, opts: RoleOptions, method: Method, ask: Callable[[str], bool], log: Log
 ) -> RoleChangeResult:
     if opts.dry_run:
         pair = load_pair(env_dir, opts.to, kubeconfig=opts.kubeconfig, log=log)

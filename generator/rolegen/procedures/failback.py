@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
-from rolegen.cluster.health import MAX_LAG_BYTES, system_ids_differ
+from rolegen.cluster.health import MAX_LAG_BYTES
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import RolegenError, WaitTimedOut
 from rolegen.procedures import dependent_steps, handover
@@ -16,12 +15,10 @@ from rolegen.procedures.base import Pair, status_line
 from rolegen.procedures.divergence import divergence
 from rolegen.procedures.failback_bytes import Prediction, predict
 from rolegen.procedures.handover import Handover
+from rolegen.procedures.repair import Chosen, Method, plan
 from rolegen.procedures.steps import Later, Step, execute, runbook, within
 from rolegen.procedures.switchover_checks import caught_up, pause_problems
 from rolegen.procedures.wipe import detail, replicas, reseed_site, streaming
-
-Method = Literal["rewind", "reseed", "auto"]  # as asked (--method)
-Chosen = Literal["rewind", "reseed"]  # as done
 
 
 def steps(pair: Pair) -> list[Step[_Run]]:
@@ -89,24 +86,6 @@ class FailbackResult:
     predicted: dict[str, object] = field(default_factory=dict)  # failback_bytes.Prediction.as_dict(), preflight's
 
 
-def rewind_blocker(back: SiteState, cur: SiteState) -> str | None:
-    """Why pg_rewind cannot bring `back` onto `cur`'s history (None: it can, or nothing needs repair)."""
-    if system_ids_differ(back, cur):
-        return f"system ids differ ({back.initialize} vs {cur.initialize})"
-    found = divergence(back, cur)
-    return found.reason if found is not None and found.repair == "reseed" else None
-
-
-def choose_method(method: Method, blocker: str | None, prediction: Prediction | None = None) -> Chosen:
-    """The repair a failback starts with: re-seed when asked, or when `auto` and pg_rewind cannot work
-    (`blocker`, from rewind_blocker) or would move at least as much as a re-seed (both predicted from the members'
-    figures); rewind otherwise. Asked for a rewind that cannot work: refused."""
-    if method == "rewind" and blocker:
-        raise RolegenError(f"pg_rewind cannot work: {blocker}", hint="use --method reseed (or auto)")
-    larger = method == "auto" and prediction is not None and prediction.favours_reseed
-    return "reseed" if method == "reseed" or (method == "auto" and blocker) or larger else "rewind"
-
-
 @dataclass
 class _Run:
     """One failback run: its options, the method chosen (a rewind that does not converge under `auto` turns
@@ -156,15 +135,13 @@ def _check(run: _Run) -> None:
     found = divergence(back_state, leader_state)
     if found is not None:
         log(f"   {back.environment} is DIVERGED: {found.reason} (repair: {found.repair})")
-    blocker = rewind_blocker(back_state, leader_state)
     prediction = predict(back_state, leader_state)
     run.result.predicted = prediction.as_dict()
     log("   would move over the link: " + "; ".join(prediction.lines()))
-    run.chosen = choose_method(run.method, blocker, prediction)
-    by_size = run.method == "auto" and run.chosen == "reseed" and not blocker
-    bigger = "a rewind would move at least as much as a re-seed" if by_size else ""
-    run.result.reason = blocker or bigger or (found.reason if found else "")
-    log(f"   method: {run.chosen}" + (f" ({blocker or bigger})" if blocker or bigger else ""))
+    repair = plan(back_state, leader_state, run.method, prediction)
+    run.chosen = repair.method
+    run.result.reason = repair.why or (found.reason if found else "")
+    log(f"   method: {run.chosen}" + (f" ({repair.why})" if repair.why else ""))
     run.confirm(f"Bring {back.environment} back as a standby of {cur.environment} ({run.chosen}), then switch over "
                 "to it?")
 
