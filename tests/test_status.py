@@ -3,6 +3,7 @@ when two sites could lead, DIVERGED with the repair named, LSNs as PostgreSQL wr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from rolegen.cli import app
 from rolegen.cluster.kubectl import ClusterUnreachable
 from rolegen.cluster.records import Records
 from rolegen.cluster.site_state import Member, SiteState
+from rolegen.cluster.storage import Storage
 from rolegen.commands import status as status_cmd
 from rolegen.offline.spec import Spec
 
@@ -105,6 +107,45 @@ def test_a_diverged_site_is_named_with_its_repair(live: dict[str, Any], workdir:
     assert "repair: rolegen failback --to golddr (method reseed)" in result.stdout
     data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
     assert data["sites"][1]["diverged"]["repair"] == "reseed"
+
+
+def _with_figures(site: SiteState, **figures: int) -> SiteState:
+    """`site` whose member published its storage figures (the chart's member_figures.py)."""
+    [member] = site.members
+    lsn = member.lsn or 0
+    storage = Storage(site.dcs_role != "leader", figures["wal"], figures["data"], lsn - (8 << 20), lsn,
+                      figures.get("fpi", 0), 8192, lsn - (8 << 20))
+    return dataclasses.replace(site, members=[dataclasses.replace(member, storage=storage)])
+
+
+def test_a_diverged_site_names_what_its_repair_would_move_and_members_their_sizes(live: dict[str, Any],
+                                                                                  workdir: Path) -> None:
+    """golddr came back on gold's new timeline number without rolegen seeing it fenced first: only a re-seed
+    repairs it, and status says what that would move over the DR link, from the leading member's own figures."""
+    mib = 1 << 20
+    promotion = {"id": "golddr->gold@2/100", "from": "golddr", "timeline_before": 2, "timeline": 3}
+    gold = state("gold", "leader", timeline=3, records=Records("1", promotion=promotion))
+    live.update(gold=_with_figures(gold, wal=64 * mib, data=1000 * mib),
+                golddr=state("golddr", "standby-leader", timeline=3))  # publishes no figures (figuresEvery: 0)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert "gold-0               leader          running    tl 3  lsn 0/5000060  pg_wal 64.0 MiB, databases 1000.0 " \
+        "MiB\n" in result.stdout
+    assert "golddr-0             standby-leader  streaming  tl 3  lsn 0/5000060\n" in result.stdout
+    assert "    repair: rolegen failback --to golddr (method reseed)\n" in result.stdout
+    assert "    over the DR link: a re-seed about 1,000 MiB\n" in result.stdout
+    data = json.loads(runner.invoke(app, ["status", "-f", "json"]).stdout)
+    diverged = data["sites"][1]["diverged"]
+    assert (diverged["repair"], diverged["method"], diverged["predicted"]["reseed_bytes"]) == ("reseed", "reseed",
+                                                                                              1000 * mib)
+    assert data["sites"][0]["members"][0]["storage"]["wal_bytes"] == 64 * mib
+    assert data["sites"][1]["members"][0]["storage"] is None
+    metrics = runner.invoke(app, ["status", "-f", "prometheus"]).stdout
+    assert f'rolegen_failback_predicted_bytes{{method="reseed",site="golddr"}} {1000 * mib}\n' in metrics
+    assert 'method="rewind"' not in metrics  # pg_rewind cannot repair a timeline number used twice
+    assert f'rolegen_member_wal_bytes{{member="gold-0",site="gold"}} {64 * mib}\n' in metrics
+    assert f'rolegen_member_database_bytes{{member="gold-0",site="gold"}} {1000 * mib}\n' in metrics
+    assert 'member="golddr-0"' not in metrics  # no figure is made up
 
 
 def test_a_standby_site_that_does_not_stream_is_not_healthy(live: dict[str, Any], workdir: Path) -> None:

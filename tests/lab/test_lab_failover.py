@@ -14,7 +14,7 @@ import pytest
 from conftest import history_alone, lab_cluster, member_dsn
 from conftest import lab_pair as pair
 from rolegen.cluster.storage import Storage
-from rolegen.commands import roles
+from rolegen.commands import roles, status
 from rolegen.errors import RolegenError
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures import failback, failover
@@ -131,6 +131,12 @@ def test_a_promoted_standby_site_keeps_no_dr_slot_wal_from_before_the_divergence
     assert predicted.reseed is not None and abs(predicted.reseed - databases) < databases * 0.05
     assert predicted.rewind is not None and predicted.source_wal is not None
     assert predicted.rewind >= predicted.source_wal >= 16 << 20  # at least the segment golddr writes into
+    # `rolegen status` shows the same figures, read from the real Pods, and serves them as metrics
+    seen = status.run(lab.env_dir, lab.kubeconfig)
+    lead = next(m for s in seen.sites if s.state and s.environment == "golddr" for m in s.state.members
+                if m.name == predicted.source)
+    assert lead.storage is not None and lead.storage.data_bytes == predicted.reseed
+    assert f'rolegen_member_database_bytes{{member="{lead.name}",site="golddr"}} {predicted.reseed}' in seen.metrics()
     gold.resume_members()
     with AckWriter([lab.dsn("gold"), lab.dsn("golddr")], interval=0.01) as writer:
         back = failback.run(pair(lab, "gold"), method="rewind", confirm=no_confirm, timeout=180)

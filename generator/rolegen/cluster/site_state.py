@@ -46,7 +46,7 @@ class Member:
 
     def as_dict(self) -> dict[str, Any]:
         fields = ("name", "role", "state", "timeline", "lsn", "replay_lsn", "label", "container_running")
-        return {k: getattr(self, k) for k in fields}
+        return {**{k: getattr(self, k) for k in fields}, "storage": self.storage.as_dict() if self.storage else None}
 
 
 # Patroni's role values (its REST API and the Pods' `status` annotations) in rolegen's vocabulary; the one

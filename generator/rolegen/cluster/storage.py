@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rolegen.prometheus import Family
+
+if TYPE_CHECKING:
+    from rolegen.cluster.site_state import SiteState
 
 ANNOTATION = "rolegen.io/storage"
 _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
@@ -57,3 +63,21 @@ class Storage:
             return None
         return cls(bool(data.get("in_recovery")), wal, size, redo, lsn, fpi, block, counted,
                    None if rate is None else float(rate))
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `rolegen status -f json` shows of a member's figures (`lsn`: where it was when read)."""
+        return {"wal_bytes": self.wal_bytes, "data_bytes": self.data_bytes, "lsn": self.lsn,
+                "in_recovery": self.in_recovery}
+
+
+def storage_families(states: Iterable[SiteState]) -> list[Family]:
+    """Each member's pg_wal and databases as it last published them (a member that publishes none is absent)."""
+    wal = Family("rolegen_member_wal_bytes", "Size of the member's pg_wal at its last published reading.")
+    data = Family("rolegen_member_database_bytes", "Size of the member's databases (their sum) at its last "
+                  "published reading.")
+    for state in states:
+        for member in state.members:
+            if member.storage is not None:
+                wal.add(member.storage.wal_bytes, site=state.environment, member=member.name)
+                data.add(member.storage.data_bytes, site=state.environment, member=member.name)
+    return [wal, data]

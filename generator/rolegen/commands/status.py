@@ -21,13 +21,15 @@ from rolegen.cluster.pair import site_pair, witness_lease
 from rolegen.cluster.site_checks import Finding, site_findings
 from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
+from rolegen.cluster.storage import storage_families
 from rolegen.offline.spec import Spec, Witness
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.divergence import Divergence, divergence
+from rolegen.procedures.repair import Repair, plan, repair_families
 from rolegen.procedures.rules import lsn_text
 from rolegen.prometheus import Family, exposition
-from rolegen.witness.lease import WitnessLease, WitnessView
-from rolegen.witness.status import WitnessStatus, read_lease
+from rolegen.witness.lease import WitnessLease
+from rolegen.witness.status import WitnessStatus, pair_witness, read_lease
 
 
 @dataclass
@@ -39,6 +41,7 @@ class SiteStatus:
     error: str | None = None
     peer_dcs_role: str | None = None
     diverged: Divergence | None = None
+    repair: Repair | None = None  # for a DIVERGED site: what `failback --method auto` would do, and move
     slot: SlotStatus | None = None  # the DR slot this site keeps while it leads (rolegen.cluster.slot_status)
     peer_slot: SlotStatus | None = None  # the one its peer keeps for it while it is the standby
     findings: list[Finding] = field(default_factory=list)  # rolegen.cluster.site_checks
@@ -91,8 +94,9 @@ class SiteStatus:
             "declared": self.declared,
             "context": self.context,
             "fence_pending": self.fence_pending,
-            "diverged": None if self.diverged is None else {"reason": self.diverged.reason,
-                                                            "repair": self.diverged.repair},
+            "diverged": None if self.diverged is None else {
+                "reason": self.diverged.reason, "repair": self.diverged.repair,
+                **(self.repair.as_dict() if self.repair else {})},
             "slot": None if self.slot is None else self.slot.as_dict(),
             **live,
             **({"dependents": [d.as_dict() for d in self.dependents]} if self.dependents else {}),
@@ -167,9 +171,10 @@ class StatusResult:
                 for m in st.members:
                     lsn = m.replay_lsn if m.role != "leader" and m.replay_lsn is not None else m.lsn
                     shown = lsn_text(lsn) if lsn is not None else "-"
-                    out.append(
-                        f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  lsn {shown}"
-                    )
+                    sizes = (f"  pg_wal {mib(m.storage.wal_bytes)}, databases {mib(m.storage.data_bytes)}"
+                             if m.storage else "")
+                    out.append(f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  "
+                               f"lsn {shown}{sizes}")
             out += [f"  dependent {d.line()}" for d in site.dependents]
             if site.slot is not None:
                 out.append(f"  {site.slot.line()}")
@@ -181,7 +186,12 @@ class StatusResult:
                 out.append(f"  FENCE PENDING: {site.environment} must get standby_cluster before its members lead")
             if site.diverged is not None:
                 out.append(f"  DIVERGED: {site.diverged.reason}")
-                out.append(f"    repair: rolegen failback --to {site.environment} (method {site.diverged.repair})")
+                repair = site.repair
+                method = site.diverged.repair if repair is None else repair.method
+                by_size = f": {repair.why}" if repair is not None and repair.by_size else ""
+                out.append(f"    repair: rolegen failback --to {site.environment} (method {method}{by_size})")
+                if repair is not None:
+                    out.append(f"    over the DR link: {repair.moves()}")
         out += self.witness.lines() if self.witness else []
         same = self.same_system_id
         out.append("system id: " + {None: "unknown", True: "equal on both sites", False: "DIFFERS"}[same])
@@ -235,8 +245,10 @@ def pair_metrics(result: StatusResult) -> list[Family]:
     healthy.add(result.healthy)
     problems.add(len(result.problems))
     witness = result.witness.families() if result.witness else []
+    states = [s.state for s in result.sites if s.state is not None]
+    repairs = {s.environment: s.repair for s in result.sites if s.repair is not None}
     return [up, role, streaming, lag, bound, fence, diverged, lease, retained, wal_status, same, healthy, problems,
-            *witness]
+            *storage_families(states), *repair_families(repairs), *witness]
 
 
 def _read(spec: Spec, cluster: Cluster) -> SiteStatus:
@@ -273,6 +285,7 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
         site.peer_dcs_role = peer.state.dcs_role
         if site.state is not None and peer.state.live_role == "leader" and site.state.live_role != "leader":
             site.diverged = divergence(site.state, peer.state)
+            site.repair = plan(site.state, peer.state) if site.diverged is not None else None
     found = pair_slot_status(specs, {s.environment: s.state for s in sites})
     for site in sites:
         site.slot = found.get(site.environment)
@@ -283,15 +296,6 @@ def run(env_dir: Path, kubeconfig: Path | None = None) -> StatusResult:
         client = client_info()
     except ClusterError as exc:
         client = ClientInfo("(none)", None, exc.message)
-    witness = None if witnessed is None or read is None else _witness(*witnessed[:2], specs, by_name, *read.result())
+    live = {name: site.state for name, site in by_name.items()}
+    witness = None if witnessed is None or read is None else pair_witness(*witnessed[:2], specs, live, *read.result())
     return StatusResult(sites, client, witness)
-
-
-def _witness(spec: Spec, witness: Witness, specs: dict[str, Spec], by_name: dict[str, SiteStatus],
-             view: WitnessView | None, error: str | None) -> WitnessStatus:
-    """The pair of `spec` as its witness sees it, beside what the specs declare and who Patroni says leads."""
-    first, second = sorted((spec.environment, spec.peer.environment))
-    leaders = [n for n in (first, second) if specs[n].role == "leader"]
-    live = [n for n in (first, second) if (s := by_name[n].state) is not None and s.live_role == "leader"]
-    return WitnessStatus(witness, (first, second), leaders[0] if len(leaders) == 1 else None,
-                         live[0] if len(live) == 1 else None, view, error)

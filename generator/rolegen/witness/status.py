@@ -11,12 +11,14 @@ their own clocks); its renewTime is shown as written, for people.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rolegen.cluster.kubectl import ClusterError
+from rolegen.cluster.site_state import SiteState
 from rolegen.cluster.slot_status import mib
-from rolegen.offline.spec import TIMER_NAMES, Witness
+from rolegen.offline.spec import TIMER_NAMES, Spec, Witness
 from rolegen.procedures.rules import lsn_text
 from rolegen.prometheus import Family
 from rolegen.witness.lease import WitnessLease, WitnessView
@@ -157,3 +159,14 @@ def read_lease(lease: WitnessLease) -> tuple[WitnessView | None, str | None]:
         return lease.read(), None
     except ClusterError as exc:
         return None, exc.message
+
+
+def pair_witness(spec: Spec, witness: Witness, specs: Mapping[str, Spec], live: Mapping[str, SiteState | None],
+                 view: WitnessView | None, error: str | None) -> WitnessStatus:
+    """The pair of `spec` as its witness sees it, beside what the specs declare and who Patroni says leads (`live`:
+    each site as read, None when unreachable)."""
+    first, second = sorted((spec.environment, spec.peer.environment))
+    leaders = [n for n in (first, second) if specs[n].role == "leader"]
+    leading = [n for n in (first, second) if (s := live.get(n)) is not None and s.live_role == "leader"]
+    return WitnessStatus(witness, (first, second), leaders[0] if len(leaders) == 1 else None,
+                         leading[0] if len(leading) == 1 else None, view, error)
