@@ -535,6 +535,9 @@ def test_startup_guard_runs_before_patroni_and_knows_the_peer(env: str) -> None:
     # The spec's choice (here its default: wait on the site that hosts the tunnel, start on the other).
     assert env_vars["GUARD_PEER_UNREACHABLE"] == ("wait" if spec_data(env)["tsc"]["create"] else "start")
     assert env_vars["GUARD_UNREACHABLE_GRACE"] == "300"
+    # A fence it writes names the DR slot this site streams through, as the rendered standby config does.
+    assert json.loads(env_vars["GUARD_STANDBY_EXTRAS"]) == generated_values(env)["patroni"]["standby"]
+    assert json.loads(env_vars["GUARD_STANDBY_EXTRAS"])["primary_slot_name"] == env
     guard = chart.static_files(manifests)["startup-guard.py"]
     assert guard.rstrip("\n") == (REPO / "chart/files/startup-guard.py").read_text().rstrip("\n")
 

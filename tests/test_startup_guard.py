@@ -186,6 +186,24 @@ def test_a_peer_unreachable_at_first_then_leading_is_followed_never_led_over(
     assert lines[-1].startswith("startup-guard: decision=fence")
 
 
+@pytest.mark.parametrize(("extras", "fenced"), [
+    ('{"primary_slot_name": "gold"}', {"primary_slot_name": "gold"}),  # the DR slot: it streams through it at once
+    ('{"host": "elsewhere", "primary_slot_name": "gold"}', {"primary_slot_name": "gold"}),  # the peer's own wins
+    ("[1]", {}),  # not an object: the fence alone, never no fence
+    ("{", {}),
+])
+def test_the_fence_carries_the_specs_other_standby_keys(
+    run_guard: Callable[..., tuple[str, list[str]]], monkeypatch: pytest.MonkeyPatch, extras: str,
+    fenced: dict[str, str]
+) -> None:
+    monkeypatch.setenv("GUARD_STANDBY_EXTRAS", extras)
+    site = FakeSite(["primary"])
+    assert run_guard(site, "wait")[0] == "fence"
+    [patch] = site.patches
+    config = json.loads(patch["metadata"]["annotations"]["config"])  # type: ignore[index]
+    assert config["standby_cluster"] == {**fenced, "host": "patroni-master-golddr", "port": 5432}
+
+
 def test_a_peer_unreachable_past_the_grace_gets_the_configured_policy(
     run_guard: Callable[..., tuple[str, list[str]]], capsys: pytest.CaptureFixture[str]
 ) -> None:

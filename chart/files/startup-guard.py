@@ -179,12 +179,26 @@ def leader_lock(path: str) -> tuple[str, str]:
     return (obj["metadata"].get("annotations") or {}).get("leader") or "", obj["metadata"]["resourceVersion"]
 
 
+def standby_extras() -> dict[str, Any]:
+    """The spec's other standby_cluster keys (GUARD_STANDBY_EXTRAS, JSON: primary_slot_name with a DR slot), so a
+    fenced site streams through its DR slot at once, as rolegen would write it. Unreadable: none (the fence
+    matters more than the slot)."""
+    try:
+        extras = json.loads(os.environ.get("GUARD_STANDBY_EXTRAS") or "{}")
+    except ValueError:
+        extras = None
+    if not isinstance(extras, dict):
+        log("GUARD_STANDBY_EXTRAS is not a JSON object: fencing with host and port only")
+        return {}
+    return extras
+
+
 def write_standby_cluster(path: str, cm: dict[str, Any], host: str, port: str) -> bool:
-    """The site's fence: `standby_cluster -> host:port` in the DCS config read as `cm`, the rest kept, guarded by
-    the resourceVersion read. False when the ConfigMap changed meanwhile (read it again); other errors raise.
-    The witness guard fences through it too."""
+    """The site's fence: `standby_cluster -> host:port` (with the spec's other standby keys) in the DCS config read
+    as `cm`, the rest kept, guarded by the resourceVersion read. False when the ConfigMap changed meanwhile (read it
+    again); other errors raise. The witness guard fences through it too."""
     dynamic = json.loads((cm["metadata"].get("annotations") or {}).get("config") or "{}")
-    dynamic["standby_cluster"] = {"host": host, "port": int(port)}
+    dynamic["standby_cluster"] = {**standby_extras(), "host": host, "port": int(port)}
     text = json.dumps(dynamic, sort_keys=True, separators=(",", ":"))
     patch = {"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"], "annotations": {"config": text}}}
     try:

@@ -66,6 +66,11 @@ def test_old_site_restarted_without_rolegen_never_accepts_a_write(lab: Lab) -> N
     status = _status(lab)
     [gold_status] = [s for s in status.sites if s.environment == "gold"]
     assert gold_status.diverged is not None and not status.healthy
+    # The guard's fence is the rendered standby config: gold streams through the DR slot golddr keeps for it.
+    assert gold_status.state is not None and gold_status.state.config is not None
+    peer = load_workspace(lab.env_dir).specs["gold"].peer
+    assert gold_status.state.config["standby_cluster"] == {"host": peer.host, "port": peer.port,
+                                                           "primary_slot_name": "gold"}
     back = failback.run(pair(lab, "gold"), method="auto", confirm=no_confirm, timeout=180)
     assert back.method == "reseed" and "nothing proves" in back.reason
     lab.wait_role("gold", "leader")
