@@ -91,9 +91,10 @@ def _drop_option(requests: str, answers: str) -> Any:
 
 
 def _fault(op: str, root: Path | None, target: str | None, **args: Any) -> None:
-    from rolegen_lab.control import client as lab_cmd
+    from rolegen_lab.control.client import default_root
+    from rolegen_lab.control.fault_verbs import fault
 
-    console.show(console.run(lambda: lab_cmd.fault(root or lab_cmd.default_root(), op, target, **args)))
+    console.show(console.run(lambda: fault(root or default_root(), op, target, **args)))
 
 
 @lab_app.command("kill")
