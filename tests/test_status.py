@@ -131,6 +131,9 @@ def test_a_diverged_site_names_what_its_repair_would_move_and_members_their_size
     assert result.exit_code == 1
     assert "gold-0               leader          running    tl 3  lsn 0/5000060  pg_wal 64.0 MiB, databases 1000.0 " \
         "MiB\n" in result.stdout
+    live.update(gold=_with_figures(gold, wal=2 << 30, data=(3 << 40) // 2))  # a big one: in GiB and TiB
+    assert "pg_wal 2.0 GiB, databases 1.5 TiB\n" in runner.invoke(app, ["status"]).stdout
+    live.update(gold=_with_figures(gold, wal=64 * mib, data=1000 * mib))
     assert "golddr-0             standby-leader  streaming  tl 3  lsn 0/5000060\n" in result.stdout
     assert "    repair: rolegen failback --to golddr (method reseed)\n" in result.stdout
     assert "    over the DR link: a re-seed about 1,000 MiB\n" in result.stdout

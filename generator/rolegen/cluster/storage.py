@@ -70,6 +70,14 @@ class Storage:
                 "in_recovery": self.in_recovery}
 
 
+def size_text(count: int) -> str:
+    """A size as people read it: MiB below a GiB, then GiB, then TiB (one decimal)."""
+    for unit, shift in (("TiB", 40), ("GiB", 30)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.1f} {unit}"
+    return f"{count / (1 << 20):.1f} MiB"
+
+
 def storage_families(states: Iterable[SiteState]) -> list[Family]:
     """Each member's pg_wal and databases as it last published them (a member that publishes none is absent)."""
     wal = Family("rolegen_member_wal_bytes", "Size of the member's pg_wal at its last published reading.")

@@ -21,7 +21,7 @@ from rolegen.cluster.pair import site_pair, witness_lease
 from rolegen.cluster.site_checks import Finding, site_findings
 from rolegen.cluster.site_state import SiteState, read_site
 from rolegen.cluster.slot_status import SlotStatus, mib, pair_slot_status
-from rolegen.cluster.storage import storage_families
+from rolegen.cluster.storage import size_text, storage_families
 from rolegen.offline.spec import Spec, Witness
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures.divergence import Divergence, divergence
@@ -171,8 +171,8 @@ class StatusResult:
                 for m in st.members:
                     lsn = m.replay_lsn if m.role != "leader" and m.replay_lsn is not None else m.lsn
                     shown = lsn_text(lsn) if lsn is not None else "-"
-                    sizes = (f"  pg_wal {mib(m.storage.wal_bytes)}, databases {mib(m.storage.data_bytes)}"
-                             if m.storage else "")
+                    sizes = (f"  pg_wal {size_text(m.storage.wal_bytes)}, databases "
+                             f"{size_text(m.storage.data_bytes)}" if m.storage else "")
                     out.append(f"  {m.name:20} {m.role or '-':15} {m.state or '-':10} tl {m.timeline or '-'}  "
                                f"lsn {shown}{sizes}")
             out += [f"  dependent {d.line()}" for d in site.dependents]
