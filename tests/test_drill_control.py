@@ -107,8 +107,8 @@ class StandInLab:
         self._record("restore", site, api_only=api_only, tunnel_after=tunnel_after)
         return site
 
-    def delete_pod(self, site: str, member: str) -> list[str]:
-        self._record("delete_pod", site, member=member)
+    def delete_pod(self, site: str, member: str, force: bool) -> list[str]:
+        self._record("delete_pod", site, member=member, force=force)
         return [member]
 
     def maintenance(self, site: str, on: bool) -> str:
@@ -219,7 +219,7 @@ def test_lab_help_lists_the_fault_verbs_and_drill() -> None:
     (["api-heal"], ("api_heal", {"site": None}), "the operator reaches the API of gold, golddr again"),
     (["restore", "gold", "--tunnel-after", "20"], ("restore", {"site": "gold", "api_only": False, "tunnel_after": 20}),
      "members and links back (the tunnel, both ways, only in 20s)"),
-    (["delete-pod", "gold/leader"], ("delete_pod", {"site": "gold", "member": "leader"}),
+    (["delete-pod", "gold/leader"], ("delete_pod", {"site": "gold", "member": "leader", "force": True}),
      "gold: Pod leader force-deleted (the StatefulSet recreates it, restartCount 0)"),
     (["maintenance", "gold"], ("maintenance", {"site": "gold", "on": True}), "maintenance mode on (pause: true)"),
     (["maintenance", "gold", "--off"], ("maintenance", {"site": "gold", "on": False}), "maintenance mode off"),

@@ -4,6 +4,7 @@ passes the catch-up gate on nothing, records the timelines apart, and asks befor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,47 @@ def test_a_failed_read_during_the_catch_up_stops_the_failover(pair: Pair) -> Non
     with pytest.raises(ClusterUnreachable):
         failover.run(pair, confirm=lambda _: None, timeout=5)
     assert ("golddr", "leader") not in sites.writes
+
+
+# -- the target's own members: its lock holder must hold what they report -----------------------------------------
+def two_members(lead_lsn: int, other_lsn: int, *, other_timeline: int = 3, version: str = "1") -> SiteState:
+    """golddr with its lock holder d-0 and a replica d-1 (e.g. golddr's old primary, back after a fence)."""
+    return site("golddr", [member("d-0", "standby-leader", 3, lead_lsn, state="streaming"),
+                           member("d-1", "replica", other_timeline, other_lsn)], version=version)
+
+
+def test_a_target_whose_replica_holds_more_than_its_lock_holder_is_not_promoted(pair: Pair) -> None:
+    """golddr's old primary d-1 came back past d-0, which took the lock while it was down: promoting d-0 would
+    rewind d-1's last commits away. Refused, naming the Pod to restart and the data-loss option."""
+    sites = Sites(pair, [two_members(1000, 1500)], [site("gold", [], config=LEADER)])
+    with pytest.raises(RolegenError, match=r"would discard WAL its own members hold \(d-1 0/5DC past d-0, "
+                       r"golddr's lock holder, at 0/3E8\); nothing was promoted") as info:
+        failover.run(pair, confirm=lambda _: None, timeout=0.3)
+    assert info.value.hint is not None
+    assert re.search(r"kubectl --context golddr -n \S+ delete pod d-0;", info.value.hint)
+    assert "rolegen failover --to golddr" in info.value.hint
+    assert "--accept-data-loss" in info.value.hint
+    assert ("golddr", "leader") not in sites.writes
+    # Asked to lose it: promoted.
+    sites = Sites(pair, [two_members(1000, 1500)], [site("gold", [], config=LEADER)])
+    assert failover.run(pair, confirm=lambda _: None, timeout=0.3, accept_data_loss=True).promoted
+
+
+def test_a_replicas_report_newer_than_its_lock_holders_is_waited_out(pair: Pair) -> None:
+    """Patroni publishes each member once per loop: the holder's last report may predate WAL its replica
+    already reports. Its next report (the target is woken) clears it."""
+    reads: list[Read] = [two_members(1000, 1500)] * 3 + [two_members(1500, 1500, version="2")]
+    sites = Sites(pair, reads, [site("gold", [], config=LEADER)])
+    assert failover.run(pair, confirm=lambda _: None, timeout=5).promoted
+    assert ("golddr", "leader") in sites.writes
+
+
+def test_a_member_left_behind_on_an_older_timeline_is_not_the_targets_to_keep(pair: Pair) -> None:
+    """A member still on an older timeline with a larger LSN number left the holder's history: that is a
+    divergence (rules.divergence, repaired by Patroni's rewind), not WAL the holder should have."""
+    sites = Sites(pair, [two_members(1000, 1500, other_timeline=2)], [site("gold", [], config=LEADER)])
+    assert failover.run(pair, confirm=lambda _: None, timeout=0.3).promoted
+    assert ("golddr", "leader") in sites.writes
 
 
 # -- N11: what the target left and what the old site reached are recorded apart ------------------------------

@@ -50,3 +50,25 @@ def test_a_site_whose_patroni_never_answers_is_named_after_the_bound() -> None:
     with pytest.raises(WaitTimedOut, match="a Patroni of golddr to end maintenance mode"):
         lab.heal_operator()
     assert lab.maintained == {"golddr"}
+
+
+class Api:
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, str, dict[str, Any] | None]] = []
+
+    def delete(self, kind: str, name: str, options: dict[str, Any] | None = None) -> None:
+        self.deleted.append((kind, name, options))
+
+
+def test_a_pod_is_force_deleted_unless_asked_to_delete_it_as_kubectl_does() -> None:
+    """Force (grace 0): the processes die at once, Patroni's lock stays until it expires. Graceful (the
+    failover's hint): SIGTERM, Patroni releases the lock it holds as it stops."""
+    api = Api()
+    members = {0: SimpleNamespace(name="patroni-0"), 1: SimpleNamespace(name="patroni-1")}
+    gold = SimpleNamespace(api=api, members=members, last_leader=0,
+                           resolve=lambda member: [o for o, m in members.items() if member in (m.name, str(o))])
+    lab = Lab(answers_after=0)
+    lab.site = lambda name: gold  # type: ignore[method-assign]
+    assert lab.delete_pod("gold", "leader") == ["patroni-0"]
+    assert lab.delete_pod("gold", "patroni-1", force=False) == ["patroni-1"]
+    assert api.deleted == [("pods", "patroni-0", {"gracePeriodSeconds": 0}), ("pods", "patroni-1", None)]

@@ -264,3 +264,19 @@ def test_a_recreated_pod_a_vanished_or_new_member_and_a_silent_one_count_as_rest
     back = site("gold", [pod("g-0", "c"), pod("g-1", "b", "standby-leader")], holder="g-1")
     assert settle_blocker(before, back, settled) is None
     assert settle_blocker(before, back, Settling()) == "g-0 restarted: gold's position has not settled yet"
+
+
+def test_ahead_of_holder_names_members_past_the_lock_holder_on_its_timeline_or_later() -> None:
+    from rolegen.procedures.rules import ahead_of_holder
+
+    def golddr(*others: Member, lead_lsn: int | None = 1000) -> SiteState:
+        return site("golddr", [member("d-0", "standby-leader", 3, lead_lsn), *others], holder="d-0")
+
+    assert ahead_of_holder(golddr(member("d-1", "replica", 3, 1000))) is None  # level: nothing to lose
+    assert ahead_of_holder(golddr(member("d-1", "replica", 3, 1500))) == (
+        "d-1 0/5DC past d-0, golddr's lock holder, at 0/3E8")
+    assert ahead_of_holder(golddr(member("d-1", "replica", 4, 1500))) is not None  # a later timeline: more still
+    assert ahead_of_holder(golddr(member("d-1", "replica", None, 1500))) is not None  # unknown: counted
+    assert ahead_of_holder(golddr(member("d-1", "replica", 2, 1500))) is None  # left the history: a divergence
+    assert ahead_of_holder(golddr(member("d-1", None, 3, None))) is None  # reports nothing: nothing to compare
+    assert ahead_of_holder(golddr(member("d-1", "replica", 3, 1500), lead_lsn=None)) is None

@@ -70,10 +70,11 @@ class OperatorFaults:
         return f"flaky {proxy.rate:g}" if proxy.mode == "flaky" else proxy.mode
 
     # -- an operator's hands ---------------------------------------------------------------------------------
-    def delete_pod(self, site: str, member: str) -> list[str]:
+    def delete_pod(self, site: str, member: str, force: bool = True) -> list[str]:
         """Force-delete a member's Pod (`leader`: the member that led last), grace 0 as `kubectl delete pod
         --force --grace-period=0`: the node agent kills its processes at once, the StatefulSet controller creates
-        a new Pod (restartCount 0) that starts with the same volume."""
+        a new Pod (restartCount 0) that starts with the same volume. `force=False`: `kubectl delete pod`, the
+        graceful deletion (SIGTERM: Patroni stops PostgreSQL and releases the leader lock it holds)."""
         s = self.site(site)
         if member == "leader" and s.last_leader is not None:
             # The member that last led: during a switchover's gate it is being demoted and answers /leader no more.
@@ -81,7 +82,7 @@ class OperatorFaults:
         else:
             names = [s.members[o].name for o in s.resolve(member)]
         for name in names:
-            s.api.delete("pods", name, {"gracePeriodSeconds": 0})
+            s.api.delete("pods", name, {"gracePeriodSeconds": 0} if force else None)
         return names
 
     def maintenance(self, site: str, on: bool = True) -> str:

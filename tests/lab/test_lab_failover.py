@@ -19,6 +19,7 @@ from rolegen.errors import RolegenError
 from rolegen.offline.workspace import load_workspace
 from rolegen.procedures import failback, failover
 from rolegen.procedures.base import Pair
+from rolegen.procedures.rules import ahead_of_holder
 from rolegen_lab.drills.workload import AckWriter, is_writable, missing_ids
 from rolegen_lab.lab import Lab
 
@@ -385,3 +386,40 @@ def _guard_policy(lab: Lab, env: str, rolling: bool = False, **guard_env: str) -
     selector = ",".join(f"{k}={v}" for k, v in sts["spec"]["selector"]["matchLabels"].items())
     cluster.kubectl("delete", "pod", "-l", selector, "--grace-period=0", "--force", "--wait=true")
     return lambda: patch(before)
+
+
+def test_a_target_whose_lock_holder_lags_its_old_primary_is_promoted_only_once_the_primary_leads_it(
+        lab: Lab) -> None:
+    """chaos seed 484: gold's primary is killed and kept down; a failover to golddr fences gold and refuses (gold's
+    last position is unknown), while gold's replica takes gold's lock as its standby leader. The old primary comes
+    back past it (at least its crash recovery's checkpoint; at worst commits it acknowledged alone). A failover to
+    gold must not promote the replica, which would rewind that WAL away; once the replica's Pod is deleted as the
+    hint says, the old primary leads gold, and the failover promotes it: no write gold acknowledged is lost."""
+    gold = pair(lab, "gold")
+    with AckWriter([lab.dsn("gold")], interval=0.01) as writer:
+        time.sleep(1.0)
+        [primary] = lab.kill("gold", "leader", restart=False)
+    acknowledged = writer.log.acknowledged
+    assert acknowledged
+    with pytest.raises(RolegenError, match="has not replayed everything gold may hold"):
+        failover.run(pair(lab, "golddr"), confirm=no_confirm, timeout=10)
+    [replica] = [m.name for m in lab.sites["gold"].members.values() if m.name != primary]
+
+    def holder_is(name: str) -> bool:
+        state = gold.read(gold.to)
+        return state.leader_annotations.get("leader") == name and state.live_role == "standby-leader"
+
+    lab.sites["gold"].wait(lambda: holder_is(replica), 90, f"{replica} to take gold's lock as its standby leader")
+    lab.start("gold", primary)
+    lab.sites["gold"].wait(lambda: ahead_of_holder(gold.read(gold.to)) is not None, 60,
+                           f"{primary} to report its position past {replica}'s")
+    with pytest.raises(RolegenError, match="would discard WAL its own members hold") as refused:
+        failover.run(pair(lab, "gold"), confirm=no_confirm, timeout=30)
+    assert refused.value.hint and f"delete pod {replica};" in refused.value.hint
+    assert lab.api_role("gold") != "leader" and lab.api_role("golddr") != "leader"  # nothing promoted
+    lab.delete_pod("gold", replica, force=False)  # as the hint says: Patroni releases the lock as it stops
+    lab.sites["gold"].wait(lambda: holder_is(primary), 90, f"{primary} to lead gold")
+    result = failover.run(pair(lab, "gold"), confirm=no_confirm, timeout=60)
+    assert result.promoted
+    lab.wait_role("gold", "leader")
+    assert missing_ids(lab.dsn("gold"), acknowledged) == []

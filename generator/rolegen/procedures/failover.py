@@ -17,13 +17,15 @@ from rolegen.errors import RolegenError
 from rolegen.offline.load import GENERATED_DIR
 from rolegen.procedures import dependent_steps, witness_step
 from rolegen.procedures.base import Pair, record_roles
-from rolegen.procedures.failover_catchup import catch_up
+from rolegen.procedures.failover_catchup import catch_up, own_members
 from rolegen.procedures.failover_checks import log_evidence, observe, read_old, recheck
 from rolegen.procedures.failover_rules import Decision
 from rolegen.procedures.rules import holder
 from rolegen.procedures.steps import Later, Step, execute, runbook
 from rolegen.witness.move import WitnessNotMoved
 
+# seconds the target may take to show its lock holder holds what its own members report (woken: a loop or two)
+OWN_MEMBERS_WAIT = 10.0
 UNATTENDED_API_WINDOW = 1.0  # seconds: the guard's failover tries the old site's API twice (observe: every 1 s)
 
 
@@ -217,8 +219,22 @@ def _catch_up(run: _Run) -> None:
         log(f"   --accept-data-loss: promoting although {blocker}")
     if final is not None:
         pair.note(lsn=final.lsn, timeline=final.timeline)
+    state, ahead = own_members(pair, pair.read(to), min(run.timeout, OWN_MEMBERS_WAIT))
+    if ahead is not None:
+        lead = holder(state)
+        name = lead.name if lead else "its lock holder"
+        if not run.accept_data_loss:
+            raise RolegenError(
+                f"promoting {to.environment} would discard WAL its own members hold ({ahead}); nothing was promoted",
+                hint=f"make the member holding the most {to.environment}'s standby leader: delete {name}'s Pod "
+                f"(kubectl --context {to.context or '<context>'} -n {to.namespace} delete pod {name}; Patroni's "
+                f"leader race then picks the member holding the most), wait until rolegen status shows it, then "
+                f"re-run rolegen failover --to {to.environment}. To promote {name} now and lose that WAL: add "
+                "--accept-data-loss",
+            )
+        log(f"   --accept-data-loss: promoting {name} although {ahead}")
     pair.mark("caught_up")
-    run.target_state.set(pair.read(to))
+    run.target_state.set(state)
     run.old_timeline = final.timeline if final else None
 
 

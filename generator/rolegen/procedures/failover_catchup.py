@@ -4,6 +4,8 @@ While members of the old site run with their data, the target must replay the mo
 lock's optime or a member's own LSN): the LSN gate of a switchover. Members that crashed report less than they
 hold while they replay their own WAL: the position counts only once it stopped moving over Patroni loops
 (rules.Settling). Pods that report nothing yet are "not caught up": they come back with data nobody has seen.
+The target's own members count too: its lock holder must hold what they report (`own_members`), since the
+promotion is its.
 """
 
 from __future__ import annotations
@@ -11,7 +13,17 @@ from __future__ import annotations
 from rolegen.cluster.site_state import SiteState
 from rolegen.errors import WaitTimedOut
 from rolegen.procedures.base import Pair
-from rolegen.procedures.rules import Position, Settling, final_position, gate_blocker, holder, lsn_text, replay_gap
+from rolegen.procedures.rules import (
+    Position,
+    Settling,
+    ahead_of_holder,
+    final_position,
+    gate_blocker,
+    holder,
+    lsn_text,
+    replay_gap,
+)
+from rolegen.procedures.wake import Nudger
 
 
 def catch_up(pair: Pair, old_state: SiteState, target_state: SiteState, *, wait_for: float,
@@ -66,3 +78,27 @@ def receives(target: SiteState) -> bool:
     """The target's standby leader reports streaming from the old site (or reports nothing: unknown)."""
     lead = holder(target)
     return lead is None or lead.state is None or lead.state == "streaming"
+
+
+def own_members(pair: Pair, target_state: SiteState, wait_for: float) -> tuple[SiteState, str | None]:
+    """The target read until its lock holder holds what its own members report (rules.ahead_of_holder), its
+    Patroni woken meanwhile so that reports older than the holder's last WAL are replaced; (the last read, why
+    not: None once it does). A member truly ahead stays ahead: the holder never receives WAL from its replicas."""
+    why = ahead_of_holder(target_state)
+    if why is None:
+        return target_state, None
+    nudger, last = Nudger(pair.cluster(pair.to), pair.to), target_state
+
+    def holds() -> bool:
+        nonlocal last, why
+        last = pair.read(pair.to)
+        nudger.seen(last)
+        nudger.maybe()
+        why = ahead_of_holder(last)
+        return why is None
+
+    try:
+        pair.wait(f"{pair.to.environment}'s lock holder to hold what its own members report", holds, wait_for)
+    except WaitTimedOut:  # only a wait that ran out; a failed read propagates and stops the failover
+        return last, why
+    return last, None

@@ -196,6 +196,23 @@ def gate_blocker(target: SiteState, final: Position) -> str | None:
     return None
 
 
+def ahead_of_holder(target: SiteState) -> str | None:
+    """Why promoting the target's lock holder would discard WAL another member of its site holds (None: it would
+    not, as far as the reports say): a member on the holder's timeline or later reporting a position past the
+    holder's. In a standby cluster members stream from the standby leader only, so such a member got that WAL
+    elsewhere: typically as this site's primary, killed before its replica received its last commits, the site
+    then fenced and the replica taking the lock. The holder never receives it; a promotion rewinds it away."""
+    lead = holder(target)
+    if lead is None or lead.lsn is None:
+        return None
+    ahead = [m for m in target.members if m.name != lead.name and m.lsn is not None and m.lsn > lead.lsn
+             and (m.timeline is None or lead.timeline is None or m.timeline >= lead.timeline)]
+    if not ahead:
+        return None
+    held = ", ".join(f"{m.name} {lsn_text(m.lsn)}" for m in ahead if m.lsn is not None)
+    return f"{held} past {lead.name}, {target.environment}'s lock holder, at {lsn_text(lead.lsn)}"
+
+
 def holder_unreported(old: SiteState, proven: Collection[str] = ()) -> str | None:
     """Why the demoted site's furthest position is not known yet: its lock holder reports standby-leader but no
     position (PostgreSQL restarting as a standby). A one-member site's Patroni 4.1.5 keeps the lock through its

@@ -44,7 +44,7 @@ OPS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "api_flaky": (("site",), {"rate": 0.5}),
     "api_heal": ((), {"site": None}),
     "wan": ((), {"latency_ms": 0, "jitter_ms": 0, "rate_mbit": 0, "reset_every_s": 0, "site": None}),
-    "delete_pod": (("site", "member"), {}),
+    "delete_pod": (("site", "member"), {"force": True}),
     "maintenance": (("site",), {"on": True}),
     "edit_config": (("site", "patch"), {}),
     "witness_cut": (("site",), {"direction": "both"}),

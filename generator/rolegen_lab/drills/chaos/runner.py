@@ -40,6 +40,9 @@ from rolegen_lab.drills.workload import AckWriter, missing_ids
 # the person makes, not a step to follow), or "re-run" for the same command.
 HINT_RE = re.compile(r"\brolegen ((?:switchover|failover|failback) --to [\w-]+|(?:reseed|apply) --env [\w-]+)")
 MAX_RECOVERY_COMMANDS = 8
+# A refusal whose hint says to restart a Pod first (the failover's target whose lock holder lags one of its own
+# members): the on-call person deletes it, as the hint says, before the next command.
+POD_HINT_RE = re.compile(r"kubectl --context (\S+) -n \S+ delete pod ([\w-]+)")
 
 
 def hinted(run: RunSeen) -> list[str] | None:
@@ -52,6 +55,16 @@ def hinted(run: RunSeen) -> list[str] | None:
             return found.group(1).split()
     if any("re-run" in line for line in hints):
         return [a for a in run.argv if a != "--accept-data-loss"]
+    return None
+
+
+def pod_to_delete(run: RunSeen) -> tuple[str, str] | None:
+    """(context, Pod) a failed run's hint says to delete first (the lab's contexts are its sites' names)."""
+    if run.killed or run.exit_code in (0, None):
+        return None
+    for line in run.output:
+        if line.startswith("hint:") and (found := POD_HINT_RE.search(line)):
+            return found.group(1), found.group(2)
     return None
 
 
@@ -226,11 +239,21 @@ class ChaosRun:
             settled = time.monotonic() >= settle or bool(seen and seen.get("healthy"))
             if command and settled and commands < MAX_RECOVERY_COMMANDS:
                 commands += 1
-                self.call(command, recovery_run=True)
+                pod = pod_to_delete(self.call(command, recovery_run=True))
+                if pod is not None:
+                    self.delete_pod(*pod)
             else:
                 time.sleep(3)
         self.event(f"NOT recovered within {self.recover_within:.0f}s: {self.view.roles()}")
         return False
+
+    def delete_pod(self, site: str, member: str) -> None:
+        try:
+            deleted = self.control.request("delete_pod", site=site, member=member, force=False)  # as kubectl
+            self.event(f"delete Pod {site}/{member}, as the hint says: {deleted}")
+        except RolegenError as exc:
+            self.event(f"delete Pod {site}/{member}: the lab refused: {exc.message}")
+        time.sleep(3)  # its lock released, the race run: the next status shows the new lock holder
 
     def converged(self, site: str) -> bool:
         deadline = time.monotonic() + self.timeout
