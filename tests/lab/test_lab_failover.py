@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from conftest import history_alone, lab_cluster, member_dsn
 from conftest import lab_pair as pair
+from rolegen.cli import app
 from rolegen.cluster.storage import Storage
 from rolegen.commands import roles, status
 from rolegen.errors import RolegenError
@@ -423,3 +425,15 @@ def test_a_target_whose_lock_holder_lags_its_old_primary_is_promoted_only_once_t
     assert result.promoted
     lab.wait_role("gold", "leader")
     assert missing_ids(lab.dsn("gold"), acknowledged) == []
+    # The refused failover to golddr had it stream without its DR slot (to receive what gold held), and gold's
+    # fence leaves a standby's config as it is: status names the command that puts the slot back, as a user runs it.
+    problems = _status(lab).problems
+    assert any("golddr streams without its DR slot" in p and "rolegen apply --env golddr" in p
+               for p in problems), problems
+    applied = CliRunner().invoke(app, ["apply", "--env", "golddr", "--yes", "--timeout", "60", "--dir",
+                                       str(lab.env_dir), "--kubeconfig", str(lab.kubeconfig)])
+    assert applied.exit_code == 0, applied.output
+    deadline = time.monotonic() + 60
+    while (problems := _status(lab).problems) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert problems == []
