@@ -154,11 +154,14 @@ def test_api_flaky_with_tls_answers_some_requests_with_503(echo: Address, tmp_pa
         statuses = []
         for _ in range(12):
             try:
-                # The handshake inside the `with`: a reset during it must close the TLS socket too (it owns the
-                # descriptor), not leave it to the garbage collector (a ResourceWarning, whenever it runs).
-                with socket.create_connection(proxy.address, timeout=5) as raw, \
-                        client.wrap_socket(raw, server_hostname="127.0.0.1", do_handshake_on_connect=False) as conn:
-                    conn.do_handshake()
+                # The TLS socket wraps an unconnected one, then connects inside the `with`: a reset must close it
+                # (it owns the descriptor), never leave it to the garbage collector (a ResourceWarning whenever it
+                # runs). Wrapping a connected socket the proxy had already reset raised inside wrap_socket (its
+                # getpeername), after it took the descriptor and before it returned: nothing could close it.
+                with client.wrap_socket(socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+                                        server_hostname="127.0.0.1") as conn:
+                    conn.settimeout(5)
+                    conn.connect(proxy.address)
                     conn.sendall(b"GET /api/v1/namespaces/gold/pods HTTP/1.1\r\nHost: gold\r\n\r\n")
                     statuses.append(conn.recv(4096).split(b"\r\n")[0].decode())
             except (ConnectionResetError, ssl.SSLError):
